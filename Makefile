@@ -1,0 +1,32 @@
+# The two commands of the README: `make run` (portal on the demo) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test lint demo validate schema clean
+
+run:
+	@scripts/bootstrap.sh
+	@$(PY) -m ingestion_core demo
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+test:
+	@scripts/bootstrap.sh --test
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint:
+	$(VENV)/bin/ruff check .
+
+demo:
+	@scripts/bootstrap.sh
+	$(PY) -m ingestion_core demo
+
+validate:
+	$(PY) -m ingestion_core validate configs/
+
+schema:
+	$(PY) -m ingestion_core schema > configs/source.schema.json
+
+clean:
+	rm -rf .ingest runs demo/data .pytest_cache

@@ -1,0 +1,202 @@
+"""The ``ingest`` command. Its output and exit codes are a contract: tests, CI, Databricks jobs
+and operators script against them (see docs/architecture.md). ``--json`` outputs only ever
+grow: fields are added, never renamed or removed.
+
+    ingest validate [PATH ...]     exit 0 if all valid, else 1; one line per problem:
+                                   <file>:<yaml.path>: <message with the fix>
+    ingest list [--json]           the sources: name, type, owner, tables, destination, valid
+    ingest schema [--destination]  JSON Schema of a source (or destination) file
+    ingest import-excel XLSX       Excel job sheet -> source YAML (dry run unless --write)
+    ingest demo                    generate the demo data the demo_* sources read
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ingestion_core import settings
+from ingestion_core.config_store import ConfigStore, parse_yaml, validate_destination_data, validate_source_data
+from ingestion_core.secrets import mask
+from ingestion_core.validation import ConfigIssue
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    def register(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = func
+        return func
+    return register
+
+
+def default_actor() -> str:
+    """Who the CLI acts for: ``--actor``, else ``$INGEST_ACTOR``, else the OS user."""
+    try:
+        return os.environ.get("INGEST_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+# --- validate ------------------------------------------------------------------------------
+
+def _yaml_files(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.y*ml") if not p.name.startswith(".")))
+        else:
+            files.append(path)
+    return files
+
+
+def _store_for(path: Path) -> ConfigStore:
+    """The config dir a file belongs to (for destination names), else the default one."""
+    parent = path.absolute().parent
+    if parent.name in ("sources", "destinations", "templates"):
+        return ConfigStore(parent.parent)
+    return ConfigStore()
+
+
+def validate_file(path: Path) -> list[ConfigIssue]:
+    """Every problem of one source or destination file (kind told by its content)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [ConfigIssue("", f"cannot read the file: {exc.__class__.__name__}: {exc}")]
+    data, issues = parse_yaml(text)
+    if issues:
+        return issues
+    file_name = path.stem if path.parent.name in ("sources", "destinations") else None
+    if isinstance(data, dict) and "source" not in data and "type" in data:
+        return validate_destination_data(data, file_name)[1]
+    destinations = _store_for(path).destinations()
+    return validate_source_data(data, destinations, file_name)[1]
+
+
+@command("validate")
+def cmd_validate(args: argparse.Namespace) -> int:
+    files = _yaml_files(args.paths or [str(settings.config_dir())])
+    if not files:
+        print("no YAML files found", file=sys.stderr)
+        return 1
+    failed = 0
+    for path in files:
+        issues = validate_file(path)
+        for issue in issues:
+            print(issue.line(str(path)))
+        failed += any(i.severity == "error" for i in issues)
+    print(f"{len(files) - failed} of {len(files)} files valid", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# --- list / schema -------------------------------------------------------------------------
+
+@command("list")
+def cmd_list(args: argparse.Namespace) -> int:
+    summaries = ConfigStore().list_sources()
+    if args.json:
+        print(json.dumps([{
+            "name": s.name, "type": s.type, "owner": s.owner, "destination": s.destination,
+            "tables": s.tables, "enabled": s.enabled, "valid": s.valid,
+            "issues": [{"path": i.path, "message": i.message, "severity": i.severity} for i in s.issues],
+        } for s in summaries], indent=2))
+        return 0
+    rows = [("NAME", "TYPE", "OWNER", "TABLES", "DESTINATION", "VALID")] + [
+        (s.name, s.type or "?", s.owner or "?", str(s.tables), s.destination or "?",
+         "yes" if s.valid else f"no ({len([i for i in s.issues if i.severity == 'error'])} problems)")
+        for s in summaries
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+@command("schema")
+def cmd_schema(args: argparse.Namespace) -> int:
+    from ingestion_core.schema import destination_file_schema, render, source_file_schema
+
+    sys.stdout.write(render(destination_file_schema() if args.destination else source_file_schema()))
+    return 0
+
+
+# --- import-excel / demo -------------------------------------------------------------------
+
+@command("import-excel")
+def cmd_import_excel(args: argparse.Namespace) -> int:
+    from ingestion_core.excel_import import import_workbook
+
+    result = import_workbook(Path(args.workbook), secrets_path=Path(args.secrets) if args.secrets else None,
+                             owner=args.owner)
+    for problem in result.skipped:
+        print(f"{args.workbook}:{problem.where}: skipped: {problem.reason}")
+    if not args.write:
+        for name, text in result.files.items():
+            print(f"--- would write configs/sources/{name}.yaml")
+            print(text)
+        print(f"dry run: {len(result.files)} source file(s), {len(result.skipped)} row(s) skipped; "
+              "add --write to save", file=sys.stderr)
+        return 0 if result.files or not result.skipped else 1
+    written = result.write(ConfigStore(), actor=args.actor)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"{len(written)} source file(s) written, {len(result.skipped)} row(s) skipped", file=sys.stderr)
+    return 0
+
+
+@command("demo")
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ingestion_core.demo import generate_demo
+
+    out = Path(args.out) if args.out else settings.project_root() / "demo" / "data"
+    for path in generate_demo(out, force=args.force):
+        print(f"wrote {path}")
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ingest", description="Self-service data ingestion.")
+    parser.add_argument("--actor", default=None, help="who is acting (default: $INGEST_ACTOR or the OS user)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="validate config files (usable as a pre-commit hook)")
+    p.add_argument("paths", nargs="*", help="files or folders (default: the config dir)")
+
+    p = sub.add_parser("list", help="list the configured sources")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("schema", help="print the JSON Schema of a source file")
+    p.add_argument("--destination", action="store_true", help="the destination file's schema instead")
+
+    p = sub.add_parser("import-excel", help="turn the Excel job sheet into source YAML files")
+    p.add_argument("workbook")
+    p.add_argument("--secrets", help="secrets file holding the [sources.<name>] connection sections")
+    p.add_argument("--owner", default="data-ops", help="owner team of the imported sources")
+    p.add_argument("--write", action="store_true", help="write the files (default: show them)")
+
+    p = sub.add_parser("demo", help="generate the demo SQLite database and files")
+    p.add_argument("--out", help="folder (default: demo/data beside the config dir)")
+    p.add_argument("--force", action="store_true", help="regenerate even if present")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.actor = args.actor or default_actor()
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, LookupError, OSError) as exc:
+        print(f"error: {mask(exc)}", file=sys.stderr)
+        return 1
+

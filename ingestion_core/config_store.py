@@ -1,0 +1,419 @@
+"""YAML config files: list, load, validate, save and delete.
+
+Layout under the config dir (``INGEST_CONFIG_DIR``, default ``configs/``)::
+
+    sources/<name>.yaml        one file per source
+    destinations/<name>.yaml   one file per destination
+    templates/*.yaml           commented starting points
+
+Every load returns a *revision* (a hash of the file's bytes). A save names the revision it
+was based on and is refused with :class:`ConflictError` when the file changed since, so two
+people editing one source never overwrite each other. Writes are atomic (temp file, fsync,
+rename) under a lock on the folder, and each change is appended to the audit log with its
+actor. Deleted files go to a bin under ``INGEST_DATA_DIR`` and can be restored.
+
+Example::
+
+    store = ConfigStore()
+    loaded = store.load_source("demo_shop")
+    store.save_source(loaded.config, actor="ana", expected_revision=loaded.revision)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ingestion_core import settings
+from ingestion_core.migrations import NewerVersionError, migrate
+from ingestion_core.models.base import NAME_PATTERN
+from ingestion_core.models.destinations import DESTINATION_ADAPTER
+from ingestion_core.models.source_file import SOURCE_FILE_ADAPTER, SourceFileBase, parse_source_file
+from ingestion_core.validation import ConfigError, ConfigIssue, issues_from_error
+
+MAX_FILE_BYTES = 512 * 1024
+KINDS = ("sources", "destinations")
+SCHEMA_COMMENT = "# yaml-language-server: $schema=../source.schema.json\n"
+
+
+class ConflictError(RuntimeError):
+    """The file changed since it was loaded (or exists already); reload and apply again."""
+
+
+class ConfigNotFoundError(FileNotFoundError):
+    pass
+
+
+@dataclass
+class Loaded:
+    """A config as read from disk: the validated model, its revision and the raw text."""
+
+    kind: str
+    name: str
+    path: Path
+    revision: str
+    text: str
+    config: Any = None
+    issues: list[ConfigIssue] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.config is not None and not any(i.severity == "error" for i in self.issues)
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    name: str
+    type: str | None
+    owner: str | None
+    destination: str | None
+    tables: int
+    enabled: bool
+    valid: bool
+    issues: list[ConfigIssue]
+    description: str = ""
+
+
+def revision_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+# --- YAML reading: safe, strict, bounded ---------------------------------------------------
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load without aliases (no billion-laughs) and without duplicate keys."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.MarkedYAMLError(
+                None, None, "YAML aliases (*name) are not allowed in configs; write the value out", mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.MarkedYAMLError(
+                    None, None, f"key '{key}' appears twice in one mapping; keep one", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str) -> tuple[Any, list[ConfigIssue]]:
+    """Parse YAML text; syntax problems come back as issues located by line."""
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        return None, [ConfigIssue("", f"file is larger than {MAX_FILE_BYTES // 1024} KiB; a config "
+                                      "this big is a mistake: split it into several sources")]
+    try:
+        return yaml.load(text, Loader=_StrictLoader), []
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "YAML syntax error"
+        if "could not determine a constructor" in str(exc):
+            problem = "YAML tags (!!python/..., !tag) are not allowed in configs; remove the tag"
+        return None, [ConfigIssue(where, f"{problem}. Fix the YAML syntax there")]
+    except yaml.YAMLError as exc:
+        return None, [ConfigIssue("", f"YAML error: {exc}")]
+
+
+def dump_yaml(config: BaseModel, header: str = "") -> str:
+    data = config.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    data = {"version": getattr(config, "version", 1), **data}
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    return header + body
+
+
+# --- validation ----------------------------------------------------------------------------
+
+def validate_source_data(
+    data: Any, destinations: dict[str, Any] | None = None, file_name: str | None = None
+) -> tuple[SourceFileBase | None, list[ConfigIssue]]:
+    """Migrate and validate loaded YAML data. ``destinations``: name -> destination model."""
+    if not isinstance(data, dict):
+        return None, [ConfigIssue("", "a source file must be a mapping (name:, owner:, source:, tables: ...)")]
+    try:
+        data, warnings = migrate(data)
+    except NewerVersionError as exc:
+        return None, [ConfigIssue("version", str(exc))]
+    try:
+        config = parse_source_file(data, destinations)
+    except ValidationError as exc:
+        return None, warnings + issues_from_error(exc, data, SOURCE_FILE_ADAPTER._type)
+    issues = warnings + _name_matches_file(config.name, file_name)
+    return (None if any(i.severity == "error" for i in issues) else config), issues
+
+
+def validate_destination_data(data: Any, file_name: str | None = None) -> tuple[Any, list[ConfigIssue]]:
+    if not isinstance(data, dict):
+        return None, [ConfigIssue("", "a destination file must be a mapping "
+                                      "(type: duckdb | filesystem | databricks ...)")]
+    try:
+        return DESTINATION_ADAPTER.validate_python(data), []
+    except ValidationError as exc:
+        return None, issues_from_error(exc, data, DESTINATION_ADAPTER._type)
+
+
+def _name_matches_file(name: str, file_name: str | None) -> list[ConfigIssue]:
+    if file_name and name != file_name:
+        return [ConfigIssue("name", f"name '{name}' differs from the file name '{file_name}.yaml'; "
+                                    "make them the same")]
+    return []
+
+
+# --- the store -----------------------------------------------------------------------------
+
+class ConfigStore:
+    """Config files under one config dir (default: ``settings.config_dir()``)."""
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else settings.config_dir()
+
+    # paths and names
+    def path(self, kind: str, name: str) -> Path:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not '{kind}'")
+        check_name(name)
+        return self.root / kind / f"{name}.yaml"
+
+    def names(self, kind: str) -> list[str]:
+        folder = self.root / kind
+        if not folder.is_dir():
+            return []
+        return sorted(p.stem for p in folder.glob("*.yaml") if not p.name.startswith("."))
+
+    # reading
+    def read(self, kind: str, name: str) -> tuple[str, str]:
+        path = self.path(kind, name)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            have = ", ".join(self.names(kind)) or "none"
+            raise ConfigNotFoundError(
+                f"no {kind[:-1]} named '{name}' in {self.root / kind} (there are: {have})"
+            ) from None
+        return raw.decode("utf-8"), revision_of(raw)
+
+    def destinations(self) -> dict[str, Any]:
+        """Every destination name with its model (None when that file is invalid)."""
+        found: dict[str, Any] = {}
+        for name in self.names("destinations"):
+            text, _ = self.read("destinations", name)
+            data, _issues = parse_yaml(text)
+            found[name] = validate_destination_data(data, name)[0]
+        return found
+
+    def load(self, kind: str, name: str) -> Loaded:
+        """Read and validate; an invalid file still loads, with ``issues`` and no ``config``."""
+        text, revision = self.read(kind, name)
+        config, issues = self.validate_text(kind, text, name)
+        return Loaded(kind, name, self.path(kind, name), revision, text, config, issues)
+
+    def load_source(self, name: str) -> Loaded:
+        """Load a valid source or raise :class:`ConfigError` listing every problem."""
+        loaded = self.load("sources", name)
+        if not loaded.valid:
+            raise ConfigError(loaded.issues, str(loaded.path))
+        return loaded
+
+    def load_destination(self, name: str) -> Loaded:
+        loaded = self.load("destinations", name)
+        if not loaded.valid:
+            raise ConfigError(loaded.issues, str(loaded.path))
+        return loaded
+
+    def validate_text(self, kind: str, text: str, file_name: str | None = None) -> tuple[Any, list[ConfigIssue]]:
+        data, issues = parse_yaml(text)
+        if issues:
+            return None, issues
+        if kind == "destinations":
+            return validate_destination_data(data, file_name)
+        return validate_source_data(data, self.destinations(), file_name)
+
+    def list_sources(self) -> list[SourceSummary]:
+        summaries = []
+        destinations = self.destinations()
+        for name in self.names("sources"):
+            text, _ = self.read("sources", name)
+            data, issues = parse_yaml(text)
+            config = None
+            if not issues:
+                config, issues = validate_source_data(data, destinations, name)
+            raw = data if isinstance(data, dict) else {}
+            source = raw.get("source") if isinstance(raw.get("source"), dict) else {}
+            tables = raw.get("tables") if isinstance(raw.get("tables"), list) else []
+            summaries.append(SourceSummary(
+                name=name, type=source.get("type"), owner=raw.get("owner"),
+                destination=raw.get("destination", "local_duckdb"), tables=len(tables),
+                enabled=raw.get("enabled", True) is not False, valid=config is not None,
+                issues=issues, description=str(raw.get("description", "")),
+            ))
+        return summaries
+
+    # writing
+    def save_source(self, config: SourceFileBase | dict[str, Any], *, actor: str,
+                    expected_revision: str | None) -> str:
+        """Validate and write a source; returns the new revision."""
+        if isinstance(config, dict):
+            model, issues = validate_source_data(config, self.destinations())
+            if model is None:
+                raise ConfigError(issues)
+            config = model
+        return self.save_text("sources", config.name, dump_yaml(config, SCHEMA_COMMENT),
+                              actor=actor, expected_revision=expected_revision)
+
+    def save_destination(self, name: str, config: BaseModel, *, actor: str,
+                         expected_revision: str | None) -> str:
+        return self.save_text("destinations", name, dump_yaml(config), actor=actor,
+                              expected_revision=expected_revision)
+
+    def save_text(self, kind: str, name: str, text: str, *, actor: str,
+                  expected_revision: str | None) -> str:
+        """Write YAML text as it is (comments kept) after validating it.
+
+        ``expected_revision`` is the revision the edit started from; None means the file must
+        not exist yet.
+        """
+        _require_actor(actor)
+        path = self.path(kind, name)
+        config, issues = self.validate_text(kind, text, name)
+        if config is None:
+            raise ConfigError(issues, str(path))
+        data = text.encode("utf-8")
+        with _locked(path.parent):
+            current = _current_revision(path)
+            if current != expected_revision:
+                raise ConflictError(_conflict_message(name, current, expected_revision))
+            _atomic_write(path, data)
+        revision = revision_of(data)
+        _audit(actor, "save", kind, name, current, revision)
+        return revision
+
+    def delete(self, kind: str, name: str, *, actor: str, expected_revision: str | None = None) -> Path:
+        """Move a config to the bin (``INGEST_DATA_DIR/bin``); returns where it went."""
+        _require_actor(actor)
+        path = self.path(kind, name)
+        with _locked(path.parent):
+            current = _current_revision(path)
+            if current is None:
+                raise ConfigNotFoundError(f"no {kind[:-1]} named '{name}' to delete")
+            if expected_revision is not None and current != expected_revision:
+                raise ConflictError(_conflict_message(name, current, expected_revision))
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            target = settings.data_dir() / "bin" / kind / f"{name}.{stamp}.yaml"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target) if _same_device(path, target) else _move(path, target)
+        _audit(actor, "delete", kind, name, current, None)
+        return target
+
+    def deleted(self, kind: str = "sources") -> list[Path]:
+        folder = settings.data_dir() / "bin" / kind
+        return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+
+    def restore(self, binned: Path, *, actor: str) -> str:
+        """Put a deleted config back (refused if a file of that name exists again)."""
+        kind = binned.parent.name
+        name = binned.name.split(".", 1)[0]
+        revision = self.save_text(kind, name, binned.read_text("utf-8"), actor=actor, expected_revision=None)
+        binned.unlink()
+        return revision
+
+
+def check_name(name: str) -> str:
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise ValueError(
+            f"'{str(name)[:80]}' is not a valid config name: use lower-case letters, digits and "
+            "'_', starting with a letter (no paths, dots or hidden names)"
+        )
+    return name
+
+
+def _require_actor(actor: str) -> None:
+    if not actor or not isinstance(actor, str):
+        raise ValueError("every change needs an actor (who makes it): pass actor=<user or service>")
+
+
+def _current_revision(path: Path) -> str | None:
+    try:
+        return revision_of(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def _conflict_message(name: str, current: str | None, expected: str | None) -> str:
+    if expected is None:
+        return f"'{name}' already exists; open it and edit it, or choose another name"
+    if current is None:
+        return f"'{name}' was deleted since you opened it; save it under a name again to recreate it"
+    return (f"'{name}' was changed by someone else since you opened it (revision {expected}, now "
+            f"{current}); reload it, apply your change again and save")
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Temp file + rename in the same folder, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, text.encode("utf-8"))
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    return a.stat().st_dev == b.parent.stat().st_dev
+
+
+def _move(source: Path, target: Path) -> None:
+    _atomic_write(target, source.read_bytes())
+    source.unlink()
+
+
+def _audit(actor: str, action: str, kind: str, name: str, before: str | None, after: str | None) -> None:
+    """Append one line per change to ``INGEST_DATA_DIR/audit/config_changes.jsonl``."""
+    log = settings.data_dir() / "audit" / "config_changes.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({
+        "time": datetime.now(UTC).isoformat(), "actor": actor, "action": action, "kind": kind,
+        "name": name, "revision_before": before, "revision_after": after,
+    })
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")

@@ -1,0 +1,215 @@
+"""The base of every config model and the small value types they share.
+
+Every model forbids unknown keys and describes every field: descriptions become the form's
+help text and the JSON Schema's descriptions. Validation messages say what is wrong and how
+to fix it; they never echo the value of a secret-bearing field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
+
+from ingestion_core.secrets import REFERENCE_PATTERN, find_references, is_reference
+
+
+class ConfigModel(BaseModel):
+    """Base of all config models: unknown keys are errors; inputs never appear in str(error)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        hide_input_in_errors=True,
+        validate_assignment=True,
+        populate_by_name=True,
+    )
+
+
+def _fail(kind: str, message: str, **context: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, message, context or None)
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+def _require_reference(value: str, info: ValidationInfo) -> str:
+    if is_reference(value):
+        return value
+    field = info.field_name or "value"
+    raise _fail(
+        "secret_literal",
+        "'{field}' holds a literal secret; YAML may only hold a reference. Put the value in the "
+        "secrets file (section [<source name>], key {field}) or an environment variable, and "
+        "write {ref} or {env} here",
+        field=field,
+        ref="${secrets.<source name>." + field + "}",
+        env="${env:NAME}",
+    )
+
+
+SECRET_SCHEMA = {"format": "secret-reference", "pattern": REFERENCE_PATTERN, "x-secret": True}
+
+SecretRef = Annotated[
+    str,
+    AfterValidator(_require_reference),
+    Field(json_schema_extra=SECRET_SCHEMA),
+]
+"""A secret-bearing field: only ``${secrets.a.b}`` or ``${env:NAME}`` is accepted."""
+
+
+def _check_url(value: str, info: ValidationInfo) -> str:
+    """A SQLAlchemy URL: a whole reference, or a URL whose password part is a reference."""
+    if is_reference(value):
+        return value
+    password = _url_password(value)
+    if password and not is_reference(password):
+        raise _fail(
+            "secret_literal",
+            "the connection URL in '{field}' holds a literal password. Write the password as a "
+            "reference inside the URL ({inline}) or reference the whole URL ({whole})",
+            field=info.field_name or "url",
+            inline="dialect://user:${secrets.<source>.password}@host/db",
+            whole="${secrets.<source>.url}",
+        )
+    return value
+
+
+def _url_password(url: str) -> str | None:
+    match = re.match(r"^[A-Za-z0-9+.\-]+://(?P<userinfo>[^@/]*)@", url)
+    if not match or ":" not in match["userinfo"]:
+        return None
+    return match["userinfo"].split(":", 1)[1] or None
+
+
+ConnectionUrl = Annotated[
+    str,
+    AfterValidator(_check_url),
+    Field(json_schema_extra={"format": "sqlalchemy-url", "x-secret": True}),
+]
+
+SENSITIVE_HEADER = re.compile(r"(auth|token|key|secret|password|cookie|signature)", re.I)
+
+
+def check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+    """Header values that carry credentials must be references (or contain one)."""
+    for name, value in (headers or {}).items():
+        if SENSITIVE_HEADER.search(name) and not find_references(value):
+            raise _fail(
+                "secret_literal",
+                "header '{name}' looks like a credential and holds a literal value; write a "
+                "reference such as '{example}' and put the value in the secrets file",
+                name=name,
+                example="Bearer ${secrets.<source>.token}",
+            )
+    return headers
+
+
+# --- names and identifiers -----------------------------------------------------------------
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+def _check_name(value: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise _fail(
+            "invalid_name",
+            "'{value}' is not a valid name: use lower-case letters, digits and '_', starting "
+            "with a letter, at most 63 characters (e.g. 'sales_de')",
+            value=value[:80],
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name), Field(json_schema_extra={"pattern": NAME_PATTERN})]
+"""A source or destination name: it becomes a file name, a dlt pipeline name and a dataset."""
+
+TEAM_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+
+
+def _check_team(value: str) -> str:
+    if not re.fullmatch(TEAM_PATTERN, value):
+        raise _fail(
+            "invalid_team",
+            "'{value}' is not a valid team name: use lower-case letters, digits, '-' and '_', "
+            "starting with a letter (e.g. 'market-de')",
+            value=value[:80],
+        )
+    return value
+
+
+Team = Annotated[str, AfterValidator(_check_team), Field(json_schema_extra={"pattern": TEAM_PATTERN})]
+
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_$# -]{0,127}$"
+
+
+def _check_identifier(value: str) -> str:
+    if not re.fullmatch(IDENTIFIER_PATTERN, value) or "--" in value:
+        raise _fail(
+            "invalid_identifier",
+            "'{value}' is not a plain SQL identifier: use letters, digits, '_', '$', '#', '-' or "
+            "spaces (no quotes, dots, semicolons or comment markers; at most 128 characters). "
+            "Give schema and table in separate fields",
+            value=value[:80],
+        )
+    return value
+
+
+Identifier = Annotated[
+    str, AfterValidator(_check_identifier), Field(json_schema_extra={"pattern": IDENTIFIER_PATTERN})
+]
+"""A table, schema or column name. Always quoted by the dialect when used, never pasted."""
+
+
+# --- durations and schedules ---------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$"
+
+
+def parse_duration(value: str) -> timedelta:
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"'{value}' is not a duration")
+    return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+
+
+def _check_duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise _fail(
+            "invalid_duration",
+            "'{value}' is not a duration: write a number and a unit, s, m, h, d or w "
+            "(e.g. '30m', '24h', '7d')",
+            value=value[:80],
+        )
+    return value.strip()
+
+
+Duration = Annotated[
+    str, AfterValidator(_check_duration), Field(json_schema_extra={"pattern": DURATION_PATTERN})
+]
+
+
+def _check_cron(value: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(value) or len(value.split()) != 5:
+        raise _fail(
+            "invalid_cron",
+            "'{value}' is not a 5-field cron expression (minute hour day-of-month month "
+            "day-of-week), e.g. '0 6 * * *' for every day at 06:00 UTC",
+            value=value[:80],
+        )
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_check_cron)]
+

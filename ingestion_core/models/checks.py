@@ -1,0 +1,202 @@
+"""Data-quality checks configured per table.
+
+In YAML each check is a one-key mapping, the key naming the kind. Column checks have a
+shorthand: ``{not_null: order_id}`` means ``{not_null: {column: order_id, severity: error}}``;
+``{unique: [a, b]}`` means the pair is unique. Saved files keep the shorthand where it fits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_serializer, model_validator
+from pydantic_core import PydanticCustomError
+
+from ingestion_core.models.base import ConfigModel, Duration, Identifier
+
+Severity = Literal["warn", "error"]
+
+
+class CheckSpec(ConfigModel):
+    """Fields every check has."""
+
+    kind: ClassVar[str]
+    shorthand: ClassVar[str | None] = None  # the field a bare value fills
+
+    severity: Severity = Field(
+        "error",
+        description="error: the run ends as quality_failed (exit 2, data kept); warn: recorded only.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_shorthand(cls, data: Any) -> Any:
+        if cls.shorthand and not isinstance(data, dict):
+            return {cls.shorthand: data}
+        return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        schema = handler(core_schema)
+        if not cls.shorthand:
+            return schema
+        column = {"type": "string", "description": f"Shorthand for {{{cls.shorthand}: ...}}."}
+        short = column if cls.shorthand == "column" else {
+            "anyOf": [column, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+        return {"anyOf": [schema, short]}
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: Any) -> Any:
+        full = handler(self)
+        if self.shorthand and set(self.model_fields_set) <= {self.shorthand}:
+            return full[self.shorthand]
+        return {k: v for k, v in full.items() if k in self.model_fields_set}
+
+
+class RowCountCheck(CheckSpec):
+    kind = "row_count"
+    min: int | None = Field(None, ge=0, description="Fewest rows the table may hold.")
+    max: int | None = Field(None, ge=0, description="Most rows the table may hold.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RowCountCheck:
+        if self.min is None and self.max is None:
+            raise PydanticCustomError(
+                "missing_bound", "row_count needs min, max or both, e.g. {row_count: {min: 1}}"
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError(
+                "bad_bounds", "row_count min ({min}) is above max ({max}); swap them",
+                {"min": self.min, "max": self.max},
+            )
+        return self
+
+
+class NotNullCheck(CheckSpec):
+    kind = "not_null"
+    shorthand = "column"
+    column: Identifier = Field(description="Column that must never be NULL.")
+
+
+class UniqueCheck(CheckSpec):
+    kind = "unique"
+    shorthand = "columns"
+    columns: list[Identifier] = Field(
+        min_length=1, description="Column, or columns taken together, whose values must be unique."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_column(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"columns": [data]}
+        if isinstance(data, dict) and isinstance(data.get("columns"), str):
+            return {**data, "columns": [data["columns"]]}
+        return data
+
+
+class AcceptedValuesCheck(CheckSpec):
+    kind = "accepted_values"
+    column: Identifier = Field(description="Column whose values are checked.")
+    values: list[str | int | float | bool] = Field(
+        min_length=1, description="The only values allowed (NULL is allowed; add not_null too)."
+    )
+
+
+class RegexCheck(CheckSpec):
+    kind = "regex"
+    column: Identifier = Field(description="Text column whose non-NULL values must match.")
+    pattern: str = Field(min_length=1, description="Regular expression each value must match.")
+
+    @model_validator(mode="after")
+    def _compiles(self) -> RegexCheck:
+        import re
+
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise PydanticCustomError(
+                "bad_regex", "pattern is not a valid regular expression: {reason}",
+                {"reason": str(exc)},
+            ) from None
+        return self
+
+
+class RangeCheck(CheckSpec):
+    kind = "range"
+    column: Identifier = Field(description="Numeric or date column whose values are checked.")
+    min: float | str | None = Field(None, description="Smallest allowed value (inclusive).")
+    max: float | str | None = Field(None, description="Largest allowed value (inclusive).")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RangeCheck:
+        if self.min is None and self.max is None:
+            raise PydanticCustomError(
+                "missing_bound", "range needs min, max or both, e.g. {range: {column: price, min: 0}}"
+            )
+        return self
+
+
+class FreshnessCheck(CheckSpec):
+    kind = "freshness"
+    column: Identifier = Field(description="Timestamp column; its newest value is checked.")
+    max_age: Duration = Field(description="How old the newest value may be, e.g. '24h' or '2d'.")
+
+
+class CustomSqlCheck(CheckSpec):
+    kind = "custom_sql"
+    sql: str = Field(
+        min_length=1,
+        description="A read-only SELECT over the loaded table ({table} is replaced by its "
+        "quoted name) returning the failing rows, or one number to compare with max_value.",
+    )
+    max_value: float | None = Field(
+        None, description="When the query returns one number: the largest value that passes."
+    )
+    returns: Literal["failing_rows", "number"] = Field(
+        "failing_rows", description="What the query returns: failing rows (pass when none) or one number."
+    )
+
+
+CHECKS: dict[str, type[CheckSpec]] = {
+    c.kind: c
+    for c in (RowCountCheck, NotNullCheck, UniqueCheck, AcceptedValuesCheck, RegexCheck,
+              RangeCheck, FreshnessCheck, CustomSqlCheck)
+}
+
+
+class Check(ConfigModel):
+    """One quality check: a mapping with exactly one key, the kind of check."""
+
+    row_count: RowCountCheck | None = Field(None, description="Bounds on the number of rows.")
+    not_null: NotNullCheck | None = Field(None, description="A column that must not be NULL.")
+    unique: UniqueCheck | None = Field(None, description="Columns whose values must be unique.")
+    accepted_values: AcceptedValuesCheck | None = Field(None, description="Allowed values of a column.")
+    regex: RegexCheck | None = Field(None, description="A pattern every value must match.")
+    range: RangeCheck | None = Field(None, description="Bounds on the values of a column.")
+    freshness: FreshnessCheck | None = Field(None, description="Maximum age of the newest row.")
+    custom_sql: CustomSqlCheck | None = Field(None, description="A SQL query of your own.")
+
+    model_config = {**ConfigModel.model_config, "json_schema_extra": {"minProperties": 1, "maxProperties": 1}}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len(data) != 1:
+            raise PydanticCustomError(
+                "one_check",
+                "each check is a mapping with exactly one key (found {found}); valid kinds: "
+                "{valid}. Example: {example}",
+                {"found": ", ".join(map(str, data)) or "none", "valid": ", ".join(CHECKS),
+                 "example": "{not_null: order_id}"},
+            )
+        return data
+
+    @property
+    def spec(self) -> CheckSpec:
+        return next(getattr(self, k) for k in CHECKS if getattr(self, k) is not None)
+
+    @model_serializer(mode="wrap")
+    def _only_set(self, handler: Any) -> Any:
+        spec = self.spec
+        return {spec.kind: spec.model_dump(mode="json")}

@@ -1,0 +1,207 @@
+"""The source file: ``configs/sources/<name>.yaml``.
+
+The kind of ``tables:`` entries depends on ``source.type`` (SQL tables, file globs or REST
+resources), so there is one file model per source type, chosen by that field.
+
+Example::
+
+    >>> config = parse_source_file({
+    ...     "name": "shop", "owner": "market-de",
+    ...     "source": {"type": "sqlite", "path": "demo/data/shop.sqlite"},
+    ...     "tables": [{"name": "orders", "mode": "merge", "primary_key": "order_id"}],
+    ... })
+    >>> config.settings_for(config.tables[0]).mode
+    'merge'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationInfo, create_model, model_validator
+from pydantic_core import PydanticCustomError
+
+from ingestion_core.models.base import ConfigModel, Cron, Name, Team
+from ingestion_core.models.destinations import supports_merge
+from ingestion_core.models.rest import RestResource
+from ingestion_core.models.sources import SOURCE_MODELS, SQL_SOURCE_TYPES
+from ingestion_core.models.tables import FileTable, SqlTable, TableBase, TableDefaults
+
+CURRENT_VERSION = 1
+
+
+class Retries(ConfigModel):
+    """How a failing run is retried (transient errors only: timeouts, resets, 429 / 5xx)."""
+
+    attempts: int = Field(3, ge=1, le=10, description="Tries in all, the first one included.")
+    backoff_seconds: float = Field(5.0, ge=0, le=3600, description="Wait before the second try; doubles each time.")
+    max_backoff_seconds: float = Field(300.0, ge=0, le=86400, description="Longest wait between tries.")
+
+
+class Workers(ConfigModel):
+    """Parallelism of a run."""
+
+    tables_in_parallel: int = Field(2, ge=1, le=32, description="Tables loaded at the same time.")
+    extract: int = Field(1, ge=1, le=64, description="dlt extract workers per table.")
+    normalize: int = Field(1, ge=1, le=64, description="dlt normalize workers per table.")
+    load: int = Field(4, ge=1, le=64, description="dlt load workers per table.")
+
+
+@dataclass(frozen=True)
+class TableSettings:
+    """A table's settings after inheriting ``defaults``."""
+
+    mode: str
+    chunk_size: int
+    schema_evolution: str
+    backend: str
+
+
+class SourceFileBase(ConfigModel):
+    """Fields every source file has, whatever the source type."""
+
+    version: Literal[1] = Field(CURRENT_VERSION, description="Format version of this file.")
+    name: Name = Field(description="Source name: the file name, the dlt pipeline name and the default dataset.")
+    owner: Team = Field(
+        description="Team that owns the source; only it (and admins) may change or run it."
+    )
+    description: str = Field("", description="What the source is, for people.")
+    enabled: bool = Field(True, description="Disabled sources are kept but not run by schedules.")
+    destination: Name = Field(
+        "local_duckdb", description="Name of a file in configs/destinations/ (previews always use DuckDB)."
+    )
+    dataset: Name | None = Field(None, description="Dataset (schema) the tables land in. Default: the source name.")
+    defaults: TableDefaults = Field(default_factory=TableDefaults, description="Settings every table inherits.")
+    schedule: Cron | None = Field(None, description="When to run, as cron in UTC, e.g. '0 6 * * *'.")
+    retries: Retries = Field(default_factory=Retries, description="Retry policy of a run.")
+    workers: Workers = Field(default_factory=Workers, description="Parallelism of a run.")
+
+    @property
+    def source_type(self) -> str:
+        return self.source.type  # type: ignore[attr-defined]
+
+    @property
+    def dataset_name(self) -> str:
+        return self.dataset or self.name
+
+    def settings_for(self, table: TableBase) -> TableSettings:
+        return TableSettings(
+            mode=table.mode or self.defaults.mode,
+            chunk_size=table.chunk_size or self.defaults.chunk_size,
+            schema_evolution=table.schema_evolution or self.defaults.schema_evolution,
+            backend=getattr(table, "backend", None) or self.defaults.backend,
+        )
+
+    def enabled_tables(self, names: list[str] | None = None) -> list[TableBase]:
+        tables = [t for t in self.tables if t.enabled]  # type: ignore[attr-defined]
+        if names:
+            unknown = sorted(set(names) - {t.name for t in tables})
+            if unknown:
+                raise KeyError(
+                    f"{self.name} has no enabled table named {', '.join(unknown)}; "
+                    f"its tables are {', '.join(t.name for t in tables)}"
+                )
+            tables = [t for t in tables if t.name in names]
+        return tables
+
+    @model_validator(mode="after")
+    def _tables_consistent(self, info: ValidationInfo) -> SourceFileBase:
+        seen: set[str] = set()
+        for index, table in enumerate(self.tables):  # type: ignore[attr-defined]
+            if table.name in seen:
+                raise _at(index, "name", "duplicate_table",
+                          "table name '{name}' appears twice; give each table its own name",
+                          name=table.name)
+            seen.add(table.name)
+            settings = self.settings_for(table)
+            if settings.mode == "incremental" and not table.cursor:
+                raise _at(index, "cursor", "needs_cursor",
+                          "table '{name}' has mode incremental but no cursor: set cursor to a column "
+                          "that grows with every change (e.g. updated_at), or choose mode full",
+                          name=table.name)
+            if settings.mode in ("merge", "scd2") and not table.primary_key:
+                raise _at(index, "primary_key", "needs_key",
+                          "table '{name}' has mode {mode} but no primary_key: set primary_key to the "
+                          "column(s) identifying a row, or choose mode append",
+                          name=table.name, mode=settings.mode)
+        self._check_destination((info.context or {}).get("destinations"))
+        return self
+
+    def _check_destination(self, known: Any) -> None:
+        """With the destinations in the validation context: the name exists, and merge / scd2
+        tables go to a destination that can merge."""
+        if known is None:
+            return
+        if self.destination not in known:
+            raise PydanticCustomError(
+                "unknown_destination",
+                "destination '{name}' does not exist; choose one of {valid} or add "
+                "configs/destinations/{name}.yaml",
+                {"name": self.destination, "valid": ", ".join(sorted(known)) or "(none yet)",
+                 "at": "destination"},
+            )
+        destination = known.get(self.destination) if isinstance(known, dict) else None
+        if destination is None or supports_merge(destination):
+            return
+        for index, table in enumerate(self.tables):  # type: ignore[attr-defined]
+            mode = self.settings_for(table).mode
+            if mode in ("merge", "scd2"):
+                raise _at(index, "mode", "no_merge",
+                          "table '{name}' has mode {mode}, but destination '{dest}' writes plain "
+                          "{format} files, which cannot merge; set format: delta on the "
+                          "destination, or choose mode append or full",
+                          name=table.name, mode=mode, dest=self.destination, format=destination.format)
+
+
+def _at(index: int, field: str, kind: str, message: str, **context: Any) -> PydanticCustomError:
+    """An error that the formatter reports at ``tables[index].field``."""
+    return PydanticCustomError(kind, message, {**context, "at": f"tables[{index}].{field}"})
+
+
+def _file_model(source_type: str, table_model: type[TableBase]) -> type[SourceFileBase]:
+    source_model = SOURCE_MODELS[source_type]
+    return create_model(
+        f"{source_model.__name__}File",
+        __base__=SourceFileBase,
+        __doc__=f"A source file whose source.type is {source_type}.",
+        source=(source_model, Field(description="How to connect to the source.")),
+        tables=(list[table_model], Field(min_length=1, description=TABLES_HELP[table_model])),
+    )
+
+
+TABLES_HELP = {
+    SqlTable: "Tables to load, each with its own settings.",
+    FileTable: "File sets to load: each a glob and a format, read into one table.",
+    RestResource: "Endpoints to load: each resource becomes one table.",
+}
+TABLE_MODELS = {**{t: SqlTable for t in SQL_SOURCE_TYPES}, "rest_api": RestResource, "filesystem": FileTable}
+SOURCE_FILE_MODELS: dict[str, type[SourceFileBase]] = {
+    t: _file_model(t, TABLE_MODELS[t]) for t in SOURCE_MODELS
+}
+
+
+def _source_type(data: Any) -> str | None:
+    if isinstance(data, SourceFileBase):
+        return data.source_type
+    if isinstance(data, dict) and isinstance(data.get("source"), dict):
+        value = data["source"].get("type")
+        return value if isinstance(value, str) else None
+    return None
+
+
+SourceFile = Annotated[
+    Union[tuple(Annotated[model, Tag(kind)] for kind, model in SOURCE_FILE_MODELS.items())],  # noqa: UP007
+    Discriminator(
+        _source_type,
+        custom_error_type="unknown_source_type",
+        custom_error_message="source.type is missing or unknown",
+    ),
+]
+SOURCE_FILE_ADAPTER: TypeAdapter[Any] = TypeAdapter(SourceFile)
+
+
+def parse_source_file(data: Any, destinations: set[str] | None = None) -> SourceFileBase:
+    """Validate a source file's data. With ``destinations``, the destination name must be one."""
+    context = {"destinations": destinations} if destinations is not None else None
+    return SOURCE_FILE_ADAPTER.validate_python(data, context=context)

@@ -1,0 +1,53 @@
+"""Where the tool reads and writes. Every location can be moved with an environment variable,
+so tests and several deployments never collide:
+
+- ``INGEST_CONFIG_DIR`` (default ``configs/``): sources/, destinations/, templates/
+- ``INGEST_RUNS_DIR`` (default ``runs/``): one JSON run record per run
+- ``INGEST_DATA_DIR`` (default ``.ingest/``): preview DuckDB files, local destinations, dlt
+  pipeline folders, logs, the bin of deleted configs and the audit log
+- ``INGEST_SECRETS_FILE``: the local secrets file. Default ``.dlt/secrets.toml``, or
+  ``$INGEST_DATA_DIR/secrets.toml`` when ``INGEST_DATA_DIR`` is set.
+
+Relative paths are taken from the current directory. Relative paths inside configs (a SQLite
+file, a local folder of files) are taken from the project root: the folder holding the config
+dir.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("INGEST_CONFIG_DIR", "configs")).absolute()
+
+
+def runs_dir() -> str:
+    """A local path or an fsspec URL (run records may live on object storage)."""
+    value = os.environ.get("INGEST_RUNS_DIR", "runs")
+    return value if "://" in value else str(Path(value).absolute())
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("INGEST_DATA_DIR", ".ingest")).absolute()
+
+
+def secrets_file() -> Path:
+    explicit = os.environ.get("INGEST_SECRETS_FILE")
+    if explicit:
+        return Path(explicit).absolute()
+    if os.environ.get("INGEST_DATA_DIR"):
+        return data_dir() / "secrets.toml"
+    return Path(".dlt/secrets.toml").absolute()
+
+
+def project_root() -> Path:
+    """The folder relative paths inside configs are resolved against."""
+    return config_dir().parent
+
+
+def resolve_local_path(value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else project_root() / path
+

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sets up everything the portal or the test suite needs on a fresh machine. Idempotent.
+#   scripts/bootstrap.sh          venv + Python packages (enough for `make run`)
+#   scripts/bootstrap.sh --test   also the Debian packages the tests start (PostgreSQL, MariaDB, ...)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${INGEST_VENV:-.venv}
+PY=${PYTHON:-python3}
+APT_PACKAGES=(postgresql mariadb-server unixodbc)
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "bootstrap: creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+
+# Reinstall only when a requirements file or pyproject.toml changed.
+stamp="$VENV/.requirements.sha256"
+want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: installing Python packages into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -e .
+  echo "$want" > "$stamp"
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "bootstrap: apt-get install ${missing[*]}"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      echo "bootstrap: not root, cannot install ${missing[*]}; tests that need them will skip" \
+           "(or fail when INGEST_REQUIRE_SERVICES=1)" >&2
+    fi
+  fi
+fi
