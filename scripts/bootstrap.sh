@@ -19,8 +19,13 @@ stamp="$VENV/.requirements.sha256"
 want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing Python packages into $VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -e .
+  log="$VENV/pip-install.log"
+  if ! { "$VENV/bin/pip" install --disable-pip-version-check -r requirements.txt -r requirements-dev.txt &&
+         "$VENV/bin/pip" install --disable-pip-version-check --no-deps -e . ; } >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" | tail -30 >&2
+    echo "bootstrap: pip install failed (full log: $log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 
