@@ -1,0 +1,114 @@
+"""What went wrong, in words a market-team user can act on.
+
+:func:`explain` digs the root cause out of dlt's wrappers (PipelineStepFailed ->
+ResourceExtractionError -> driver error), masks secrets, and adds a hint; :func:`is_transient`
+tells whether a retry can help.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingestion_core.secrets import mask
+
+
+class MissingDriverError(ImportError):
+    """A database driver or system library is not installed; the message says what to install."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: re.Pattern[str]
+    hint: str
+    transient: bool = False
+
+
+def _rule(pattern: str, hint: str, transient: bool = False) -> Rule:
+    return Rule(re.compile(pattern, re.I | re.S), hint, transient)
+
+
+RULES: list[Rule] = [
+    _rule(r"password authentication failed|access denied for user|login failed|ORA-01017|"
+          r"invalid username/password|\b401\b|\b403\b|unauthori[sz]ed|forbidden",
+          "the server refused the credentials: check username and the password reference "
+          "(the secrets file or environment variable it points to)"),
+    _rule(r"database \S+ does not exist|unknown database|cannot open database",
+          "the database does not exist on that server: check the database field"),
+    _rule(r"could not translate host name|name or service not known|nodename nor servname|"
+          r"getaddrinfo failed|temporary failure in name resolution",
+          "the host name cannot be resolved: check host for typos", transient=True),
+    _rule(r"connection refused|could not connect|can't connect to|server closed the connection|"
+          r"connection reset|broken pipe|lost connection",
+          "the server cannot be reached: check host and port, and that the server is running and "
+          "reachable from this machine", transient=True),
+    _rule(r"timed? ?out|timeout", "the server did not answer in time: try again later, or raise the timeout",
+          transient=True),
+    _rule(r"\b(429|500|502|503|504)\b|too many requests|service unavailable",
+          "the server is overloaded or rate limiting: the run retries with backoff", transient=True),
+    _rule(r"NoSuchTableError|relation \S+ does not exist|table \S+ doesn't exist|no such table|"
+          r"Table .* not found",
+          "the table was not found: check the table name and schema (discovery lists what exists)"),
+    _rule(r"cursor|IncrementalCursorPathMissing",
+          "the incremental cursor column is missing or empty in the data: check cursor (it must "
+          "be a column of the table)"),
+    _rule(r"contract|DataValidationError|frozen",
+          "the data no longer fits the table's schema and its schema_evolution policy forbids "
+          "the change: set schema_evolution to evolve, or fix the source"),
+    _rule(r"duplicate key|primary key|unique constraint",
+          "rows share the same primary key: check primary_key, or deduplicate in the source"),
+    _rule(r"no module named|libodbc|driver", "a driver is missing: install what the message names"),
+]
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost error below dlt's wrappers."""
+    seen = set()
+    current = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        inner = getattr(current, "exception", None) or current.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        current = inner
+    return current
+
+
+def describe(exc: BaseException) -> str:
+    cause = root_cause(exc)
+    text = str(cause).strip().splitlines()
+    first = " ".join(line.strip() for line in text[:3])[:600]
+    return mask(f"{type(cause).__name__}: {first}" if first else type(cause).__name__)
+
+
+def _match(exc: BaseException) -> Rule | None:
+    cause = root_cause(exc)
+    text = f"{type(cause).__name__} {cause} {type(exc).__name__}"
+    for rule in RULES:
+        if rule.pattern.search(text):
+            return rule
+    return None
+
+
+def explain(exc: BaseException) -> tuple[str, str]:
+    """(masked message, hint) for an error."""
+    from ingestion_core.secrets import SecretNotFoundError
+
+    cause = root_cause(exc)
+    if isinstance(cause, (MissingDriverError, SecretNotFoundError)):
+        return mask(str(cause)), "see the message: it says what to install or set"
+    if type(cause).__name__ == "PanicException":
+        return describe(exc), "the reading backend crashed on a column type: set backend: pyarrow for this table"
+    rule = _match(exc)
+    return describe(exc), (rule.hint if rule else "see the run log for details")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: timeouts, resets, unreachable servers, 429 and 5xx."""
+    from ingestion_core.secrets import SecretNotFoundError
+
+    cause = root_cause(exc)
+    if isinstance(cause, (MissingDriverError, SecretNotFoundError, KeyError, ValueError)):
+        return False
+    rule = _match(exc)
+    return bool(rule and rule.transient)

@@ -1,0 +1,207 @@
+"""Run records: one JSON file per run (preview or real, success or failure), and queries over
+them with DuckDB (``read_json`` over the folder, local or an fsspec URL).
+
+The format is versioned (``record_version``) and published as a JSON Schema
+(docs/run-record.schema.json, from :class:`RunRecord`). It only grows: fields are added,
+never renamed or removed. A record is rewritten whole at each phase (running -> per-table
+progress -> final): by temp file + rename locally, by one PUT on object stores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingestion_core import settings
+
+RECORD_VERSION = 1
+Status = Literal["running", "success", "failed", "partial", "quality_failed", "cancelled"]
+EXIT_CODES = {"success": 0, "failed": 1, "quality_failed": 2, "partial": 3, "cancelled": 130}
+FINAL = ("success", "failed", "partial", "quality_failed", "cancelled")
+
+
+class Phase(BaseModel):
+    duration_s: float = Field(0.0, description="Seconds spent in the phase.")
+    pct: float = Field(0.0, description="Share of the summed phase time, in percent.")
+
+
+class ErrorInfo(BaseModel):
+    error_class: str = Field(description="Class of the root cause, e.g. OperationalError.")
+    message: str = Field(description="What happened, secrets masked.")
+    hint: str = Field("", description="What to do about it.")
+    transient: bool = Field(False, description="Whether a retry could help.")
+
+
+class TableResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    mode: str
+    status: Literal["pending", "running", "success", "failed", "quality_failed", "skipped", "cancelled"] = "pending"
+    backend: str | None = None
+    rows: int = Field(0, description="Rows loaded into the table (child tables included).")
+    bytes: int = Field(0, description="Bytes of the files extracted for the table.")
+    files: int = Field(0, description="Load jobs (files) loaded.")
+    duration_s: float = 0.0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    phases: dict[str, Phase] = Field(default_factory=dict)
+    attempts: int = 0
+    cursor: dict[str, Any] | None = Field(None, description="Incremental cursor: column and last value.")
+    quality: list[dict[str, Any]] = Field(default_factory=list, description="Quality check results.")
+    schema_changes: list[dict[str, Any]] = Field(default_factory=list, description="Columns added / removed / retyped.")
+    columns: list[dict[str, Any]] = Field(default_factory=list, description="Landed schema: name, type, nullable.")
+    error: ErrorInfo | None = None
+
+
+class RunRecord(BaseModel):
+    """One run of one source. See docs/run-records.md for every field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record_version: int = RECORD_VERSION
+    run_id: str
+    kind: Literal["run", "preview"]
+    source: str
+    source_type: str
+    owner: str
+    destination: str
+    destination_type: str
+    dataset: str
+    trigger: Literal["cli", "portal", "job", "schedule", "test"] = "cli"
+    actor: str
+    status: Status = "running"
+    started_at: datetime
+    ended_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    duration_s: float = 0.0
+    host: str = Field(default_factory=socket.gethostname)
+    pid: int = Field(default_factory=os.getpid)
+    limit: int | None = Field(None, description="Preview row limit per table.")
+    phases: dict[str, Phase] = Field(
+        default_factory=dict, description="extract / normalize / load, summed over tables."
+    )
+    tables: list[TableResult] = Field(default_factory=list)
+    rows_total: int = 0
+    bytes_total: int = 0
+    throughput_rows_per_s: float = 0.0
+    workers: dict[str, int] = Field(default_factory=dict)
+    error: ErrorInfo | None = None
+    config_hash: str = ""
+    config_snapshot: str = Field("", description="The source YAML as saved: references only, never secrets.")
+    log_path: str = ""
+    error_log_path: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.status, 1)
+
+
+def new_run_id(source: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now.strftime('%Y%m%dT%H%M%S')}-{source}-{os.urandom(3).hex()}"
+
+
+def record_path(record: RunRecord) -> str:
+    day = record.started_at.astimezone(UTC)
+    return f"{settings.runs_dir().rstrip('/')}/{day:%Y/%m/%d}/{record.run_id}.json"
+
+
+def write_record(record: RunRecord) -> str:
+    """Write the whole record atomically (temp + rename, or one PUT on object stores)."""
+    record.heartbeat_at = datetime.now(UTC)
+    path = record_path(record)
+    text = record.model_dump_json(indent=1)
+    if "://" in path:
+        import fsspec
+
+        with fsspec.open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        from ingestion_core.config_store import atomic_write_text
+
+        atomic_write_text(Path(path), text)
+    return path
+
+
+def load_record(path: str | Path) -> RunRecord:
+    return RunRecord.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+
+def find_record(run_id: str) -> RunRecord | None:
+    for path in Path(settings.runs_dir()).glob(f"*/*/*/{run_id}.json"):
+        return load_record(path)
+    return None
+
+
+def is_abandoned(record: RunRecord, stale_after: timedelta = timedelta(minutes=30)) -> bool:
+    """A record still 'running' whose process is gone (same host) or silent for too long."""
+    if record.status != "running":
+        return False
+    if record.host == socket.gethostname():
+        try:
+            os.kill(record.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    beat = record.heartbeat_at or record.started_at
+    return datetime.now(UTC) - beat > stale_after
+
+
+# --- queries -------------------------------------------------------------------------------
+
+RECORD_COLUMNS = {
+    "run_id": "VARCHAR", "kind": "VARCHAR", "source": "VARCHAR", "source_type": "VARCHAR", "owner": "VARCHAR",
+    "destination": "VARCHAR", "destination_type": "VARCHAR", "dataset": "VARCHAR", "trigger": "VARCHAR",
+    "actor": "VARCHAR", "status": "VARCHAR", "started_at": "TIMESTAMPTZ", "ended_at": "TIMESTAMPTZ",
+    "heartbeat_at": "TIMESTAMPTZ", "duration_s": "DOUBLE", "host": "VARCHAR", "pid": "BIGINT",
+    "rows_total": "BIGINT", "bytes_total": "BIGINT", "throughput_rows_per_s": "DOUBLE",
+    "error": "STRUCT(error_class VARCHAR, message VARCHAR, hint VARCHAR, transient BOOLEAN)",
+    "phases": "JSON", "tables": "JSON", "config_hash": "VARCHAR", "log_path": "VARCHAR",
+}
+
+
+def _glob() -> str:
+    return f"{settings.runs_dir().rstrip('/')}/*/*/*/*.json"
+
+
+def query_runs(
+    sql_where: str = "TRUE", params: list[Any] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Runs, newest first, as dicts. ``sql_where`` uses the columns of RECORD_COLUMNS."""
+    import duckdb
+
+    if not any(Path(settings.runs_dir()).glob("*/*/*/*.json")) and "://" not in settings.runs_dir():
+        return []
+    columns = ", ".join(f"'{k}': '{v}'" for k, v in RECORD_COLUMNS.items())
+    sql = (f"SELECT * FROM read_json(?, columns={{{columns}}}, format='auto', ignore_errors=true, "
+           f"filename=true) WHERE run_id IS NOT NULL AND ({sql_where}) ORDER BY started_at DESC")
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    with duckdb.connect() as connection:
+        cursor = connection.execute(sql, [_glob(), *(params or [])])
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        for key in ("phases", "tables"):
+            if isinstance(row.get(key), str):
+                row[key] = json.loads(row[key])
+    return rows
+
+
+def latest_runs(source: str | None = None, status: str | None = None, limit: int = 50,
+                kind: str | None = None, trigger: str | None = None) -> list[dict[str, Any]]:
+    clauses, params = [], []
+    for column, value in (("source", source), ("status", status), ("kind", kind), ("trigger", trigger)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return query_runs(" AND ".join(clauses) or "TRUE", params, limit)

@@ -1,0 +1,399 @@
+"""Runs a source config through dlt: previews into a local DuckDB file, real runs into the
+configured destination. Every run, preview or real, success or failure, leaves a run record.
+
+Each table runs in its own dlt pipeline (``<source>__<table>``) with its own state, so a
+failing table never stops the others and its incremental cursor is its own. Tables extract
+and normalize in parallel (``workers.tables_in_parallel``); loads into DuckDB are one at a
+time (concurrent DDL on one DuckDB file conflicts).
+
+Example::
+
+    config = ConfigStore().load_source("demo_shop").config
+    record = run_source(config, actor="ana", trigger="cli")
+    record.status, record.rows_total
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingestion_core import settings
+from ingestion_core.config_store import SCHEMA_COMMENT, ConfigStore, dump_yaml
+from ingestion_core.destinations import DestinationPlan, build_destination, preview_plan
+from ingestion_core.errors import explain, is_transient
+from ingestion_core.models.source_file import SourceFileBase, TableSettings
+from ingestion_core.models.tables import TableBase
+from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, new_run_id, write_record
+from ingestion_core.run_log import LOGGER, run_logging
+from ingestion_core.sources import BuildContext, get_source_kind
+
+DEFAULT_PREVIEW_LIMIT = 1000
+PHASES = ("extract", "normalize", "load")
+WRITE_DISPOSITIONS: dict[str, Any] = {
+    "full": "replace", "append": "append", "incremental": "append",
+    "merge": "merge", "scd2": {"disposition": "merge", "strategy": "scd2"},
+}
+SCHEMA_CONTRACTS: dict[str, Any] = {
+    "evolve": "evolve",
+    # new tables are always allowed; freeze guards columns and types of an existing table
+    "freeze": {"tables": "evolve", "columns": "freeze", "data_type": "freeze"},
+    "discard_row": {"tables": "evolve", "columns": "discard_row", "data_type": "discard_row"},
+    "discard_value": {"tables": "evolve", "columns": "discard_value", "data_type": "discard_value"},
+}
+# Arrow backends add the load id too, so every row says which load brought it.
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+
+ProgressCallback = Callable[[RunRecord], None]
+
+
+@dataclass
+class RunPlan:
+    """Everything a run needs, decided before the first table starts."""
+
+    config: SourceFileBase
+    kind: str  # run | preview
+    destination: DestinationPlan
+    pipelines_dir: Path
+    record: RunRecord
+    limit: int | None = None
+    on_progress: ProgressCallback | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def publish(self) -> None:
+        """Rewrite the record (thread-safe) and tell the caller."""
+        with self.lock:
+            write_record(self.record)
+            if self.on_progress:
+                self.on_progress(self.record)
+
+
+def pipeline_name(source: str, table: str) -> str:
+    return f"{source}__{table}"
+
+
+def pipelines_dir(kind: str) -> Path:
+    return settings.data_dir() / ("preview" if kind == "preview" else "pipelines")
+
+
+# --- public entry points -------------------------------------------------------------------
+
+def run_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
+               destination: str | None = None, on_progress: ProgressCallback | None = None,
+               store: ConfigStore | None = None, run_id: str | None = None) -> RunRecord:
+    """The real load into the configured destination (or ``destination`` instead)."""
+    store = store or ConfigStore()
+    name = destination or config.destination
+    plan_destination = build_destination(name, store.load_destination(name).config)
+    plan = _plan(config, "run", plan_destination, actor, trigger, None, on_progress, run_id)
+    return _execute(plan, config.enabled_tables(tables))
+
+
+def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
+                   limit: int = DEFAULT_PREVIEW_LIMIT, on_progress: ProgressCallback | None = None,
+                   sample_rows: int = 100) -> PreviewResult:
+    """The real code path limited to ``limit`` rows per table, into a DuckDB file of its own
+    with its own pipeline state: it never touches real data or real incremental cursors."""
+    plan = _plan(config, "preview", preview_plan(config.name), actor, trigger, limit, on_progress, None)
+    selected = config.enabled_tables(tables)
+    for table in selected:  # a fresh state each time: start from initial_value, advance nothing real
+        shutil.rmtree(plan.pipelines_dir / pipeline_name(config.name, table.name), ignore_errors=True)
+    record = _execute(plan, selected)
+    return PreviewResult(record, _samples(plan, record, sample_rows))
+
+
+@dataclass
+class PreviewResult:
+    record: RunRecord
+    samples: dict[str, list[dict[str, Any]]]
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``ingest preview --json`` contract (fields are only ever added)."""
+        return {
+            "source": self.record.source, "run_id": self.record.run_id, "status": self.record.status,
+            "duration_s": self.record.duration_s,
+            "tables": [{
+                "name": t.name, "status": t.status, "rows": t.rows, "backend": t.backend,
+                "duration_s": t.duration_s, "columns": t.columns, "sample": self.samples.get(t.name, []),
+                "quality": t.quality, "error": t.error.model_dump() if t.error else None,
+            } for t in self.record.tables],
+        }
+
+
+# --- planning ------------------------------------------------------------------------------
+
+def _plan(config: SourceFileBase, kind: str, destination: DestinationPlan, actor: str, trigger: str,
+          limit: int | None, on_progress: ProgressCallback | None, run_id: str | None) -> RunPlan:
+    if not actor:
+        raise ValueError("a run needs an actor (who starts it)")
+    snapshot = dump_yaml(config, SCHEMA_COMMENT)
+    now = datetime.now(UTC)
+    record = RunRecord(
+        run_id=run_id or new_run_id(config.name, now), kind=kind, source=config.name,  # type: ignore[arg-type]
+        source_type=config.source_type, owner=config.owner, destination=destination.name,
+        destination_type=destination.type, dataset=config.dataset_name, trigger=trigger,  # type: ignore[arg-type]
+        actor=actor, started_at=now, limit=limit, workers=config.workers.model_dump(),
+        config_hash=hashlib.sha256(snapshot.encode()).hexdigest()[:16], config_snapshot=snapshot,
+    )
+    return RunPlan(config, kind, destination, pipelines_dir(kind), record, limit, on_progress)
+
+
+# --- execution -----------------------------------------------------------------------------
+
+def _execute(plan: RunPlan, tables: list[TableBase]) -> RunRecord:
+    record = plan.record
+    record.tables = [TableResult(name=t.name, mode=plan.config.settings_for(t).mode) for t in tables]
+    with run_logging(record.run_id) as (log_path, error_log_path):
+        record.log_path, record.error_log_path = str(log_path), str(error_log_path)
+        plan.publish()
+        LOGGER.info("%s %s of %s: %d table(s) into %s", record.kind, record.run_id, record.source,
+                    len(tables), plan.destination.location)
+        try:
+            workers = min(plan.config.workers.tables_in_parallel, max(len(tables), 1))
+            with ThreadPoolExecutor(workers, thread_name_prefix="table") as pool:
+                list(pool.map(lambda pair: _run_table(plan, *pair), zip(tables, record.tables, strict=True)))
+        except KeyboardInterrupt:
+            record.status = "cancelled"
+            for result in record.tables:
+                if result.status in ("pending", "running"):
+                    result.status = "cancelled"
+            _finish(plan)
+            raise
+        _finish(plan)
+    return record
+
+
+def _finish(plan: RunPlan) -> None:
+    record = plan.record
+    record.ended_at = datetime.now(UTC)
+    record.duration_s = round((record.ended_at - record.started_at).total_seconds(), 3)
+    record.rows_total = sum(t.rows for t in record.tables)
+    record.bytes_total = sum(t.bytes for t in record.tables)
+    record.throughput_rows_per_s = round(record.rows_total / record.duration_s, 1) if record.duration_s else 0.0
+    totals = {p: sum(t.phases[p].duration_s for t in record.tables if p in t.phases) for p in PHASES}
+    record.phases = _phases(totals)
+    if record.status != "cancelled":
+        record.status = _overall_status(record.tables)  # type: ignore[assignment]
+    failed = [t for t in record.tables if t.error]
+    if failed and record.status in ("failed", "partial"):
+        first = failed[0].error
+        record.error = ErrorInfo(error_class=first.error_class, hint=first.hint, transient=first.transient,
+                                 message=f"{len(failed)} of {len(record.tables)} table(s) failed; "
+                                         f"{failed[0].name}: {first.message}")
+    LOGGER.info("%s %s ended: %s, %d rows in %.1f s", record.kind, record.run_id, record.status,
+                record.rows_total, record.duration_s)
+    plan.publish()
+
+
+def _overall_status(tables: list[TableResult]) -> str:
+    statuses = {t.status for t in tables}
+    if not tables or statuses <= {"success"}:
+        return "success"
+    if "success" not in statuses and "quality_failed" not in statuses:
+        return "failed"
+    if "failed" in statuses:
+        return "partial"
+    return "quality_failed"
+
+
+def _phases(durations: dict[str, float]) -> dict[str, Phase]:
+    total = sum(durations.values()) or 1.0
+    return {p: Phase(duration_s=round(d, 3), pct=round(100 * d / total, 1)) for p, d in durations.items()}
+
+
+def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
+    """Load one table with retries; record its outcome. Never raises but for cancellation."""
+    table_settings = plan.config.settings_for(table)
+    attempts = 1 if plan.kind == "preview" else plan.config.retries.attempts
+    backoff = plan.config.retries.backoff_seconds
+    backend_override: str | None = None
+    result.status, result.started_at = "running", datetime.now(UTC)
+    plan.publish()
+    while True:
+        result.attempts += 1
+        try:
+            _load_table(plan, table, table_settings, result, backend_override)
+            result.status, result.error = "success", None
+            break
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # connectorx panics are BaseException: caught, and the table falls back
+            if result.backend == "connectorx" and table_settings.backend == "auto" and backend_override is None:
+                LOGGER.warning("%s: connectorx failed (%s); reading again with pyarrow", table.name, exc)
+                backend_override = "pyarrow"
+                _drop_pending(plan, table)
+                continue
+            message, hint = explain(exc)
+            transient = is_transient(exc)
+            LOGGER.error("%s: attempt %d failed: %s", table.name, result.attempts, message)
+            if transient and result.attempts < attempts:
+                time.sleep(min(backoff * 2 ** (result.attempts - 1), plan.config.retries.max_backoff_seconds))
+                continue
+            result.status = "failed"
+            result.error = ErrorInfo(error_class=message.split(":", 1)[0], message=message, hint=hint,
+                                     transient=transient)
+            break
+    result.ended_at = datetime.now(UTC)
+    result.duration_s = round((result.ended_at - result.started_at).total_seconds(), 3)
+    plan.publish()
+
+
+def _pipeline(plan: RunPlan, table: TableBase) -> Any:
+    import dlt
+
+    return dlt.pipeline(
+        pipeline_name=pipeline_name(plan.config.name, table.name), pipelines_dir=str(plan.pipelines_dir),
+        destination=plan.destination.destination, staging=plan.destination.staging,
+        dataset_name=plan.config.dataset_name,
+    )
+
+
+def _drop_pending(plan: RunPlan, table: TableBase) -> None:
+    with contextlib.suppress(Exception):
+        _pipeline(plan, table).drop_pending_packages()
+
+
+def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, result: TableResult,
+                backend_override: str | None) -> None:
+    pipeline = _pipeline(plan, table)
+    workers = plan.config.workers
+    if pipeline.has_pending_data:  # a run killed mid-way: finish its package first (no row lost or doubled)
+        LOGGER.info("%s: finishing the package a previous run left", table.name)
+        pipeline.normalize(workers=workers.normalize)
+        with _load_slot(plan.destination):
+            pipeline.load(workers=workers.load)
+    ctx = BuildContext(plan.config, table, table_settings, plan.destination.type, plan.limit, backend_override)
+    resource = get_source_kind(plan.config.source_type).resource(ctx)
+    result.backend = getattr(resource, "backend", None)
+    resource = _with_hints(resource, plan, table, table_settings)
+    timings: dict[str, float] = {}
+    with _timed(timings, "extract"):
+        pipeline.extract(resource, loader_file_format=plan.destination.loader_file_format)
+    with _timed(timings, "normalize"):
+        pipeline.normalize(workers=workers.normalize)
+    with _timed(timings, "load"), _load_slot(plan.destination):
+        load_info = pipeline.load(workers=workers.load)
+    load_info.raise_on_failed_jobs()
+    _collect_metrics(pipeline, load_info, table, result)
+    result.phases = _phases(timings)
+
+
+def _with_hints(resource: Any, plan: RunPlan, table: TableBase, table_settings: TableSettings) -> Any:
+    preview = plan.kind == "preview"
+    disposition = "replace" if preview else WRITE_DISPOSITIONS[table_settings.mode]
+    if disposition == "merge":
+        disposition = {"disposition": "merge", "strategy": plan.destination.merge_strategy}
+    resource = resource.with_name(table.name)
+    hints: dict[str, Any] = {
+        "table_name": table.name, "write_disposition": disposition,
+        "schema_contract": "evolve" if preview else SCHEMA_CONTRACTS[table_settings.schema_evolution],
+    }
+    if table.primary_key:
+        hints["primary_key"] = list(table.primary_key)
+    if plan.destination.table_format:
+        hints["table_format"] = plan.destination.table_format
+    resource.apply_hints(**hints)
+    if plan.limit:
+        resource.add_limit(1)  # one chunk of `limit` rows; reaches SQL sources as a LIMIT
+    return resource
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        timings[phase] = time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _load_slot(destination: DestinationPlan) -> Iterator[None]:
+    """Loads into one DuckDB file (or Delta folder) one at a time, across threads and processes."""
+    if not destination.serial_load or "://" in destination.location:
+        yield
+        return
+    lock_path = Path(destination.location + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _collect_metrics(pipeline: Any, load_info: Any, table: TableBase, result: TableResult) -> None:
+    trace = pipeline.last_trace
+    user_tables = lambda name: not name.startswith("_dlt")  # noqa: E731
+    normalize = trace.last_normalize_info
+    result.rows = sum(n for t, n in (normalize.row_counts if normalize else {}).items() if user_tables(t))
+    extract = trace.last_extract_info
+    result.bytes = sum(m.file_size for metrics in (extract.metrics.values() if extract else [])
+                       for entry in metrics for t, m in entry["table_metrics"].items() if user_tables(t))
+    result.files = sum(1 for metrics in load_info.metrics.values() for entry in metrics
+                       for job in entry["job_metrics"].values() if user_tables(job.table_name))
+    schema = pipeline.default_schema
+    landed = schema.naming.normalize_table_identifier(table.name)
+    if landed in schema.tables:
+        result.columns = [
+            {"name": c["name"], "type": _type_text(c), "nullable": c.get("nullable", True)}
+            for c in schema.get_table_columns(landed).values() if not c["name"].startswith("_dlt")
+        ]
+    if table.cursor:
+        result.cursor = cursor_state(pipeline, table.name)
+
+
+def cursor_state(pipeline: Any, resource: str) -> dict[str, Any] | None:
+    """The incremental cursor of a table's pipeline: column and last value."""
+    for source_state in pipeline.state.get("sources", {}).values():
+        incremental = source_state.get("resources", {}).get(resource, {}).get("incremental", {})
+        for cursor, values in incremental.items():
+            return {"column": cursor, "last_value": str(values.get("last_value"))}
+    return None
+
+
+def _type_text(column: dict[str, Any]) -> str:
+    kind = column.get("data_type", "unknown")
+    if column.get("precision") is not None and kind in ("decimal", "text", "binary", "timestamp", "time"):
+        scale = f",{column['scale']}" if column.get("scale") is not None else ""
+        return f"{kind}({column['precision']}{scale})"
+    return kind
+
+
+def _samples(plan: RunPlan, record: RunRecord, rows: int) -> dict[str, list[dict[str, Any]]]:
+    """The first rows of each previewed table, read back from the preview DuckDB file."""
+    import duckdb
+
+    samples: dict[str, list[dict[str, Any]]] = {}
+    path = plan.destination.location
+    if not Path(path).exists():
+        return samples
+    with duckdb.connect(path, read_only=True) as connection:
+        for result in record.tables:
+            if result.status not in ("success", "quality_failed"):
+                continue
+            pipeline = _pipeline(plan, next(t for t in plan.config.tables if t.name == result.name))
+            landed = pipeline.default_schema.naming.normalize_table_identifier(result.name)
+            cursor = connection.execute(f'SELECT * FROM "{plan.config.dataset_name}"."{landed}" LIMIT {int(rows)}')
+            names = [d[0] for d in cursor.description]
+            samples[result.name] = [
+                {k: v for k, v in zip(names, row, strict=True) if not k.startswith("_dlt")}
+                for row in cursor.fetchall()
+            ]
+    return samples
+
+
+logging.getLogger("ingestion_core").addHandler(logging.NullHandler())

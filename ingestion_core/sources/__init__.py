@@ -1,0 +1,93 @@
+"""Source kinds, registered by ``source.type``: each builds dlt resources for the tables of a
+config and answers test-connection and discovery.
+
+Adding a source kind = one module here that calls :func:`register_source`, its model in
+``models/sources.py``, a template and tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ingestion_core.models.source_file import SourceFileBase, TableSettings
+from ingestion_core.models.tables import TableBase
+from ingestion_core.secrets import mask
+
+
+@dataclass
+class ConnectionReport:
+    """What ``test_connection`` found: ok, or the reason and what to do about it."""
+
+    ok: bool
+    reason: str = ""
+    mitigation: str = ""
+    duration_s: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "reason": mask(self.reason), "mitigation": self.mitigation,
+                "duration_s": round(self.duration_s, 3), "details": self.details}
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a source kind needs to build a table's resource."""
+
+    config: SourceFileBase
+    table: TableBase
+    settings: TableSettings
+    destination_type: str
+    limit: int | None = None  # preview: read at most this many rows
+    backend_override: str | None = None  # the runner's fallback after a backend failed
+
+
+class SourceKind(Protocol):
+    def resource(self, ctx: BuildContext) -> Any:
+        """A dlt resource yielding the table's rows (hints applied by the runner)."""
+
+    def test_connection(self, config: SourceFileBase) -> ConnectionReport: ...
+
+
+SOURCES: dict[str, SourceKind] = {}
+
+
+def register_source(*types: str):
+    def register(cls: type) -> type:
+        for kind in types:
+            SOURCES[kind] = cls()
+        return cls
+    return register
+
+
+class UnsupportedSourceError(LookupError):
+    pass
+
+
+def get_source_kind(source_type: str) -> SourceKind:
+    _load_builtin()
+    try:
+        return SOURCES[source_type]
+    except KeyError:
+        raise UnsupportedSourceError(
+            f"no runner for source type '{source_type}'; runnable types: {', '.join(sorted(SOURCES))}"
+        ) from None
+
+
+def _load_builtin() -> None:
+    from ingestion_core.sources import files, sql  # noqa: F401  (modules register themselves)
+
+
+def test_connection(config: SourceFileBase) -> ConnectionReport:
+    """One cheap round trip to the source; never raises for an unreachable source."""
+    started = time.monotonic()
+    try:
+        report = get_source_kind(config.source_type).test_connection(config)
+    except Exception as exc:  # report, never crash the caller
+        from ingestion_core.errors import explain
+
+        reason, hint = explain(exc)
+        report = ConnectionReport(False, reason, hint)
+    report.duration_s = time.monotonic() - started
+    return report
