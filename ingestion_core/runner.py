@@ -253,6 +253,10 @@ def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
 def _pipeline(plan: RunPlan, table: TableBase) -> Any:
     import dlt
 
+    if plan.config.settings_for(table).mode == "scd2" and plan.kind == "run":
+        # scd2 needs a row id; Arrow backends add one only when asked (scoped to this pipeline)
+        name = pipeline_name(plan.config.name, table.name).upper()
+        os.environ[f"{name}__NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID"] = "true"
     return dlt.pipeline(
         pipeline_name=pipeline_name(plan.config.name, table.name), pipelines_dir=str(plan.pipelines_dir),
         destination=plan.destination.destination, staging=plan.destination.staging,
