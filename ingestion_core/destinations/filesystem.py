@@ -15,9 +15,10 @@ def build(name: str, config: Any) -> DestinationPlan:
 
     url = bucket_url(config.bucket_url)
     delta = config.format == "delta"
+    credentials = file_credentials(config.credentials)
     destination = dlt.destinations.filesystem(
-        bucket_url=url, credentials=file_credentials(config.credentials), layout=config.layout,
-        destination_name=name,
+        bucket_url=url, layout=config.layout, destination_name=name,
+        **({"credentials": credentials} if credentials is not None else {}),
     )
     return DestinationPlan(
         name=name, type="filesystem", destination=destination,

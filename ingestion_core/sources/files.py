@@ -5,6 +5,7 @@ the files' modification time; any other cursor is a column of the records.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ingestion_core import settings
@@ -68,6 +69,28 @@ def _azure_from_connection_string(text: str) -> Any:
     return credentials
 
 
+def first_rows(items: Any, limit: int) -> Iterator[Any]:
+    """At most ``limit`` rows of a reader, as one batch; stops reading files once it has them."""
+    import pyarrow as pa
+
+    batches: list[Any] = []
+    taken = 0
+    for item in items:
+        if isinstance(item, pa.Table):
+            batches.append(item.slice(0, limit - taken))
+            taken += batches[-1].num_rows
+        else:
+            rows = item if isinstance(item, list) else [item]
+            batches.append(rows[: limit - taken])
+            taken += len(batches[-1])
+        if taken >= limit:
+            break
+    if batches and all(isinstance(b, pa.Table) for b in batches):
+        yield pa.concat_tables(batches)
+    elif batches:
+        yield [row for batch in batches for row in (batch.to_pylist() if isinstance(batch, pa.Table) else batch)]
+
+
 READERS = {"csv": "read_csv", "jsonl": "read_jsonl", "parquet": "read_parquet"}
 
 
@@ -81,11 +104,13 @@ class FilesSource:
         source = ctx.config.source
         by_file_date = ctx.settings.mode == "incremental" and table.cursor == FILE_CURSOR
         file_incremental = dlt.sources.incremental(FILE_CURSOR, initial_value=table.initial_value)
+        credentials = file_credentials(source.credentials)  # type: ignore[attr-defined]
         files = fs.filesystem(
             bucket_url=bucket_url(source.bucket_url),  # type: ignore[attr-defined]
-            credentials=file_credentials(source.credentials),  # type: ignore[attr-defined]
             file_glob=table.glob,
             incremental=file_incremental if by_file_date else None,
+            # an explicit None breaks dlt's config resolution for local paths
+            **({"credentials": credentials} if credentials is not None else {}),
         )
         chunk = ctx.limit or ctx.settings.chunk_size
         reader = getattr(fs, READERS[table.format])
@@ -98,6 +123,9 @@ class FilesSource:
         resource = files | reader(**kwargs)
         if ctx.settings.mode == "incremental" and not by_file_date and table.cursor:
             resource.apply_hints(incremental=dlt.sources.incremental(table.cursor, initial_value=table.initial_value))
+        if ctx.limit:
+            # add_limit on a reader would count pages of files, not rows: take the first rows here
+            resource = dlt.resource(first_rows(resource, ctx.limit), name=table.name)
         resource.backend = "filesystem"  # type: ignore[attr-defined]
         return resource
 

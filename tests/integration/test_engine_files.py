@@ -1,0 +1,101 @@
+"""File sources (CSV, JSONL, Parquet on local disk) through the engine into DuckDB, and the
+filesystem destination (Parquet with the date-partitioned layout)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ingestion_core.config_store import ConfigStore
+from ingestion_core.runner import preview_source, run_source
+
+
+@pytest.fixture
+def files(ingest_env: Path) -> Path:
+    folder = ingest_env / "landing"
+    (folder / "events").mkdir(parents=True)
+    (folder / "stores.csv").write_text("store_id;city\n1;Berlin\n2;Paris\n3;Oslo\n")
+    for day in (1, 2):
+        lines = [json.dumps({"id": day * 100 + i, "kind": "click", "meta": {"page": f"/p{i}"}}) for i in range(50)]
+        (folder / "events" / f"2024-01-0{day}.jsonl").write_text("\n".join(lines) + "\n")
+    pq.write_table(pa.table({"sku": ["a", "b"], "price": [1.5, 2.25]}), folder / "prices.parquet")
+    return ingest_env
+
+
+def write_source(project: Path, tables: str, destination: str = "local_duckdb") -> object:
+    (project / "configs" / "sources" / "landing.yaml").write_text(
+        "name: landing\nowner: data-ops\nsource: {type: filesystem, bucket_url: landing}\n"
+        f"destination: {destination}\nretries: {{attempts: 1}}\ntables:\n{tables}"
+    )
+    return ConfigStore().load_source("landing").config
+
+
+def query(project: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(project / ".ingest" / "local_duckdb.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+TABLES = (
+    "  - {name: stores, glob: stores.csv, format: csv, csv: {delimiter: ';'}}\n"
+    "  - {name: events, glob: 'events/*.jsonl', format: jsonl}\n"
+    "  - {name: prices, glob: prices.parquet, format: parquet}\n"
+)
+
+
+def test_each_format_lands(files: Path) -> None:
+    record = run_source(write_source(files, TABLES), actor="ana")
+    assert record.status == "success", record.error
+    assert {t.name: t.rows for t in record.tables} == {"stores": 3, "events": 100, "prices": 2}
+    assert query(files, "SELECT city FROM landing.stores ORDER BY store_id") == [("Berlin",), ("Paris",), ("Oslo",)]
+    assert query(files, "SELECT meta__page FROM landing.events WHERE id = 101") == [("/p1",)]
+    assert query(files, "SELECT sum(price) FROM landing.prices") == [(3.75,)]
+
+
+def test_preview_reads_first_rows_only(files: Path) -> None:
+    result = preview_source(write_source(files, TABLES), actor="ana", limit=10)
+    rows = {t.name: t.rows for t in result.record.tables}
+    assert rows["events"] == 10 and rows["stores"] == 3
+    assert len(result.samples["events"]) == 10
+
+
+def test_incremental_on_modification_date_loads_new_files_only(files: Path) -> None:
+    tables = "  - {name: events, glob: 'events/*.jsonl', format: jsonl, mode: incremental, cursor: modification_date}\n"
+    config = write_source(files, tables)
+    assert run_source(config, actor="ana").tables[0].rows == 100
+    new_file = files / "landing" / "events" / "2024-01-03.jsonl"
+    new_file.write_text(json.dumps({"id": 999, "kind": "view", "meta": {"page": "/x"}}) + "\n")
+    later = time.time() + 5
+    os.utime(new_file, (later, later))
+    assert run_source(config, actor="ana").tables[0].rows == 1
+    assert query(files, "SELECT count(*), count(DISTINCT id) FROM landing.events") == [(101, 101)]
+
+
+def test_parquet_files_destination_uses_date_layout(files: Path) -> None:
+    lake = files / "lake"
+    (files / "configs" / "destinations" / "lake.yaml").write_text(
+        f"type: filesystem\nbucket_url: {lake}\nformat: parquet\n"
+    )
+    record = run_source(write_source(files, TABLES, destination="lake"), actor="ana")
+    assert record.status == "success", record.error
+    written = sorted(p.relative_to(lake) for p in lake.rglob("*.parquet"))
+    stores = [p for p in written if p.parts[1] == "stores"]
+    assert stores and len(stores[0].parts) == 6  # landing/stores/YYYY/MM/DD/<load_id>.<file_id>.parquet
+    assert pq.read_table(lake / stores[0]).num_rows == 3
+
+
+def test_merge_into_plain_parquet_is_rejected_with_the_fix(files: Path) -> None:
+    (files / "configs" / "destinations" / "lake.yaml").write_text("type: filesystem\nbucket_url: lake\n")
+    (files / "configs" / "sources" / "landing.yaml").write_text(
+        "name: landing\nowner: data-ops\nsource: {type: filesystem, bucket_url: landing}\ndestination: lake\n"
+        "tables:\n  - {name: stores, glob: stores.csv, format: csv, mode: merge, primary_key: store_id}\n"
+    )
+    loaded = ConfigStore().load("sources", "landing")
+    assert not loaded.valid
+    assert any("format: delta" in i.message and i.path == "tables[0].mode" for i in loaded.issues)
