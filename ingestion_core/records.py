@@ -117,7 +117,7 @@ def write_record(record: RunRecord) -> str:
     """Write the whole record atomically (temp + rename, or one PUT on object stores)."""
     record.heartbeat_at = datetime.now(UTC)
     path = record_path(record)
-    text = record.model_dump_json(indent=1)
+    text = record.model_dump_json() + "\n"  # one line: DuckDB can then skip a malformed file
     if "://" in path:
         import fsspec
 
@@ -140,19 +140,20 @@ def find_record(run_id: str) -> RunRecord | None:
     return None
 
 
-def is_abandoned(record: RunRecord, stale_after: timedelta = timedelta(minutes=30)) -> bool:
+def is_abandoned(record: RunRecord | dict[str, Any], stale_after: timedelta = timedelta(minutes=30)) -> bool:
     """A record still 'running' whose process is gone (same host) or silent for too long."""
-    if record.status != "running":
+    get = record.get if isinstance(record, dict) else lambda key: getattr(record, key)
+    if get("status") != "running":
         return False
-    if record.host == socket.gethostname():
+    if get("host") == socket.gethostname():
         try:
-            os.kill(record.pid, 0)
+            os.kill(int(get("pid")), 0)
         except ProcessLookupError:
             return True
         except PermissionError:
             return False
         return False
-    beat = record.heartbeat_at or record.started_at
+    beat = get("heartbeat_at") or get("started_at")
     return datetime.now(UTC) - beat > stale_after
 
 
@@ -182,7 +183,7 @@ def query_runs(
     if not any(Path(settings.runs_dir()).glob("*/*/*/*.json")) and "://" not in settings.runs_dir():
         return []
     columns = ", ".join(f"'{k}': '{v}'" for k, v in RECORD_COLUMNS.items())
-    sql = (f"SELECT * FROM read_json(?, columns={{{columns}}}, format='auto', ignore_errors=true, "
+    sql = (f"SELECT * FROM read_json(?, columns={{{columns}}}, format='newline_delimited', ignore_errors=true, "
            f"filename=true) WHERE run_id IS NOT NULL AND ({sql_where}) ORDER BY started_at DESC")
     if limit:
         sql += f" LIMIT {int(limit)}"
@@ -204,4 +205,47 @@ def latest_runs(source: str | None = None, status: str | None = None, limit: int
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
-    return query_runs(" AND ".join(clauses) or "TRUE", params, limit)
+    return with_abandoned(query_runs(" AND ".join(clauses) or "TRUE", params, limit))
+
+
+def table_history(source: str, table: str, limit: int = 100, kind: str = "run") -> list[dict[str, Any]]:
+    """One row per run of one table, newest first: status, rows, bytes, duration, error."""
+    rows = []
+    for run in latest_runs(source=source, kind=kind, limit=limit):
+        for entry in run.get("tables") or []:
+            if entry.get("name") == table:
+                rows.append({"run_id": run["run_id"], "started_at": run["started_at"], "run_status": run["status"],
+                             **{k: entry.get(k) for k in ("status", "rows", "bytes", "files", "duration_s",
+                                                          "backend", "error", "cursor")}})
+    return rows
+
+
+def check_history(source: str, table: str | None = None, check: str | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+    """One row per quality-check result, newest first."""
+    rows = []
+    for run in latest_runs(source=source, limit=limit):
+        for entry in run.get("tables") or []:
+            if table and entry.get("name") != table:
+                continue
+            for result in entry.get("quality") or []:
+                if check and result.get("check") != check:
+                    continue
+                rows.append({"run_id": run["run_id"], "started_at": run["started_at"], "kind": run["kind"],
+                             "table": entry.get("name"), **result})
+    return rows
+
+
+def with_abandoned(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Marks runs still 'running' whose process is gone as status 'abandoned'."""
+    for run in runs:
+        if is_abandoned(run):
+            run["status"] = "abandoned"
+    return runs
+
+
+def run_record_schema() -> dict[str, Any]:
+    """The published JSON Schema of a run record (docs/run-record.schema.json)."""
+    schema = RunRecord.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"run-record-v{RECORD_VERSION}",
+            **schema}

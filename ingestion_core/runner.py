@@ -154,6 +154,9 @@ def _plan(config: SourceFileBase, kind: str, destination: DestinationPlan, actor
 
 def _execute(plan: RunPlan, tables: list[TableBase]) -> RunRecord:
     record = plan.record
+    get_source_kind(plan.config.source_type)  # import source modules (and pandas) before the threads start
+    if plan.config.source_type == "filesystem":
+        import pandas  # noqa: F401  (two readers importing it at once in threads break)
     record.tables = [TableResult(name=t.name, mode=plan.config.settings_for(t).mode) for t in tables]
     with run_logging(record.run_id) as (log_path, error_log_path):
         record.log_path, record.error_log_path = str(log_path), str(error_log_path)

@@ -1,0 +1,90 @@
+"""Run records: writing, the published schema, and the DuckDB queries over the folder,
+including failures, previews, abandoned runs and malformed files."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ingestion_core import settings
+from ingestion_core.records import (
+    ErrorInfo,
+    RunRecord,
+    TableResult,
+    check_history,
+    latest_runs,
+    record_path,
+    run_record_schema,
+    table_history,
+    write_record,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_record(source: str, status: str, minutes_ago: int, kind: str = "run", **extra) -> RunRecord:
+    started = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    table = TableResult(name="orders", mode="full", status="success" if status == "success" else "failed",
+                        rows=100 + minutes_ago, quality=[{"check": "not_null", "status": "pass", "observed": 0}])
+    record = RunRecord(run_id=f"r{minutes_ago}-{source}", kind=kind, source=source, source_type="sqlite",
+                       owner="market-de", destination="local_duckdb", destination_type="duckdb", dataset=source,
+                       actor="ana", status=status, started_at=started, tables=[table], **extra)
+    return record
+
+
+def test_write_is_atomic_and_under_a_date_folder(ingest_env: Path) -> None:
+    record = make_record("shop", "success", 1)
+    path = Path(write_record(record))
+    assert path == Path(record_path(record))
+    assert path.parent.parent.parent.parent == Path(settings.runs_dir())
+    assert RunRecord.model_validate_json(path.read_text()) .run_id == record.run_id
+    assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_queries_filter_and_order(ingest_env: Path) -> None:
+    write_record(make_record("shop", "success", 30))
+    write_record(make_record("shop", "failed", 20, error=ErrorInfo(error_class="X", message="boom", hint="fix")))
+    write_record(make_record("shop", "success", 10, kind="preview"))
+    write_record(make_record("crm", "success", 5))
+    assert [r["run_id"] for r in latest_runs()] == ["r5-crm", "r10-shop", "r20-shop", "r30-shop"]
+    assert [r["run_id"] for r in latest_runs(source="shop", status="failed")] == ["r20-shop"]
+    assert latest_runs(source="shop", status="failed")[0]["error"]["hint"] == "fix"
+    assert [r["run_id"] for r in latest_runs(kind="preview")] == ["r10-shop"]
+    history = table_history("shop", "orders")
+    assert [(h["run_id"], h["rows"]) for h in history] == [("r20-shop", 120), ("r30-shop", 130)]
+    assert [c["run_id"] for c in check_history("shop", check="not_null")] == ["r10-shop", "r20-shop", "r30-shop"]
+
+
+def test_malformed_files_are_skipped(ingest_env: Path) -> None:
+    write_record(make_record("shop", "success", 3))
+    broken = Path(settings.runs_dir()) / "2024" / "01" / "01"
+    broken.mkdir(parents=True)
+    (broken / "broken.json").write_text("{not json")
+    (broken / "other.json").write_text(json.dumps({"hello": "world"}))
+    assert [r["run_id"] for r in latest_runs()] == ["r3-shop"]
+
+
+def test_running_record_of_a_dead_process_is_abandoned(ingest_env: Path) -> None:
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)
+    write_record(make_record("shop", "running", 2, pid=dead))
+    write_record(make_record("crm", "running", 1))  # this process: alive
+    statuses = {r["source"]: r["status"] for r in latest_runs()}
+    assert statuses == {"shop": "abandoned", "crm": "running"}
+
+
+def test_no_records_folder_gives_no_runs(ingest_env: Path) -> None:
+    assert latest_runs() == []
+
+
+def test_published_schema_is_current() -> None:
+    committed = json.loads((REPO / "docs" / "run-record.schema.json").read_text())
+    assert committed == run_record_schema(), (
+        "docs/run-record.schema.json is stale: regenerate it with "
+        "python -c 'import json; from ingestion_core.records import run_record_schema as s; "
+        "print(json.dumps(s(), indent=2))' > docs/run-record.schema.json"
+    )
