@@ -99,3 +99,13 @@ def test_merge_into_plain_parquet_is_rejected_with_the_fix(files: Path) -> None:
     loaded = ConfigStore().load("sources", "landing")
     assert not loaded.valid
     assert any("format: delta" in i.message and i.path == "tables[0].mode" for i in loaded.issues)
+
+
+def test_malformed_csv_row_is_a_recorded_error_and_other_tables_load(files: Path) -> None:
+    (files / "landing" / "broken.csv").write_text('a,b\n1,2\n3,"unterminated\n4,5,6,7\n')
+    tables = TABLES + "  - {name: broken, glob: broken.csv, format: csv}\n"
+    record = run_source(write_source(files, tables), actor="ana")
+    by_name = {t.name: t for t in record.tables}
+    assert record.status == "partial"
+    assert by_name["broken"].status == "failed" and by_name["broken"].error.message
+    assert by_name["stores"].rows == 3

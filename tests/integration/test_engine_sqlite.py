@@ -147,3 +147,45 @@ def test_run_record_written_and_valid(shop: Path) -> None:
     assert abs(sum(p.pct for p in on_disk.phases.values()) - 100) < 1
     assert "name: shop" in on_disk.config_snapshot
     assert Path(on_disk.log_path).exists() and Path(on_disk.error_log_path).exists()
+
+
+def test_missing_cursor_column_is_a_clear_error(shop: Path) -> None:
+    config = write_source(shop, "  - {name: customers, mode: incremental, cursor: changed_on}\n")
+    record = run_source(config, actor="ana")
+    error = record.tables[0].error
+    assert record.status == "failed"
+    assert "cursor column 'changed_on' is not a column of customers" in error.message
+    assert "id, name, city, updated_at" in error.message
+
+
+def test_duplicate_primary_keys_on_merge_keep_one_row_per_key(shop: Path) -> None:
+    change_source(shop, "CREATE TABLE dupes (id INTEGER, v TEXT)",
+                  "INSERT INTO dupes VALUES (1, 'a'), (1, 'b'), (2, 'c')")
+    config = write_source(shop, "  - {name: dupes, mode: merge, primary_key: id}\n")
+    record = run_source(config, actor="ana")
+    assert record.status == "success", record.error
+    assert destination_rows("SELECT count(*), count(DISTINCT id) FROM shop.dupes") == [(2, 2)]
+
+
+def test_schema_change_under_freeze_fails_and_keeps_the_table(shop: Path) -> None:
+    config = write_source(shop, "  - {name: customers, mode: append, schema_evolution: freeze}\n")
+    assert run_source(config, actor="ana").status == "success"
+    change_source(shop, "ALTER TABLE customers ADD COLUMN email TEXT", "UPDATE customers SET email = 'x@y.z'")
+    record = run_source(config, actor="ana")
+    assert record.status == "failed"
+    assert "schema_evolution" in record.tables[0].error.hint
+    assert destination_rows("SELECT count(*) FROM shop.customers") == [(200,)]
+    columns = [r[0] for r in destination_rows("SELECT column_name FROM information_schema.columns "
+                                              "WHERE table_schema = 'shop' AND table_name = 'customers'")]
+    assert "email" not in columns
+
+
+def test_row_filter_and_columns(shop: Path) -> None:
+    config = write_source(shop, "  - name: customers\n    exclude_columns: [name]\n"
+                                "    filter: [{column: city, op: in, value: [Berlin, Paris]}]\n")
+    record = run_source(config, actor="ana")
+    assert record.status == "success", record.error
+    assert destination_rows("SELECT count(*) FROM shop.customers") == [(134,)]
+    columns = [r[0] for r in destination_rows("SELECT column_name FROM information_schema.columns "
+                                              "WHERE table_schema = 'shop' AND table_name = 'customers'")]
+    assert "name" not in columns and "city" in columns

@@ -1,0 +1,558 @@
+"""Migration from the Excel framework: the ``SourceConfig`` job sheet -> source YAML files.
+
+Each row of the job sheet names one table (or API endpoint) of one source. Rows are grouped by
+``source_name`` into one source file each; the connection comes from the ``[sources.<name>]``
+section of the framework's secrets TOML file. Non-secret connection values (host, port,
+database, username, ...) are copied, every secret becomes a reference
+(``${secrets.sources.<name>.password}``) and its value stays in the secrets file.
+
+Rows that cannot be converted are listed with the reason; nothing is written until
+:meth:`ImportResult.write`. Example::
+
+    result = import_workbook(Path("ingestion_config.xlsx"), Path(".dlt/secrets.toml"), owner="market-de")
+    for problem in result.skipped:
+        print(problem.where, problem.reason)
+    result.write(ConfigStore(), actor="ana")
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ingestion_core import settings
+from ingestion_core.config_store import SCHEMA_COMMENT, ConfigStore, ConflictError, dump_yaml, validate_source_data
+from ingestion_core.models.base import NAME_PATTERN, TEAM_PATTERN
+from ingestion_core.models.source_file import TABLE_MODELS
+from ingestion_core.models.tables import TableBase
+from ingestion_core.validation import ConfigIssue, issues_from_error
+
+SHEET = "SourceConfig"
+REQUIRED_COLUMNS = ("source_type", "source_name", "table_name", "load_type")
+OPTIONAL_COLUMNS = ("schema_name", "watermark_column", "last_watermark", "api_endpoint", "enabled", "chunk_size")
+OUTPUT_ONLY_COLUMNS = ("last_run_date", "last_run_status")  # written by the old framework; ignored
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + OUTPUT_ONLY_COLUMNS
+
+# workbook source_type -> source.type of the source file
+SOURCE_TYPES = {"postgresql": "postgres", "oracle": "oracle", "mssql": "mssql", "azure_sql": "azure_sql",
+                "api": "rest_api"}
+LOAD_TYPES = {"FULL": "full", "INCREMENTAL": "incremental"}
+YES = {"Y", "YES", "TRUE", "1"}
+NO = {"N", "NO", "FALSE", "0"}
+
+# secrets-section key -> connection field, copied as a plain value
+VALUE_KEYS = {"host": "host", "server": "host", "port": "port", "database": "database", "dbname": "database",
+              "username": "username", "user": "username"}
+EXTRA_VALUE_KEYS = {
+    "oracle": ("service_name", "sid"),
+    "mssql": ("driver", "encrypt", "trust_server_certificate"),
+    "azure_sql": ("driver", "authentication", "tenant_id", "client_id"),
+}
+# secrets-section key -> connection field, written as a reference
+SECRET_KEYS = {"password": "password", "url": "url", "connection_string": "url"}
+EXTRA_SECRET_KEYS = {"azure_sql": {"client_secret": "client_secret"}}
+
+# table field -> workbook column, to name the column in a row's validation message
+COLUMN_OF = {"name": "table_name", "schema": "schema_name", "cursor": "watermark_column",
+             "initial_value": "last_watermark", "path": "api_endpoint", "chunk_size": "chunk_size",
+             "mode": "load_type", "enabled": "enabled"}
+SENSITIVE_PARAM = re.compile(r"(auth|token|key|secret|password|passwd|pwd|signature|sig)", re.I)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something not imported: ``where`` is e.g. ``SourceConfig!row 7``, ``reason`` says why and how to fix."""
+
+    where: str
+    reason: str
+
+
+class ImportConflictError(ValueError):
+    """Some source files exist already and were left as they are; the others were written."""
+
+    def __init__(self, written: list[Path], conflicts: list[Problem]):
+        self.written = written
+        self.conflicts = conflicts
+        lines = [f"{len(conflicts)} source file(s) exist already and were not overwritten "
+                 "(edit them in the portal, or delete them first to import them again):"]
+        lines += [f"  {c.where}: {c.reason}" for c in conflicts]
+        lines.append(f"{len(written)} other source file(s) written" + "".join(f"\n  {p}" for p in written))
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class ImportResult:
+    """What the import would write (``files``: source name -> YAML text) and what it left out."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    skipped: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    conflicts: list[Problem] = field(default_factory=list)
+
+    def write(self, store: ConfigStore, actor: str, *, raise_on_conflict: bool = True) -> list[Path]:
+        """Save every file that does not exist yet; returns their paths.
+
+        An existing file is never overwritten: it goes to ``conflicts`` and, unless
+        ``raise_on_conflict`` is False, :class:`ImportConflictError` is raised after the others
+        were written.
+        """
+        written: list[Path] = []
+        self.conflicts = []
+        for name, text in self.files.items():
+            try:
+                store.save_text("sources", name, text, actor=actor, expected_revision=None)
+            except ConflictError as exc:
+                self.conflicts.append(Problem(str(store.path("sources", name)), str(exc)))
+                continue
+            written.append(store.path("sources", name))
+        if self.conflicts and raise_on_conflict:
+            raise ImportConflictError(written, self.conflicts)
+        return written
+
+
+@dataclass
+class _Job:
+    """One convertible row: its source and its ``tables:`` entry."""
+
+    row: int
+    where: str
+    source: str
+    kind: str
+    label: str
+    table: dict[str, Any]
+
+
+class _RowError(Exception):
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__("; ".join(reasons))
+
+
+# --- public entry point --------------------------------------------------------------------
+
+def import_workbook(
+    path: Path | str,
+    secrets_path: Path | str | None = None,
+    owner: str = "data-ops",
+    *,
+    store: ConfigStore | None = None,
+    destination: str | None = None,
+) -> ImportResult:
+    """Convert the job sheet of ``path``; the connection sections come from ``secrets_path``
+    (default: the configured local secrets file). ``store`` (default: the config dir) gives the
+    known destinations; ``destination`` (default: local_duckdb) is set on every source."""
+    path = Path(path)
+    if not re.fullmatch(TEAM_PATTERN, owner or ""):
+        raise ValueError(f"owner '{owner}' is not a valid team name: use lower-case letters, digits, '-' and "
+                         "'_', starting with a letter (e.g. 'market-de')")
+    store = store or ConfigStore()
+    sheet, rows, skipped = read_job_sheet(path)
+    secrets_file = Path(secrets_path) if secrets_path else settings.secrets_file()
+    sections = _read_secrets(secrets_file, explicit=secrets_path is not None)
+    result = ImportResult(skipped=skipped)
+    groups: dict[str, list[_Job]] = {}
+    for number, cells in rows:
+        where = f"{sheet}!row {number}"
+        try:
+            job = _parse_row(number, where, cells)
+        except _RowError as exc:
+            result.skipped.append(Problem(where, "; ".join(exc.reasons)))
+            continue
+        problem = _fits_group(job, groups.get(job.source, []))
+        if problem:
+            result.skipped.append(Problem(where, problem))
+        else:
+            groups.setdefault(job.source, []).append(job)
+    destinations = store.destinations()
+    for name, jobs in groups.items():
+        base = {"name": name, "owner": owner, "description": f"Imported from {path.name} (sheet {sheet})."}
+        if destination:
+            base["destination"] = destination
+        _build_source(result, base, jobs, sections, secrets_file, destinations)
+    result.notes += _notes(result, store, secrets_file, secrets_path is not None)
+    result.skipped.sort(key=_problem_order)
+    return result
+
+
+def _problem_order(problem: Problem) -> tuple[int, int]:
+    match = re.search(r"!(row|column) (\d+)", problem.where)
+    return (0, int(match[2])) if match else (1, 0)
+
+
+# --- reading the workbook ------------------------------------------------------------------
+
+def read_job_sheet(path: Path) -> tuple[str, list[tuple[int, dict[str, Any]]], list[Problem]]:
+    """The job sheet's title, its non-blank rows (Excel row number, column -> cell value) and
+    the columns it ignores. Raises ValueError when the file or the sheet is not what is expected."""
+    workbook = _open_workbook(path)
+    try:
+        sheet = _find_sheet(workbook, path)
+        lines = enumerate(sheet.iter_rows(values_only=True), start=1)
+        header_row, header = _header_line(lines, path, sheet.title)
+        columns, problems = _columns(header, header_row, path, sheet.title)
+        rows = []
+        for number, values in lines:
+            if all(_text(v) == "" for v in values):
+                continue
+            rows.append((number, {name: values[i] if i < len(values) else None for i, name in columns.items()}))
+        return sheet.title, rows, problems
+    finally:
+        workbook.close()
+
+
+def _open_workbook(path: Path) -> Any:
+    import openpyxl
+
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file; give the path of the framework's workbook (ingestion_config.xlsx)")
+    try:
+        return openpyxl.load_workbook(path, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a file that is not an .xlsx
+        raise ValueError(
+            f"{path} cannot be read as an Excel workbook ({exc.__class__.__name__}); expected the framework's "
+            f".xlsx file with a sheet '{SHEET}'. Save it as 'Excel Workbook (.xlsx)', without a password"
+        ) from None
+
+
+def _find_sheet(workbook: Any, path: Path) -> Any:
+    for title in workbook.sheetnames:
+        if title.strip().lower() == SHEET.lower():
+            return workbook[title]
+    raise ValueError(
+        f"{path} has no sheet '{SHEET}' (its sheets: {', '.join(workbook.sheetnames) or 'none'}); the job sheet "
+        f"must be named {SHEET} and have one row per table with the columns {', '.join(COLUMNS[:10])}"
+    )
+
+
+def _header_line(lines: Iterator[tuple[int, tuple[Any, ...]]], path: Path, sheet: str) -> tuple[int, list[str]]:
+    for number, values in lines:
+        if any(_text(v) for v in values):
+            return number, [_column_name(v) for v in values]
+    raise ValueError(f"sheet '{sheet}' of {path} is empty; its first row must hold the column names "
+                     f"({', '.join(REQUIRED_COLUMNS)}, ...) and each further row one table")
+
+
+def _column_name(value: Any) -> str:
+    return re.sub(r"[\s-]+", "_", _text(value).lower())
+
+
+def _columns(header: list[str], row: int, path: Path, sheet: str) -> tuple[dict[int, str], list[Problem]]:
+    """Column index -> known column name; unknown columns come back as problems."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(
+            f"sheet '{sheet}' of {path} lacks the column(s) {', '.join(missing)} in its header (row {row}); "
+            f"expected the columns {', '.join(COLUMNS)} (found: {', '.join(h for h in header if h) or 'none'})"
+        )
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:
+        raise ValueError(f"sheet '{sheet}' of {path} has the column(s) {', '.join(twice)} twice; keep one of each")
+    columns, problems = {}, []
+    for index, name in enumerate(header):
+        if name in COLUMNS:
+            columns[index] = name
+        elif name:
+            problems.append(Problem(f"{sheet}!column {_letter(index)}", f"column '{name}' is not a column of the "
+                                    f"job sheet ({', '.join(COLUMNS)}); its values are not imported"))
+    return columns, problems
+
+
+def _letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+# --- one row -------------------------------------------------------------------------------
+
+def _parse_row(number: int, where: str, cells: dict[str, Any]) -> _Job:
+    reasons: list[str] = []
+    label = _text(cells.get("source_type")).lower()
+    kind = SOURCE_TYPES.get(label)
+    if kind is None:
+        shown = f"'{label}' is unknown" if label else "is empty"
+        reasons.append(f"source_type {shown}; use one of {', '.join(SOURCE_TYPES)}")
+    name = _text(cells.get("source_name"))
+    reasons += _name_problems(name)
+    table = _table(cells, kind, reasons)
+    if not reasons and kind:
+        reasons += _table_issues(table, kind)
+    if reasons:
+        raise _RowError(reasons)
+    return _Job(number, where, name, kind or "", label, table)
+
+
+def _name_problems(name: str) -> list[str]:
+    if not name:
+        return ["source_name is empty; give the name of the source this table belongs to"]
+    if re.fullmatch(NAME_PATTERN, name):
+        return []
+    suggestion = suggest_name(name)
+    why = " (it has spaces or dashes)" if re.search(r"[\s-]", name) else ""
+    return [f"source_name '{name}' is not a valid name{why}: use lower-case letters, digits and '_', starting "
+            f"with a letter, at most 63 characters. Rename it to '{suggestion}' in the sheet and the secrets "
+            f"section to [sources.{suggestion}]"]
+
+
+def suggest_name(raw: str) -> str:
+    """A valid source name close to ``raw`` ('Sales-DE 2' -> 'sales_de_2')."""
+    text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"[^a-z0-9]+", "_", text).strip("_") or "source"
+    if not text[0].isalpha():
+        text = f"s_{text}"
+    return text[:63].rstrip("_")
+
+
+def _table(cells: dict[str, Any], kind: str | None, reasons: list[str]) -> dict[str, Any]:
+    """The ``tables:`` entry of a row; every problem is added to ``reasons``."""
+    table: dict[str, Any] = {}
+    name = _text(cells.get("table_name"))
+    if name:
+        table["name"] = name
+    else:
+        reasons.append("table_name is empty; fill in the table (or, for api, the resource) to load")
+    if kind == "rest_api":
+        _endpoint(cells, table, reasons)
+    elif kind and _text(cells.get("schema_name")):
+        table["schema"] = _text(cells["schema_name"])
+    _load_type(cells, table, reasons)
+    enabled = _text(cells.get("enabled")).upper()
+    if enabled in NO:
+        table["enabled"] = False
+    elif enabled and enabled not in YES:
+        reasons.append(f"enabled '{_text(cells.get('enabled'))}' is not Y or N; write Y, N or leave it empty (= Y)")
+    chunk = cells.get("chunk_size")
+    if _text(chunk):
+        if isinstance(chunk, (int, float)) and not isinstance(chunk, bool) and float(chunk).is_integer():
+            table["chunk_size"] = int(chunk)
+        elif _text(chunk).isdigit():
+            table["chunk_size"] = int(_text(chunk))
+        else:
+            reasons.append(f"chunk_size '{_text(chunk)}' is not a whole number; write e.g. 50000 or leave it empty")
+    return table
+
+
+def _load_type(cells: dict[str, Any], table: dict[str, Any], reasons: list[str]) -> None:
+    load_type = _text(cells.get("load_type")).upper()
+    mode = LOAD_TYPES.get(load_type)
+    if mode is None:
+        shown = f"'{_text(cells.get('load_type'))}' is unknown" if load_type else "is empty"
+        reasons.append(f"load_type {shown}; write FULL or INCREMENTAL")
+        return
+    table["mode"] = mode
+    if mode != "incremental":
+        return
+    cursor = _text(cells.get("watermark_column"))
+    if not cursor:
+        reasons.append("load_type INCREMENTAL needs a watermark_column (the column that grows with every "
+                       "change, e.g. updated_at); fill it in or set load_type FULL")
+        return
+    table["cursor"] = cursor
+    start = watermark_value(cells.get("last_watermark"))
+    if start is not None:
+        table["initial_value"] = start
+
+
+def watermark_value(value: Any) -> str | int | float | None:
+    """last_watermark as the file holds it: dates and times as ISO text, numbers as numbers."""
+    if value is None or isinstance(value, bool) or _text(value) == "":
+        return None
+    if isinstance(value, datetime):
+        if value.time() == time() and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    return _text(value)
+
+
+def _endpoint(cells: dict[str, Any], table: dict[str, Any], reasons: list[str]) -> None:
+    endpoint = _text(cells.get("api_endpoint"))
+    if not endpoint:
+        reasons.append("api_endpoint is empty; an api row needs the endpoint path under base_url (e.g. /v1/orders)")
+        return
+    query = endpoint.split("?", 1)[1] if "?" in endpoint else ""
+    secret = [p.split("=", 1)[0] for p in query.split("&") if SENSITIVE_PARAM.search(p.split("=", 1)[0])]
+    if secret:
+        reasons.append(f"api_endpoint carries a credential in its query ({', '.join(secret)}); move it to the "
+                       "secrets section (token or api_key) and remove it from the sheet")
+        return
+    table["path"] = endpoint
+
+
+def _table_issues(table: dict[str, Any], kind: str) -> list[str]:
+    """The row's table checked on its own, so that one bad row does not sink its whole source."""
+    model: type[TableBase] = TABLE_MODELS[kind]
+    try:
+        model.model_validate(table)
+    except ValidationError as exc:
+        return [f"{COLUMN_OF.get(i.path.split('.')[0], i.path)}: {i.message}"
+                for i in issues_from_error(exc, table, model)]
+    return []
+
+
+def _fits_group(job: _Job, group: list[_Job]) -> str | None:
+    """Why a row cannot join the rows already taken for its source, if it cannot."""
+    if group and group[0].kind != job.kind:
+        return (f"source '{job.source}' is a {group[0].label} source ({group[0].where}) but this row says "
+                f"{job.label}; one source_name is one connection: fix source_type or use another source_name")
+    name = str(job.table.get("name", "")).lower()
+    for other in group:
+        if str(other.table.get("name", "")).lower() == name:
+            return (f"table '{job.table['name']}' of source '{job.source}' is already imported from {other.where} "
+                    "(both would land in the same destination table); remove one row or rename the table")
+    return None
+
+
+# --- the connection ------------------------------------------------------------------------
+
+def _read_secrets(path: Path, explicit: bool) -> dict[str, Any]:
+    if not path.is_file():
+        if explicit:
+            raise ValueError(f"secrets file {path} not found; give the framework's secrets file "
+                             "(e.g. .dlt/secrets.toml) holding the [sources.<source_name>] sections")
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        # the parser's message may quote the file: only its position is repeated
+        at = re.search(r"\(at line \d+, column \d+\)", str(exc))
+        where = f" {at[0]}" if at else ""
+        raise ValueError(f"secrets file {path} is not valid TOML{where}; fix its syntax there") from None
+
+
+def _section(sections: dict[str, Any], name: str, secrets_file: Path) -> dict[str, Any]:
+    group = sections.get("sources")
+    section = group.get(name) if isinstance(group, dict) else None
+    if isinstance(section, dict):
+        return section
+    if not sections and not secrets_file.is_file():
+        why = f"{secrets_file} does not exist; pass the framework's secrets file with --secrets"
+    elif isinstance(sections.get(name), dict):
+        why = f"{secrets_file} has [{name}] but not [sources.{name}]; rename the section to [sources.{name}]"
+    else:
+        why = f"{secrets_file} has no section [sources.{name}]; add it with the connection (host, port, " \
+              "database, username, password, or base_url and token / api_key for api)"
+    raise _RowError([f"connection section missing: {why}"])
+
+
+def _ref(source: str, key: str) -> str:
+    return f"${{secrets.sources.{source}.{key}}}"
+
+
+def build_connection(kind: str, source: str, section: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``source:`` of a file from its secrets section: values copied, secrets as references.
+    Returns it with the keys of the section it did not use."""
+    if kind == "rest_api":
+        return _rest_connection(source, section)
+    connection: dict[str, Any] = {"type": kind}
+    values = {**VALUE_KEYS, **{k: k for k in EXTRA_VALUE_KEYS.get(kind, ())}}
+    secrets = {**SECRET_KEYS, **EXTRA_SECRET_KEYS.get(kind, {})}
+    unused = []
+    for key, value in section.items():
+        target = values.get(key) or secrets.get(key)
+        if target is None or target in connection or (target == "url" and "host" in section):
+            unused.append(key)
+        elif key in secrets:
+            connection[target] = _ref(source, key)
+        else:
+            connection[target] = value
+    if kind == "azure_sql" and "client_secret" in connection and "authentication" not in connection:
+        connection["authentication"] = "service_principal"
+    return connection, unused
+
+
+def _rest_connection(source: str, section: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    base_key = "base_url" if "base_url" in section else "url"
+    base_url = _text(section.get(base_key))
+    if not base_url:
+        raise _RowError([f"[sources.{source}] has no base_url; add base_url = \"https://...\" (the common "
+                         "prefix of the endpoints) to it"])
+    if re.match(r"^[a-z]+://[^/@]*@", base_url, re.I):
+        raise _RowError([f"base_url of [sources.{source}] holds credentials (user:password@); remove them and "
+                         "give a token, an api_key or username / password keys instead"])
+    connection: dict[str, Any] = {"type": "rest_api", "base_url": base_url}
+    used = {base_key}
+    if "token" in section:
+        connection["auth"] = {"type": "bearer", "token": _ref(source, "token")}
+        used.add("token")
+    elif "api_key" in section:
+        auth = {"type": "api_key", "api_key": _ref(source, "api_key")}
+        for key, target in (("api_key_name", "name"), ("api_key_header", "name"), ("api_key_location", "location")):
+            if key in section and target not in auth:
+                auth[target] = _text(section[key])
+                used.add(key)
+        connection["auth"] = auth
+        used.add("api_key")
+    elif "username" in section and "password" in section:
+        connection["auth"] = {"type": "http_basic", "username": section["username"],
+                              "password": _ref(source, "password")}
+        used |= {"username", "password"}
+    return connection, [k for k in section if k not in used]
+
+
+# --- one source ----------------------------------------------------------------------------
+
+def _build_source(result: ImportResult, base: dict[str, Any], jobs: list[_Job], sections: dict[str, Any],
+                  secrets_file: Path, destinations: dict[str, Any]) -> None:
+    name, kind = base["name"], jobs[0].kind
+    try:
+        connection, unused = build_connection(kind, name, _section(sections, name, secrets_file))
+    except _RowError as exc:
+        result.skipped += [Problem(job.where, "; ".join(exc.reasons)) for job in jobs]
+        return
+    result.notes += [f"[sources.{name}] key '{key}' is not used by a {jobs[0].label} source; left out"
+                     for key in unused]
+    data = {**base, "source": connection, "tables": [job.table for job in jobs]}
+    if all(job.table.get("enabled") is False for job in jobs):
+        data["enabled"] = False
+    config, issues = validate_source_data(data, destinations)
+    if config is None:
+        errors = [i for i in issues if i.severity == "error"]
+        for job in jobs:
+            reason = f"source '{name}' is not valid: " + "; ".join(_issue_text(i, jobs) for i in errors)
+            result.skipped.append(Problem(job.where, reason))
+        return
+    result.files[name] = dump_yaml(config, SCHEMA_COMMENT)
+
+
+def _issue_text(issue: ConfigIssue, jobs: list[_Job]) -> str:
+    match = re.match(r"^tables\[(\d+)\]", issue.path)
+    if match and int(match[1]) < len(jobs):
+        return f"{issue.path} ({jobs[int(match[1])].where}): {issue.message}"
+    if issue.path.startswith("source"):
+        return f"{issue.path} (from the secrets section): {issue.message}"
+    return f"{issue.path}: {issue.message}" if issue.path else issue.message
+
+
+def _notes(result: ImportResult, store: ConfigStore, secrets_file: Path, explicit: bool) -> list[str]:
+    notes = [f"{store.path('sources', name)} exists already; writing leaves it unchanged (a conflict)"
+             for name in result.files if name in store.names("sources")]
+    runtime_file = settings.secrets_file()
+    if explicit and result.files and secrets_file.absolute() != runtime_file.absolute():
+        notes.append(
+            f"the references point at [sources.<name>] keys of {secrets_file}, but runs read secrets from "
+            f"{runtime_file} (or SECRETS__SOURCES__<NAME>__<KEY> environment variables): copy the sections "
+            "there, or set INGEST_SECRETS_FILE"
+        )
+    return notes
