@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.services"]
+
 REPO = Path(__file__).resolve().parent.parent
 REPO_CONFIGS = REPO / "configs"
 

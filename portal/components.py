@@ -1,0 +1,123 @@
+"""Rendering helpers shared by the pages. They take plain values from ``ingestion_core`` and
+only display them; nothing here reads or writes configs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ingestion_core.config_store import SourceSummary
+from ingestion_core.validation import ConfigIssue
+from portal.identity import ActingUser
+
+# Characters Streamlit's Markdown would act on: emphasis, code, links, HTML-like tags, tables,
+# and '$', which starts LaTeX (a message about ${secrets.x.y} would otherwise render as math).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
+
+SOURCE_COLUMNS = ("name", "type", "owner", "tables", "destination", "enabled", "valid")
+
+
+def md_escape(text: str) -> str:
+    """``text`` shown literally inside Markdown (st.markdown, st.error, labels)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def issue_markdown(issue: ConfigIssue) -> str:
+    """One issue as ``<yaml.path>: <message>``, the path in code style."""
+    message = md_escape(issue.message)
+    return f"`{issue.path}`: {message}" if issue.path else message
+
+
+# --- sidebar -------------------------------------------------------------------------------
+
+def render_sidebar(config_dir: Path, user: ActingUser) -> None:
+    """Where the configs come from and who is acting."""
+    with st.sidebar:
+        st.caption(f":material/folder: Configs: `{config_dir}`")
+        st.caption(f":material/person: Acting as **{md_escape(user.name)}**")
+        if not user.signed_in:
+            st.caption(":material/lock_open: local mode: no sign-in configured")
+
+
+# --- sources -------------------------------------------------------------------------------
+
+def source_metrics(summaries: Sequence[SourceSummary]) -> None:
+    valid = sum(s.valid for s in summaries)
+    sources, good, bad = st.columns(3)
+    sources.metric("Sources", len(summaries), border=True)
+    good.metric("Valid", valid, border=True)
+    bad.metric("Invalid", len(summaries) - valid, border=True)
+
+
+def sources_frame(summaries: Sequence[SourceSummary]) -> pd.DataFrame:
+    rows = [{"name": s.name, "type": s.type, "owner": s.owner, "tables": s.tables,
+             "destination": s.destination, "enabled": s.enabled, "valid": s.valid} for s in summaries]
+    return pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
+
+
+def sources_table(summaries: Sequence[SourceSummary], *, key: str) -> None:
+    st.dataframe(
+        sources_frame(summaries),
+        key=key,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "name": st.column_config.TextColumn("name", help="File name under sources/ and source name"),
+            "tables": st.column_config.NumberColumn("tables", help="Entries under tables:", format="%d"),
+            "enabled": st.column_config.CheckboxColumn("enabled", help="Disabled sources are not scheduled"),
+            "valid": st.column_config.CheckboxColumn("valid", help="Passes validation (problems listed below)"),
+        },
+    )
+
+
+def source_problems(summaries: Sequence[SourceSummary], *, key_prefix: str) -> None:
+    """An expander per source with problems: errors in red, migration warnings in yellow."""
+    flagged = [s for s in summaries if s.issues]
+    if not flagged:
+        return
+    st.subheader("Problems", anchor=False)
+    invalid_count = sum(not s.valid for s in flagged)
+    for summary in flagged:
+        errors = [i for i in summary.issues if i.severity == "error"]
+        warnings = [i for i in summary.issues if i.severity != "error"]
+        label = f"**{md_escape(summary.name)}**: " + ", ".join(
+            _count(n, word) for n, word in ((len(errors), "problem"), (len(warnings), "warning")) if n
+        )
+        with st.expander(
+            label,
+            expanded=not summary.valid and invalid_count <= 3,
+            icon=":material/error:" if errors else ":material/warning:",
+            key=f"{key_prefix}_issues_{summary.name}",
+        ):
+            if errors:
+                st.error(_bullets(errors), icon=":material/error:")
+            if warnings:
+                st.warning(_bullets(warnings), icon=":material/warning:")
+
+
+def _bullets(issues: Sequence[ConfigIssue]) -> str:
+    return "\n".join(f"- {issue_markdown(i)}" for i in issues)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def empty_sources(config_dir: Path, templates: Sequence[str]) -> None:
+    """What to do when no source is configured yet."""
+    lines = [
+        "**No sources yet.** Add one in either of two ways:",
+        "",
+        f"1. Copy a template from `{config_dir / 'templates'}/` to `{config_dir / 'sources'}/<name>.yaml`"
+        " and fill it in.",
+        "2. Import the Excel job sheet: `ingest import-excel FILE.xlsx --write`.",
+        "",
+    ]
+    if templates:
+        lines += ["Templates: " + ", ".join(f"`{t}`" for t in templates), ""]
+    lines.append("Then check it with `ingest validate` and refresh this page.")
+    st.info("\n".join(lines), icon=":material/info:")
