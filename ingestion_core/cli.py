@@ -21,7 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ingestion_core import settings
-from ingestion_core.config_store import ConfigStore, parse_yaml, validate_destination_data, validate_source_data
+from ingestion_core.config_store import (
+    ConfigStore,
+    ConflictError,
+    parse_yaml,
+    validate_destination_data,
+    validate_source_data,
+)
 from ingestion_core.secrets import mask
 from ingestion_core.validation import ConfigIssue
 
@@ -74,7 +80,8 @@ def validate_file(path: Path) -> list[ConfigIssue]:
     if issues:
         return issues
     file_name = path.stem if path.parent.name in ("sources", "destinations") else None
-    if isinstance(data, dict) and "source" not in data and "type" in data:
+    is_destination = isinstance(data, dict) and "source" not in data and "type" in data
+    if path.parent.name == "destinations" or is_destination:
         return validate_destination_data(data, file_name)[1]
     destinations = _store_for(path).destinations()
     return validate_source_data(data, destinations, file_name)[1]
@@ -133,18 +140,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_import_excel(args: argparse.Namespace) -> int:
     from ingestion_core.excel_import import import_workbook
 
+    store = ConfigStore()
     result = import_workbook(Path(args.workbook), secrets_path=Path(args.secrets) if args.secrets else None,
-                             owner=args.owner)
+                             owner=args.owner, store=store)
     for problem in result.skipped:
         print(f"{args.workbook}:{problem.where}: skipped: {problem.reason}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     if not args.write:
         for name, text in result.files.items():
-            print(f"--- would write configs/sources/{name}.yaml")
+            print(f"--- would write {store.path('sources', name)}")
             print(text)
         print(f"dry run: {len(result.files)} source file(s), {len(result.skipped)} row(s) skipped; "
               "add --write to save", file=sys.stderr)
         return 0 if result.files or not result.skipped else 1
-    written = result.write(ConfigStore(), actor=args.actor)
+    written = result.write(store, actor=args.actor)
     for path in written:
         print(f"wrote {path}")
     print(f"{len(written)} source file(s) written, {len(result.skipped)} row(s) skipped", file=sys.stderr)
@@ -167,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ingest", description="Self-service data ingestion.")
     parser.add_argument("--actor", default=None, help="who is acting (default: $INGEST_ACTOR or the OS user)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from ingestion_core.cli_engine import add_engine_commands
+
+    add_engine_commands(sub, COMMANDS)
 
     p = sub.add_parser("validate", help="validate config files (usable as a pre-commit hook)")
     p.add_argument("paths", nargs="*", help="files or folders (default: the config dir)")
@@ -196,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, LookupError, OSError) as exc:
+    except (ValueError, LookupError, OSError, ConflictError) as exc:
         print(f"error: {mask(exc)}", file=sys.stderr)
         return 1
 

@@ -55,6 +55,8 @@ SCHEMA_CONTRACTS: dict[str, Any] = {
 }
 # Arrow backends add the load id too, so every row says which load brought it.
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+# Loaded files are not kept in the pipeline folders (they would grow with every run).
+os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
 
 ProgressCallback = Callable[[RunRecord], None]
 
@@ -163,11 +165,13 @@ def _execute(plan: RunPlan, tables: list[TableBase]) -> RunRecord:
         plan.publish()
         LOGGER.info("%s %s of %s: %d table(s) into %s", record.kind, record.run_id, record.source,
                     len(tables), plan.destination.location)
+        workers = min(plan.config.workers.tables_in_parallel, max(len(tables), 1))
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="table")
         try:
-            workers = min(plan.config.workers.tables_in_parallel, max(len(tables), 1))
-            with ThreadPoolExecutor(workers, thread_name_prefix="table") as pool:
-                list(pool.map(lambda pair: _run_table(plan, *pair), zip(tables, record.tables, strict=True)))
-        except KeyboardInterrupt:
+            list(pool.map(lambda pair: _run_table(plan, *pair), zip(tables, record.tables, strict=True)))
+            pool.shutdown()
+        except KeyboardInterrupt:  # SIGINT / SIGTERM: record the cancel; the caller ends the process
+            pool.shutdown(wait=False, cancel_futures=True)
             record.status = "cancelled"
             for result in record.tables:
                 if result.status in ("pending", "running"):

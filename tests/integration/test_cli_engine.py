@@ -1,0 +1,154 @@
+"""The `ingest` commands that move data: their output, JSON contracts and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ingestion_core.cli import main
+from ingestion_core.records import latest_runs
+
+
+@pytest.fixture
+def shop(ingest_env: Path) -> Path:
+    with sqlite3.connect(ingest_env / "shop.sqlite") as con:
+        con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, amount REAL, updated_at TEXT)")
+        con.executemany("INSERT INTO orders VALUES (?, ?, ?)",
+                        [(i, i / 2, f"2024-01-{i % 28 + 1:02d}") for i in range(300)])
+    (ingest_env / "configs" / "sources" / "shop.yaml").write_text(
+        "name: shop\nowner: market-de\nsource: {type: sqlite, path: shop.sqlite}\nretries: {attempts: 1}\n"
+        "tables:\n  - {name: orders, mode: incremental, cursor: updated_at}\n"
+    )
+    return ingest_env
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().out
+
+
+def test_run_prints_the_run_id_and_record_and_exits_0(shop: Path, capsys) -> None:
+    code, out = run_cli(capsys, "run", "shop")
+    assert code == 0
+    run = latest_runs()[0]
+    assert run["run_id"] in out and f"{run['run_id']}.json" in out
+    assert "orders: success, 300 rows" in out
+    assert run["trigger"] == "cli" and run["actor"]
+
+
+def test_run_json_and_partial_exit_code(shop: Path, capsys) -> None:
+    config = shop / "configs" / "sources" / "shop.yaml"
+    config.write_text(config.read_text() + "  - {name: gone, mode: full}\n")
+    code, out = run_cli(capsys, "--actor", "ops-bot", "run", "shop", "--json")
+    result = json.loads(out)
+    assert code == 3 and result["status"] == "partial" and result["exit_code"] == 3
+    assert Path(result["record_path"]).exists()
+    assert result["actor"] == "ops-bot"
+    assert {t["name"]: t["status"] for t in result["tables"]} == {"orders": "success", "gone": "failed"}
+
+
+def test_run_failed_exit_code_1(shop: Path, capsys) -> None:
+    code, out = run_cli(capsys, "run", "shop", "--tables", "orders", "--destination", "local_duckdb")
+    assert code == 0
+    (shop / "shop.sqlite").unlink()
+    sqlite3.connect(shop / "shop.sqlite").close()
+    code, out = run_cli(capsys, "run", "shop")
+    assert code == 1 and "what to do:" in out
+
+
+def test_preview_json_contract(shop: Path, capsys) -> None:
+    code, out = run_cli(capsys, "preview", "shop", "--limit", "7", "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert result["source"] == "shop" and isinstance(result["duration_s"], float)
+    table = result["tables"][0]
+    assert table["name"] == "orders" and table["rows"] == 7 and len(table["sample"]) == 7
+    assert {"name": "amount", "type": "double", "nullable": True} in table["columns"]
+
+
+def test_preview_of_a_yaml_path(shop: Path, capsys) -> None:
+    code, _ = run_cli(capsys, "preview", str(shop / "configs" / "sources" / "shop.yaml"), "--limit", "3")
+    assert code == 0
+
+
+def test_runs_lists_and_filters(shop: Path, capsys) -> None:
+    run_cli(capsys, "preview", "shop", "--limit", "3")
+    run_cli(capsys, "run", "shop")
+    code, out = run_cli(capsys, "runs", "--json")
+    runs = json.loads(out)
+    assert code == 0 and [r["kind"] for r in runs] == ["run", "preview"]
+    _, out = run_cli(capsys, "runs", "--kind", "preview", "--json")
+    assert [r["kind"] for r in json.loads(out)] == ["preview"]
+    _, out = run_cli(capsys, "runs", "--status", "failed", "--json")
+    assert json.loads(out) == []
+
+
+def test_test_connection_exit_codes(shop: Path, capsys) -> None:
+    code, out = run_cli(capsys, "test-connection", "shop", "--json")
+    assert code == 0 and json.loads(out)["ok"] is True
+    (shop / "configs" / "sources" / "shop.yaml").write_text(
+        (shop / "configs" / "sources" / "shop.yaml").read_text().replace("shop.sqlite", "missing/dir/x.sqlite"))
+    code, out = run_cli(capsys, "test-connection", "shop")
+    assert code == 1 and out.startswith("failed:") and "what to do:" in out
+
+
+def test_unknown_source_is_an_error_naming_the_choices(shop: Path, capsys) -> None:
+    assert main(["run", "shoop"]) == 1
+    err = capsys.readouterr().err
+    assert "no source named 'shoop'" in err and "(there are: shop)" in err
+
+
+def test_prune_removes_old_records_logs_and_previews_never_configs(shop: Path, capsys) -> None:
+    run_cli(capsys, "preview", "shop", "--limit", "3")
+    run_cli(capsys, "run", "shop")
+    old = time.time() - 40 * 86400
+    for root in (shop / "runs", shop / ".ingest" / "logs", shop / ".ingest" / "preview"):
+        for path in root.rglob("*"):
+            os.utime(path, (old, old))
+    run_cli(capsys, "run", "shop")  # a fresh run stays
+    code, out = run_cli(capsys, "prune", "--older-than", "30d")
+    assert code == 0 and "removed" in out
+    assert len(latest_runs()) == 1
+    assert not (shop / ".ingest" / "preview").exists() or not any((shop / ".ingest" / "preview").iterdir())
+    assert (shop / "configs" / "sources" / "shop.yaml").exists()
+
+
+def test_sigterm_cancels_the_run_and_records_it(shop: Path) -> None:
+    """A run stopped with SIGTERM exits 130, its record says cancelled, earlier data stays."""
+    assert main(["run", "shop"]) == 0
+    slow = textwrap.dedent("""
+        import time, sys
+        import ingestion_core.sources.sql as sql
+        original = sql.SqlSource.resource
+        def resource(self, ctx):
+            return original(self, ctx).add_map(lambda item: (time.sleep(60), item)[1])
+        sql.SqlSource.resource = resource
+        from ingestion_core.cli import main
+        sys.exit(main(["run", "shop", "--tables", "orders"]))
+    """)
+    with sqlite3.connect(shop / "shop.sqlite") as con:
+        con.execute("INSERT INTO orders VALUES (1000, 1.0, '2024-12-31')")
+    child = subprocess.Popen([sys.executable, "-c", slow], env=os.environ.copy(), cwd=shop)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        running = [r for r in latest_runs() if r["status"] == "running"]
+        if running and running[0]["tables"][0]["status"] == "running":
+            break
+        time.sleep(0.2)
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == 130
+    latest = latest_runs()[0]
+    assert latest["status"] == "cancelled" and latest["tables"][0]["status"] == "cancelled"
+    import duckdb
+
+    with duckdb.connect(str(shop / ".ingest" / "local_duckdb.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM shop.orders").fetchone() == (300,)
