@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -14,10 +13,10 @@ def measure(code: str, env: dict[str, str] | None = None, repeat: int = 3) -> tu
     """(median seconds, max peak RSS in MB) of running ``code`` with ``python -c`` ``repeat`` times.
 
     The time covers the whole process (imports included) unless the snippet prints
-    ``ELAPSED=<seconds>``, which is then used instead."""
+    ``ELAPSED=<seconds>``, which is then used instead. The peak RSS is the process's own."""
     times, peaks = [], []
+    code = code + PEAK
     for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **(env or {})},
                               capture_output=True, text=True, check=False)
@@ -27,9 +26,16 @@ def measure(code: str, env: dict[str, str] | None = None, repeat: int = 3) -> tu
         for line in done.stdout.splitlines():
             if line.startswith("ELAPSED="):
                 elapsed = float(line.split("=", 1)[1])
+            if line.startswith("PEAK_KB="):
+                peaks.append(int(line.split("=", 1)[1]) / 1024)
         times.append(elapsed)
-        peaks.append(max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024)
     return statistics.median(times), max(peaks)
+
+
+PEAK = """
+import atexit as _atexit, resource as _resource
+_atexit.register(lambda: print(f"PEAK_KB={_resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss}", flush=True))
+"""
 
 
 def table(rows: list[tuple], headers: tuple[str, ...]) -> str:

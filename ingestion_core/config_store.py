@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,11 +42,13 @@ from ingestion_core.migrations import NewerVersionError, migrate
 from ingestion_core.models.base import NAME_PATTERN
 from ingestion_core.models.destinations import DESTINATION_ADAPTER
 from ingestion_core.models.source_file import SOURCE_FILE_ADAPTER, SourceFileBase, parse_source_file
+from ingestion_core.secrets import mask
 from ingestion_core.validation import ConfigError, ConfigIssue, issues_from_error
 
 MAX_FILE_BYTES = 512 * 1024
 KINDS = ("sources", "destinations")
 SCHEMA_COMMENT = "# yaml-language-server: $schema=../source.schema.json\n"
+DESTINATION_SCHEMA_COMMENT = "# yaml-language-server: $schema=../destination.schema.json\n"
 
 
 class ConflictError(RuntimeError):
@@ -92,13 +95,17 @@ def revision_of(data: bytes) -> str:
 
 # --- YAML reading: safe, strict, bounded ---------------------------------------------------
 
+class _ConfigYamlError(yaml.MarkedYAMLError):
+    """A rule of ours (no aliases, no duplicate keys...), not a syntax error."""
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """safe_load without aliases (no billion-laughs) and without duplicate keys."""
+    """safe_load without aliases (no billion-laughs), duplicate keys or non-JSON types."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
-            raise yaml.MarkedYAMLError(
+            raise _ConfigYamlError(
                 None, None, "YAML aliases (*name) are not allowed in configs; write the value out", mark
             )
         return super().compose_node(parent, index)
@@ -107,12 +114,24 @@ class _StrictLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (list, dict)):
+                raise _ConfigYamlError(
+                    None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark
+                )
             if key in seen:
-                raise yaml.MarkedYAMLError(
+                raise _ConfigYamlError(
                     None, None, f"key '{key}' appears twice in one mapping; keep one", key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+# binary, set, omap and pairs have no JSON equivalent; without a constructor they are refused
+_NON_JSON_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("binary", "set", "omap", "pairs")}
+_StrictLoader.yaml_constructors = {
+    tag: constructor for tag, constructor in yaml.SafeLoader.yaml_constructors.items() if tag not in _NON_JSON_TAGS
+}
+MAX_DEPTH_MESSAGE = "the YAML is nested too deeply to be a config; flatten it"
 
 
 def parse_yaml(text: str) -> tuple[Any, list[ConfigIssue]]:
@@ -123,14 +142,27 @@ def parse_yaml(text: str) -> tuple[Any, list[ConfigIssue]]:
     try:
         return yaml.load(text, Loader=_StrictLoader), []
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "YAML syntax error"
-        if "could not determine a constructor" in str(exc):
-            problem = "YAML tags (!!python/..., !tag) are not allowed in configs; remove the tag"
-        return None, [ConfigIssue(where, f"{problem}. Fix the YAML syntax there")]
+        return None, [ConfigIssue(_where(exc), _yaml_problem(exc))]
     except yaml.YAMLError as exc:
-        return None, [ConfigIssue("", f"YAML error: {exc}")]
+        return None, [ConfigIssue("", f"the file is not valid YAML: {mask(exc)}")]
+    except RecursionError:
+        return None, [ConfigIssue("", MAX_DEPTH_MESSAGE)]
+
+
+def _where(exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    if isinstance(exc, _ConfigYamlError):
+        return str(exc.problem)
+    if isinstance(exc, yaml.constructor.ConstructorError) and "constructor" in str(exc.problem):
+        tag = str(exc.problem).rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
+        return (f"YAML tags ({tag}) are not allowed in configs; remove the tag and write a plain "
+                "value (text, number, true / false, list or mapping)")
+    problem = ": ".join(p for p in (exc.context, exc.problem) if p) or "YAML syntax error"
+    return f"YAML syntax error: {problem}. Fix the YAML syntax there (check indentation, quotes and colons)"
 
 
 def dump_yaml(config: BaseModel, header: str = "") -> str:
@@ -193,6 +225,15 @@ class ConfigStore:
         return self.root / kind / f"{name}.yaml"
 
     def names(self, kind: str) -> list[str]:
+        """Names of the configs of a kind; files whose name is not a valid config name are left
+        out (see :meth:`misnamed`)."""
+        return [n for n in self._stems(kind) if is_valid_name(n)]
+
+    def misnamed(self, kind: str) -> list[str]:
+        """YAML files in the folder that no name can address (``Sales DE.yaml``)."""
+        return [n for n in self._stems(kind) if not is_valid_name(n)]
+
+    def _stems(self, kind: str) -> list[str]:
         folder = self.root / kind
         if not folder.is_dir():
             return []
@@ -214,7 +255,10 @@ class ConfigStore:
         """Every destination name with its model (None when that file is invalid)."""
         found: dict[str, Any] = {}
         for name in self.names("destinations"):
-            text, _ = self.read("destinations", name)
+            try:
+                text, _ = self.read("destinations", name)
+            except ConfigNotFoundError:  # deleted while listing
+                continue
             data, _issues = parse_yaml(text)
             found[name] = validate_destination_data(data, name)[0]
         return found
@@ -247,24 +291,30 @@ class ConfigStore:
         return validate_source_data(data, self.destinations(), file_name)
 
     def list_sources(self) -> list[SourceSummary]:
-        summaries = []
+        """Every source file, valid or not; a misnamed file is listed as invalid."""
         destinations = self.destinations()
-        for name in self.names("sources"):
+        summaries = [s for s in (self._summary(n, destinations) for n in self.names("sources")) if s]
+        summaries += [_misnamed_summary(name) for name in self.misnamed("sources")]
+        return sorted(summaries, key=lambda s: s.name)
+
+    def _summary(self, name: str, destinations: dict[str, Any]) -> SourceSummary | None:
+        try:
             text, _ = self.read("sources", name)
-            data, issues = parse_yaml(text)
-            config = None
-            if not issues:
-                config, issues = validate_source_data(data, destinations, name)
-            raw = data if isinstance(data, dict) else {}
-            source = raw.get("source") if isinstance(raw.get("source"), dict) else {}
-            tables = raw.get("tables") if isinstance(raw.get("tables"), list) else []
-            summaries.append(SourceSummary(
-                name=name, type=source.get("type"), owner=raw.get("owner"),
-                destination=raw.get("destination", "local_duckdb"), tables=len(tables),
-                enabled=raw.get("enabled", True) is not False, valid=config is not None,
-                issues=issues, description=str(raw.get("description", "")),
-            ))
-        return summaries
+        except ConfigNotFoundError:  # deleted while listing
+            return None
+        data, issues = parse_yaml(text)
+        config = None
+        if not issues:
+            config, issues = validate_source_data(data, destinations, name)
+        raw = data if isinstance(data, dict) else {}
+        source = raw.get("source") if isinstance(raw.get("source"), dict) else {}
+        tables = raw.get("tables") if isinstance(raw.get("tables"), list) else []
+        return SourceSummary(
+            name=name, type=_text(source.get("type")), owner=_text(raw.get("owner")),
+            destination=_text(raw.get("destination", "local_duckdb")), tables=len(tables),
+            enabled=raw.get("enabled", True) is not False, valid=config is not None,
+            issues=issues, description=_text(raw.get("description")) or "",
+        )
 
     # writing
     def save_source(self, config: SourceFileBase | dict[str, Any], *, actor: str,
@@ -280,7 +330,7 @@ class ConfigStore:
 
     def save_destination(self, name: str, config: BaseModel, *, actor: str,
                          expected_revision: str | None) -> str:
-        return self.save_text("destinations", name, dump_yaml(config), actor=actor,
+        return self.save_text("destinations", name, dump_yaml(config, DESTINATION_SCHEMA_COMMENT), actor=actor,
                               expected_revision=expected_revision)
 
     def save_text(self, kind: str, name: str, text: str, *, actor: str,
@@ -296,13 +346,13 @@ class ConfigStore:
         if config is None:
             raise ConfigError(issues, str(path))
         data = text.encode("utf-8")
-        with _locked(path.parent):
+        revision = revision_of(data)
+        with _locked(path.parent):  # the audit line is written under the lock: the log keeps the order of changes
             current = _current_revision(path)
             if current != expected_revision:
                 raise ConflictError(_conflict_message(name, current, expected_revision))
             _atomic_write(path, data)
-        revision = revision_of(data)
-        _audit(actor, "save", kind, name, current, revision)
+            _audit(actor, "save", kind, name, current, revision)
         return revision
 
     def delete(self, kind: str, name: str, *, actor: str, expected_revision: str | None = None) -> Path:
@@ -319,7 +369,7 @@ class ConfigStore:
             target = settings.data_dir() / "bin" / kind / f"{name}.{stamp}.yaml"
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target) if _same_device(path, target) else _move(path, target)
-        _audit(actor, "delete", kind, name, current, None)
+            _audit(actor, "delete", kind, name, current, None)
         return target
 
     def deleted(self, kind: str = "sources") -> list[Path]:
@@ -335,19 +385,33 @@ class ConfigStore:
         return revision
 
 
-def check_name(name: str) -> str:
-    import re
+def is_valid_name(name: Any) -> bool:
+    return isinstance(name, str) and re.fullmatch(NAME_PATTERN, name) is not None
 
-    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+
+def check_name(name: str) -> str:
+    if not is_valid_name(name):
         raise ValueError(
             f"'{str(name)[:80]}' is not a valid config name: use lower-case letters, digits and "
-            "'_', starting with a letter (no paths, dots or hidden names)"
+            "'_', starting with a letter, at most 63 characters (no paths, dots, '.yaml' or hidden names)"
         )
     return name
 
 
+def _misnamed_summary(stem: str) -> SourceSummary:
+    issue = ConfigIssue("", f"file name '{stem}.yaml' is not a valid source name: rename the file to lower-case "
+                            "letters, digits and '_' (e.g. sales_de.yaml) and set name: to the same")
+    return SourceSummary(name=stem, type=None, owner=None, destination=None, tables=0, enabled=False,
+                         valid=False, issues=[issue])
+
+
+def _text(value: Any) -> str | None:
+    """A YAML value shown in a listing: text as is, anything else as its text (never a crash)."""
+    return value if isinstance(value, str) or value is None else str(value)
+
+
 def _require_actor(actor: str) -> None:
-    if not actor or not isinstance(actor, str):
+    if not isinstance(actor, str) or not actor.strip():
         raise ValueError("every change needs an actor (who makes it): pass actor=<user or service>")
 
 

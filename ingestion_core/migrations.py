@@ -14,13 +14,14 @@ from typing import Any
 from ingestion_core.models.source_file import CURRENT_VERSION
 from ingestion_core.validation import ConfigIssue
 
-# (where, old key, new key); where is "" for the top level, "tables[]" for every table,
-# "source" for the connection.
+# (where, old key, new key); where is "" for the top level, "tables[]" for every table, or a
+# top-level key ("source", "defaults").
 RENAMED_KEYS: list[tuple[str, str, str]] = [
     ("tables[]", "watermark_column", "cursor"),
     ("tables[]", "incremental_column", "cursor"),
     ("tables[]", "last_watermark", "initial_value"),
     ("tables[]", "write_disposition", "mode"),
+    ("defaults", "write_disposition", "mode"),
     ("tables[]", "table_name", "name"),
     ("tables[]", "schema_name", "schema"),
     ("source", "user", "username"),
@@ -72,6 +73,9 @@ def _rename(node: dict[str, Any], old: str, new: str, path: str) -> ConfigIssue:
         return ConfigIssue(where, message, "warning")
     value = node.pop(old)
     node[new] = RENAMED_VALUES.get((new, value), value) if isinstance(value, str) else value
+    if node[new] is not value:
+        return ConfigIssue(where, f"'{old}' is now called '{new}'; write {new}: {node[new]} "
+                                  f"(it was read as {new}: {node[new]}, the new name of {value})", "warning")
     return ConfigIssue(where, f"'{old}' is now called '{new}'; rename it (it was read as '{new}')", "warning")
 
 

@@ -20,7 +20,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,8 +52,6 @@ SCHEMA_CONTRACTS: dict[str, Any] = {
     "discard_row": {"tables": "evolve", "columns": "discard_row", "data_type": "discard_row"},
     "discard_value": {"tables": "evolve", "columns": "discard_value", "data_type": "discard_value"},
 }
-# Arrow backends add the load id too, so every row says which load brought it.
-os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 # Loaded files are not kept in the pipeline folders (they would grow with every run).
 os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
 
@@ -109,10 +106,7 @@ def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", 
     """The real code path limited to ``limit`` rows per table, into a DuckDB file of its own
     with its own pipeline state: it never touches real data or real incremental cursors."""
     plan = _plan(config, "preview", preview_plan(config.name), actor, trigger, limit, on_progress, None)
-    selected = config.enabled_tables(tables)
-    for table in selected:  # a fresh state each time: start from initial_value, advance nothing real
-        shutil.rmtree(plan.pipelines_dir / pipeline_name(config.name, table.name), ignore_errors=True)
-    record = _execute(plan, selected)
+    record = _execute(plan, config.enabled_tables(tables))
     return PreviewResult(record, _samples(plan, record, sample_rows))
 
 
@@ -290,8 +284,11 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
     result.backend = getattr(resource, "backend", None)
     resource = _with_hints(resource, plan, table, table_settings)
     timings: dict[str, float] = {}
+    # a preview starts afresh each time: its table and state (also kept in the preview
+    # DuckDB, from where dlt would restore them) are dropped, so it reads from initial_value
+    refresh = "drop_sources" if plan.kind == "preview" else None
     with _timed(timings, "extract"):
-        pipeline.extract(resource, loader_file_format=plan.destination.loader_file_format)
+        pipeline.extract(resource, loader_file_format=plan.destination.loader_file_format, refresh=refresh)
     with _timed(timings, "normalize"):
         pipeline.normalize(workers=workers.normalize)
     with _timed(timings, "load"), _load_slot(plan.destination):

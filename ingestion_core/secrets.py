@@ -18,10 +18,13 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -142,7 +145,11 @@ class TomlFileProvider:
 
         if not self.path.exists():
             return {}
-        return tomlkit.parse(self.path.read_text(encoding="utf-8"))
+        try:
+            return tomlkit.parse(self.path.read_text(encoding="utf-8"))
+        except tomlkit.exceptions.ParseError as exc:
+            # the parser's message names a line and column, never the file's content
+            raise ValueError(f"the secrets file {self.path} is not valid TOML ({exc}); fix it") from None
 
     def get(self, reference: SecretReference) -> str | None:
         if reference.kind != "secrets":
@@ -160,16 +167,33 @@ class TomlFileProvider:
 
         if reference.kind != "secrets":
             raise ValueError(f"{reference.text}: only ${{secrets...}} references can be written")
-        with self._lock:
+        with self._lock, _folder_lock(self.path.parent):
             document = self._read() or tomlkit.document()
             node = document
             *sections, key = reference.parts
-            for part in sections:
+            for depth, part in enumerate(sections):
                 if part not in node:
                     node[part] = tomlkit.table()
+                elif not isinstance(node[part], dict):
+                    where = ".".join(sections[: depth + 1])
+                    raise ValueError(f"cannot store {reference.text}: '{where}' in {self.path} is a value, "
+                                     "not a section; choose another name")
                 node = node[part]
             node[key] = value
             _write_private(self.path, tomlkit.dumps(document))
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on a folder, so two processes storing secrets never lose a write."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -229,10 +253,12 @@ MASK = "***"
 _known: set[str] = set()
 _known_lock = threading.Lock()
 _PATTERNS = [
-    # user:password@ in URLs
-    (re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+(?=@)"), r"\g<keep>" + MASK),
+    # user:password@ in URLs (the password may itself hold '@': mask up to the last one)
+    (re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)[^\s/]+(?=@)"), r"\g<keep>" + MASK),
+    # a bare bearer / basic credential, e.g. in a message quoting a header value
+    (re.compile(r"(?P<keep>\b(?:Bearer|Basic)\s+)(?!\$\{)[A-Za-z0-9._~+/=-]{8,}"), r"\g<keep>" + MASK),
     # Authorization-style headers and key=value pairs
-    (re.compile(r"(?i)(?P<keep>\b(?:authorization|proxy-authorization)\s*[:=]\s*(?:bearer|basic|token)?\s*)[^\s,;'\"]+"),
+    (re.compile(r"(?i)(?P<keep>\b(?:authorization|proxy-authorization)\s*[:=]\s*(?:bearer|basic|token)?\s*)(?!\$\{|(?:bearer|basic|token)\s+\$\{)[^\s,;'\"]+"),
      r"\g<keep>" + MASK),
     (re.compile(r"(?i)(?P<keep>\b[\w-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|account[_-]?key|sig)\b['\"]?\s*[:=]\s*['\"]?)(?!\$\{)[^\s,;'\"&}]+"),
      r"\g<keep>" + MASK),

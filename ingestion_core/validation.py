@@ -11,8 +11,10 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+import annotated_types
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -52,44 +54,100 @@ def issues_from_error(exc: ValidationError, data: Any, root: Any) -> list[Config
     issues: dict[str, ConfigIssue] = {}
     alternatives: dict[str, list[str]] = {}
     for error in exc.errors():
-        path, field, owner, member = _locate(list(error["loc"]), data, root, error["type"])
+        where = _locate(list(error["loc"]), data, root, error["type"])
         ctx = error.get("ctx") or {}
-        if error["type"] in TAG_ERRORS and path in ("", "source"):
-            path, error = "source.type", {**error, "ctx": {**ctx, "tag": _source_tag(data)}}
+        if error["type"] in TAG_ERRORS and where.path == "" and _is_source_file(root):
+            issue = _source_issue(data)
+            issues.setdefault(issue.path, issue)
+            continue
+        path = where.path
         if "at" in ctx:
             path = f"{path}.{ctx['at']}" if path else str(ctx["at"])
-        if member:  # one error per member of a union like str | int: say it once
-            alternatives.setdefault(path, []).append(member)
+        if where.member:  # one error per member of a union like str | int: say it once
+            alternatives.setdefault(path, []).append(where.member)
             message = (f"expected {' or '.join(alternatives[path])}; "
-                       f"got {_shown(error.get('input'), field)}")
+                       f"got {_shown(error.get('input'), where.field)}")
             issues[path] = ConfigIssue(path, message)
             continue
-        issues.setdefault(f"{path}\0{error['msg']}", ConfigIssue(path, _explain(error, field, owner, path)))
+        if error["type"] in TAG_ERRORS:
+            path = f"{path}.type" if path else "type"
+        issues.setdefault(f"{path}\0{error['msg']}", ConfigIssue(path, _explain(error, where)))
     return list(issues.values())
 
 
-def _source_tag(data: Any) -> str | None:
+# --- the source's type, which picks the file model -----------------------------------------
+
+def _is_source_file(root: Any) -> bool:
+    return any(isinstance(m, type) and issubclass(m, BaseModel) and "tables" in m.model_fields
+               for m in _members(root))
+
+
+def _source_issue(data: Any) -> ConfigIssue:
+    """Why the file model could not be chosen: ``source`` or its ``type`` is missing or wrong."""
+    types_ = _source_types()
     source = data.get("source") if isinstance(data, dict) else None
-    tag = source.get("type") if isinstance(source, dict) else None
-    return tag if isinstance(tag, str) else None
+    if source is None:
+        keys = [k for k in data if isinstance(k, str)] if isinstance(data, dict) else []
+        close = difflib.get_close_matches("source", keys, n=1)
+        hint = f" (is '{close[0]}' meant to be 'source'?)" if close else ""
+        return ConfigIssue("source", f"'source' is required{hint}: add source: with type: (one of "
+                                     f"{', '.join(types_)}) and the connection fields")
+    if not isinstance(source, dict):
+        return ConfigIssue("source", f"must be a mapping with type: (one of {', '.join(types_)}) and the "
+                                     f"connection fields; got {_shown(source, None)}")
+    return ConfigIssue("source.type", _unknown_tag(source.get("type"), types_))
+
+
+def _unknown_tag(tag: Any, valid: list[str]) -> str:
+    choices = ", ".join(valid)
+    if tag is None:
+        return f"type is missing; set it to one of {choices}"
+    if not isinstance(tag, str):
+        return f"type must be one of {choices}; got {_shown(tag, None)}"
+    close = difflib.get_close_matches(tag, valid, n=1)
+    hint = f"; did you mean '{close[0]}'? Choose" if close else "; choose"
+    return f"'{mask(tag)[:80]}' is not a known type{hint} one of {choices}"
+
+
+def _tags(kind: Any) -> list[str]:
+    """The ``type`` values a discriminated union accepts."""
+    literals = [m.model_fields["type"].annotation for m in _models(kind) if "type" in m.model_fields]
+    return [str(tag) for literal in literals for tag in typing.get_args(literal)]
+
+
+def _source_types() -> list[str]:
+    from ingestion_core.models.sources import SOURCE_MODELS
+
+    return list(SOURCE_MODELS)
 
 
 # --- locating an error in the data and in the models ---------------------------------------
 
-def _locate(
-    loc: list[Any], data: Any, root: Any, error_type: str
-) -> tuple[str, FieldInfo | None, Any, str | None]:
-    """The YAML path of an error, its field, the model owning it, and the union member
-    (``str``, ``int``...) the error is about when the last element of ``loc`` names one."""
+@dataclass(frozen=True)
+class _Location:
+    path: str
+    key: str  # the last key of the path ("" at the top), as the YAML spells it
+    field: FieldInfo | None  # the field the error is about
+    owner: Any  # the model holding that key
+    member: str | None  # the union member ("text", "a number"...) the error is about
+    expected: Any  # the type expected at the error
+
+
+def _locate(loc: list[Any], data: Any, root: Any, error_type: str) -> _Location:
+    """Walks ``loc`` through the data and the models together; parts of ``loc`` that are not
+    keys of the data (union tags, member markers like ``str``) only pick the model."""
+    if error_type == "invalid_key" and loc:
+        loc = loc[:-1]  # the bad key is reported on its mapping
     parts: list[str | int] = []
     node, kind, field, owner, member = data, root, None, None, None
     for index, elem in enumerate(loc):
         last = index == len(loc) - 1
-        present = (isinstance(node, dict) and elem in node) or (
-            isinstance(node, list) and isinstance(elem, int) and elem < len(node)
+        present = not _is_tag(kind, elem, node) and (
+            (isinstance(node, dict) and elem in node)
+            or (isinstance(node, list) and isinstance(elem, int) and 0 <= elem < len(node))
         )
         if not present and not (last and error_type == "missing"):
-            kind = _pick_member(kind, elem, node)  # a union tag or member marker, not a key
+            kind = _pick_member(kind, elem, node)
             member = MEMBER_NAMES.get(str(elem)) if last else None
             continue
         model = _model_of(kind, node)
@@ -100,7 +158,8 @@ def _locate(
         elif isinstance(elem, int):
             kind = _item_type(kind)
         node = node[elem] if present else None
-    return format_path(parts), field, owner, member
+    key = next((str(p) for p in reversed(parts) if isinstance(p, str)), "")
+    return _Location(format_path(parts), key, field, owner, member, kind)
 
 
 def _members(kind: Any) -> list[Any]:
@@ -112,9 +171,22 @@ def _members(kind: Any) -> list[Any]:
     return [kind]
 
 
+def _models(kind: Any) -> list[type[BaseModel]]:
+    return [m for m in _members(kind) if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _is_tag(kind: Any, elem: Any, node: Any) -> bool:
+    """``elem`` names the union member chosen for ``node`` (auth type ``api_key``), even when
+    the data also has a key of that name (the ``api_key`` field)."""
+    if len(_models(kind)) < 2 or not isinstance(node, dict) or not isinstance(elem, str):
+        return False
+    source = node.get("source")
+    tag = source.get("type") if isinstance(source, dict) and "tables" in node else node.get("type")
+    return tag == elem and _pick_member(kind, elem, node) is not kind
+
+
 def _pick_member(kind: Any, tag: Any, node: Any) -> Any:
-    members = [m for m in _members(kind) if isinstance(m, type) and issubclass(m, BaseModel)]
-    for member in members:
+    for member in _models(kind):
         literal = member.model_fields.get("type")
         if literal is not None and tag in typing.get_args(literal.annotation):
             return member
@@ -132,7 +204,7 @@ def _file_tag(model: type[BaseModel]) -> tuple[str, ...]:
 
 
 def _model_of(kind: Any, node: Any) -> type[BaseModel] | None:
-    members = [m for m in _members(kind) if isinstance(m, type) and issubclass(m, BaseModel)]
+    members = _models(kind)
     if len(members) == 1:
         return members[0]
     if isinstance(node, dict):
@@ -163,67 +235,156 @@ def _keys(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
-def _is_secret(field: FieldInfo | None) -> bool:
-    extra = field.json_schema_extra if field else None
-    if isinstance(extra, dict) and extra.get("x-secret"):
-        return True
-    metadata = field.metadata if field else []
+def is_secret_field(field: FieldInfo | None) -> bool:
+    """True for fields marked ``x-secret`` (passwords, tokens, URLs that may hold a password),
+    also when the mark sits inside the annotation (``SecretRef | None``)."""
+    if field is None:
+        return False
+    return _marked_secret([field, *field.metadata]) or _secret_annotation(field.annotation)
+
+
+def _marked_secret(metadata: list[Any]) -> bool:
     return any(isinstance(getattr(m, "json_schema_extra", None), dict)
                and m.json_schema_extra.get("x-secret") for m in metadata)
+
+
+def _secret_annotation(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _marked_secret(list(annotation.__metadata__)) or _secret_annotation(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_secret_annotation(a) for a in typing.get_args(annotation))
+    return False
+
+
+_is_secret = is_secret_field
+
+
+def _holds_secrets(field: FieldInfo | None) -> bool:
+    """A field expecting a model with secret fields (auth, credentials): a bare value given
+    in its place may well be the secret itself."""
+    models = _models(field.annotation) if field else []
+    return any(is_secret_field(f) for m in models for f in m.model_fields.values())
 
 
 # --- explaining ----------------------------------------------------------------------------
 
 def _shown(value: Any, field: FieldInfo | None) -> str:
-    if _is_secret(field):
+    if _is_secret(field) or _holds_secrets(field):
         return "(value hidden)"
-    text = repr(value) if not isinstance(value, str) else f"'{value}'"
-    return mask(text if len(text) <= 80 else text[:77] + "...'")
+    text = f"'{value}'" if isinstance(value, str) else value.isoformat() if isinstance(value, date) else repr(value)
+    return mask(text if len(text) <= 80 else text[:77] + "...")
 
 
-def _explain(error: dict[str, Any], field: FieldInfo | None, owner: Any, path: str) -> str:
+def _explain(error: dict[str, Any], where: _Location) -> str:
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-    key = path.rsplit(".", 1)[-1] if path else ""
-    if kind == "extra_forbidden" and owner is not None:
-        valid = _keys(owner)
-        close = difflib.get_close_matches(key.split("[")[0], valid, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"unknown key '{key}'{hint} Valid keys here: {', '.join(valid)}"
     if kind == "extra_forbidden":
-        return f"unknown key '{key}'; remove it or fix its spelling"
+        return _unknown_key(where)
+    if kind == "invalid_key":
+        return (f"key {_shown(value, None)} is not text; keys are names such as "
+                f"{_example_keys(where)}: fix the key or put it in quotes")
     if kind == "missing":
+        field = _field(where.owner, where.key) if where.owner else where.field
         about = f" ({field.description.rstrip('.')})" if field and field.description else ""
-        return f"'{key}' is required{about}; add it"
-    if kind == "too_short":
-        return f"needs at least {ctx.get('min_length', 1)} entry; add one"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"must be a mapping of keys to values; got {_shown(value, field)}"
-    if kind == "literal_error":
-        return f"{_shown(value, field)} is not allowed; choose one of {_choices(ctx.get('expected', ''))}"
+        return f"'{where.key}' is required{about}; add it"
     if kind in TAG_ERRORS:
-        tags = _choices(ctx.get("expected_tags") or _source_types())
-        if ctx.get("tag"):
-            return f"'{ctx['tag']}' is not a known type; choose one of {tags}"
-        return f"type is missing; set it to one of {tags}"
+        tag = value.get("type") if isinstance(value, dict) else ctx.get("tag")
+        return _unknown_tag(tag, _choices(ctx.get("expected_tags", "")) or _tags(where.expected))
+    if kind == "literal_error":
+        choices = _choices(ctx.get("expected", ""))
+        return f"{_shown(value, where.field)} is not allowed; choose one of {', '.join(choices)}"
+    plain = _plain(kind, ctx, where)
+    if plain:
+        hint = "" if _is_secret(where.field) else _quote_hint(kind, value)
+        return f"{plain}; got {_shown(value, where.field)}{hint}"
     if error["msg"].startswith(PYDANTIC_PHRASES):
-        return f"{error['msg'].rstrip('.')}; got {_shown(value, field)}"
+        return f"{error['msg'].rstrip('.')}; got {_shown(value, where.field)}"
     return error["msg"]
+
+
+def _unknown_key(where: _Location) -> str:
+    owner = where.owner if isinstance(where.owner, type) else None
+    label = getattr(owner, "unknown_key_label", "key")
+    if owner is None:
+        return f"unknown {label} '{where.key}'; remove it or fix its spelling"
+    valid = _keys(owner)
+    close = difflib.get_close_matches(where.key, valid, n=1)
+    if close:
+        return f"unknown {label} '{where.key}'; did you mean '{close[0]}'? Valid here: {', '.join(valid)}"
+    return f"unknown {label} '{where.key}'; remove it or use one of: {', '.join(valid)}"
+
+
+def _example_keys(where: _Location) -> str:
+    models = _models(where.expected) or ([where.owner] if isinstance(where.owner, type) else [])
+    keys = _keys(models[0])[:3] if models else []
+    return ", ".join(f"'{k}'" for k in keys) or "'name'"
+
+
+def _plain(kind: str, ctx: dict[str, Any], where: _Location) -> str | None:
+    """Pydantic's common complaints in plain words ("must be at least 1")."""
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        models = _models(where.expected)
+        example = getattr(models[0], "yaml_example", None) if len(models) == 1 else None
+        return "must be a mapping of keys to values" + (f", e.g. {example}" if example else "")
+    if kind in BOUND_ERRORS:
+        return _bounds_text(where.field, ctx)
+    template = PLAIN_MESSAGES.get(kind)
+    if template is None:
+        return None
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
+    one = ctx.get("min_length", ctx.get("max_length")) == 1
+    try:
+        return template.format(**ctx, s="" if one else "s", entries="entry" if one else "entries")
+    except (KeyError, IndexError, ValueError):
+        return template.split("{", 1)[0].rstrip(" ,;") or None
+
+
+def _bounds_text(field: FieldInfo | None, ctx: dict[str, Any]) -> str:
+    """'must be between 1 and 10' when the field has both bounds, else the bound broken."""
+    low = high = None
+    for meta in field.metadata if field else []:
+        if isinstance(meta, (annotated_types.Ge, annotated_types.Gt)):
+            low = ("at least", meta.ge) if isinstance(meta, annotated_types.Ge) else ("more than", meta.gt)
+        if isinstance(meta, (annotated_types.Le, annotated_types.Lt)):
+            high = ("at most", meta.le) if isinstance(meta, annotated_types.Le) else ("less than", meta.lt)
+    if low and high and low[0] == "at least" and high[0] == "at most":
+        return f"must be between {low[1]} and {high[1]}"
+    for key, words in (("ge", "at least"), ("gt", "more than"), ("le", "at most"), ("lt", "less than")):
+        if key in ctx:
+            return f"must be {words} {ctx[key]}"
+    return "is out of range"
+
+
+def _quote_hint(kind: str, value: Any) -> str:
+    if kind != "string_type" or isinstance(value, (list, dict)) or value is None:
+        return ""
+    if isinstance(value, bool):
+        return ". YAML reads yes / no / on / off / true / false as true or false: put the value in quotes"
+    return ". Put the value in quotes to make it text"
 
 
 MEMBER_NAMES = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
                 "list[...]": "a list", "dict[str,...]": "a mapping", "none": "nothing"}
 TAG_ERRORS = ("union_tag_invalid", "unknown_source_type", "union_tag_not_found")
+BOUND_ERRORS = ("greater_than_equal", "greater_than", "less_than_equal", "less_than")
+PLAIN_MESSAGES = {
+    "string_type": "must be text",
+    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number", "float_parsing": "must be a number",
+    "finite_number": "must be a finite number (not .nan or .inf)",
+    "bool_type": "must be true or false", "bool_parsing": "must be true or false",
+    "list_type": "must be a list, e.g. [a, b]",
+    "string_too_short": "must have at least {min_length} character{s}",
+    "string_too_long": "must have at most {max_length} character{s}",
+    "too_short": "needs at least {min_length} {entries}",
+    "too_long": "may have at most {max_length} {entries}",
+}
 PYDANTIC_PHRASES = ("Input should", "String should", "List should", "Dictionary should",
                     "Value error", "Object has", "Tuple should")
 
 
-def _choices(expected: Any) -> str:
+def _choices(expected: Any) -> list[str]:
     if isinstance(expected, str):
-        return expected.replace("'", "").replace(" or ", ", ")
-    return ", ".join(str(e) for e in expected)
-
-
-def _source_types() -> str:
-    from ingestion_core.models.sources import SOURCE_MODELS
-
-    return ", ".join(SOURCE_MODELS)
+        return [c.strip() for c in expected.replace("'", "").replace(" or ", ", ").split(",") if c.strip()]
+    return [str(e) for e in expected]

@@ -8,12 +8,14 @@ to fix it; they never echo the value of a secret-bearing field.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import date, timedelta
+from typing import Annotated, Any, ClassVar
+from urllib.parse import parse_qsl
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -31,7 +33,26 @@ class ConfigModel(BaseModel):
         hide_input_in_errors=True,
         validate_assignment=True,
         populate_by_name=True,
+        allow_inf_nan=False,  # .nan / .inf in YAML are typos, and NaN != NaN breaks round trips
     )
+
+    unknown_key_label: ClassVar[str] = "key"
+    """What an unknown key is called in messages ("unknown check kind 'x'")."""
+    yaml_example: ClassVar[str | None] = None
+    """A short YAML example shown when a value is not a mapping."""
+
+
+def _date_as_text(value: Any) -> Any:
+    # YAML reads 2024-01-01 as a date; keep it as ISO text so a saved file reads back equal.
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_date_as_text(v) for v in value]
+    return value
+
+
+DateAsText = BeforeValidator(_date_as_text)
+"""Annotate a field taking text or numbers so that unquoted YAML dates are read as ISO text."""
 
 
 def _fail(kind: str, message: str, **context: Any) -> PydanticCustomError:
@@ -69,24 +90,71 @@ def _check_url(value: str, info: ValidationInfo) -> str:
     """A SQLAlchemy URL: a whole reference, or a URL whose password part is a reference."""
     if is_reference(value):
         return value
-    password = _url_password(value)
-    if password and not is_reference(password):
+    problem = url_credential_problem(value)
+    if problem:
         raise _fail(
             "secret_literal",
-            "the connection URL in '{field}' holds a literal password. Write the password as a "
-            "reference inside the URL ({inline}) or reference the whole URL ({whole})",
+            "the connection URL in '{field}' holds {problem}. Write the password as a reference "
+            "inside the URL ({inline}) or reference the whole URL ({whole})",
             field=info.field_name or "url",
+            problem=problem,
             inline="dialect://user:${secrets.<source>.password}@host/db",
             whole="${secrets.<source>.url}",
         )
     return value
 
 
-def _url_password(url: str) -> str | None:
-    match = re.match(r"^[A-Za-z0-9+.\-]+://(?P<userinfo>[^@/]*)@", url)
-    if not match or ":" not in match["userinfo"]:
-        return None
-    return match["userinfo"].split(":", 1)[1] or None
+# user:password@ as SQLAlchemy and urllib read it: the password runs up to the last '@'.
+_URL_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<user>[^:/@]*)(?::(?P<password>[^@]*))?@")
+SENSITIVE_PARAM = re.compile(
+    r"(pass|pwd|secret|api[_-]?key|apikey|access[_-]?key|account[_-]?key|private[_-]?key|"
+    r"access[_-]?token|auth[_-]?token|id[_-]?token|refresh[_-]?token|^token$|^key$|^sig$|signature|"
+    r"credential)",
+    re.I,
+)
+"""Names of query parameters, driver options and body fields that carry credentials."""
+
+
+def url_credential_problem(url: str) -> str | None:
+    """What literal credential a URL holds ('a literal password', ...), or None."""
+    match = _URL_USERINFO.match(url)
+    password = match["password"] if match else None
+    if password and not is_reference(password):
+        return "a literal password"
+    query = url.split("?", 1)[1] if "?" in url else ""
+    for name, value in parse_qsl(query.split("#", 1)[0], keep_blank_values=True):
+        if SENSITIVE_PARAM.search(name) and value and not find_references(value):
+            return f"a literal credential in the query parameter '{name}'"
+    return None
+
+
+def check_credential_keys(mapping: Any, label: str, pattern: re.Pattern[str] = SENSITIVE_PARAM) -> Any:
+    """Values under credential-like keys (password, api_key, ...) must be references.
+
+    Walks nested mappings; the error is located at the offending key and never shows the value.
+    """
+    for path, value in _keyed_values(mapping):
+        key = path.rsplit(".", 1)[-1]
+        if pattern.search(key) and value not in (None, "") and not find_references(value):
+            raise _fail(
+                "secret_literal",
+                "'{key}' in {label} looks like a credential and holds a literal value; put the "
+                "value in the secrets file and write a reference such as {example} here",
+                key=key, label=label, at=path, example="${secrets.<source>." + _snake(key) + "}",
+            )
+    return mapping
+
+
+def _keyed_values(mapping: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for key, value in (mapping or {}).items() if isinstance(mapping, dict) else ():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        found.extend(_keyed_values(value, path) if isinstance(value, dict) else [(path, value)])
+    return found
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", key.lower()).strip("_") or "value"
 
 
 ConnectionUrl = Annotated[
@@ -107,7 +175,9 @@ def check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
                 "header '{name}' looks like a credential and holds a literal value; write a "
                 "reference such as '{example}' and put the value in the secrets file",
                 name=name,
-                example="Bearer ${secrets.<source>.token}",
+                at=name,
+                example="Bearer ${secrets.<source>.token}" if name.lower() == "authorization"
+                else "${secrets.<source>." + _snake(name) + "}",
             )
     return headers
 
@@ -201,7 +271,11 @@ Duration = Annotated[
 def _check_cron(value: str) -> str:
     from croniter import croniter
 
-    if not croniter.is_valid(value) or len(value.split()) != 5:
+    try:
+        valid = len(value.split()) == 5 and croniter.is_valid(value)
+    except Exception:  # croniter raises odd errors on odd input; all mean "not a cron"
+        valid = False
+    if not valid:
         raise _fail(
             "invalid_cron",
             "'{value}' is not a 5-field cron expression (minute hour day-of-month month "
@@ -211,5 +285,5 @@ def _check_cron(value: str) -> str:
     return value
 
 
-Cron = Annotated[str, AfterValidator(_check_cron)]
+Cron = Annotated[str, AfterValidator(_check_cron), Field(json_schema_extra={"format": "cron"})]
 

@@ -7,12 +7,12 @@ shorthand: ``{not_null: order_id}`` means ``{not_null: {column: order_id, severi
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_serializer, model_validator
 from pydantic_core import PydanticCustomError
 
-from ingestion_core.models.base import ConfigModel, Duration, Identifier
+from ingestion_core.models.base import ConfigModel, DateAsText, Duration, Identifier
 
 Severity = Literal["warn", "error"]
 
@@ -98,7 +98,7 @@ class UniqueCheck(CheckSpec):
 class AcceptedValuesCheck(CheckSpec):
     kind = "accepted_values"
     column: Identifier = Field(description="Column whose values are checked.")
-    values: list[str | int | float | bool] = Field(
+    values: Annotated[list[str | int | float | bool], DateAsText] = Field(
         min_length=1, description="The only values allowed (NULL is allowed; add not_null too)."
     )
 
@@ -125,8 +125,8 @@ class RegexCheck(CheckSpec):
 class RangeCheck(CheckSpec):
     kind = "range"
     column: Identifier = Field(description="Numeric or date column whose values are checked.")
-    min: float | str | None = Field(None, description="Smallest allowed value (inclusive).")
-    max: float | str | None = Field(None, description="Largest allowed value (inclusive).")
+    min: Annotated[float | str | None, DateAsText] = Field(None, description="Smallest allowed value (inclusive).")
+    max: Annotated[float | str | None, DateAsText] = Field(None, description="Largest allowed value (inclusive).")
 
     @model_validator(mode="after")
     def _bounds(self) -> RangeCheck:
@@ -158,6 +158,16 @@ class CustomSqlCheck(CheckSpec):
     )
 
 
+CHECK_EXAMPLES = {
+    "row_count": "{row_count: {min: 1}}",
+    "not_null": "{not_null: order_id}",
+    "unique": "{unique: order_id} or {unique: [order_id, line_no]}",
+    "accepted_values": "{accepted_values: {column: status, values: [open, closed]}}",
+    "regex": "{regex: {column: email, pattern: '^[^@]+@[^@]+$'}}",
+    "range": "{range: {column: price, min: 0}}",
+    "freshness": "{freshness: {column: updated_at, max_age: 24h}}",
+    "custom_sql": "{custom_sql: {sql: 'SELECT * FROM {table} WHERE amount < 0'}}",
+}
 CHECKS: dict[str, type[CheckSpec]] = {
     c.kind: c
     for c in (RowCountCheck, NotNullCheck, UniqueCheck, AcceptedValuesCheck, RegexCheck,
@@ -179,16 +189,27 @@ class Check(ConfigModel):
 
     model_config = {**ConfigModel.model_config, "json_schema_extra": {"minProperties": 1, "maxProperties": 1}}
 
+    unknown_key_label: ClassVar[str] = "check kind"
+    yaml_example: ClassVar[str | None] = "{not_null: order_id}"
+
     @model_validator(mode="before")
     @classmethod
     def _exactly_one(cls, data: Any) -> Any:
-        if isinstance(data, dict) and len(data) != 1:
+        if not isinstance(data, dict):
+            return data
+        if len(data) != 1:
             raise PydanticCustomError(
                 "one_check",
-                "each check is a mapping with exactly one key (found {found}); valid kinds: "
-                "{valid}. Example: {example}",
+                "each check is a mapping with exactly one key, the kind of check (found {found}); "
+                "write one check per list entry. Valid kinds: {valid}. Example: {example}",
                 {"found": ", ".join(map(str, data)) or "none", "valid": ", ".join(CHECKS),
-                 "example": "{not_null: order_id}"},
+                 "example": "[{not_null: order_id}, {unique: order_id}]"},
+            )
+        kind, settings = next(iter(data.items()))
+        if settings is None and kind in CHECKS:
+            raise PydanticCustomError(
+                "empty_check", "check {kind} has no settings; e.g. {example}",
+                {"kind": kind, "example": CHECK_EXAMPLES[kind], "at": kind},
             )
         return data
 

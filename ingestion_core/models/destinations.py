@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, TypeAdapter, field_validator, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ingestion_core.models.base import ConfigModel, SecretRef
@@ -57,7 +57,10 @@ class DatabricksStaging(ConfigModel):
     def _one_place(self) -> DatabricksStaging:
         if bool(self.bucket_url) == bool(self.volume):
             raise PydanticCustomError(
-                "staging_place", "staging needs exactly one of bucket_url or volume"
+                "staging_place",
+                "staging needs exactly one of bucket_url (e.g. abfss://staging@account.dfs.core.windows.net/dlt) "
+                "or volume (e.g. /Volumes/main/raw/staging); found {found}",
+                {"found": "both" if self.bucket_url else "neither"},
             )
         return self
 
@@ -79,7 +82,8 @@ class DatabricksDestination(DestinationBase):
         if not self.access_token and not (self.client_id and self.client_secret):
             raise PydanticCustomError(
                 "databricks_auth",
-                "databricks needs access_token, or client_id and client_secret (OAuth M2M); give one",
+                "databricks needs access_token (e.g. ${secrets.databricks.access_token}), or client_id "
+                "and client_secret (OAuth M2M); give one of them",
             )
         return self
 
@@ -87,7 +91,7 @@ class DatabricksDestination(DestinationBase):
 DestinationConfig = Annotated[
     DuckDbDestination | FilesystemDestination | DatabricksDestination, Field(discriminator="type")
 ]
-DESTINATION_ADAPTER: TypeAdapter[Any] = TypeAdapter(DestinationConfig)
+DESTINATION_ADAPTER: TypeAdapter[Any] = TypeAdapter(DestinationConfig, config=ConfigDict(hide_input_in_errors=True))
 DESTINATION_TYPES = ("duckdb", "filesystem", "databricks")
 
 

@@ -4,13 +4,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ingestion_core.models.base import ConfigModel, Identifier, SecretRef, check_headers
+from ingestion_core.models.base import (
+    ConfigModel,
+    Identifier,
+    SecretRef,
+    check_credential_keys,
+    check_headers,
+    url_credential_problem,
+)
 from ingestion_core.models.tables import TableBase
+from ingestion_core.secrets import mask
 
 DEFAULT_MAX_PAGES = 10_000
 
@@ -43,6 +51,11 @@ class OAuth2ClientCredentials(ConfigModel):
     scopes: list[str] = Field(default_factory=list, description="Scopes to request.")
     access_token_request_data: dict[str, str] = Field(
         default_factory=dict, description="Extra form fields sent to the token endpoint (e.g. audience)."
+    )
+
+    _token_url = field_validator("access_token_url")(lambda v: check_http_url(v, "access_token_url"))
+    _request_data = field_validator("access_token_request_data")(
+        lambda v: check_credential_keys(v, "access_token_request_data")
     )
 
 
@@ -125,6 +138,8 @@ class ResponseAction(ConfigModel):
 class RestResource(TableBase):
     """One endpoint; its records become one table."""
 
+    yaml_example: ClassVar[str | None] = "{name: orders, path: orders}"
+
     path: str = Field(min_length=1, description="Path under base_url, e.g. 'orders' or 'users/{id}/posts'.")
     method: Literal["GET", "POST"] = Field("GET", description="HTTP method.")
     params: dict[str, Any] = Field(default_factory=dict, description="Query parameters.")
@@ -146,6 +161,8 @@ class RestResource(TableBase):
     )
 
     _headers = field_validator("headers")(check_headers)
+    _params = field_validator("params")(lambda v: check_credential_keys(v, "params"))
+    _body = field_validator("json_body")(lambda v: check_credential_keys(v, "json"))
 
 
 class RestApiConnection(ConfigModel):
@@ -164,11 +181,22 @@ class RestApiConnection(ConfigModel):
 
     _headers = field_validator("headers")(check_headers)
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise PydanticCustomError(
-                "bad_url", "base_url '{value}' must start with http:// or https://", {"value": value[:200]}
-            )
-        return value
+    _base_url = field_validator("base_url")(lambda v: check_http_url(v, "base_url"))
+
+
+def check_http_url(value: str, field: str) -> str:
+    """An http(s) URL without literal credentials in it."""
+    if not value.startswith(("http://", "https://")):
+        raise PydanticCustomError(
+            "bad_url", "{field} '{value}' must start with http:// or https://, e.g. https://api.example.com/v1/",
+            {"field": field, "value": mask(value[:200])},
+        )
+    problem = url_credential_problem(value)
+    if problem:
+        raise PydanticCustomError(
+            "secret_literal",
+            "{field} holds {problem}; remove it from the URL and use auth (e.g. type: api_key with "
+            "location: query and api_key: ${secrets.<source>.api_key})",
+            {"field": field, "problem": problem},
+        )
+    return value

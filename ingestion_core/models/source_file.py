@@ -16,10 +16,20 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationInfo, create_model, model_validator
+from pydantic import (
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationInfo,
+    create_model,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ingestion_core.models.base import ConfigModel, Cron, Name, Team
@@ -114,19 +124,26 @@ class SourceFileBase(ConfigModel):
                           "table name '{name}' appears twice; give each table its own name",
                           name=table.name)
             seen.add(table.name)
-            settings = self.settings_for(table)
-            if settings.mode == "incremental" and not table.cursor:
-                raise _at(index, "cursor", "needs_cursor",
-                          "table '{name}' has mode incremental but no cursor: set cursor to a column "
-                          "that grows with every change (e.g. updated_at), or choose mode full",
-                          name=table.name)
-            if settings.mode in ("merge", "scd2") and not table.primary_key:
-                raise _at(index, "primary_key", "needs_key",
-                          "table '{name}' has mode {mode} but no primary_key: set primary_key to the "
-                          "column(s) identifying a row, or choose mode append",
-                          name=table.name, mode=settings.mode)
+            self._check_mode_needs(index, table)
         self._check_destination((info.context or {}).get("destinations"))
         return self
+
+    def _mode_text(self, table: TableBase) -> str:
+        mode = self.settings_for(table).mode
+        return mode if table.mode else f"{mode} (from defaults.mode)"
+
+    def _check_mode_needs(self, index: int, table: TableBase) -> None:
+        mode = self.settings_for(table).mode
+        if mode == "incremental" and not table.cursor:
+            raise _at(index, "cursor", "needs_cursor",
+                      "table '{name}' has mode {mode} but no cursor: set cursor to a column "
+                      "that grows with every change (e.g. updated_at), or choose mode append or full",
+                      name=table.name, mode=self._mode_text(table))
+        if mode in ("merge", "scd2") and not table.primary_key:
+            raise _at(index, "primary_key", "needs_key",
+                      "table '{name}' has mode {mode} but no primary_key: set primary_key to the "
+                      "column(s) identifying a row, or choose mode append or full",
+                      name=table.name, mode=self._mode_text(table))
 
     def _check_destination(self, known: Any) -> None:
         """With the destinations in the validation context: the name exists, and merge / scd2
@@ -149,9 +166,10 @@ class SourceFileBase(ConfigModel):
             if mode in ("merge", "scd2"):
                 raise _at(index, "mode", "no_merge",
                           "table '{name}' has mode {mode}, but destination '{dest}' writes plain "
-                          "{format} files, which cannot merge; set format: delta on the "
-                          "destination, or choose mode append or full",
-                          name=table.name, mode=mode, dest=self.destination, format=destination.format)
+                          "{format} files, which cannot merge; set format: delta in "
+                          "configs/destinations/{dest}.yaml, or choose mode append or full",
+                          name=table.name, mode=self._mode_text(table), dest=self.destination,
+                          format=destination.format)
 
 
 def _at(index: int, field: str, kind: str, message: str, **context: Any) -> PydanticCustomError:
@@ -198,10 +216,16 @@ SourceFile = Annotated[
         custom_error_message="source.type is missing or unknown",
     ),
 ]
-SOURCE_FILE_ADAPTER: TypeAdapter[Any] = TypeAdapter(SourceFile)
+# hide_input_in_errors: a rejected file may hold a literal secret; str(error) must not show it.
+SOURCE_FILE_ADAPTER: TypeAdapter[Any] = TypeAdapter(SourceFile, config=ConfigDict(hide_input_in_errors=True))
 
 
-def parse_source_file(data: Any, destinations: set[str] | None = None) -> SourceFileBase:
-    """Validate a source file's data. With ``destinations``, the destination name must be one."""
+def parse_source_file(data: Any, destinations: Collection[str] | None = None) -> SourceFileBase:
+    """Validate a source file's data.
+
+    ``destinations``: the known destination names, or a mapping name -> destination model (None
+    for an invalid file); with it the destination must exist and be able to merge when a table
+    merges.
+    """
     context = {"destinations": destinations} if destinations is not None else None
     return SOURCE_FILE_ADAPTER.validate_python(data, context=context)

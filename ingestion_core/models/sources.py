@@ -6,13 +6,18 @@ SQLAlchemy ``url``; a password only ever as a reference.
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ingestion_core.models.base import ConfigModel, ConnectionUrl, SecretRef
+from ingestion_core.models.base import (
+    ConfigModel,
+    ConnectionUrl,
+    SecretRef,
+    check_credential_keys,
+    url_credential_problem,
+)
 from ingestion_core.models.rest import RestApiConnection
 
 
@@ -36,18 +41,25 @@ class DatabaseConnection(ConfigModel):
         default_factory=dict, description="Extra driver options passed in the URL query (e.g. sslmode: require)."
     )
 
+    @field_validator("options")
+    @classmethod
+    def _no_credentials_in_options(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_credential_keys(value, "options")
+
     @model_validator(mode="after")
     def _url_or_fields(self) -> DatabaseConnection:
         if self.url and (self.host or self.database):
             raise PydanticCustomError(
-                "url_and_fields", "give either url or host / database, not both; remove one of them"
+                "url_and_fields",
+                "give either url or host / database, not both; remove url or remove host and database",
+                {"at": "url"},
             )
         if not self.url:
             missing = [f for f in self.required_fields() if not getattr(self, f)]
             if missing:
                 raise PydanticCustomError(
                     "missing_connection",
-                    "{missing} missing: fill {missing} or give the whole connection as url",
+                    "{missing} missing: fill {missing}, or give the whole connection as url",
                     {"missing": " and ".join(missing), "at": missing[0]},
                 )
         return self
@@ -105,16 +117,20 @@ class AzureSqlSource(DatabaseConnection):
 
     @model_validator(mode="after")
     def _auth_fields(self) -> AzureSqlSource:
-        needed = {
+        needed_by = {
             "sql_password": ("username", "password"),
             "service_principal": ("tenant_id", "client_id", "client_secret"),
             "managed_identity": (),
-        }[self.authentication]
+        }
+        needed = needed_by[self.authentication]
         missing = [f for f in needed if not getattr(self, f)]
         if missing and not self.url:
             raise PydanticCustomError(
-                "missing_auth", "authentication {auth} needs {missing}; fill them or choose another authentication",
-                {"auth": self.authentication, "missing": ", ".join(missing)},
+                "missing_auth",
+                "authentication {auth} needs {missing}; add {missing}, or choose another authentication "
+                "({valid})",
+                {"auth": self.authentication, "missing": ", ".join(missing), "at": missing[0],
+                 "valid": ", ".join(needed_by)},
             )
         return self
 
@@ -138,8 +154,10 @@ class OracleSource(DatabaseConnection):
         if bool(self.service_name) == bool(self.sid):
             raise PydanticCustomError(
                 "service_or_sid",
-                "oracle needs exactly one of service_name or sid (found {found}); set one and remove the other",
-                {"found": "both" if self.service_name else "neither"},
+                "oracle needs exactly one of service_name or sid (found {found}); {fix}",
+                {"found": "both" if self.service_name else "neither",
+                 "fix": "remove one of them" if self.service_name else "set service_name (or sid on old servers)",
+                 "at": "sid" if self.service_name else "service_name"},
             )
         return self
 
@@ -181,9 +199,12 @@ def check_bucket_url(value: str) -> str:
             "bucket_url scheme '{scheme}' is not supported; use one of {valid} (or a local path)",
             {"scheme": scheme, "valid": ", ".join(f"{s}://" for s in FS_SCHEMES)},
         )
-    if re.search(r"//[^/@]*:[^/@]*@", value):
+    if url_credential_problem(value):
         raise PydanticCustomError(
-            "secret_literal", "bucket_url holds credentials; move them to credentials as references"
+            "secret_literal",
+            "bucket_url holds {problem}; remove it from the URL and give it under credentials as a "
+            "reference, e.g. ${secrets.<source>.azure_storage_account_key}",
+            {"problem": url_credential_problem(value)},
         )
     return value
 

@@ -6,20 +6,19 @@ them depend on the source type (see :mod:`ingestion_core.models.source_file`).
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ingestion_core.models.base import ConfigModel, Identifier
+from ingestion_core.models.base import ConfigModel, DateAsText, Identifier
 from ingestion_core.models.checks import Check
 
 Mode = Literal["full", "append", "incremental", "merge", "scd2"]
 MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
 SchemaEvolution = Literal["evolve", "freeze", "discard_row", "discard_value"]
 Backend = Literal["auto", "connectorx", "pyarrow", "pandas", "sqlalchemy"]
-InitialValue = str | int | float
+InitialValue = Annotated[str | int | float, DateAsText]
 
 MODE_HELP = (
     "full: replace the table each run; append: add every row read; incremental: add only rows "
@@ -77,21 +76,17 @@ class TableBase(ConfigModel):
 
     _primary_key_as_list = field_validator("primary_key", mode="before")(_as_list)
 
-    @field_validator("initial_value", mode="before")
-    @classmethod
-    def _date_as_text(cls, value: Any) -> Any:
-        # YAML reads 2024-01-01 as a date; keep it as ISO text so a saved file reads back equal.
-        return value.isoformat() if isinstance(value, (date, datetime)) else value
-
 
 class FilterCondition(ConfigModel):
     """One condition of a row filter; conditions are ANDed. Values are bound, never pasted."""
+
+    yaml_example: ClassVar[str | None] = "{column: country, op: '=', value: DE}"
 
     column: Identifier = Field(description="Column the condition tests.")
     op: Literal["=", "!=", "<", "<=", ">", ">=", "in", "not_in", "is_null", "not_null"] = Field(
         description="Comparison."
     )
-    value: str | int | float | bool | list[str | int | float] | None = Field(
+    value: Annotated[str | int | float | bool | list[str | int | float] | None, DateAsText] = Field(
         None, description="Value compared with (a list for in / not_in; none for is_null / not_null)."
     )
 
@@ -100,16 +95,22 @@ class FilterCondition(ConfigModel):
         needs_list = self.op in ("in", "not_in")
         needs_none = self.op in ("is_null", "not_null")
         if needs_none and self.value is not None:
-            raise PydanticCustomError("filter_value", "op {op} takes no value; remove value", {"op": self.op})
+            raise _filter_error("op {op} takes no value; remove value", self.op)
         if needs_list and not isinstance(self.value, list):
-            raise PydanticCustomError("filter_value", "op {op} needs a list value, e.g. [a, b]", {"op": self.op})
+            raise _filter_error("op {op} needs a list value, e.g. value: [a, b]", self.op)
         if not needs_list and not needs_none and (self.value is None or isinstance(self.value, list)):
-            raise PydanticCustomError("filter_value", "op {op} needs a single value", {"op": self.op})
+            raise _filter_error("op {op} needs a single value, e.g. value: 10 (use op in for a list)", self.op)
         return self
+
+
+def _filter_error(message: str, op: str) -> PydanticCustomError:
+    return PydanticCustomError("filter_value", message, {"op": op, "at": "value"})
 
 
 class SqlTable(TableBase):
     """A table (or view) of a database source."""
+
+    yaml_example: ClassVar[str | None] = "{name: orders, mode: full}"
 
     schema_: Identifier | None = Field(
         None, alias="schema", description="Database schema holding the table (e.g. public, dbo)."
@@ -128,8 +129,9 @@ class SqlTable(TableBase):
         if both:
             raise PydanticCustomError(
                 "include_exclude",
-                "column(s) {cols} are both included and excluded; keep each in one list only",
-                {"cols": ", ".join(sorted(both))},
+                "column(s) {cols} are in both include_columns and exclude_columns; keep each in one "
+                "list only",
+                {"cols": ", ".join(sorted(both)), "at": "exclude_columns"},
             )
         return self
 
@@ -146,6 +148,8 @@ class CsvOptions(ConfigModel):
 class FileTable(TableBase):
     """Files matching a glob, read into one table."""
 
+    yaml_example: ClassVar[str | None] = "{name: orders, glob: 'orders/*.csv', format: csv}"
+
     glob: str = Field(min_length=1, description="Files to read, relative to bucket_url, e.g. 'orders/*.csv'.")
     format: FileFormat = Field(description="File format: csv, jsonl or parquet.")
     csv: CsvOptions | None = Field(None, description="CSV options (format csv only).")
@@ -157,6 +161,15 @@ class FileTable(TableBase):
                 "csv_options", "csv options are set but format is {format}; remove csv or set format: csv",
                 {"format": self.format},
             )
-        if ".." in self.glob.split("/"):
-            raise PydanticCustomError("glob_parent", "glob may not go above bucket_url ('..'); point bucket_url higher")
+        if ".." in self.glob.replace("\\", "/").split("/"):
+            raise PydanticCustomError(
+                "glob_parent", "glob may not go above bucket_url ('..'); point bucket_url higher", {"at": "glob"}
+            )
+        if self.glob.startswith(("/", "\\", "~")) or "://" in self.glob:
+            raise PydanticCustomError(
+                "glob_absolute",
+                "glob '{glob}' is relative to bucket_url: remove the leading part (e.g. 'orders/*.csv') and put "
+                "the folder in bucket_url",
+                {"glob": self.glob[:120], "at": "glob"},
+            )
         return self

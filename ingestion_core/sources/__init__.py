@@ -43,6 +43,11 @@ class BuildContext:
     backend_override: str | None = None  # the runner's fallback after a backend failed
 
 
+def reads_incrementally(ctx: BuildContext) -> bool:
+    """incremental mode, or merge with a cursor: only rows past the last cursor value are read."""
+    return ctx.settings.mode in ("incremental", "merge") and bool(ctx.table.cursor)
+
+
 class SourceKind(Protocol):
     def resource(self, ctx: BuildContext) -> Any:
         """A dlt resource yielding the table's rows (hints applied by the runner)."""

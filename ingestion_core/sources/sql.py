@@ -20,7 +20,7 @@ from ingestion_core.errors import MissingDriverError
 from ingestion_core.models.source_file import SourceFileBase
 from ingestion_core.models.tables import FilterCondition, SqlTable
 from ingestion_core.secrets import register_secret, resolve_value
-from ingestion_core.sources import BuildContext, ConnectionReport, register_source
+from ingestion_core.sources import BuildContext, ConnectionReport, reads_incrementally, register_source
 from ingestion_core.type_adapters import type_adapter_for
 
 DRIVERS = {
@@ -213,7 +213,7 @@ class SqlSource:
             ctx.config.source_type, ctx.settings.backend, list(reflected.columns)
         )
         incremental = None
-        if ctx.settings.mode == "incremental" and table.cursor:
+        if reads_incrementally(ctx):
             if table.cursor not in reflected.c:
                 raise KeyError(
                     f"cursor column '{table.cursor}' is not a column of {reflected.name}; "

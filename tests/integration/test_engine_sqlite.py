@@ -59,8 +59,9 @@ def test_preview_limits_rows_and_touches_no_real_state(shop: Path) -> None:
     assert result.record.kind == "preview"
     assert not (shop / ".ingest" / "pipelines").exists()  # real pipelines untouched
     assert not (shop / ".ingest" / "local_duckdb.duckdb").exists()
-    again = preview_source(config, actor="ana", limit=25)  # a fresh state: the same rows again
-    assert again.record.tables[0].rows == 25
+    whole = preview_source(config, actor="ana", limit=1000)
+    again = preview_source(config, actor="ana", limit=1000)  # a fresh state: the same rows again
+    assert whole.record.tables[0].rows == again.record.tables[0].rows == 200
 
 
 def test_full_mode_replaces(shop: Path) -> None:
@@ -189,3 +190,13 @@ def test_row_filter_and_columns(shop: Path) -> None:
     columns = [r[0] for r in destination_rows("SELECT column_name FROM information_schema.columns "
                                               "WHERE table_schema = 'shop' AND table_name = 'customers'")]
     assert "name" not in columns and "city" in columns
+
+
+def test_merge_with_a_cursor_reads_only_changed_rows(shop: Path) -> None:
+    config = write_source(shop, "  - {name: customers, mode: merge, primary_key: id, cursor: updated_at}\n")
+    assert run_source(config, actor="ana").tables[0].rows == 200
+    change_source(shop, "UPDATE customers SET city = 'Oslo', updated_at = '2024-06-01T00:00:00' WHERE id = 7")
+    second = run_source(config, actor="ana")
+    assert second.tables[0].rows == 1
+    assert destination_rows("SELECT count(*), count(DISTINCT id) FROM shop.customers") == [(200, 200)]
+    assert destination_rows("SELECT city FROM shop.customers WHERE id = 7") == [("Oslo",)]

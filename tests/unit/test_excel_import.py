@@ -359,7 +359,7 @@ def test_dry_run_writes_nothing(xlsx: Path, secrets_toml: Path, ingest_env: Path
                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import-excel", str(xlsx), "--secrets", str(secrets_toml)]) == 0
     out, err = capsys.readouterr()
-    assert "--- would write configs/sources/sales_de.yaml" in out
+    assert f"--- would write {ingest_env / 'configs' / 'sources' / 'sales_de.yaml'}" in out
     assert "SourceConfig!row 14: skipped: load_type INCREMENTAL needs a watermark_column" in out
     assert "dry run: 6 source file(s), 15 row(s) skipped" in err
     assert not any(value in out + err for value in fake.values())

@@ -1,0 +1,151 @@
+"""PostgreSQL -> DuckDB, in one run (issue: engine benchmark):
+
+  (a) `ingest run` (whole CLI process; its own record gives the in-process time)
+  (b) plain dlt `sql_table` with its fastest backend (connectorx, parquet loader files)
+  (c) DuckDB reading PostgreSQL directly with its postgres scanner: the practical limit
+
+plus: `ingest preview --limit 1000` of a 10M-row table as a whole CLI process, and an
+incremental (merge + cursor) run after 1% of the rows changed.
+
+Needs: PostgreSQL binaries (scripts/bootstrap.sh --test) and, for (c),
+`pip install duckdb-extension-postgres-scanner==1.5.5` (bench/requirements.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+from common import measure, table  # noqa: E402
+
+from tests.services import _start_postgres  # noqa: E402
+
+CREATE = """
+CREATE TABLE {name} AS
+SELECT g::bigint AS id, (g % 1000)::int AS customer_id, round((g % 100000) / 7.0, 2)::numeric(12,2) AS amount,
+       'note ' || g AS note, ('sku-' || (g % 5000))::varchar(32) AS sku,
+       timestamp '2024-01-01' + (g || ' seconds')::interval AS updated_at, date '2024-01-01' + (g % 365) AS day,
+       g % 2 = 0 AS flag, g / 3.0::double precision AS ratio, md5(g::text) AS digest
+FROM generate_series(1, {rows}) g;
+ALTER TABLE {name} ADD PRIMARY KEY (id);
+"""
+
+PLAIN_DLT = """
+import time, dlt
+from dlt.sources.sql_database import sql_table
+started = time.perf_counter()
+resource = sql_table(credentials={url!r}, table="orders", backend="connectorx", chunk_size=100000,
+                     reflection_level="full_with_precision")
+pipeline = dlt.pipeline(pipeline_name="plain", pipelines_dir={dir!r},
+                        destination=dlt.destinations.duckdb({db!r}), dataset_name="bench_plain")
+pipeline.run(resource, loader_file_format="parquet")
+print(f"ELAPSED={{time.perf_counter() - started}}")
+"""
+
+DUCKDB_SCAN = """
+import time, duckdb, duckdb_extension_postgres_scanner as ext, os
+path = os.path.join(os.path.dirname(ext.__file__), "extensions", "v1.5.5", "postgres_scanner.duckdb_extension")
+con = duckdb.connect({db!r})
+con.execute(f"LOAD '{{path}}'")
+started = time.perf_counter()
+con.execute("CREATE OR REPLACE TABLE orders AS SELECT * FROM postgres_scan({dsn!r}, 'public', 'orders')")
+print(f"ELAPSED={{time.perf_counter() - started}}")
+"""
+
+
+def ingest(args: list[str], env: dict[str, str]) -> tuple[float, dict]:
+    started = time.perf_counter()
+    done = subprocess.run([str(REPO / ".venv" / "bin" / "ingest"), *args, "--json"], env={**os.environ, **env},
+                          capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(done.stdout[-2000:] + done.stderr[-2000:])
+    return elapsed, json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--big-rows", type=int, default=10_000_000, help="rows of the table previewed")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    server = _start_postgres()
+    try:
+        run_benchmarks(server, args)
+    finally:
+        server.stop()
+
+
+def run_benchmarks(server, args) -> None:
+    server.create_database("bench")
+    server.execute(CREATE.format(name="orders", rows=args.rows), "bench")
+    server.execute(CREATE.format(name="big", rows=args.big_rows), "bench")
+    server.execute("VACUUM ANALYZE", "bench")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        env = project(folder, server)
+        rows = []
+        wall, cpu_env = [], env
+        times_a = []
+        for _ in range(args.repeat):
+            elapsed, result = ingest(["run", "pg", "--tables", "orders"], cpu_env)
+            wall.append(elapsed)
+            times_a.append(result["duration_s"])
+        peak_a = measure_peak_ingest(env)
+        a = sorted(wall)[len(wall) // 2]
+        a_in = sorted(times_a)[len(times_a) // 2]
+        b, peak_b = measure(PLAIN_DLT.format(url=server.url("bench"), dir=str(folder / "plain"),
+                                             db=str(folder / "plain.duckdb")), repeat=args.repeat)
+        dsn = f"host={server.host} port={server.port} dbname=bench user={server.user} password={server.password}"
+        c, peak_c = measure(DUCKDB_SCAN.format(db=str(folder / "scan.duckdb"), dsn=dsn), repeat=args.repeat)
+        n = args.rows
+        rows.append(("(a) ingest run (in-process)", f"{a_in:.2f}", f"{n / a_in:,.0f}", f"{peak_a:.0f}"))
+        rows.append(("(a) ingest run (whole process)", f"{a:.2f}", f"{n / a:,.0f}", "-"))
+        rows.append(("(b) plain dlt sql_table connectorx", f"{b:.2f}", f"{n / b:,.0f}", f"{peak_b:.0f}"))
+        rows.append(("(c) DuckDB postgres_scan", f"{c:.2f}", f"{n / c:,.0f}", f"{peak_c:.0f}"))
+        print(f"PostgreSQL -> DuckDB, {n:,} rows x 10 columns, medians of {args.repeat}")
+        print(table(rows, ("method", "seconds", "rows/s", "peak MB")))
+        print(f"ratio a/b (throughput, in-process) = {b / a_in:.2f}; a/c = {c / a_in:.2f}")
+
+        previews = [ingest(["preview", "pg", "--tables", "big", "--limit", "1000"], env)[0] for _ in range(args.repeat)]
+        print(f"preview of 1,000 rows of a {args.big_rows:,}-row table, whole CLI process: "
+              f"median {sorted(previews)[len(previews) // 2]:.2f} s")
+
+        ingest(["run", "pg", "--tables", "orders_inc"], env)  # the first run loads everything
+        server.execute("UPDATE orders SET updated_at = now(), amount = amount + 1 WHERE id % 100 = 0", "bench")
+        elapsed, result = ingest(["run", "pg", "--tables", "orders_inc"], env)
+        print(f"merge + cursor run after 1% of rows changed: {result['duration_s']:.2f} s in-process, "
+              f"{elapsed:.2f} s whole process, {result['rows_total']:,} rows loaded")
+
+
+def measure_peak_ingest(env: dict[str, str]) -> float:
+    code = "from ingestion_core.cli import main\nmain(['run', 'pg', '--tables', 'orders'])\n"
+    return measure(code, env, repeat=1)[1]
+
+
+def project(folder: Path, server) -> dict[str, str]:
+    (folder / "configs" / "sources").mkdir(parents=True)
+    (folder / "configs" / "destinations").mkdir()
+    (folder / "configs" / "destinations" / "local_duckdb.yaml").write_text("type: duckdb\n")
+    (folder / "configs" / "sources" / "pg.yaml").write_text(
+        f"name: pg\nowner: bench\nsource:\n  type: postgres\n  host: {server.host}\n  port: {server.port}\n"
+        f"  database: bench\n  username: {server.user}\n  password: '${{env:BENCH_PG_PASSWORD}}'\n"
+        "defaults: {chunk_size: 100000}\n"
+        "tables:\n  - {name: orders, mode: full}\n  - {name: big, mode: full}\n"
+        "  - {name: orders_inc, source_table: orders, mode: merge, primary_key: id, cursor: updated_at}\n"
+    )
+    return {"INGEST_CONFIG_DIR": str(folder / "configs"), "INGEST_DATA_DIR": str(folder / ".ingest"),
+            "INGEST_RUNS_DIR": str(folder / "runs"), "BENCH_PG_PASSWORD": server.password}
+
+
+if __name__ == "__main__":
+    main()
