@@ -19,7 +19,7 @@ from ingestion_core import settings
 from ingestion_core.errors import MissingDriverError
 from ingestion_core.models.source_file import SourceFileBase
 from ingestion_core.models.tables import FilterCondition, SqlTable
-from ingestion_core.secrets import register_secret, resolve_value
+from ingestion_core.secrets import is_reference, register_secret, resolve_value
 from ingestion_core.sources import BuildContext, ConnectionReport, reads_incrementally, register_source
 from ingestion_core.type_adapters import type_adapter_for
 
@@ -49,16 +49,27 @@ def require_driver(source_type: str) -> None:
 
 def connection_url(config: SourceFileBase) -> sa.URL:
     """The SQLAlchemy URL with secrets resolved (never log or store it)."""
-    source = resolve_value(config.source.model_dump(exclude_none=True))
+    raw = config.source.model_dump(exclude_none=True)
     kind = config.source_type
     if kind == "sqlite":
-        return sa.URL.create("sqlite", database=str(settings.resolve_local_path(source["path"])))
-    if source.get("url"):
-        url = sa.make_url(source["url"])
-        if url.password:
-            register_secret(str(url.password))
-        return url
-    return _BUILDERS.get(kind, _server_url)(config, source)
+        return sa.URL.create("sqlite", database=str(settings.resolve_local_path(raw["path"])))
+    if raw.get("url"):
+        return _resolved_url(raw["url"])
+    return _BUILDERS.get(kind, _server_url)(config, resolve_value(raw))
+
+
+def _resolved_url(text: str) -> sa.URL:
+    """Parse first, then resolve each part: a password with '@' or '/' must not break the URL."""
+    if is_reference(text):
+        url = sa.make_url(resolve_value(text))
+    else:
+        url = sa.make_url(text)
+        url = url.set(username=resolve_value(url.username), password=resolve_value(url.password),
+                      host=resolve_value(url.host), database=resolve_value(url.database),
+                      query={k: resolve_value(v) for k, v in url.query.items()})
+    if url.password:
+        register_secret(str(url.password))
+    return url
 
 
 def _server_url(config: SourceFileBase, source: dict[str, Any]) -> sa.URL:

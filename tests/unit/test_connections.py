@@ -1,0 +1,115 @@
+"""Connection URLs of every SQL source type, destination plans, and the errors a user gets when
+a driver or server is missing (Oracle and SQL Server cannot run here: unit level only)."""
+
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+
+import pytest
+
+from ingestion_core.destinations import build_destination, preview_plan
+from ingestion_core.errors import MissingDriverError
+from ingestion_core.models.destinations import DESTINATION_ADAPTER
+from ingestion_core.models.source_file import parse_source_file
+from ingestion_core.secrets import store_secret
+from ingestion_core.sources import sql
+from ingestion_core.sources import test_connection as check_connection
+
+PASSWORD = "pw-with/odd@chars:" + "x" * 8
+
+
+def config(**source):
+    return parse_source_file({"name": "src", "owner": "data-ops", "source": source, "tables": [{"name": "t"}]})
+
+
+@pytest.fixture(autouse=True)
+def secret(ingest_env: Path) -> None:
+    store_secret("${secrets.src.password}", PASSWORD)
+
+
+REF = "${secrets.src.password}"
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ({"type": "postgres", "host": "db", "database": "sales", "username": "app", "password": REF},
+     "postgresql+psycopg2://app:***@db:5432/sales?connect_timeout=15"),
+    ({"type": "mysql", "host": "db", "port": 3307, "database": "crm", "username": "app", "password": REF},
+     "mysql+pymysql://app:***@db:3307/crm?connect_timeout=15"),
+    ({"type": "oracle", "host": "ora", "service_name": "ORCLPDB1", "username": "app", "password": REF},
+     "oracle+oracledb://app:***@ora:1521?service_name=ORCLPDB1"),
+    ({"type": "oracle", "host": "ora", "sid": "ORCL", "username": "app", "password": REF},
+     "oracle+oracledb://app:***@ora:1521/ORCL"),
+    ({"type": "mssql", "host": "sql", "database": "erp", "username": "app", "password": REF},
+     "mssql+pyodbc://app:***@sql:1433/erp?Encrypt=yes&LoginTimeout=15&TrustServerCertificate=no"
+     "&driver=ODBC+Driver+18+for+SQL+Server"),
+    ({"type": "azure_sql", "host": "acme", "database": "dw", "authentication": "service_principal",
+      "tenant_id": "t", "client_id": "c", "client_secret": REF},
+     "mssql+pyodbc://c:***@acme.database.windows.net:1433/dw?Authentication=ActiveDirectoryServicePrincipal"
+     "&Encrypt=yes&LoginTimeout=15&TrustServerCertificate=no&driver=ODBC+Driver+18+for+SQL+Server"),
+    ({"type": "azure_sql", "host": "acme.database.windows.net", "database": "dw",
+      "authentication": "managed_identity"},
+     "mssql+pyodbc://acme.database.windows.net:1433/dw?Authentication=ActiveDirectoryMsi"
+     "&Encrypt=yes&LoginTimeout=15&TrustServerCertificate=no&driver=ODBC+Driver+18+for+SQL+Server"),
+])
+def test_connection_url(source: dict, expected: str) -> None:
+    url = sql.connection_url(config(**source))
+    assert url.render_as_string(hide_password=True) == expected
+    if source.get("password") or source.get("client_secret"):
+        assert url.password == PASSWORD  # resolved for the driver, never shown
+    assert PASSWORD not in repr(url)
+
+
+def test_url_with_inline_reference_and_sqlite_relative_path(ingest_env: Path) -> None:
+    url = sql.connection_url(config(type="postgres", url="postgresql+psycopg2://app:" + REF + "@db/sales"))
+    assert url.password == PASSWORD and url.host == "db"
+    sqlite = sql.connection_url(config(type="sqlite", path="data/shop.sqlite"))
+    assert sqlite.database == str(ingest_env / "data" / "shop.sqlite")
+
+
+def test_missing_driver_names_what_to_install(monkeypatch) -> None:
+    real_import = builtins.__import__
+
+    def no_pyodbc(name, *args, **kwargs):
+        if name == "pyodbc":
+            raise ImportError("libodbc.so.2: cannot open shared object file")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyodbc)
+    monkeypatch.delitem(__import__("sys").modules, "pyodbc", raising=False)
+    with pytest.raises(MissingDriverError, match="unixodbc"):
+        sql.require_driver("mssql")
+    report = check_connection(config(type="mssql", host="sql", database="erp", username="a", password=REF))
+    assert not report.ok and "unixodbc" in report.reason
+
+
+def test_sql_server_without_microsofts_driver_is_a_clear_report() -> None:
+    report = check_connection(config(type="mssql", host="127.0.0.1", port=1, database="erp", username="a",
+                                    password=REF))
+    assert not report.ok
+    assert "ODBC Driver 18" in report.reason or "driver" in report.mitigation
+    assert PASSWORD not in str(report.as_dict())
+
+
+def test_oracle_server_unreachable_is_a_clear_report() -> None:
+    report = check_connection(config(type="oracle", host="127.0.0.1", port=1, service_name="X", username="a",
+                                    password=REF, connect_timeout_seconds=2))
+    assert not report.ok and report.mitigation
+    assert PASSWORD not in str(report.as_dict())
+
+
+def test_destination_plans(ingest_env: Path) -> None:
+    duck = build_destination("local_duckdb", DESTINATION_ADAPTER.validate_python({"type": "duckdb"}))
+    assert duck.location == str(ingest_env / ".ingest" / "local_duckdb.duckdb") and duck.serial_load
+    files = build_destination("lake", DESTINATION_ADAPTER.validate_python(
+        {"type": "filesystem", "bucket_url": "lake", "format": "delta"}))
+    assert (files.table_format, files.merge_strategy, files.location) == ("delta", "upsert", str(ingest_env / "lake"))
+    store_secret("${secrets.dbx.token}", "dapi-" + "y" * 20)
+    dbx = build_destination("dbx", DESTINATION_ADAPTER.validate_python({
+        "type": "databricks", "server_hostname": "adb-1.azuredatabricks.net", "http_path": "/sql/1.0/warehouses/x",
+        "catalog": "main", "access_token": "${secrets.dbx.token}",
+        "staging": {"bucket_url": "s3://stage/in", "credentials": {"aws_access_key_id": "AKIA",
+                                                                 "aws_secret_access_key": "${secrets.dbx.token}"}}}))
+    assert dbx.type == "databricks" and dbx.staging is not None
+    assert dbx.destination.config_params["credentials"]["access_token"] == "dapi-" + "y" * 20
+    assert preview_plan("shop").location.endswith("preview/preview_shop.duckdb")
