@@ -174,21 +174,34 @@ def _glob() -> str:
     return f"{settings.runs_dir().rstrip('/')}/*/*/*/*.json"
 
 
+def _read_json(source: str, columns: dict[str, str], filename: bool = False) -> str:
+    spec = ", ".join(f"'{k}': '{v}'" for k, v in columns.items())
+    return (f"read_json({source}, columns={{{spec}}}, format='newline_delimited', ignore_errors=true"
+            f"{', filename=true' if filename else ''})")
+
+
 def query_runs(
     sql_where: str = "TRUE", params: list[Any] | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """Runs, newest first, as dicts. ``sql_where`` uses the columns of RECORD_COLUMNS."""
+    """Runs, newest first, as dicts. ``sql_where`` uses the scalar columns of RECORD_COLUMNS.
+
+    Two passes: the scalar columns of every record pick the runs (cheap), then only those
+    files are read whole (per-table results and phases)."""
     import duckdb
 
-    if not any(Path(settings.runs_dir()).glob("*/*/*/*.json")) and "://" not in settings.runs_dir():
+    if "://" not in settings.runs_dir() and not any(Path(settings.runs_dir()).glob("*/*/*/*.json")):
         return []
-    columns = ", ".join(f"'{k}': '{v}'" for k, v in RECORD_COLUMNS.items())
-    sql = (f"SELECT * FROM read_json(?, columns={{{columns}}}, format='newline_delimited', ignore_errors=true, "
-           f"filename=true) WHERE run_id IS NOT NULL AND ({sql_where}) ORDER BY started_at DESC")
+    scalar = {k: v for k, v in RECORD_COLUMNS.items() if v != "JSON"}
+    pick = (f"SELECT filename FROM {_read_json('?', scalar, filename=True)} "
+            f"WHERE run_id IS NOT NULL AND ({sql_where}) ORDER BY started_at DESC")
     if limit:
-        sql += f" LIMIT {int(limit)}"
+        pick += f" LIMIT {int(limit)}"
     with duckdb.connect() as connection:
-        cursor = connection.execute(sql, [_glob(), *(params or [])])
+        files = [row[0] for row in connection.execute(pick, [_glob(), *(params or [])]).fetchall()]
+        if not files:
+            return []
+        cursor = connection.execute(
+            f"SELECT * FROM {_read_json('?', RECORD_COLUMNS)} ORDER BY started_at DESC", [files])
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     for row in rows:
