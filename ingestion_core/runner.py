@@ -32,7 +32,7 @@ from typing import Any
 from ingestion_core import settings
 from ingestion_core.config_store import SCHEMA_COMMENT, ConfigStore, dump_yaml
 from ingestion_core.destinations import DestinationPlan, build_destination, preview_plan
-from ingestion_core.errors import explain, is_transient
+from ingestion_core.errors import describe, explain, is_transient
 from ingestion_core.models.source_file import SourceFileBase, TableSettings
 from ingestion_core.models.tables import TableBase
 from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, new_run_id, write_record
@@ -56,6 +56,10 @@ SCHEMA_CONTRACTS: dict[str, Any] = {
 os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
 
 ProgressCallback = Callable[[RunRecord], None]
+AfterTableLoad = Callable[[Any, "RunPlan", TableBase, TableResult], None]
+AFTER_TABLE_LOAD: list[AfterTableLoad] = []
+"""Called after each table loaded, with its dlt pipeline: quality checks and schema-change
+events register here and write into the TableResult (e.g. ``result.quality``)."""
 
 
 @dataclass
@@ -215,40 +219,55 @@ def _phases(durations: dict[str, float]) -> dict[str, Phase]:
 
 
 def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
-    """Load one table with retries; record its outcome. Never raises but for cancellation."""
-    table_settings = plan.config.settings_for(table)
-    attempts = 1 if plan.kind == "preview" else plan.config.retries.attempts
-    backoff = plan.config.retries.backoff_seconds
-    backend_override: str | None = None
+    """Load one table, retrying transient errors with exponential backoff (tenacity); record
+    its outcome. Never raises but for cancellation."""
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+    retries = plan.config.retries
+    retrying = Retrying(
+        stop=stop_after_attempt(1 if plan.kind == "preview" else retries.attempts),
+        wait=wait_exponential(multiplier=retries.backoff_seconds, max=retries.max_backoff_seconds),
+        retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and is_transient(exc)),
+        before_sleep=lambda state: LOGGER.warning("%s: attempt %d failed, retrying: %s", table.name,
+                                                  state.attempt_number, describe(state.outcome.exception())),
+        reraise=True,
+    )
     result.status, result.started_at = "running", datetime.now(UTC)
     plan.publish()
-    while True:
-        result.attempts += 1
-        try:
-            _load_table(plan, table, table_settings, result, backend_override)
-            result.status, result.error = "success", None
-            break
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # connectorx panics are BaseException: caught, and the table falls back
-            if result.backend == "connectorx" and table_settings.backend == "auto" and backend_override is None:
-                LOGGER.warning("%s: connectorx failed (%s); reading again with pyarrow", table.name, exc)
-                backend_override = "pyarrow"
-                _drop_pending(plan, table)
-                continue
-            message, hint = explain(exc)
-            transient = is_transient(exc)
-            LOGGER.error("%s: attempt %d failed: %s", table.name, result.attempts, message)
-            if transient and result.attempts < attempts:
-                time.sleep(min(backoff * 2 ** (result.attempts - 1), plan.config.retries.max_backoff_seconds))
-                continue
-            result.status = "failed"
-            result.error = ErrorInfo(error_class=message.split(":", 1)[0], message=message, hint=hint,
-                                     transient=transient)
-            break
+    try:
+        for attempt in retrying:
+            with attempt:
+                _load_with_fallback(plan, table, result)
+        result.status, result.error = "success", None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # connectorx panics are BaseException: recorded like any failure
+        message, hint = explain(exc)
+        LOGGER.error("%s failed after %d attempt(s): %s", table.name, result.attempts, message)
+        result.status = "failed"
+        result.error = ErrorInfo(error_class=message.split(":", 1)[0], message=message, hint=hint,
+                                 transient=is_transient(exc))
     result.ended_at = datetime.now(UTC)
     result.duration_s = round((result.ended_at - result.started_at).total_seconds(), 3)
     plan.publish()
+
+
+def _load_with_fallback(plan: RunPlan, table: TableBase, result: TableResult) -> None:
+    """One attempt; when ``auto`` chose connectorx and it failed (a panic included), the table
+    is read again with pyarrow at once."""
+    table_settings = plan.config.settings_for(table)
+    result.attempts += 1
+    try:
+        _load_table(plan, table, table_settings, result, None)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        if result.backend != "connectorx" or table_settings.backend != "auto":
+            raise
+        LOGGER.warning("%s: connectorx failed (%s); reading again with pyarrow", table.name, describe(exc))
+        _drop_pending(plan, table)
+        result.attempts += 1
+        _load_table(plan, table, table_settings, result, "pyarrow")
 
 
 def _pipeline(plan: RunPlan, table: TableBase) -> Any:
@@ -296,6 +315,8 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
     load_info.raise_on_failed_jobs()
     _collect_metrics(pipeline, load_info, table, result)
     result.phases = _phases(timings)
+    for hook in AFTER_TABLE_LOAD:
+        hook(pipeline, plan, table, result)
 
 
 def _with_hints(resource: Any, plan: RunPlan, table: TableBase, table_settings: TableSettings) -> Any:
