@@ -238,7 +238,7 @@ def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
         for attempt in retrying:
             with attempt:
                 _load_with_fallback(plan, table, result)
-        result.status, result.error = "success", None
+        result.status, result.error = ("quality_failed" if quality_failed(result) else "success"), None
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # connectorx panics are BaseException: recorded like any failure
@@ -250,6 +250,11 @@ def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
     result.ended_at = datetime.now(UTC)
     result.duration_s = round((result.ended_at - result.started_at).total_seconds(), 3)
     plan.publish()
+
+
+def quality_failed(result: TableResult) -> bool:
+    """An error-severity check failed: the data stays loaded, the run says quality_failed."""
+    return any(q.get("status") == "fail" and q.get("severity", "error") == "error" for q in result.quality)
 
 
 def _load_with_fallback(plan: RunPlan, table: TableBase, result: TableResult) -> None:
