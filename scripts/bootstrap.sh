@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${INGEST_VENV:-.venv}
 PY=${PYTHON:-python3}
-APT_PACKAGES=(postgresql mariadb-server unixodbc)
+APT_PACKAGES=(postgresql mariadb-server unixodbc chromium)
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "bootstrap: creating $VENV"
