@@ -197,6 +197,22 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from ingestion_core.alerts import incidents, load_notifications, send_alerts
+    from ingestion_core.run_metrics import load_run_data
+
+    store = ConfigStore()
+    schedules = {s.name: s.schedule for s in store.list_sources() if s.valid and s.enabled}
+    results = send_alerts(load_notifications(), incidents(load_run_data(), schedules, datetime.now(UTC)),
+                          dry_run=args.dry_run)
+    for result in results:
+        state = "would send" if args.dry_run else ("sent" if result["ok"] else f"FAILED ({result.get('error')})")
+        print(f"{state} to {result['channel']}: {result['event']} {result['summary']}")
+    if not results:
+        print("no new incidents", file=sys.stderr)
+    return 0 if all(r["ok"] for r in results) else 1
+
+
 # --- parsers -------------------------------------------------------------------------------
 
 def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespace], int]]) -> None:
@@ -231,5 +247,8 @@ def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespa
     p.add_argument("--older-than", required=True, help="age, e.g. 30d or 12h")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed")
 
-    commands.update({"test-connection": cmd_test_connection, "preview": cmd_preview, "run": cmd_run,
+    p = sub.add_parser("alerts", help="send e-mail / webhook alerts for new failed, quality-failed or late sources")
+    p.add_argument("--dry-run", action="store_true", help="list what would be sent")
+
+    commands.update({"alerts": cmd_alerts, "test-connection": cmd_test_connection, "preview": cmd_preview, "run": cmd_run,
                      "runs": cmd_runs, "prune": cmd_prune})

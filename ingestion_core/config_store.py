@@ -87,6 +87,7 @@ class SourceSummary:
     valid: bool
     issues: list[ConfigIssue]
     description: str = ""
+    schedule: str | None = None
 
 
 def revision_of(data: bytes) -> str:
@@ -309,10 +310,16 @@ class ConfigStore:
         raw = data if isinstance(data, dict) else {}
         source = raw.get("source") if isinstance(raw.get("source"), dict) else {}
         tables = raw.get("tables") if isinstance(raw.get("tables"), list) else []
+        if config is not None:  # the validated values (old key names already migrated)
+            return SourceSummary(
+                name=name, type=config.source_type, owner=config.owner, destination=config.destination,
+                tables=len(config.tables), enabled=config.enabled, valid=True, issues=issues,
+                description=config.description, schedule=config.schedule,
+            )
         return SourceSummary(
             name=name, type=_text(source.get("type")), owner=_text(raw.get("owner")),
             destination=_text(raw.get("destination", "local_duckdb")), tables=len(tables),
-            enabled=raw.get("enabled", True) is not False, valid=config is not None,
+            enabled=raw.get("enabled", True) is not False, valid=False,
             issues=issues, description=_text(raw.get("description")) or "",
         )
 

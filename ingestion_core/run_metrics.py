@@ -84,7 +84,8 @@ def failing_sources(data: RunData) -> pd.DataFrame:
     failing = latest[latest["status"].isin(FAILED)].copy()
     failing["message"] = [e.get("message") if isinstance(e, dict) else None for e in failing["error"]]
     failing["hint"] = [e.get("hint") if isinstance(e, dict) else None for e in failing["error"]]
-    return failing[["source", "status", "started_at", "message", "hint", "run_id"]].reset_index(drop=True)
+    columns = ["source", "status", "started_at", "message", "hint", "run_id"]
+    return failing[columns].astype(object).where(failing[columns].notna(), None).reset_index(drop=True)
 
 
 def rows_per_day(data: RunData, days: int = 30, now: datetime | None = None) -> pd.DataFrame:
