@@ -250,5 +250,5 @@ def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespa
     p = sub.add_parser("alerts", help="send e-mail / webhook alerts for new failed, quality-failed or late sources")
     p.add_argument("--dry-run", action="store_true", help="list what would be sent")
 
-    commands.update({"alerts": cmd_alerts, "test-connection": cmd_test_connection, "preview": cmd_preview, "run": cmd_run,
-                     "runs": cmd_runs, "prune": cmd_prune})
+    commands.update({"alerts": cmd_alerts, "test-connection": cmd_test_connection, "preview": cmd_preview,
+                     "run": cmd_run, "runs": cmd_runs, "prune": cmd_prune})

@@ -27,7 +27,7 @@ class Sink:
     def __init__(self):
         self.messages: list[str] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append(envelope.content.decode())
         return "250 OK"
 
@@ -47,7 +47,7 @@ def receiver():
     status = {"code": 200}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             received.append((dict(self.headers), body))
             self.send_response(status["code"])
@@ -110,7 +110,7 @@ def test_each_incident_sent_once_to_every_channel(ingest_env: Path, smtp, receiv
 
 
 def test_failed_channel_is_retried_next_time(ingest_env: Path, smtp, receiver) -> None:
-    url, received, status = receiver
+    url, _received, status = receiver
     run("sales", 1, "failed", "boom")
     cfg = config(smtp, url)
     status["code"] = 500
