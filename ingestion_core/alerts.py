@@ -130,7 +130,7 @@ def send_alerts(config: NotificationConfig, open_incidents: list[Incident], dry_
         if delivered and all(r["ok"] for r in delivered) and not dry_run:
             sent[incident.key] = datetime.now().isoformat()
     if not dry_run:
-        from ingestion_core.config_store import atomic_write_text
+        from ingestion_core.atomic import atomic_write_text
 
         atomic_write_text(state_path, json.dumps(sent, indent=1))
     return results

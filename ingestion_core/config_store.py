@@ -21,14 +21,10 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ingestion_core import settings
+from ingestion_core.atomic import atomic_write, folder_lock
 from ingestion_core.migrations import NewerVersionError, migrate
 from ingestion_core.models.base import NAME_PATTERN
 from ingestion_core.models.destinations import DESTINATION_ADAPTER
@@ -354,11 +351,11 @@ class ConfigStore:
             raise ConfigError(issues, str(path))
         data = text.encode("utf-8")
         revision = revision_of(data)
-        with _locked(path.parent):  # the audit line is written under the lock: the log keeps the order of changes
+        with folder_lock(path.parent):  # the audit line is written under the lock: the log keeps the order of changes
             current = _current_revision(path)
             if current != expected_revision:
                 raise ConflictError(_conflict_message(name, current, expected_revision))
-            _atomic_write(path, data)
+            atomic_write(path, data)
             _audit(actor, "save", kind, name, current, revision)
         return revision
 
@@ -366,7 +363,7 @@ class ConfigStore:
         """Move a config to the bin (``INGEST_DATA_DIR/bin``); returns where it went."""
         _require_actor(actor)
         path = self.path(kind, name)
-        with _locked(path.parent):
+        with folder_lock(path.parent):
             current = _current_revision(path)
             if current is None:
                 raise ConfigNotFoundError(f"no {kind[:-1]} named '{name}' to delete")
@@ -438,43 +435,12 @@ def _conflict_message(name: str, current: str | None, expected: str | None) -> s
             f"{current}); reload it, apply your change again and save")
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Temp file + rename in the same folder, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, text.encode("utf-8"))
-
-
 def _same_device(a: Path, b: Path) -> bool:
     return a.stat().st_dev == b.parent.stat().st_dev
 
 
 def _move(source: Path, target: Path) -> None:
-    _atomic_write(target, source.read_bytes())
+    atomic_write(target, source.read_bytes())
     source.unlink()
 
 

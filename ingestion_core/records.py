@@ -124,7 +124,7 @@ def write_record(record: RunRecord) -> str:
         with fsspec.open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
     else:
-        from ingestion_core.config_store import atomic_write_text
+        from ingestion_core.atomic import atomic_write_text
 
         atomic_write_text(Path(path), text)
     return path

@@ -18,18 +18,15 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
-import tempfile
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ingestion_core import settings
+from ingestion_core.atomic import atomic_write_text, folder_lock
 
 _PATH = r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+"
 _ENV = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -167,7 +164,7 @@ class TomlFileProvider:
 
         if reference.kind != "secrets":
             raise ValueError(f"{reference.text}: only ${{secrets...}} references can be written")
-        with self._lock, _folder_lock(self.path.parent):
+        with self._lock, folder_lock(self.path.parent):
             document = self._read() or tomlkit.document()
             node = document
             *sections, key = reference.parts
@@ -180,35 +177,7 @@ class TomlFileProvider:
                                      "not a section; choose another name")
                 node = node[part]
             node[key] = value
-            _write_private(self.path, tomlkit.dumps(document))
-
-
-@contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """An exclusive lock on a folder, so two processes storing secrets never lose a write."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            atomic_write_text(self.path, tomlkit.dumps(document), mode=0o600)
 
 
 def default_providers() -> list[SecretProvider]:

@@ -3,7 +3,6 @@ a driver or server is missing (Oracle and SQL Server cannot run here: unit level
 
 from __future__ import annotations
 
-import builtins
 from pathlib import Path
 
 import pytest
@@ -68,15 +67,16 @@ def test_url_with_inline_reference_and_sqlite_relative_path(ingest_env: Path) ->
 
 
 def test_missing_driver_names_what_to_install(monkeypatch) -> None:
-    real_import = builtins.__import__
+    import importlib
+
+    real_import = importlib.import_module
 
     def no_pyodbc(name, *args, **kwargs):
         if name == "pyodbc":
             raise ImportError("libodbc.so.2: cannot open shared object file")
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_pyodbc)
-    monkeypatch.delitem(__import__("sys").modules, "pyodbc", raising=False)
+    monkeypatch.setattr(importlib, "import_module", no_pyodbc)
     with pytest.raises(MissingDriverError, match="unixodbc"):
         sql.require_driver("mssql")
     report = check_connection(config(type="mssql", host="sql", database="erp", username="a", password=REF))
