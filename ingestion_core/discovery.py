@@ -147,7 +147,7 @@ def list_files(config: SourceFileBase | Any, glob: str, limit: int = 200) -> lis
     from ingestion_core.sources.files import bucket_url, file_credentials
 
     source: Any = _as_config(config).source
-    credentials = file_credentials(source.credentials)
+    credentials = file_credentials(source.credentials, source.bucket_url)
     files = filesystem(bucket_url=bucket_url(source.bucket_url), file_glob=glob,
                        **({"credentials": credentials} if credentials is not None else {}))
     found: list[FileInfo] = []

@@ -29,6 +29,25 @@ def _rule(pattern: str, hint: str, transient: bool = False) -> Rule:
 
 
 RULES: list[Rule] = [
+    # object stores: S3 (botocore's "(403) when calling the X operation"), Azure Blob / ADLS
+    _rule(r"SignatureDoesNotMatch|InvalidAccessKeyId|request signature we calculated|\(403\) when calling the|"
+          r"AuthenticationFailed|AuthorizationFailure|Server failed to authenticate|InvalidAuthenticationInfo",
+          "the object store refused the credentials: check the access key id or account name, and the secret "
+          "key, account key, SAS token or connection string reference (the secrets file or environment "
+          "variable it points to)"),
+    # REST APIs (ingestion_core.sources.rest): before the generic rules, whose words they contain
+    _rule(r"PagingStoppedError",
+          "the API kept offering pages it had already sent (or more than the page cap): the pages read "
+          "were loaded once; the message names the paginator setting to check"),
+    _rule(r"\b40[13] Client Error",
+          "the API refused the credentials: check the token, key or password reference in source.auth "
+          "(the secrets file or environment variable it points to) and that it may read this endpoint"),
+    _rule(r"\b404 Client Error",
+          "the API has no such endpoint: check base_url and the table's path; for a child resource whose "
+          "parent records may have none, add response_actions: [{status_code: 404, action: ignore}]"),
+    _rule(r"JSONDecodeError|Expecting value|Unterminated string",
+          "the API answered something that is not valid JSON (a web page, or a body cut off): check base_url "
+          "and path, and try again if the API was overloaded"),
     _rule(r"password authentication failed|access denied for user|login failed|ORA-01017|"
           r"invalid username/password|\b401\b|\b403\b|unauthori[sz]ed|forbidden",
           "the server refused the credentials: check username and the password reference "

@@ -30,6 +30,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 if [ "${1:-}" = "--test" ]; then
+  # Azurite (Azure Blob emulator) for tests/integration/test_object_stores.py, pinned by tests/node/package-lock.json
+  if command -v npm >/dev/null 2>&1; then
+    node_stamp=tests/node/node_modules/.lock.sha256
+    node_want=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
+    if [ "$(cat "$node_stamp" 2>/dev/null)" != "$node_want" ]; then
+      echo "bootstrap: npm ci --prefix tests/node (azurite)"
+      npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+      echo "$node_want" > "$node_stamp"
+    fi
+  else
+    echo "bootstrap: npm not found; Azure object-store tests will skip (or fail when INGEST_REQUIRE_SERVICES=1)" >&2
+  fi
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,20 +3,23 @@ layout by default). dlt merges into files only with the Delta table format (upse
 
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Any
 
 from ingestion_core.destinations import DestinationPlan, register_destination
 from ingestion_core.sources.files import bucket_url, file_credentials
 
+_INIT_LOCKS: dict[str, threading.Lock] = {}
+_INIT_LOCKS_GUARD = threading.Lock()
+
 
 @register_destination("filesystem")
 def build(name: str, config: Any) -> DestinationPlan:
-    import dlt
-
     url = bucket_url(config.bucket_url)
     delta = config.format == "delta"
-    credentials = file_credentials(config.credentials)
-    destination = dlt.destinations.filesystem(
+    credentials = file_credentials(config.credentials, config.bucket_url)
+    destination = filesystem_destination_class()(
         bucket_url=url, layout=config.layout, destination_name=name,
         **({"credentials": credentials} if credentials is not None else {}),
     )
@@ -26,3 +29,35 @@ def build(name: str, config: Any) -> DestinationPlan:
         table_format="delta" if delta else None, merge_strategy="upsert",
         serial_load=delta, location=url,
     )
+
+
+def _init_lock(key: str) -> threading.Lock:
+    with _INIT_LOCKS_GUARD:
+        return _INIT_LOCKS.setdefault(key, threading.Lock())
+
+
+@functools.cache
+def filesystem_destination_class() -> type:
+    """dlt's filesystem destination, but a dataset's storage is initialized by one table at a time.
+
+    The tables of a run load in parallel into one dataset, and the first load of each writes the
+    dataset's ``init`` file. Two writers of one blob on Azure fail ("The specified block list is
+    invalid": each commit drops the other's uncommitted blocks); S3 and GCS keep the last write."""
+    import dlt
+    from dlt.destinations.impl.filesystem.filesystem import FilesystemClient
+
+    class SerialInitFilesystemClient(FilesystemClient):
+        def initialize_storage(self, truncate_tables: Any = None) -> None:
+            with _init_lock(f"{self.config.bucket_url}|{self.dataset_path}"):
+                super().initialize_storage(truncate_tables)
+
+    class Filesystem(dlt.destinations.filesystem):
+        @property
+        def destination_type(self) -> str:
+            return "dlt.destinations.filesystem"  # what dlt records in state and traces: unchanged
+
+        @property
+        def client_class(self) -> type:
+            return SerialInitFilesystemClient if not self.is_hf else super().client_class
+
+    return Filesystem
