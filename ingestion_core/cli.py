@@ -177,9 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ingest", description="Self-service data ingestion.")
     parser.add_argument("--actor", default=None, help="who is acting (default: $INGEST_ACTOR or the OS user)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from ingestion_core.cli_databricks import add_databricks_commands
     from ingestion_core.cli_engine import add_engine_commands
 
     add_engine_commands(sub, COMMANDS)
+    add_databricks_commands(sub, COMMANDS)
 
     p = sub.add_parser("validate", help="validate config files (usable as a pre-commit hook)")
     p.add_argument("paths", nargs="*", help="files or folders (default: the config dir)")

@@ -116,6 +116,9 @@ def explain(exc: BaseException) -> tuple[str, str]:
     cause = root_cause(exc)
     if isinstance(cause, (MissingDriverError, SecretNotFoundError)):
         return mask(str(cause)), "see the message: it says what to install or set"
+    if type(cause).__name__ == "ColumnTypeError":
+        return describe(exc), ("the message names the column and the choices: land it as another type with "
+                               "column_types, or leave it out with exclude_columns (docs/type-mappings.md)")
     if type(cause).__name__ == "PanicException":
         return describe(exc), "the reading backend crashed on a column type: set backend: pyarrow for this table"
     rule = _match(exc)

@@ -57,6 +57,14 @@ class TableResult(BaseModel):
     quality: list[dict[str, Any]] = Field(default_factory=list, description="Quality check results.")
     schema_changes: list[dict[str, Any]] = Field(default_factory=list, description="Columns added / removed / retyped.")
     columns: list[dict[str, Any]] = Field(default_factory=list, description="Landed schema: name, type, nullable.")
+    type_decisions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="How each source column lands: column, source_type, landed_type, decision (exact, "
+        "converted: a documented lossless type change, refused) and note. See docs/type-mappings.md.",
+    )
+    source_columns: list[str] | None = Field(
+        None, description="Columns the source declared for this run (names as landed), when its kind can tell; "
+        "schema changes compare them between runs to see removed columns.")
     error: ErrorInfo | None = None
 
 
@@ -231,6 +239,19 @@ def table_history(source: str, table: str, limit: int = 100, kind: str = "run") 
                              **{k: entry.get(k) for k in ("status", "rows", "bytes", "files", "duration_s",
                                                           "backend", "error", "cursor")}})
     return rows
+
+
+def last_table_result(source: str, table: str, exclude_run_id: str | None = None,
+                      limit: int = 50) -> tuple[str, dict[str, Any]] | None:
+    """(run_id, table entry) of the newest real run that loaded ``table`` (status success or
+    quality_failed), leaving out ``exclude_run_id``; None when there is none."""
+    for run in latest_runs(source=source, kind="run", limit=limit):
+        if run["run_id"] == exclude_run_id:
+            continue
+        for entry in run.get("tables") or []:
+            if entry.get("name") == table and entry.get("status") in ("success", "quality_failed"):
+                return run["run_id"], entry
+    return None
 
 
 def check_history(source: str, table: str | None = None, check: str | None = None,

@@ -43,7 +43,9 @@ DEFAULT_PREVIEW_LIMIT = 1000
 PHASES = ("extract", "normalize", "load")
 WRITE_DISPOSITIONS: dict[str, Any] = {
     "full": "replace", "append": "append", "incremental": "append",
-    "merge": "merge", "scd2": {"disposition": "merge", "strategy": "scd2"},
+    "merge": "merge",
+    # scd2 compares row versions by a hash of the row's content (see row_hashes)
+    "scd2": {"disposition": "merge", "strategy": "scd2", "row_version_column_name": "_ingest_row_hash"},
 }
 SCHEMA_CONTRACTS: dict[str, Any] = {
     "evolve": "evolve",
@@ -60,6 +62,9 @@ AfterTableLoad = Callable[[Any, "RunPlan", TableBase, TableResult], None]
 AFTER_TABLE_LOAD: list[AfterTableLoad] = []
 """Called after each table loaded, with its dlt pipeline: quality checks and schema-change
 events register here and write into the TableResult (e.g. ``result.quality``)."""
+AfterTableFailed = Callable[["RunPlan", TableBase, TableResult], None]
+AFTER_TABLE_FAILED: list[AfterTableFailed] = []
+"""Called after a table's load failed (its checks are recorded as skipped). Hooks must not raise."""
 
 
 @dataclass
@@ -126,7 +131,8 @@ class PreviewResult:
             "duration_s": self.record.duration_s,
             "tables": [{
                 "name": t.name, "status": t.status, "rows": t.rows, "backend": t.backend,
-                "duration_s": t.duration_s, "columns": t.columns, "sample": self.samples.get(t.name, []),
+                "duration_s": t.duration_s, "columns": t.columns, "type_decisions": t.type_decisions,
+                "sample": self.samples.get(t.name, []),
                 "quality": t.quality, "error": t.error.model_dump() if t.error else None,
             } for t in self.record.tables],
         }
@@ -153,10 +159,14 @@ def _plan(config: SourceFileBase, kind: str, destination: DestinationPlan, actor
 # --- execution -----------------------------------------------------------------------------
 
 def _execute(plan: RunPlan, tables: list[TableBase]) -> RunRecord:
+    from ingestion_core import quality  # noqa: F401  (registers the quality and schema-change hooks)
+
     record = plan.record
     get_source_kind(plan.config.source_type)  # import source modules (and pandas) before the threads start
-    if plan.config.source_type == "filesystem":
-        import pandas  # noqa: F401  (two readers importing it at once in threads break)
+    if plan.config.source_type == "filesystem" or (len(tables) > 1 and plan.config.workers.tables_in_parallel > 1):
+        # two threads importing pandas at once break ("partially initialized module"); file
+        # readers, connectorx, DuckDB result fetches and dlt import it lazily
+        import pandas  # noqa: F401
     record.tables = [TableResult(name=t.name, mode=plan.config.settings_for(t).mode) for t in tables]
     with run_logging(record.run_id) as (log_path, error_log_path):
         record.log_path, record.error_log_path = str(log_path), str(error_log_path)
@@ -247,6 +257,8 @@ def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
         result.status = "failed"
         result.error = ErrorInfo(error_class=message.split(":", 1)[0], message=message, hint=hint,
                                  transient=is_transient(exc))
+        for hook in AFTER_TABLE_FAILED:
+            hook(plan, table, result)
     result.ended_at = datetime.now(UTC)
     result.duration_s = round((result.ended_at - result.started_at).total_seconds(), 3)
     plan.publish()
@@ -278,10 +290,6 @@ def _load_with_fallback(plan: RunPlan, table: TableBase, result: TableResult) ->
 def _pipeline(plan: RunPlan, table: TableBase) -> Any:
     import dlt
 
-    if plan.config.settings_for(table).mode == "scd2" and plan.kind == "run":
-        # scd2 needs a row id; Arrow backends add one only when asked (scoped to this pipeline)
-        name = pipeline_name(plan.config.name, table.name).upper()
-        os.environ[f"{name}__NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID"] = "true"
     return dlt.pipeline(
         pipeline_name=pipeline_name(plan.config.name, table.name), pipelines_dir=str(plan.pipelines_dir),
         destination=plan.destination.destination, staging=plan.destination.staging,
@@ -304,8 +312,13 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
         with _load_slot(plan.destination):
             pipeline.load(workers=workers.load)
     ctx = BuildContext(plan.config, table, table_settings, plan.destination.type, plan.limit, backend_override)
-    resource = get_source_kind(plan.config.source_type).resource(ctx)
+    try:
+        resource = get_source_kind(plan.config.source_type).resource(ctx)
+    except Exception as exc:  # a refused column: its decisions still show in the preview
+        result.type_decisions = getattr(exc, "type_decisions", None) or result.type_decisions
+        raise
     result.backend = getattr(resource, "backend", None)
+    result.type_decisions = getattr(resource, "type_decisions", None) or []
     resource = _with_hints(resource, plan, table, table_settings)
     timings: dict[str, float] = {}
     # a preview starts afresh each time: its table and state (also kept in the preview
@@ -339,9 +352,34 @@ def _with_hints(resource: Any, plan: RunPlan, table: TableBase, table_settings: 
     if plan.destination.table_format:
         hints["table_format"] = plan.destination.table_format
     resource.apply_hints(**hints)
+    if not preview and table_settings.mode == "scd2":
+        resource.add_map(row_hashes)
     if plan.limit:
         resource.add_limit(1)  # one chunk of `limit` rows; reaches SQL sources as a LIMIT
     return resource
+
+
+ROW_HASH = "_ingest_row_hash"
+
+
+def row_hashes(item: Any) -> Any:
+    """Adds a hash of each row's content: scd2 opens a new version only when it changes.
+
+    (dlt's Arrow path would otherwise give every row a random id, and every run would look like
+    a change of every row.)"""
+    import pyarrow as pa
+
+    if isinstance(item, pa.Table):
+        import pandas as pd
+
+        hashes = pd.util.hash_pandas_object(item.drop_columns([c for c in item.column_names if c == ROW_HASH])
+                                            .to_pandas(), index=False)
+        return item.append_column(ROW_HASH, pa.array(hashes.astype("int64").to_numpy()))
+    rows = item if isinstance(item, list) else [item]
+    for row in rows:
+        row[ROW_HASH] = hashlib.sha256(repr(sorted((k, str(v)) for k, v in row.items() if k != ROW_HASH))
+                                       .encode()).hexdigest()[:16]
+    return item
 
 
 @contextlib.contextmanager

@@ -181,8 +181,12 @@ class TomlFileProvider:
 
 
 def default_providers() -> list[SecretProvider]:
-    """The chain, first match wins: environment, then the local secrets file."""
-    return [EnvironmentProvider(), TomlFileProvider()]
+    """The chain, first match wins: environment, the local secrets file, then the remote
+    providers ``INGEST_SECRET_PROVIDERS`` names (Databricks secret scope, Azure Key Vault; see
+    ``ingestion_core.databricks.providers``)."""
+    from ingestion_core.databricks.providers import configured_providers
+
+    return [EnvironmentProvider(), TomlFileProvider(), *configured_providers()]
 
 
 def resolve_reference(
@@ -208,10 +212,11 @@ def resolve_value(value: Any, providers: list[SecretProvider] | None = None) -> 
     return value
 
 
-def store_secret(reference: SecretReference | str, value: str) -> SecretReference:
-    """Write a value into the local provider; returns the reference to put into YAML."""
+def store_secret(reference: SecretReference | str, value: str, provider: Any = None) -> SecretReference:
+    """Write a value into ``provider`` (default: the local secrets file; any provider with a
+    ``put``, e.g. a Databricks secret scope); returns the reference to put into YAML."""
     ref = parse_reference(reference) if isinstance(reference, str) else reference
-    TomlFileProvider().put(ref, value)
+    (provider or TomlFileProvider()).put(ref, value)
     register_secret(value)
     return ref
 

@@ -4,6 +4,10 @@ any row is read (e.g. Oracle NUMBER without precision -> double on Databricks).
 
 ``"*"`` as the destination matches every destination. Adapters run in registration order; the
 first one that returns a type wins.
+
+The type plan (:mod:`ingestion_core.type_fidelity`) consults them before its own rules: a column
+an adapter takes lands as the adapter's type, shown as ``converted`` in the run record's
+``type_decisions``; a table's ``column_types`` choice takes precedence over both.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ import streamlit as st
 from ingestion_core import settings
 from portal import components, data
 
+components.ensure_app_navigation()
+
 title, refresh = st.columns([5, 1], vertical_alignment="bottom")
 title.title("Ingestion portal", anchor=False)
 title.caption("The configured sources and whether each one is valid.")

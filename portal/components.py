@@ -32,6 +32,25 @@ def issue_markdown(issue: ConfigIssue) -> str:
     return f"`{issue.path}`: {message}" if issue.path else message
 
 
+# --- navigation ----------------------------------------------------------------------------
+
+def ensure_app_navigation() -> None:
+    """Run a page through app.py's navigation, also on the first visit after a server start.
+
+    Because the repo has a ``pages/`` folder, Streamlit serves the first session of a fresh
+    server in its legacy mode when that session opens a deep link (``/sources``): it runs the
+    page file alone, with a sidebar listing file names and without app.py's sidebar. Called
+    first in every page; in that case it switches the legacy mode off and reruns through app.py.
+    (AppTest starts every run in that mode; there the rerun would swallow each click.)
+    """
+    from streamlit import config
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and not config.get_option("global.appTest"):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 # --- sidebar -------------------------------------------------------------------------------
 
 def render_sidebar(config_dir: Path, user: ActingUser) -> None:
@@ -110,11 +129,12 @@ def _count(n: int, word: str) -> str:
 def empty_sources(config_dir: Path, templates: Sequence[str]) -> None:
     """What to do when no source is configured yet."""
     lines = [
-        "**No sources yet.** Add one in either of two ways:",
+        "**No sources yet.** Add one in any of three ways:",
         "",
-        f"1. Copy a template from `{config_dir / 'templates'}/` to `{config_dir / 'sources'}/<name>.yaml`"
+        "1. On the **Sources** page, click **New source** and follow the steps.",
+        f"2. Copy a template from `{config_dir / 'templates'}/` to `{config_dir / 'sources'}/<name>.yaml`"
         " and fill it in.",
-        "2. Import the Excel job sheet: `ingest import-excel FILE.xlsx --write`.",
+        "3. Import the Excel job sheet: `ingest import-excel FILE.xlsx --write`.",
         "",
     ]
     if templates:

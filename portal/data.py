@@ -56,3 +56,19 @@ def refresh_sources() -> None:
 def template_names(root: Path | None = None) -> list[str]:
     """The templates under ``<config dir>/templates/`` (file names without .yaml)."""
     return ConfigStore(root or settings.config_dir()).names("templates")
+
+
+@st.cache_data(ttl=15, max_entries=8, show_spinner=False)
+def _last_runs(runs_dir: str) -> dict[str, dict]:
+    from ingestion_core.onboarding import last_runs
+
+    return last_runs()
+
+
+def last_runs() -> dict[str, dict]:
+    """The newest run record of each source (cached for a few seconds; Refresh clears it)."""
+    return _last_runs(settings.runs_dir())
+
+
+def refresh_runs() -> None:
+    _last_runs.clear()

@@ -1,20 +1,28 @@
-"""Data-quality checks configured per table.
+"""Data-quality checks configured per table, and the per-table reconciliation setting.
 
 In YAML each check is a one-key mapping, the key naming the kind. Column checks have a
 shorthand: ``{not_null: order_id}`` means ``{not_null: {column: order_id, severity: error}}``;
 ``{unique: [a, b]}`` means the pair is unique. Saved files keep the shorthand where it fits.
+The checks run on the destination after each load (see :mod:`ingestion_core.quality`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_serializer, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 from pydantic_core import PydanticCustomError
 
 from ingestion_core.models.base import ConfigModel, DateAsText, Duration, Identifier
 
 Severity = Literal["warn", "error"]
+Scope = Literal["table", "load"]
+SCOPE_HELP = (
+    "Which rows are checked. table: the whole table (scd2: its current rows); load: only the rows "
+    "this run loaded. Default: load for not_null, accepted_values, regex and range on append and "
+    "incremental tables, table otherwise."
+)
 
 
 class CheckSpec(ConfigModel):
@@ -27,6 +35,7 @@ class CheckSpec(ConfigModel):
         "error",
         description="error: the run ends as quality_failed (exit 2, data kept); warn: recorded only.",
     )
+    scope: Scope | None = Field(None, description=SCOPE_HELP)
 
     @model_validator(mode="before")
     @classmethod
@@ -145,17 +154,55 @@ class FreshnessCheck(CheckSpec):
 
 class CustomSqlCheck(CheckSpec):
     kind = "custom_sql"
+    name: str | None = Field(
+        None, max_length=80, description="A short name for the check, shown in results and history."
+    )
     sql: str = Field(
         min_length=1,
-        description="A read-only SELECT over the loaded table ({table} is replaced by its "
-        "quoted name) returning the failing rows, or one number to compare with max_value.",
+        description="One read-only SELECT over the loaded table ({table} is replaced by its quoted "
+        "name) returning the failing rows, or one number to compare with min_value / max_value.",
+    )
+    returns: Literal["failing_rows", "number"] | None = Field(
+        None,
+        description="What the query returns: failing rows (pass when none) or one number. Default: "
+        "number when min_value or max_value is set, else failing_rows.",
+    )
+    min_value: float | None = Field(
+        None, description="When the query returns one number: the smallest value that passes."
     )
     max_value: float | None = Field(
         None, description="When the query returns one number: the largest value that passes."
     )
-    returns: Literal["failing_rows", "number"] = Field(
-        "failing_rows", description="What the query returns: failing rows (pass when none) or one number."
-    )
+
+    @property
+    def result_kind(self) -> str:
+        if self.returns:
+            return self.returns
+        return "number" if self.min_value is not None or self.max_value is not None else "failing_rows"
+
+    @model_validator(mode="after")
+    def _read_only_query(self) -> CustomSqlCheck:
+        from ingestion_core.sql_guard import read_only_problem
+
+        problem = read_only_problem(self.sql)
+        if problem:
+            raise PydanticCustomError("custom_sql_not_select", "{problem}", {"problem": problem, "at": "sql"})
+        if self.scope is not None:
+            raise PydanticCustomError(
+                "custom_sql_scope", "custom_sql takes no scope: it checks what its query selects; filter "
+                "the rows in the query instead", {"at": "scope"},
+            )
+        if self.returns == "number" and self.min_value is None and self.max_value is None:
+            raise PydanticCustomError(
+                "custom_sql_bounds", "custom_sql returns a number but has neither min_value nor max_value; "
+                "set one, e.g. max_value: 0", {"at": "returns"},
+            )
+        if self.returns == "failing_rows" and (self.min_value is not None or self.max_value is not None):
+            raise PydanticCustomError(
+                "custom_sql_bounds", "min_value / max_value compare a number, but returns is failing_rows; "
+                "remove them or set returns: number", {"at": "returns"},
+            )
+        return self
 
 
 CHECK_EXAMPLES = {
@@ -168,6 +215,7 @@ CHECK_EXAMPLES = {
     "freshness": "{freshness: {column: updated_at, max_age: 24h}}",
     "custom_sql": "{custom_sql: {sql: 'SELECT * FROM {table} WHERE amount < 0'}}",
 }
+RECONCILE_EXAMPLE = "reconcile: true, or reconcile: {tolerance: '0.5%', severity: warn}"
 CHECKS: dict[str, type[CheckSpec]] = {
     c.kind: c
     for c in (RowCountCheck, NotNullCheck, UniqueCheck, AcceptedValuesCheck, RegexCheck,
@@ -221,3 +269,70 @@ class Check(ConfigModel):
     def _only_set(self, handler: Any) -> Any:
         spec = self.spec
         return {spec.kind: spec.model_dump(mode="json")}
+
+
+_TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+TOLERANCE_PATTERN = r"^\s*\d+(\.\d+)?\s*%\s*$"
+
+
+class ReconcileCheck(CheckSpec):
+    """Compares the rows the source holds (within the incremental window) with the rows that
+    landed. ``reconcile: true`` means ``{tolerance: 0, severity: error}``."""
+
+    kind = "reconcile"
+    yaml_example: ClassVar[str | None] = RECONCILE_EXAMPLE
+
+    tolerance: int | str = Field(
+        0,
+        description="How far the landed count may differ from the source count: a number of rows "
+        "(e.g. 10) or a share of the source count (e.g. '0.5%').",
+        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 0},
+                                     {"type": "string", "pattern": TOLERANCE_PATTERN}]},
+    )
+
+    @field_validator("tolerance")
+    @classmethod
+    def _tolerance_form(cls, value: int | str) -> int | str:
+        if (isinstance(value, int) and value >= 0) or (isinstance(value, str) and _TOLERANCE.match(value)):
+            return value.strip() if isinstance(value, str) else value
+        raise PydanticCustomError(
+            "bad_tolerance", "tolerance is a number of rows (e.g. 10) or a percentage in quotes (e.g. '0.5%'); "
+            "got {value}", {"value": str(value)[:40]},
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _true_is_defaults(cls, data: Any) -> Any:
+        if data is True:
+            return {}
+        if isinstance(data, bool):
+            raise PydanticCustomError(
+                "reconcile_false", "reconcile: false is the default; remove the key to turn reconciliation off"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _no_scope(self) -> ReconcileCheck:
+        if self.scope is not None:
+            raise PydanticCustomError(
+                "reconcile_scope", "reconcile takes no scope: it compares this run's rows by mode "
+                "(see docs/quality.md)", {"at": "scope"},
+            )
+        return self
+
+    def allowed_difference(self, source_rows: int) -> float:
+        """The largest difference that passes, in rows."""
+        if isinstance(self.tolerance, str):
+            return source_rows * float(_TOLERANCE.match(self.tolerance)[1]) / 100  # type: ignore[index]
+        return float(self.tolerance)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        schema = handler(core_schema)
+        return {"anyOf": [schema, {"const": True, "description": "Reconcile with the defaults (tolerance 0)."}]}
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: Any) -> Any:
+        full = handler(self)
+        set_fields = {k: v for k, v in full.items() if k in self.model_fields_set}
+        return set_fields or True

@@ -5,6 +5,7 @@ Previews always land in a local DuckDB file; these are the destinations of real 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -46,12 +47,37 @@ class FilesystemDestination(DestinationBase):
     _bucket = field_validator("bucket_url")(check_bucket_url)
 
 
+_PART = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
+VOLUME_PATTERN = rf"^/Volumes/{_PART}/{_PART}/{_PART}(/\S*)?$"
+
+
+def _check_volume(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(VOLUME_PATTERN, value.rstrip("/")):
+        raise PydanticCustomError(
+            "volume_path",
+            "'{value}' is not a Unity Catalog volume path: write /Volumes/<catalog>/<schema>/<volume>, "
+            "e.g. /Volumes/main/raw/staging",
+            {"value": value[:120]},
+        )
+    return value.rstrip("/") if value else value
+
+
 class DatabricksStaging(ConfigModel):
     """Where dlt stages files before COPY INTO: a cloud bucket or a Unity Catalog volume."""
 
     bucket_url: str | None = Field(None, description="abfss://... or s3://... staging folder.")
     volume: str | None = Field(None, description="Unity Catalog volume, e.g. /Volumes/main/raw/staging.")
     credentials: FileCredentials | None = Field(None, description="Staging credentials, by reference.")
+    credentials_name: str | None = Field(
+        None, description="Unity Catalog storage credential COPY INTO reads the bucket with, instead of "
+        "passing the credentials above (bucket_url only).",
+    )
+    external_location: bool = Field(
+        False, description="The bucket is a Unity Catalog external location: COPY INTO reads it with the "
+        "warehouse's own grant, no credentials passed (bucket_url only).",
+    )
+
+    _volume = field_validator("volume")(_check_volume)
 
     @model_validator(mode="after")
     def _one_place(self) -> DatabricksStaging:
@@ -62,7 +88,124 @@ class DatabricksStaging(ConfigModel):
                 "or volume (e.g. /Volumes/main/raw/staging); found {found}",
                 {"found": "both" if self.bucket_url else "neither"},
             )
+        if self.bucket_url and not (self.credentials_name or self.external_location):
+            _check_copy_into_credentials(self.bucket_url, self.credentials)
         return self
+
+
+def _check_copy_into_credentials(bucket_url: str, credentials: FileCredentials | None) -> None:
+    """COPY INTO can be handed an S3 key pair or an Azure SAS token (made from an account key);
+    anything else needs a storage credential or an external location on the Databricks side."""
+    scheme = bucket_url.split("://", 1)[0].lower()
+    given = {k for k, v in (credentials.model_dump(exclude_none=True) if credentials else {}).items() if v}
+    azure_ok = {"azure_storage_account_key", "azure_storage_sas_token", "azure_connection_string"}
+    if scheme in ("az", "abfs", "abfss", "adl") and given & azure_ok:
+        return
+    if scheme == "s3" and "aws_access_key_id" in given:
+        return
+    raise PydanticCustomError(
+        "staging_credentials",
+        "COPY INTO cannot read the {scheme}:// staging bucket with {given}: give credentials with an account "
+        "key or SAS token (Azure) or an access key (S3), or set credentials_name to a Unity Catalog storage "
+        "credential, or external_location: true when the bucket is an external location",
+        {"scheme": scheme, "given": ", ".join(sorted(given)) or "no credentials", "at": "credentials"},
+    )
+
+
+class DatabricksTypeMapping(ConfigModel):
+    """How source column types are read when loading into Databricks, decided at reflection time
+    (before any row is read). Each rule is described in docs/databricks.md."""
+
+    oracle_number: Literal["double", "bigint", "decimal", "string"] = Field(
+        "double", description="Oracle NUMBER without precision: double (default), bigint (for whole numbers only: a "
+        "fraction is cut off), decimal (DECIMAL(38,10)) or string.",
+    )
+    oracle_number_with_precision: Literal["decimal", "double"] = Field(
+        "decimal", description="Oracle NUMBER(p,s): decimal keeps DECIMAL(p,s) (default), double reads a float.",
+    )
+    oracle_date: Literal["timestamp", "timestamp_ntz", "date"] = Field(
+        "timestamp", description="Oracle DATE (it holds a time of day): timestamp (default, read as UTC), "
+        "timestamp_ntz (no time zone) or date (drops the time of day).",
+    )
+    mssql_time: Literal["string", "time"] = Field(
+        "string", description="SQL Server TIME: string 'HH:MM:SS.ffffff' (default); time keeps dlt's time type, "
+        "which Databricks cannot load from Parquet.",
+    )
+    mssql_datetimeoffset: Literal["timestamp", "string"] = Field(
+        "timestamp", description="SQL Server DATETIMEOFFSET: timestamp normalised to UTC (default) or string "
+        "keeping the original offset.",
+    )
+    mssql_money: Literal["decimal", "double"] = Field(
+        "decimal", description="SQL Server MONEY / SMALLMONEY: DECIMAL(19,4) / DECIMAL(10,4) (default) or double.",
+    )
+    mssql_uniqueidentifier: Literal["string"] = Field(
+        "string", description="SQL Server UNIQUEIDENTIFIER: string (Databricks has no UUID type).",
+    )
+
+
+DATA_SECURITY_MODES = ("SINGLE_USER", "USER_ISOLATION", "DATA_SECURITY_MODE_DEDICATED",
+                       "DATA_SECURITY_MODE_STANDARD", "DATA_SECURITY_MODE_AUTO")
+
+
+class DatabricksCluster(ConfigModel):
+    """The job cluster a job run starts (compute: job_cluster). The load runs in Python on the
+    driver, so a single node (num_workers: 0) is the usual choice."""
+
+    spark_version: str = Field("15.4.x-scala2.12", description="Databricks Runtime version key.")
+    node_type_id: str = Field(
+        "Standard_D4ds_v5", description="VM type, e.g. Standard_D4ds_v5 (Azure) or m5d.xlarge (AWS)."
+    )
+    num_workers: int = Field(0, ge=0, le=100, description="Worker nodes; 0 = a single-node cluster.")
+    data_security_mode: Literal[DATA_SECURITY_MODES] = Field(  # type: ignore[valid-type]
+        "SINGLE_USER", description="Access mode; a Unity Catalog volume needs SINGLE_USER or USER_ISOLATION.",
+    )
+    policy_id: str | None = Field(None, description="Cluster policy the job cluster must follow.")
+
+
+class DatabricksJobs(ConfigModel):
+    """How ``ingest deploy`` runs sources as Databricks jobs in this workspace (one job per source)."""
+
+    volume: str = Field(
+        description="Unity Catalog volume folder the jobs use: <volume>/configs (read), <volume>/runs (run "
+        "records), <volume>/wheels (the package), e.g. /Volumes/main/ingest/files.",
+    )
+    compute: Literal["job_cluster", "serverless"] = Field(
+        "job_cluster", description="job_cluster starts the cluster below for each run; serverless needs "
+        "serverless jobs enabled in the workspace.",
+    )
+    cluster: DatabricksCluster = Field(default_factory=DatabricksCluster, description="The job cluster.")
+    serverless_environment_version: str = Field("2", description="Serverless environment version (serverless).")
+    secret_scope: str | None = Field(
+        None, description="Databricks secret scope the jobs resolve ${secrets.a.b} from (as key a-b).",
+    )
+    key_vault_url: str | None = Field(
+        None, description="Azure Key Vault the jobs resolve ${secrets.a.b} from (as secret a-b), e.g. "
+        "https://market-kv.vault.azure.net.",
+    )
+    notify_on_failure: list[str] = Field(
+        default_factory=list, description="E-mail addresses told when a run fails.",
+    )
+    max_retries: int = Field(
+        1, ge=0, le=10, description="Retries of a failed job run. A retry reloads only when the failed attempt "
+        "loaded nothing; partial or quality-failed results stand.",
+    )
+    min_retry_interval_minutes: int = Field(10, ge=0, le=1440, description="Wait before a retry.")
+    timeout_minutes: int = Field(0, ge=0, le=10080, description="Longest run before it is cancelled; 0 = no limit.")
+    run_as_service_principal: str | None = Field(
+        None, description="Application id of the service principal the jobs run as (default: who deploys).",
+    )
+    job_name_prefix: str = Field("ingest-", description="Job names are <prefix><source name>.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every job (and its cluster).")
+
+    _volume = field_validator("volume")(_check_volume)
+
+    @field_validator("notify_on_failure")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+                raise PydanticCustomError("email", "'{value}' is not an e-mail address", {"value": address[:120]})
+        return value
 
 
 class DatabricksDestination(DestinationBase):
@@ -71,11 +214,19 @@ class DatabricksDestination(DestinationBase):
     type: Literal["databricks"] = Field(description="Databricks Unity Catalog.")
     server_hostname: str = Field(description="Workspace host, e.g. adb-123.4.azuredatabricks.net.")
     http_path: str = Field(description="HTTP path of the SQL warehouse, e.g. /sql/1.0/warehouses/abc.")
-    catalog: str = Field(description="Unity Catalog catalog to load into.")
+    catalog: str = Field(description="Unity Catalog catalog to load into (each source's dataset is a schema).")
     access_token: SecretRef | None = Field(None, description="Reference to a personal access token.")
     client_id: str | None = Field(None, description="OAuth M2M service principal id.")
     client_secret: SecretRef | None = Field(None, description="Reference to the service principal secret.")
     staging: DatabricksStaging | None = Field(None, description="Staging storage for the load.")
+    workspace_url: str | None = Field(
+        None, description="Workspace URL for the REST API (jobs, secrets, files, warehouse state). "
+        "Default: https://<server_hostname>.",
+    )
+    type_mapping: DatabricksTypeMapping = Field(
+        default_factory=DatabricksTypeMapping, description="How Oracle and SQL Server column types land.",
+    )
+    jobs: DatabricksJobs | None = Field(None, description="Settings of the Databricks jobs `ingest deploy` makes.")
 
     @model_validator(mode="after")
     def _credentials(self) -> DatabricksDestination:
@@ -86,6 +237,10 @@ class DatabricksDestination(DestinationBase):
                 "and client_secret (OAuth M2M); give one of them",
             )
         return self
+
+    @property
+    def rest_url(self) -> str:
+        return (self.workspace_url or f"https://{self.server_hostname}").rstrip("/")
 
 
 DestinationConfig = Annotated[

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -94,6 +95,7 @@ class PageNumberPaginator(PaginatorBase):
     base_page: int = Field(1, ge=0, description="Number of the first page.")
     page_param: str = Field("page", description="Name of the page parameter.")
     total_path: str | None = Field(None, description="Path of the total page count in the body.")
+    has_more_path: str | None = Field(None, description="Path of a has-more flag in the body.")
     maximum_page: int | None = Field(None, ge=1, description="Stop at this page number.")
     stop_after_empty_page: bool = Field(True, description="Stop at the first page with no records.")
 
@@ -103,6 +105,21 @@ class CursorPaginator(PaginatorBase):
     cursor_location: Literal["body", "header"] = Field("body", description="Where the next cursor is found.")
     cursor_path: str = Field("cursors.next", description="Path in the body (or header name) of the next cursor.")
     cursor_param: str = Field("cursor", description="Query parameter the cursor is sent in.")
+    has_more_path: str | None = Field(None, description="Path of a has-more flag in the body (cursor in the body).")
+    stop_after_empty_page: bool = Field(
+        False, description="Stop at the first page with no records (cursor in the body)."
+    )
+
+    @model_validator(mode="after")
+    def _body_options_need_body(self) -> CursorPaginator:
+        if self.cursor_location == "header" and (self.has_more_path or self.stop_after_empty_page):
+            raise PydanticCustomError(
+                "header_cursor_option",
+                "has_more_path and stop_after_empty_page apply to a cursor in the body; remove them or "
+                "set cursor_location: body",
+                {"at": "cursor_location"},
+            )
+        return self
 
 
 class JsonLinkPaginator(PaginatorBase):
@@ -164,6 +181,55 @@ class RestResource(TableBase):
     _params = field_validator("params")(lambda v: check_credential_keys(v, "params"))
     _body = field_validator("json_body")(lambda v: check_credential_keys(v, "json"))
 
+    @model_validator(mode="after")
+    def _parent_fits(self) -> RestResource:
+        if self.parent == self.name:
+            raise _resource_error("own_parent", "resource '{name}' cannot be its own parent; name another "
+                                  "resource in parent or remove it", "parent", name=self.name)
+        if self.parent is None:
+            fields = sorted(parent_fields(self))
+            if fields:
+                raise _resource_error(
+                    "placeholder_without_parent",
+                    "'{name}' uses {placeholder} but has no parent to fill it from: set parent to the resource "
+                    "whose records hold {field} (e.g. parent: users for the path users/{placeholder}/posts), or "
+                    "write literal braces as {literal}",
+                    "parent", name=self.name, field=fields[0], placeholder="{" + fields[0] + "}",
+                    literal="{{ and }}")
+            if self.include_from_parent:
+                raise _resource_error("include_without_parent", "include_from_parent needs a parent; set "
+                                      "parent or remove include_from_parent", "include_from_parent")
+        if self.cursor_param and not self.cursor:
+            raise _resource_error("cursor_param_without_cursor", "cursor_param '{param}' needs cursor: the record "
+                                  "field whose last value is sent in it (e.g. cursor: updated_at)", "cursor",
+                                  param=self.cursor_param)
+        return self
+
+
+PLACEHOLDER = re.compile(r"(?<![{$])\{([A-Za-z_][A-Za-z0-9_.]*)\}(?!\})")
+"""``{field}`` in a path, parameter or body; ``{{`` / ``}}`` are literal braces, ``${...}`` a secret reference."""
+CONTEXTS = ("incremental.", "resources.")
+
+
+def parent_fields(resource: RestResource) -> set[str]:
+    """The parent fields a resource's path, params and body refer to as ``{field}``."""
+    texts = [resource.path, *_strings(resource.params), *_strings(resource.json_body)]
+    return {m for text in texts for m in PLACEHOLDER.findall(text) if not m.startswith(CONTEXTS)}
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _resource_error(kind: str, message: str, at: str, **context: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, message, {**context, "at": at})
+
 
 class RestApiConnection(ConfigModel):
     """Connection part of a REST source (resources are its tables)."""
@@ -178,6 +244,10 @@ class RestApiConnection(ConfigModel):
     rate_limit_per_second: float | None = Field(None, gt=0, description="Most requests per second.")
     retry_attempts: int = Field(5, ge=0, le=20, description="Retries on 429, 5xx and connection errors.")
     retry_backoff_seconds: float = Field(1.0, ge=0, description="First wait between retries; doubles each time.")
+    retry_max_wait_seconds: float = Field(
+        300.0, ge=0, le=3600,
+        description="Longest wait between retries; a longer Retry-After from the API is cut to it.",
+    )
 
     _headers = field_validator("headers")(check_headers)
 

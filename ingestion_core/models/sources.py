@@ -178,7 +178,9 @@ class FileCredentials(ConfigModel):
     aws_access_key_id: str | None = Field(None, description="S3 access key id.")
     aws_secret_access_key: SecretRef | None = Field(None, description="Reference to the S3 secret key.")
     region_name: str | None = Field(None, description="S3 region.")
-    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto, ...).")
+    endpoint_url: str | None = Field(
+        None, description="Custom endpoint: S3-compatible storage (MinIO, moto, ...) or an Azure blob endpoint "
+        "(Azurite: http://127.0.0.1:10000/devstoreaccount1, private endpoints).")
     azure_storage_account_name: str | None = Field(None, description="Azure storage account.")
     azure_storage_account_key: SecretRef | None = Field(None, description="Reference to the account key.")
     azure_storage_sas_token: SecretRef | None = Field(None, description="Reference to a SAS token.")

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ingestion_core.models.base import ConfigModel, DateAsText, Identifier
-from ingestion_core.models.checks import Check
+from ingestion_core.models.checks import Check, ReconcileCheck
 
 Mode = Literal["full", "append", "incremental", "merge", "scd2"]
 MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
@@ -73,6 +73,12 @@ class TableBase(ConfigModel):
         None, description=EVOLUTION_HELP + " Default: defaults.schema_evolution."
     )
     checks: list[Check] = Field(default_factory=list, description="Quality checks run after each load.")
+    reconcile: ReconcileCheck | None = Field(
+        None,
+        description="Compare the rows the source holds (within the incremental window) with the rows "
+        "that landed, after each load. true: no difference allowed; or {tolerance: 10} rows or "
+        "{tolerance: '0.5%'}, and a severity.",
+    )
 
     _primary_key_as_list = field_validator("primary_key", mode="before")(_as_list)
 

@@ -81,7 +81,7 @@ def get_source_kind(source_type: str) -> SourceKind:
 
 
 def _load_builtin() -> None:
-    from ingestion_core.sources import files, sql  # noqa: F401  (modules register themselves)
+    from ingestion_core.sources import files, rest, sql  # noqa: F401  (modules register themselves)
 
 
 def test_connection(config: SourceFileBase) -> ConnectionReport:

@@ -1,15 +1,23 @@
 """The SQL family (postgres, mysql / mariadb, mssql, azure_sql, oracle, sqlite) through dlt's
 ``sql_table``, one resource per table.
 
-Backend: ``auto`` reads with connectorx where it keeps every column exact (measured 2.6x
-faster than pyarrow on PostgreSQL, see BASELINES.md) and with pyarrow otherwise; a table that
-connectorx cannot read is read again with pyarrow (see ``runner``). Both are Arrow backends,
-so a table never switches between the column layouts of Arrow and the sqlalchemy backend.
+Types: before a row is read, :func:`ingestion_core.type_fidelity.plan_table` decides how each
+column lands (exact, a documented lossless conversion done in the SELECT, or refused with the
+choices); the plan's SELECT and column hints are what every backend reads and lands.
+
+Backend: ``auto`` reads with connectorx where it keeps every column exact without help (measured
+2.6x faster than pyarrow on PostgreSQL, see BASELINES.md) and with pyarrow otherwise; a table
+that connectorx cannot read is read again with pyarrow (see ``runner``). ``sqlalchemy`` and
+``pandas`` read through SQLAlchemy like pyarrow and hand Arrow tables to dlt: dlt's row-by-row
+path writes JSON files that turn NaN and +/-Infinity into NULL and lose empty binary values.
+So a table never switches between the column layouts of Arrow and the sqlalchemy backend.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +30,9 @@ from ingestion_core.models.tables import FilterCondition, SqlTable
 from ingestion_core.secrets import is_reference, register_secret, resolve_value
 from ingestion_core.sources import BuildContext, ConnectionReport, reads_incrementally, register_source
 from ingestion_core.type_adapters import type_adapter_for
+from ingestion_core.type_fidelity import TablePlan, apply_plan_hints, loader_class, overrides_for, plan_table
+
+LOGGER = logging.getLogger("ingestion_core.sources.sql")
 
 DRIVERS = {
     "postgres": ("postgresql+psycopg2", "psycopg2", "pip install psycopg2-binary"),
@@ -31,10 +42,11 @@ DRIVERS = {
     "oracle": ("oracle+oracledb", "oracledb", "pip install oracledb"),
     "sqlite": ("sqlite", "sqlite3", "a Python built with sqlite3"),
 }
-# Types connectorx reads exactly (BASELINES.md lists what it breaks: numeric without precision
-# or beyond 38 digits, money, interval, timetz, json, arrays).
+# Sources connectorx reads for us; what it would break (BASELINES.md) is read through the type
+# plan's casts, or, for decimals it rounds, makes ``auto`` pick pyarrow.
 CONNECTORX_TYPES = {"postgres", "mysql"}
-CONNECTORX_SAFE = (sa.Integer, sa.String, sa.Boolean, sa.Date, sa.DateTime, sa.Float, sa.LargeBinary)
+ARROW_LOADER = {"auto": "pyarrow", "pyarrow": "pyarrow", "sqlalchemy": "pyarrow", "pandas": "pyarrow",
+                "connectorx": "connectorx"}
 
 
 def require_driver(source_type: str) -> None:
@@ -135,24 +147,48 @@ def create_engine(config: SourceFileBase) -> sa.Engine:
 # --- backend choice ------------------------------------------------------------------------
 
 def reflect_table(engine: sa.Engine, table: SqlTable) -> sa.Table:
-    return sa.Table(table.source_table or table.name, sa.MetaData(), schema=table.schema_, autoload_with=engine)
+    """The table, reflected once into a MetaData that ``sql_table`` then reuses."""
+    with warnings.catch_warnings():  # "Did not recognize type 'xml'": the type plan names and handles it
+        warnings.filterwarnings("ignore", "Did not recognize type", sa.exc.SAWarning)
+        return sa.Table(table.source_table or table.name, sa.MetaData(schema=table.schema_), autoload_with=engine)
 
 
-def choose_backend(source_type: str, requested: str, columns: list[sa.Column] | None) -> str:
-    """The backend a table is read with. ``auto``: connectorx when every column is one of the
-    types it reads exactly, else pyarrow."""
+def loaded_columns(reflected: sa.Table, table: SqlTable) -> list[str]:
+    names = [c.name for c in reflected.columns]
+    if table.include_columns:
+        names = [n for n in names if n in table.include_columns]
+    return [n for n in names if n not in table.exclude_columns]
+
+
+def plan_sql_table(engine: sa.Engine, reflected: sa.Table, config: SourceFileBase, table: SqlTable,
+                   destination_type: str, cursor: str | None = None) -> TablePlan:
+    """How each loaded column of the table lands (see :mod:`ingestion_core.type_fidelity`)."""
+    return plan_table(engine, reflected, config.source_type, columns=loaded_columns(reflected, table),
+                      overrides=overrides_for(table), cursor=cursor,
+                      adapter=type_adapter_for(config.source_type, destination_type))
+
+
+def planned_columns(config: SourceFileBase, table: SqlTable, destination_type: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name in the source, dlt type hints it lands with) for each loaded column; ``{}`` for a
+    refused one. What the run will land, e.g. for schema-change events before a load."""
+    engine = create_engine(config)
+    try:
+        reflected = reflect_table(engine, table)
+        plan = plan_sql_table(engine, reflected, config, table, destination_type)
+    finally:
+        engine.dispose()
+    return [(name, dict(column.landed)) for name, column in plan.columns.items()]
+
+
+def choose_backend(source_type: str, requested: str, plan: TablePlan | None) -> str:
+    """The dlt loader a table is read with: ``connectorx`` or ``pyarrow``. ``auto``: connectorx
+    when it reads every planned column exactly without an Arrow fix-up, else pyarrow."""
+    if requested == "connectorx":
+        return "connectorx" if source_type in CONNECTORX_TYPES else "pyarrow"
     if requested != "auto":
-        return requested
-    if source_type not in CONNECTORX_TYPES or columns is None:
+        return ARROW_LOADER[requested]
+    if source_type not in CONNECTORX_TYPES or plan is None or plan.needs_arrow_fixup():
         return "pyarrow"
-    for column in columns:
-        kind = column.type
-        if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
-            if kind.precision is None or kind.precision > 18:
-                return "pyarrow"
-            continue
-        if not isinstance(kind, CONNECTORX_SAFE) or isinstance(kind, (sa.JSON, sa.ARRAY, sa.Interval)):
-            return "pyarrow"
     return "connectorx"
 
 
@@ -220,9 +256,13 @@ class SqlSource:
         table: SqlTable = ctx.table  # type: ignore[assignment]
         engine = create_engine(ctx.config)
         reflected = reflect_table(engine, table)
-        backend = ctx.backend_override or choose_backend(
-            ctx.config.source_type, ctx.settings.backend, list(reflected.columns)
-        )
+        plan = plan_sql_table(engine, reflected, ctx.config, table, ctx.destination_type,
+                              cursor=table.cursor if reads_incrementally(ctx) else None)
+        plan.raise_if_refused()
+        backend = ctx.backend_override or choose_backend(ctx.config.source_type, ctx.settings.backend, plan)
+        if ctx.settings.backend in ("sqlalchemy", "pandas") and not ctx.backend_override:
+            LOGGER.info("%s: backend %s reads through SQLAlchemy into Arrow (as pyarrow), which keeps NaN, "
+                        "+/-Infinity and empty binary values", table.name, ctx.settings.backend)
         incremental = None
         if reads_incrementally(ctx):
             if table.cursor not in reflected.c:
@@ -234,14 +274,16 @@ class SqlSource:
                 table.cursor, initial_value=coerce_initial_value(table.initial_value, reflected.c[table.cursor])
             )
         resource = sql_table(
-            credentials=engine, table=reflected.name, schema=table.schema_,
+            credentials=engine, metadata=reflected.metadata, table=reflected.name,
             chunk_size=ctx.limit or ctx.settings.chunk_size, backend=backend,
             reflection_level="full_with_precision", incremental=incremental,
             included_columns=table.include_columns or None, excluded_columns=table.exclude_columns or None,
-            query_adapter_callback=filter_adapter(table.filter),
-            type_adapter_callback=type_adapter_for(ctx.config.source_type, ctx.destination_type),
+            query_adapter_callback=filter_adapter(table.filter), table_loader_class=loader_class(plan, backend),
+            type_adapter_callback=lambda _: None,  # column types come from the plan (apply_plan_hints)
         )
+        apply_plan_hints(resource, plan)
         resource.backend = backend  # type: ignore[attr-defined]  (read back into the run record)
+        resource.type_decisions = plan.records()  # type: ignore[attr-defined]
         return resource
 
     def test_connection(self, config: SourceFileBase) -> ConnectionReport:

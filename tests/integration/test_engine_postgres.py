@@ -89,17 +89,6 @@ def test_auto_avoids_connectorx_for_types_it_breaks(ingest_env: Path, postgres_d
     assert landed(ingest_env, "SELECT n FROM pg.wide") == [(Decimal("12345678901234567890.1234567891"),)]
 
 
-def test_connectorx_panic_is_caught_and_the_table_falls_back(ingest_env: Path, postgres_db, monkeypatch) -> None:
-    postgres_db.execute("CREATE TABLE cash (id int, m money); INSERT INTO cash VALUES (1, 12.5)")
-    import ingestion_core.sources.sql as sql
-
-    monkeypatch.setattr(sql, "choose_backend", lambda *args: "connectorx")  # as if auto had picked it
-    config = write_source(ingest_env, postgres_db, "  - {name: cash, mode: full}\n")
-    record = run_source(config, actor="ana")
-    assert record.status == "success", record.error
-    assert record.tables[0].backend == "pyarrow" and record.tables[0].attempts == 2
-
-
 def test_preview_pushes_limit_to_the_server(ingest_env: Path, postgres_db) -> None:
     postgres_db.execute("CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g")
     config = write_source(ingest_env, postgres_db, "  - {name: big, mode: full}\n")

@@ -110,6 +110,9 @@ def test_scd2_keeps_history(shop: Path) -> None:
     )
     assert versions == [(None, False), ("Oslo", True)]  # id 5 had no city
     assert destination_rows("SELECT _dlt_valid_to IS NULL FROM shop.customers WHERE id = 6") == [(False,)]
+    run_source(config, actor="ana")  # nothing changed: no new versions
+    assert destination_rows("SELECT count(*) FROM shop.customers") == [(201,)]
+    assert destination_rows("SELECT count(*) FROM shop.customers WHERE _dlt_valid_to IS NULL") == [(199,)]
 
 
 def test_failing_table_does_not_stop_the_others(shop: Path) -> None:

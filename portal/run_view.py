@@ -1,0 +1,118 @@
+"""One run, drilled into: outcome, who or what triggered it, timings per phase, per-table results,
+the error with what to do, quality results, a log excerpt, the config snapshot (references only)
+and its diff against the previous run of the same source. Input: ``run_metrics.run_detail``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from ingestion_core import run_metrics as rm
+from ingestion_core.records import RunRecord, TableResult
+from ingestion_core.secrets import mask
+from portal.components import md_escape
+from portal.dashboard_widgets import STATUS_ICONS, code, status_label
+
+
+def render_run(detail: dict[str, Any], key: str) -> None:
+    record: RunRecord = detail["record"]
+    status = detail.get("status", record.status)
+    st.subheader(f"{record.source}: {record.kind} {record.run_id}", anchor=False)
+    cells = st.columns(5)
+    cells[0].metric("Status", status_label(status), border=True)
+    cells[1].metric("Duration", rm.human_duration(record.duration_s), border=True)
+    cells[2].metric("Rows", rm.human_count(record.rows_total), border=True)
+    cells[3].metric("Data", rm.human_bytes(record.bytes_total), border=True)
+    throughput = record.throughput_rows_per_s or (record.rows_total / record.duration_s if record.duration_s else 0)
+    cells[4].metric("Rows per second", rm.human_count(throughput), border=True)
+    st.markdown(_provenance(record))
+    _errors(record, status)
+    _phases(record)
+    st.markdown("**Tables**")
+    st.dataframe(tables_frame(record.tables), key=f"{key}_tables", hide_index=True, placeholder="-")
+    checks = [{"table": t.name, **q} for t in record.tables for q in t.quality]
+    if checks:
+        st.markdown("**Quality checks**")
+        st.dataframe(checks_frame(checks), key=f"{key}_checks", hide_index=True, placeholder="-")
+    log, config, diff = st.tabs(["Log excerpt", "Config snapshot", "Config diff"])
+    with log:
+        if detail["log_excerpt"]:
+            st.caption(f"Last {len(detail['log_excerpt'])} lines of {code(record.log_path)}")
+            st.code(mask("\n".join(detail["log_excerpt"])), language="log")
+        else:
+            st.caption("No log file here: it was pruned, or the run ran on another machine "
+                       f"({code(record.log_path or 'no log path recorded')}).")
+    with config:
+        st.caption("The source's YAML as it was saved for this run: secrets appear only as references.")
+        st.code(mask(record.config_snapshot) or "# no snapshot recorded", language="yaml")
+    with diff:
+        _diff(detail)
+
+
+def _provenance(record: RunRecord) -> str:
+    ended = f"{record.ended_at:%Y-%m-%d %H:%M:%S} UTC" if record.ended_at else "not yet"
+    limit = f", limit {record.limit:,} rows per table" if record.limit else ""
+    return (f"Triggered by **{record.trigger}** as **{md_escape(record.actor)}** on {code(record.host)} "
+            f"(pid {record.pid}) · started {record.started_at:%Y-%m-%d %H:%M:%S} UTC · ended {ended}  \n"
+            f"{record.kind.capitalize()}{limit} of **{md_escape(record.source)}** ({record.source_type}, owner "
+            f"{md_escape(record.owner)}) into **{md_escape(record.destination)}** ({record.destination_type}) "
+            f"dataset {code(record.dataset)} · config {code(record.config_hash or '-')}")
+
+
+def _errors(record: RunRecord, status: str) -> None:
+    errors = ([("the run", record.error)] if record.error else []) + [
+        (f"table {t.name}", t.error) for t in record.tables if t.error]
+    for where, error in errors:
+        text = f"**{md_escape(where)}**: {error.error_class}: {md_escape(mask(error.message))}"
+        if error.hint:
+            text += f"\n\n**What to do:** {md_escape(error.hint)}"
+        if error.transient:
+            text += "\n\nThis looks transient: running it again may be enough."
+        st.error(text, icon=STATUS_ICONS.get(status, ":material/error:"))
+    if status == "abandoned":
+        st.warning("**Abandoned**: the record still says running, but its process is gone (or silent for 30 min). "
+                   "The load may be half done: run the source again; incremental tables resume from the last "
+                   "committed state.", icon=":material/help:")
+
+
+def _phases(record: RunRecord) -> None:
+    if not record.phases:
+        return
+    cells = st.columns(len(rm.PHASES))
+    for cell, phase in zip(cells, rm.PHASES, strict=True):
+        timing = record.phases.get(phase)
+        cell.metric(phase.capitalize(), rm.human_duration(timing.duration_s if timing else None),
+                    f"{timing.pct:.0f}% of the time" if timing else None, delta_color="off", delta_arrow="off")
+
+
+def tables_frame(tables: list[TableResult]) -> pd.DataFrame:
+    """Per-table results of one run, as the drill-down shows them."""
+    return pd.DataFrame([{
+        "table": t.name, "mode": t.mode, "status": status_label(t.status), "rows": t.rows, "bytes": t.bytes,
+        "files": t.files, "seconds": round(t.duration_s, 1), "backend": t.backend, "attempts": t.attempts,
+        **{f"{p} s": round(t.phases[p].duration_s, 1) if p in t.phases else None for p in rm.PHASES},
+        "checks failed": sum(q.get("status") == "fail" for q in t.quality),
+        "error": mask(t.error.message) if t.error else None,
+    } for t in tables], columns=["table", "mode", "status", "rows", "bytes", "files", "seconds", "backend",
+                                 "attempts", *[f"{p} s" for p in rm.PHASES], "checks failed", "error"])
+
+
+def checks_frame(checks: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "table": c["table"], "check": c.get("name") or c.get("check"), "status": c.get("status"),
+        "severity": c.get("severity"), "observed": rm.as_text(c.get("observed")),
+        "threshold": rm.as_text(c.get("threshold")), "message": mask(c.get("message") or ""),
+    } for c in sorted(checks, key=lambda c: rm.OUTCOME_RANK.get(c.get("status"), 3))])
+
+
+def _diff(detail: dict[str, Any]) -> None:
+    previous = detail["previous_run_id"]
+    if previous is None:
+        st.caption("The first recorded run of this source: there is no earlier config to compare with.")
+    elif not detail["config_diff"]:
+        st.caption(f"Same config as the previous run {code(previous)}.")
+    else:
+        st.caption(f"What changed in the source's YAML since the previous run {code(previous)}.")
+        st.code(mask("\n".join(detail["config_diff"])), language="diff")

@@ -1,0 +1,204 @@
+"""The Sources page: every source with its validation status and last run, search and filters,
+and the actions on one source (edit, duplicate, enable / disable, YAML, delete to the bin,
+restore from the bin)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ingestion_core import onboarding
+from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, ConflictError
+from ingestion_core.onboarding import SourceRow
+from ingestion_core.validation import ConfigError
+from portal import components, data, wizard
+from portal.components import md_escape
+from portal.identity import acting_user
+
+FLASH_KEY = "sources-flash"
+CONFIRM_KEY = "sources-confirm"
+STATUSES = ("all", "valid", "invalid", "enabled", "disabled", "last run failed")
+COLUMNS = ("name", "type", "owner", "destination", "tables", "enabled", "valid", "last run", "last run at")
+
+
+def render() -> None:
+    head, refresh, new = st.columns([4, 1, 1], vertical_alignment="bottom")
+    head.title("Sources", anchor=False)
+    head.caption("Every source, whether it is valid and how its last run went.")
+    if refresh.button("Refresh", key="sources-refresh", icon=":material/refresh:", width="stretch"):
+        data.refresh_sources()
+        data.refresh_runs()
+    if new.button("New source", key="sources-new", type="primary", icon=":material/add:", width="stretch"):
+        wizard.request_editor("new")
+    _flash()
+    rows = source_rows()
+    if not rows:
+        st.info("**No sources yet.** Click **New source** to onboard a database, a REST API or files.",
+                icon=":material/info:")
+    else:
+        shown = filter_rows(rows)
+        st.dataframe(rows_frame(shown), key="sources-table", hide_index=True, width="stretch",
+                     column_config=_column_config())
+        st.caption(f"{len(shown)} of {len(rows)} sources shown.")
+        _actions(shown or rows)
+        components.source_problems([r.summary for r in shown], key_prefix="sources")
+    _bin()
+
+
+def source_rows() -> list[SourceRow]:
+    runs = data.last_runs()
+    return [SourceRow(s, (runs.get(s.name) or {}).get("status"), (runs.get(s.name) or {}).get("started_at"),
+                      (runs.get(s.name) or {}).get("kind")) for s in data.source_summaries()]
+
+
+def filter_rows(rows: Sequence[SourceRow]) -> list[SourceRow]:
+    search, kinds, owners, status = st.columns([3, 2, 2, 2])
+    text = search.text_input("Search", key="sources-search", placeholder="name, owner or description",
+                             icon=":material/search:")
+    types = kinds.multiselect("Type", sorted({r.summary.type for r in rows if r.summary.type}), key="sources-type")
+    teams = owners.multiselect("Owner", sorted({r.summary.owner for r in rows if r.summary.owner}),
+                               key="sources-owner")
+    wanted = status.selectbox("Status", STATUSES, key="sources-status")
+    return [r for r in rows if _matches(r, text or "", types, teams, wanted)]
+
+
+def _matches(row: SourceRow, text: str, types: list[str], teams: list[str], status: str) -> bool:
+    summary = row.summary
+    haystack = " ".join(str(v or "") for v in (summary.name, summary.owner, summary.description, summary.type))
+    if text.strip() and text.strip().lower() not in haystack.lower():
+        return False
+    if (types and summary.type not in types) or (teams and summary.owner not in teams):
+        return False
+    checks = {"valid": summary.valid, "invalid": not summary.valid, "enabled": summary.enabled,
+              "disabled": not summary.enabled, "last run failed": row.last_status in ("failed", "partial",
+                                                                                       "quality_failed")}
+    return checks.get(status, True)
+
+
+def rows_frame(rows: Sequence[SourceRow]) -> pd.DataFrame:
+    records = [{
+        "name": r.summary.name, "type": r.summary.type, "owner": r.summary.owner,
+        "destination": r.summary.destination, "tables": r.summary.tables, "enabled": r.summary.enabled,
+        "valid": r.summary.valid,
+        "last run": (r.last_status + (" (preview)" if r.last_kind == "preview" else "")) if r.last_status else "never",
+        "last run at": pd.to_datetime(r.last_started, utc=True) if r.last_started else None,
+    } for r in rows]
+    return pd.DataFrame(records, columns=list(COLUMNS))
+
+
+def _column_config() -> dict:
+    return {
+        "name": st.column_config.TextColumn("name", help="File name under sources/ and source name"),
+        "tables": st.column_config.NumberColumn("tables", help="Tables, files or endpoints loaded", format="%d"),
+        "enabled": st.column_config.CheckboxColumn("enabled", help="Disabled sources are not scheduled"),
+        "valid": st.column_config.CheckboxColumn("valid", help="Passes validation (problems listed below)"),
+        "last run": st.column_config.TextColumn("last run", help="Status of the newest run"),
+        "last run at": st.column_config.DatetimeColumn("last run at", format="YYYY-MM-DD HH:mm", timezone="UTC"),
+    }
+
+
+# --- actions -------------------------------------------------------------------------------
+
+def _actions(rows: Sequence[SourceRow]) -> None:
+    st.subheader("Change a source", anchor=False)
+    by_name = {r.summary.name: r for r in rows}
+    name = st.selectbox("Source", list(by_name), key="sources-pick")
+    if name is None:
+        return
+    row = by_name[name]
+    buttons = st.columns(5)
+    if buttons[0].button("Edit", key="sources-edit", icon=":material/edit:", width="stretch",
+                         disabled=not row.summary.valid, help=None if row.summary.valid else
+                         "This file has problems: fix it in YAML mode."):
+        wizard.request_editor("edit", name)
+    if buttons[1].button("Duplicate", key="sources-duplicate", icon=":material/content_copy:", width="stretch"):
+        wizard.request_editor("duplicate", name)
+    enabled = row.summary.enabled
+    buttons[2].button("Disable" if enabled else "Enable", key="sources-toggle", width="stretch",
+                      icon=":material/pause:" if enabled else ":material/play_arrow:",
+                      on_click=_set_enabled, args=(name, not enabled))
+    if buttons[3].button("Edit YAML", key="sources-yaml", icon=":material/code:", width="stretch"):
+        wizard.request_editor("yaml", name)
+    buttons[4].button("Delete", key="sources-delete", icon=":material/delete:", width="stretch",
+                      on_click=_ask_delete, args=(name,))
+    _confirm_delete()
+
+
+def _set_enabled(name: str, enabled: bool) -> None:
+    try:
+        onboarding.set_enabled(name, enabled, actor=acting_user().name)
+    except (ConfigError, ConflictError, ConfigNotFoundError) as exc:
+        _say("error", f"Could not {'enable' if enabled else 'disable'} {name}: {exc}")
+        return
+    data.refresh_sources()
+    _say("success", f"{name} is now {'enabled' if enabled else 'disabled'}.")
+
+
+def _ask_delete(name: str) -> None:
+    try:
+        _, revision = ConfigStore().read("sources", name)
+    except ConfigNotFoundError as exc:
+        _say("error", str(exc))
+        return
+    st.session_state[CONFIRM_KEY] = (name, revision)
+
+
+def _confirm_delete() -> None:
+    pending = st.session_state.get(CONFIRM_KEY)
+    if not pending:
+        return
+    name, _ = pending
+    with st.container(border=True, key="sources-confirm-box"):
+        st.warning(f"Delete **{md_escape(name)}**? The file moves to the bin "
+                   f"(`{md_escape(onboarding.bin_folder())}`); you can restore it below.",
+                   icon=":material/delete:")
+        yes, no, _ = st.columns([1, 1, 4])
+        yes.button("Delete for good", key="sources-delete-yes", type="primary", on_click=_delete)
+        no.button("Cancel", key="sources-delete-no", on_click=lambda: st.session_state.pop(CONFIRM_KEY, None))
+
+
+def _delete() -> None:
+    name, revision = st.session_state.pop(CONFIRM_KEY)
+    try:
+        onboarding.delete_source(name, actor=acting_user().name, expected_revision=revision)
+    except (ConflictError, ConfigNotFoundError) as exc:
+        _say("error", f"Not deleted: {exc}")
+        return
+    data.refresh_sources()
+    _say("success", f"{name} was moved to the bin.")
+
+
+def _bin() -> None:
+    binned = onboarding.deleted_sources()
+    if not binned:
+        return
+    with st.expander(f"Deleted sources ({len(binned)})", icon=":material/restore_from_trash:"):
+        labels = {str(p): onboarding.bin_entry_label(p) for p in reversed(binned)}
+        chosen = st.selectbox("Deleted source", list(labels), format_func=labels.get, key="sources-bin-pick")
+        st.button("Restore", key="sources-restore", icon=":material/restore:", on_click=_restore, args=(chosen,))
+
+
+def _restore(chosen: str | None) -> None:
+    if not chosen:
+        return
+    try:
+        onboarding.restore_source(Path(chosen), actor=acting_user().name)
+    except (ConflictError, ConfigError, FileNotFoundError) as exc:
+        _say("error", f"Not restored: {exc}")
+        return
+    data.refresh_sources()
+    _say("success", f"{onboarding.bin_entry_label(Path(chosen)).split(' (')[0]} is back.")
+
+
+def _say(kind: str, text: str) -> None:
+    st.session_state[FLASH_KEY] = (kind, text)
+
+
+def _flash() -> None:
+    flash = st.session_state.pop(FLASH_KEY, None)
+    if flash:
+        kind, text = flash
+        (st.success if kind == "success" else st.error)(md_escape(text), icon=":material/info:")

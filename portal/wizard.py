@@ -1,0 +1,470 @@
+"""The new / edit source wizard and its YAML mode. Eight steps over one draft kept in the
+session, so going back and forth keeps everything typed:
+
+1. type or template, 2. connection, 3. test connection, 4. tables / files / endpoints,
+5. table settings, 6. quality checks, 7. destination and schedule, 8. review and save.
+
+Fields come from the models through :mod:`portal.widgets`; everything that reads or writes
+configs, secrets or sources goes through :mod:`ingestion_core.onboarding`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from ingestion_core import onboarding
+from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, ConflictError
+from ingestion_core.models.source_file import SOURCE_FILE_MODELS
+from ingestion_core.models.sources import SOURCE_MODELS
+from ingestion_core.onboarding import Discovered, Draft, SaveResult, is_under
+from ingestion_core.sources import ConnectionReport
+from ingestion_core.validation import ConfigError, ConfigIssue
+from portal import wizard_tables
+from portal.components import md_escape
+from portal.identity import acting_user
+from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
+
+STATE_KEY = "editor"
+REQUEST_KEY = "editor_request"
+EDITOR_PAGE = "pages/source_editor.py"
+SOURCES_PAGE = "pages/sources.py"
+YAML_KEY = "editor-yaml-text"
+
+STEPS = ("Type", "Connection", "Test connection", "Tables", "Table settings", "Quality checks",
+         "Destination & schedule", "Review & save")
+SHORT = {"Test connection": "Test", "Table settings": "Settings", "Quality checks": "Checks",
+         "Destination & schedule": "Destination", "Review & save": "Review"}
+ABOUT_KEYS = ("name", "owner", "description")
+FORM_OWNED = {"version", "source", "tables", *ABOUT_KEYS}
+
+
+@dataclass
+class EditorState(FormState):
+    step: int = 1
+    furthest: int = 1
+    attempted: set[int] = field(default_factory=set)
+    yaml_mode: bool = False
+    yaml_text: str = ""
+    report: ConnectionReport | None = None
+    report_for: str = ""
+    schemas: Discovered | None = None
+    schemas_for: str = ""
+    schema: str | None = None
+    tables_found: dict[str, Discovered] = field(default_factory=dict)
+    infos: dict[tuple[str | None, str], Any] = field(default_factory=dict)  # (schema, table) -> TableInfo
+    files: Discovered | None = None
+    endpoint_tests: dict[str, Any] = field(default_factory=dict)
+    saved: SaveResult | None = None
+    notice: str = ""
+
+
+# --- opening -------------------------------------------------------------------------------
+
+def request_editor(mode: str, name: str | None = None) -> None:
+    """Ask the editor page to open (``new``, ``edit``, ``duplicate`` or ``yaml``) and go there."""
+    st.session_state[REQUEST_KEY] = {"mode": mode, "name": name}
+    st.switch_page(EDITOR_PAGE)
+
+
+def current_state() -> EditorState:
+    request = st.session_state.pop(REQUEST_KEY, None)
+    state = st.session_state.get(STATE_KEY)
+    wanted = st.query_params.get("source")
+    if request is None and wanted and (state is None or state.draft.original_name != wanted):
+        request = {"mode": "edit", "name": wanted}
+    if request is not None or state is None:
+        state = _state_for(request or {"mode": "new"})
+        st.session_state[STATE_KEY] = state
+        for key in (YAML_KEY, "editor-yaml-mode", "wiz-type", "wiz-template"):
+            st.session_state.pop(key, None)
+        reset_widgets()
+    return state
+
+
+def _state_for(request: dict[str, Any]) -> EditorState:
+    mode, name = request.get("mode"), request.get("name")
+    if mode == "new" or not name:
+        st.query_params.pop("source", None)
+        return EditorState(Draft({"source": {}, "tables": []}))
+    try:
+        if mode == "duplicate":
+            st.query_params.pop("source", None)
+            return EditorState(onboarding.duplicate_draft(name), step=2, furthest=len(STEPS))
+        draft, issues = onboarding.load_draft(name)
+    except (ConfigNotFoundError, ValueError) as exc:
+        state = EditorState(Draft({"source": {}, "tables": []}))
+        state.notice = f"Could not open '{name}': {exc}"
+        return state
+    st.query_params["source"] = name
+    broken = not draft.data or any(i.path.startswith("line ") for i in issues)
+    state = EditorState(draft, step=2, furthest=len(STEPS), yaml_mode=mode == "yaml" or broken,
+                        yaml_text=draft.text)
+    if broken and mode != "yaml":
+        state.notice = "This file cannot be read as a form; fix it in YAML mode."
+    return state
+
+
+# --- the page ------------------------------------------------------------------------------
+
+def render(state: EditorState) -> None:
+    _header(state)
+    if state.notice:
+        st.warning(md_escape(state.notice), icon=":material/info:")
+    if state.saved is not None:
+        _saved_banner(state.saved)
+    if state.yaml_mode:
+        render_yaml_mode(state)
+        return
+    if state.step >= 5:
+        wizard_tables.autofill_all(state)
+    model, issues = onboarding.validate_draft(state.draft)
+    _stepper(state)
+    ctx = FormContext(STATE_KEY, state, issues, show_all=state.step in state.attempted)
+    STEP_VIEWS[state.step](state, ctx, model)
+    if state.step < len(STEPS):
+        _navigation(state)
+
+
+def _header(state: EditorState) -> None:
+    draft = state.draft
+    title = "New source" if draft.is_new else f"Edit {draft.original_name}"
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    left.title(md_escape(title), anchor=False)
+    kind = draft.source_type
+    left.caption(f"Type: **{md_escape(kind)}**" if kind else "Onboard a database, a REST API or files, step by step.")
+    seed("editor-yaml-mode", state.yaml_mode)
+    right.toggle("YAML mode", key="editor-yaml-mode", on_change=_toggle_yaml,
+                 help="Edit the YAML file directly; it is validated on every change and saved under the same "
+                      "rules as the form.")
+
+
+def _saved_banner(saved: SaveResult) -> None:
+    stored = f" Secrets stored: {', '.join(f'`{r}`' for r in saved.stored_secrets)}." if saved.stored_secrets else ""
+    st.success(f"Saved `{md_escape(saved.path)}`. **{md_escape(saved.name)}** is now in the Sources list.{stored}",
+               icon=":material/check_circle:")
+    st.button("Go to Sources", key="editor-to-sources", icon=":material/list:", on_click=_to_sources)
+
+
+def _to_sources() -> None:
+    st.session_state["sources_go"] = True
+
+
+def follow_links() -> None:
+    """Page switches asked for in callbacks (st.switch_page cannot run inside one)."""
+    if st.session_state.pop("sources_go", False):
+        st.switch_page(SOURCES_PAGE)
+
+
+def _stepper(state: EditorState) -> None:
+    titles = wizard_tables.step_titles(state.draft.source_type, STEPS)
+    st.progress(state.step / len(STEPS), text=f"Step {state.step} of {len(STEPS)}: {titles[state.step - 1]}")
+    columns = st.columns(len(STEPS))
+    for number, (column, title) in enumerate(zip(columns, titles, strict=True), start=1):
+        column.button(f"{number}. {SHORT.get(title, title)}", key=f"wiz-go-{number}", width="stretch", help=title,
+                      type="primary" if number == state.step else "tertiary",
+                      disabled=number > state.furthest, on_click=_go_to, args=(number,))
+
+
+def _navigation(state: EditorState) -> None:
+    st.divider()
+    back, _, forward = st.columns([1, 4, 1])
+    back.button("Back", key="wiz-back", icon=":material/arrow_back:", disabled=state.step == 1,
+                width="stretch", on_click=_go_to, args=(state.step - 1,))
+    forward.button("Next", key="wiz-next", icon=":material/arrow_forward:", type="primary", width="stretch",
+                   on_click=_next)
+
+
+def _go_to(step: int) -> None:
+    state: EditorState = st.session_state[STATE_KEY]
+    state.step = max(1, min(step, len(STEPS)))
+
+
+def _next() -> None:
+    state: EditorState = st.session_state[STATE_KEY]
+    _, issues = onboarding.validate_draft(state.draft)
+    blocking = [i for i in step_issues(state.step, issues, state.draft) if i.severity == "error"]
+    if state.step == 1 and state.draft.source_type not in SOURCE_MODELS:
+        blocking.append(ConfigIssue("source.type", "choose a type"))
+    if blocking:
+        state.attempted.add(state.step)
+        return
+    state.attempted.discard(state.step)
+    state.step += 1
+    state.furthest = max(state.furthest, state.step)
+
+
+def step_issues(step: int, issues: list[ConfigIssue], draft: Draft) -> list[ConfigIssue]:
+    """The issues a step shows and that keep it from moving on."""
+    if step == 1:
+        return [i for i in issues if i.path == "source.type"]
+    if step == 2:
+        return [i for i in issues if any(is_under(i.path, p) for p in (*ABOUT_KEYS, "source"))]
+    if step == 4:
+        return [i for i in issues if wizard_tables.is_entry_identity(i.path, draft.source_type)]
+    if step == 5:
+        return [i for i in issues if is_under(i.path, "tables") and ".checks" not in i.path
+                and not wizard_tables.is_entry_identity(i.path, draft.source_type)]
+    if step == 6:
+        return [i for i in issues if is_under(i.path, "tables") and ".checks" in i.path]
+    if step == 7:
+        return [i for i in issues if not any(is_under(i.path, p) for p in ("source", "tables", *ABOUT_KEYS))]
+    return []
+
+
+# --- steps 1-3 -----------------------------------------------------------------------------
+
+def step_type(state: EditorState, ctx: FormContext, model: Any) -> None:
+    draft = state.draft
+    if not draft.is_new:
+        st.info(f"A saved source keeps its type (**{md_escape(draft.source_type)}**). To change it, duplicate "
+                "the source and pick another type.", icon=":material/info:")
+        return
+    kinds = onboarding.source_types()
+    options = list(kinds)
+    current = draft.source_type
+    seed("wiz-type", current if current in options else None)
+    st.radio("What do you want to load?", options, key="wiz-type", on_change=_type_chosen,
+             format_func=lambda k: f"{kinds[k].rstrip('.')} ({k})",
+             help="The kind of source: a database, a REST API or files.")
+    templates = onboarding.source_templates()
+    if templates:
+        st.selectbox("Or start from a template", [None, *templates], index=None, key="wiz-template",
+                     format_func=lambda t: "(none)" if t is None else f"{t} ({templates[t]})",
+                     on_change=_template_chosen,
+                     help="A filled-in example of a source; you change the values in the next steps.")
+    if state.step in state.attempted and current not in kinds:
+        st.error("Choose what you want to load first.", icon=":material/error:")
+
+
+def _type_chosen() -> None:
+    state: EditorState = st.session_state[STATE_KEY]
+    kind = st.session_state.get("wiz-type")
+    if kind is None or kind == state.draft.source_type:
+        return
+    fresh = onboarding.new_draft(kind)
+    for key in ("name", "owner", "description"):
+        if state.draft.data.get(key):
+            fresh.data[key] = state.draft.data[key]
+    _replace_draft(state, fresh)
+
+
+def _template_chosen() -> None:
+    state: EditorState = st.session_state[STATE_KEY]
+    template = st.session_state.get("wiz-template")
+    if not template:
+        return
+    fresh = onboarding.draft_from_template(template)
+    for key in ("name", "owner"):
+        if state.draft.data.get(key):
+            fresh.data[key] = state.draft.data[key]
+    _replace_draft(state, fresh)
+    st.session_state.pop("wiz-type", None)
+
+
+def _replace_draft(state: EditorState, draft: Draft) -> None:
+    state.draft = draft
+    state.raw.clear()
+    state.raw_errors.clear()
+    state.replacing.clear()
+    state.report = state.schemas = state.files = None
+    state.tables_found.clear()
+    state.infos.clear()
+    state.attempted.clear()
+    state.furthest = max(state.step, 1)
+    reset_widgets()
+
+
+def step_connection(state: EditorState, ctx: FormContext, model: Any) -> None:
+    kind = state.draft.source_type
+    if kind not in SOURCE_MODELS:
+        st.info("Choose a type in step 1 first.", icon=":material/info:")
+        return
+    if not state.draft.is_new:
+        ctx.disabled.add("name")
+    st.subheader("About this source", anchor=False)
+    render_fields(SOURCE_FILE_MODELS[kind], "", ctx, only=ABOUT_KEYS, inline=True)
+    st.subheader("Connection", anchor=False)
+    render_fields(SOURCE_MODELS[kind], "source", ctx, skip=("type",), more_label="More connection settings")
+    show_leftover(ctx, ("source", *ABOUT_KEYS))
+
+
+def step_test(state: EditorState, ctx: FormContext, model: Any) -> None:
+    fingerprint = onboarding.connection_fingerprint(state.draft)
+    timeout = onboarding.call_timeout()
+    st.write("Check that the portal can reach the source with these settings. Nothing is saved yet; "
+             "typed secrets are used for the test only.")
+    if st.button("Test connection", key="wiz-test", icon=":material/electrical_services:", type="primary"):
+        with st.spinner(f"Connecting (up to {timeout:g} s)...", show_time=True):
+            state.report = onboarding.test_connection(state.draft, timeout)
+            state.report_for = fingerprint
+    show_report(state.report, stale=state.report is not None and state.report_for != fingerprint)
+    if state.report is None:
+        st.caption("You may skip the test and come back later.")
+
+
+def show_report(report: ConnectionReport | None, *, stale: bool = False) -> None:
+    if report is None:
+        return
+    if report.ok:
+        version = report.details.get("server_version")
+        extra = f" Server: {md_escape(str(version).split(',')[0][:120])}." if version else ""
+        reason = "" if report.reason in ("", "connected") else f" {md_escape(report.reason)}."
+        st.success(f"Connected in {report.duration_s:.2f} s.{reason}{extra}", icon=":material/check_circle:")
+    else:
+        st.error(f"**Could not connect.** {md_escape(report.reason)}\n\n**What to do:** "
+                 f"{md_escape(report.mitigation or 'check the connection settings')}", icon=":material/error:")
+    if stale:
+        st.caption(":material/history: The connection settings changed since this test; test again.")
+
+
+# --- steps 7-8 -----------------------------------------------------------------------------
+
+def step_destination(state: EditorState, ctx: FormContext, model: Any) -> None:
+    kind = state.draft.source_type
+    if kind not in SOURCE_FILE_MODELS:
+        st.info("Choose a type in step 1 first.", icon=":material/info:")
+        return
+    ctx.choices["destination"] = ConfigStore().names("destinations")
+    file_model = SOURCE_FILE_MODELS[kind]
+    keys = [name for name, info in file_model.model_fields.items() if (info.alias or name) not in FORM_OWNED]
+    st.caption("Where real runs load the tables and when they run. Test runs (previews) always use a local "
+               "DuckDB file, so trying things out never touches the real destination.")
+    render_fields(file_model, "", ctx, only=keys, more_label="Defaults, retries and parallelism")
+    show_leftover(ctx, ("*",))
+
+
+def step_review(state: EditorState, ctx: FormContext, model: Any) -> None:
+    draft = state.draft
+    errors = [i for i in ctx.issues if i.severity == "error"]
+    if errors:
+        st.error("**Fix these before saving:**", icon=":material/error:")
+        titles = wizard_tables.step_titles(draft.source_type, STEPS)
+        for number, issue in enumerate(errors):
+            step = next((s for s in range(1, len(STEPS)) if issue in step_issues(s, [issue], draft)), 7)
+            text, go = st.columns([5, 1], vertical_alignment="center")
+            text.markdown(f"- `{md_escape(issue.path or 'file')}`: {md_escape(issue.message)}")
+            go.button(f"Go to {titles[step - 1]}", key=f"wiz-fix-{number}", on_click=_go_to, args=(step,))
+    for warning in (i for i in ctx.issues if i.severity != "error"):
+        st.warning(f"`{md_escape(warning.path)}`: {md_escape(warning.message)}", icon=":material/warning:")
+    if model is not None:
+        text = onboarding.draft_yaml(model, onboarding.saved_data(draft))
+        st.subheader("The file that will be saved", anchor=False)
+        st.caption(f"configs/sources/{model.name}.yaml")
+        if _has_comments(draft.text):
+            st.warning("Saving from the form leaves out the comments of the saved file. To keep them, make "
+                       "the change in YAML mode instead.", icon=":material/comments_disabled:")
+        st.code(text, language="yaml")
+        _show_diff(draft, text)
+        _show_pending_secrets(draft, model.name)
+    saving = st.button("Save", key="wiz-save", type="primary", icon=":material/save:", disabled=model is None)
+    if saving:
+        _save(state, lambda: onboarding.save_draft(draft, actor=acting_user().name))
+    st.button("Back", key="wiz-back", icon=":material/arrow_back:", on_click=_go_to, args=(state.step - 1,))
+
+
+def _has_comments(text: str) -> bool:
+    return any(line.lstrip().startswith("#") and "yaml-language-server" not in line for line in text.splitlines())
+
+
+def _show_diff(draft: Draft, text: str) -> None:
+    if draft.is_new:
+        return
+    diff = onboarding.diff_text(draft.text, text, draft.original_name or "")
+    st.subheader("Changes against the saved file", anchor=False)
+    if diff:
+        st.code(diff, language="diff")
+    else:
+        st.caption("No changes.")
+
+
+def _show_pending_secrets(draft: Draft, name: str) -> None:
+    pending = [onboarding.reference_for(name, path) for path, value in draft.secrets.items() if value]
+    if pending:
+        where = onboarding.describe_reference(pending[0]).split(",")[0]
+        st.info(f"On save, {len(pending)} secret(s) go to the {md_escape(where)}: "
+                + ", ".join(f"`{r}`" for r in pending) + ". The YAML only holds these references.",
+                icon=":material/lock:")
+
+
+def _save(state: EditorState, save: Any) -> None:
+    try:
+        saved = save()
+    except ConflictError as exc:
+        st.error(f"**Not saved.** {md_escape(exc)}", icon=":material/sync_problem:")
+        return
+    except ConfigError as exc:
+        st.error("**Not saved.** " + "; ".join(f"`{md_escape(i.path)}`: {md_escape(i.message)}" for i in exc.issues),
+                 icon=":material/error:")
+        return
+    draft = state.draft
+    draft.revision, draft.original_name = saved.revision, saved.name
+    draft.text = saved.path.read_text(encoding="utf-8")
+    draft.secrets.clear()
+    draft.data = onboarding.load_draft(saved.name)[0].data
+    state.replacing.clear()
+    state.saved = saved
+    state.yaml_text = draft.text
+    st.session_state.pop(YAML_KEY, None)
+    reset_widgets()
+    st.query_params["source"] = saved.name
+    from portal import data
+
+    data.refresh_sources()
+    st.rerun()
+
+
+STEP_VIEWS = {
+    1: step_type, 2: step_connection, 3: step_test, 4: wizard_tables.step_choose, 5: wizard_tables.step_settings,
+    6: wizard_tables.step_checks, 7: step_destination, 8: step_review,
+}
+
+
+# --- YAML mode -----------------------------------------------------------------------------
+
+def _toggle_yaml() -> None:
+    state: EditorState = st.session_state[STATE_KEY]
+    if st.session_state.get("editor-yaml-mode"):
+        unchanged = not state.draft.is_new and not state.draft.secrets and state.yaml_text == state.draft.text \
+            and state.draft.data == onboarding.load_draft(state.draft.original_name or "")[0].data
+        state.yaml_text = state.draft.text if unchanged else onboarding.yaml_of_draft(state.draft)
+        st.session_state.pop(YAML_KEY, None)
+        state.yaml_mode = True
+        return
+    data, issues = onboarding.parse_yaml_text(state.yaml_text)
+    if issues:
+        state.notice = "The YAML cannot be turned into the form: " + issues[0].message
+        st.session_state["editor-yaml-mode"] = True
+        return
+    state.notice = ""
+    state.draft.data = data
+    state.yaml_mode = False
+    reset_widgets()
+
+
+def _yaml_typed() -> None:
+    state: EditorState = st.session_state[STATE_KEY]
+    state.yaml_text = st.session_state.get(YAML_KEY) or ""
+
+
+def render_yaml_mode(state: EditorState) -> None:
+    draft = state.draft
+    seed(YAML_KEY, state.yaml_text)
+    st.text_area("Source file (YAML)", height=480, key=YAML_KEY, on_change=_yaml_typed,
+                 help="The whole source file. Secrets only as references: ${secrets.<source>.<key>} or ${env:NAME}.")
+    model, issues = onboarding.validate_yaml(state.yaml_text, draft)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        st.error("**Problems:**\n" + "\n".join(f"- `{md_escape(i.path or 'file')}`: {md_escape(i.message)}"
+                                                for i in errors), icon=":material/error:")
+    else:
+        st.success("Valid.", icon=":material/check_circle:")
+    for warning in (i for i in issues if i.severity != "error"):
+        st.warning(f"`{md_escape(warning.path)}`: {md_escape(warning.message)}", icon=":material/warning:")
+    if model is not None:
+        _show_diff(draft, state.yaml_text)
+        _show_pending_secrets(draft, model.name)
+    if st.button("Save", key="yaml-save", type="primary", icon=":material/save:", disabled=model is None):
+        _save(state, lambda: onboarding.save_yaml(state.yaml_text, draft, actor=acting_user().name))

@@ -1,0 +1,525 @@
+"""Steps 4-6 of the source wizard: what to load (database tables from discovery, file sets
+matching a glob, REST endpoints), the settings of each table with pickers offering its real
+columns, and the quality checks of each table."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, is_dataclass, replace
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from ingestion_core import onboarding
+from ingestion_core.models.checks import CHECKS, Check
+from ingestion_core.onboarding import Discovered
+from portal.components import md_escape
+from portal.widgets import (
+    WIDGET_PREFIX,
+    FormContext,
+    render_fields,
+    reset_widgets,
+    seed,
+    show_issues,
+    show_leftover,
+    widget_key,
+)
+
+STATE_KEY = "editor"
+STEP4_TITLES = {"filesystem": "Files", "rest_api": "Endpoints"}
+_IDENTITY = re.compile(r"tables(\[\d+\](\.(name|glob|format|path))?)?")
+
+
+def step_titles(kind: str | None, steps: tuple[str, ...]) -> list[str]:
+    titles = list(steps)
+    titles[3] = STEP4_TITLES.get(kind or "", steps[3])
+    return titles
+
+
+def is_entry_identity(path: str, kind: str | None) -> bool:
+    """Paths step 4 answers for: the list itself and what names an entry."""
+    return bool(_IDENTITY.fullmatch(path))
+
+
+def _state() -> Any:
+    return st.session_state[STATE_KEY]
+
+
+def _slug(text: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "-", str(text)).strip("-") or "x"
+
+
+def _tables(state: Any) -> list[Any]:
+    tables = state.draft.data.get("tables")
+    if not isinstance(tables, list):
+        tables = state.draft.data["tables"] = []
+    return tables
+
+
+# --- step 4: choose ------------------------------------------------------------------------
+
+def step_choose(state: Any, ctx: FormContext, model: Any) -> None:
+    kind = state.draft.source_type
+    if kind is None:
+        st.info("Choose a type in step 1 first.", icon=":material/info:")
+        return
+    CHOOSERS.get(kind, choose_sql_tables)(state, ctx)
+    show_leftover(ctx, ("tables",), title="To fix before going on",
+                  only=lambda i: is_entry_identity(i.path, kind))
+
+
+def choose_sql_tables(state: Any, ctx: FormContext) -> None:
+    draft = state.draft
+    fingerprint = onboarding.connection_fingerprint(draft)
+    if state.schemas is None or state.schemas_for != fingerprint:
+        with st.spinner("Looking up the schemas...", show_time=True):
+            state.schemas = onboarding.discover_schemas(draft, onboarding.call_timeout())
+        state.schemas_for = fingerprint
+        state.schema = onboarding.default_schema(draft, state.schemas.items) if state.schemas.ok else None
+    if not state.schemas.ok:
+        _discovery_error(state.schemas, "the schemas")
+    else:
+        schemas = state.schemas.items
+        if len(schemas) > 1:
+            seed("wiz-schema", state.schema if state.schema in schemas else schemas[0])
+            st.selectbox("Schema", schemas, key="wiz-schema", on_change=_schema_chosen,
+                         help="The database schema to list tables of.")
+        found = _tables_of(state, state.schema, fingerprint)
+        if found.ok:
+            _table_checkboxes(state, found.items)
+        else:
+            _discovery_error(found, "the tables")
+    _manual_table(state)
+    _chosen_list(state)
+
+
+def _discovery_error(found: Discovered, what: str) -> None:
+    st.error(f"**Could not list {what}.** {md_escape(found.error)}\n\n**What to do:** {md_escape(found.hint)}",
+             icon=":material/error:")
+    st.button("Try again", key="wiz-rediscover", icon=":material/refresh:", on_click=_forget_discovery)
+
+
+def _forget_discovery() -> None:
+    state = _state()
+    state.schemas = None
+    state.tables_found.clear()
+
+
+def _schema_chosen() -> None:
+    _state().schema = st.session_state.get("wiz-schema")
+
+
+def _entry_schema(kind: str | None, schema: str | None) -> str | None:
+    return None if kind == "sqlite" else schema
+
+
+def _tables_of(state: Any, schema: str | None, fingerprint: str) -> Discovered:
+    key = f"{fingerprint}|{schema}"
+    if key not in state.tables_found:
+        with st.spinner(f"Looking up the tables of {schema or 'the database'}...", show_time=True):
+            state.tables_found[key] = onboarding.discover_tables(state.draft, schema, onboarding.call_timeout())
+        for table in state.tables_found[key].items:
+            state.infos[(_entry_schema(state.draft.source_type, schema), table.name)] = table
+    return state.tables_found[key]
+
+
+def _table_label(table: Any) -> str:
+    parts = [f"**{md_escape(table.name)}**", f"{len(table.columns)} columns"]
+    if table.row_estimate is not None:
+        parts.append(f"~{table.row_estimate:,} rows")
+    if table.primary_key:
+        parts.append("key " + md_escape(", ".join(table.primary_key)))
+    return " · ".join(parts)
+
+
+def _matches(entry: Any, kind: str | None, schema: str | None, name: str) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    source_name = entry.get("source_table") or entry.get("name")
+    entry_schema = entry.get("schema") or _entry_schema(kind, _state().schema)
+    return source_name == name and entry_schema == _entry_schema(kind, schema)
+
+
+def _table_checkboxes(state: Any, tables: list[Any]) -> None:
+    kind = state.draft.source_type
+    shown = tables
+    if len(tables) > 12:
+        wanted = st.text_input("Filter tables", key="wiz-table-filter", placeholder="part of a name")
+        shown = [t for t in tables if (wanted or "").lower() in t.name.lower()]
+    if not tables:
+        st.info(f"No tables or views in {md_escape(state.schema or 'this database')}.", icon=":material/info:")
+        return
+    st.caption(f"{len(tables)} tables and views in **{md_escape(state.schema or 'the database')}**. "
+               "Tick the ones to load.")
+    chosen = _tables(state)
+    for table in shown:
+        key = f"wiz-pick-{_slug(state.schema)}-{_slug(table.name)}"
+        seed(key, any(_matches(e, kind, state.schema, table.name) for e in chosen))
+        st.checkbox(_table_label(table), key=key, on_change=_toggle_table, args=(state.schema, table.name, key))
+
+
+def _toggle_table(schema: str | None, name: str, key: str) -> None:
+    state = _state()
+    kind = state.draft.source_type
+    tables = _tables(state)
+    matching = [i for i, e in enumerate(tables) if _matches(e, kind, schema, name)]
+    if st.session_state.get(key) and not matching:
+        info = state.infos.get((_entry_schema(kind, schema), name))
+        entry = onboarding.table_entry(kind, info) if info else {"name": name}
+        if kind != "sqlite" and schema:
+            entry["schema"] = schema
+        if any(isinstance(e, dict) and e.get("name") == entry["name"] for e in tables):
+            entry = {"name": f"{_slug(schema).lower()}_{name}", "source_table": name,
+                     **{k: v for k, v in entry.items() if k != "name"}}
+        tables.append(entry)
+    elif not st.session_state.get(key):
+        for index in reversed(matching):
+            del tables[index]
+    reset_widgets((WIDGET_PREFIX,))  # the checkboxes keep their own state: a quick second tick is not undone
+
+
+def _manual_table(state: Any) -> None:
+    with st.expander("Add a table by name", icon=":material/add:"):
+        st.text_input("Table name", key="wiz-manual-name", help="As it is called in the database.")
+        st.button("Add table", key="wiz-manual-add", on_click=_add_manual)
+
+
+def _add_manual() -> None:
+    state = _state()
+    name = (st.session_state.get("wiz-manual-name") or "").strip()
+    if not name:
+        return
+    entry: dict[str, Any] = {"name": name}
+    if state.draft.source_type != "sqlite" and state.schema:
+        entry["schema"] = state.schema
+    _tables(state).append(entry)
+    st.session_state["wiz-manual-name"] = ""
+    reset_widgets()
+
+
+def _chosen_list(state: Any) -> None:
+    tables = _tables(state)
+    if not tables:
+        return
+    st.markdown(f"**Chosen ({len(tables)})**")
+    for index, entry in enumerate(tables):
+        text, remove = st.columns([6, 1], vertical_alignment="center")
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        schema = entry.get("schema") if isinstance(entry, dict) else None
+        text.markdown(f"- {md_escape(name)}" + (f" ({md_escape(schema)})" if schema else ""))
+        remove.button("Remove", key=f"wiz-remove-{index}", on_click=_remove_table, args=(index,))
+
+
+def _remove_table(index: int) -> None:
+    tables = _tables(_state())
+    if 0 <= index < len(tables):
+        del tables[index]
+    reset_widgets()
+
+
+def choose_files(state: Any, ctx: FormContext) -> None:
+    st.caption("A file set is a glob (a pattern of file names) read into one table. `*` matches any name, "
+               "`**` any sub-folder.")
+    glob = st.text_input("Files (glob)", key="wiz-glob", placeholder="orders/*.csv",
+                         help="Relative to the folder of the connection step (bucket_url).")
+    look, add = st.columns(2)
+    if look.button("Show matching files", key="wiz-list-files", icon=":material/search:"):
+        with st.spinner("Listing files...", show_time=True):
+            state.files = onboarding.discover_files(state.draft, glob or "", onboarding.call_timeout())
+    add.button("Add as a table", key="wiz-add-files", icon=":material/add:", on_click=_add_files, disabled=not glob)
+    found = state.files
+    if found is not None and not found.ok:
+        st.error(f"**Could not list files.** {md_escape(found.error)}\n\n**What to do:** {md_escape(found.hint)}",
+                 icon=":material/error:")
+    elif found is not None:
+        frame = pd.DataFrame([{"path": f.path, "size": _size(f.size), "modified": f.modified} for f in found.items],
+                             columns=["path", "size", "modified"])
+        st.caption(f"{len(frame)} file(s) match{' (first 200)' if len(frame) >= 200 else ''}.")
+        st.dataframe(frame, hide_index=True, width="stretch", key="wiz-files")
+    _entries(state, ctx, ("name", "glob", "format"))
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return ""
+
+
+def _add_files() -> None:
+    state = _state()
+    glob = (st.session_state.get("wiz-glob") or "").strip()
+    if glob:
+        _tables(state).append(onboarding.file_table_entry(glob))
+        reset_widgets()
+
+
+def _entries(state: Any, ctx: FormContext, fields: tuple[str, ...]) -> None:
+    """The chosen entries with the fields that name them, editable, and a remove button."""
+    table_model = onboarding.table_model(state.draft.source_type)
+    for index, entry in enumerate(_tables(state)):
+        with st.container(border=True, key=f"wiz-entry-{index}"):
+            body, remove = st.columns([6, 1])
+            with body:
+                if isinstance(entry, dict) and table_model is not None:
+                    render_fields(table_model, f"tables[{index}]", ctx, only=fields)
+                else:
+                    show_issues(ctx, f"tables[{index}]")
+            remove.button("Remove", key=f"wiz-remove-{index}", on_click=_remove_table, args=(index,))
+            if state.draft.source_type == "rest_api" and isinstance(entry, dict):
+                _endpoint_panel(state, index, entry)
+
+
+def choose_endpoints(state: Any, ctx: FormContext) -> None:
+    st.caption("Each endpoint (resource) of the API becomes one table.")
+    name, path = st.columns(2)
+    name.text_input("Table name", key="wiz-endpoint-name", placeholder="orders")
+    path.text_input("Path", key="wiz-endpoint-path", placeholder="orders",
+                    help="The part after the base URL, e.g. orders or users/{id}/posts.")
+    st.button("Add endpoint", key="wiz-endpoint-add", icon=":material/add:", on_click=_add_endpoint)
+    _entries(state, ctx, ("name", "path"))
+
+
+def _add_endpoint() -> None:
+    path = (st.session_state.get("wiz-endpoint-path") or "").strip()
+    name = (st.session_state.get("wiz-endpoint-name") or "").strip()
+    if not path and not name:
+        return
+    guessed = re.sub(r"[^a-z0-9_]+", "_", (name or path.split("/")[0]).lower()).strip("_") or "endpoint"
+    _tables(_state()).append({"name": name or guessed, "path": path or guessed})
+    st.session_state["wiz-endpoint-name"] = st.session_state["wiz-endpoint-path"] = ""
+    reset_widgets()
+
+
+def _endpoint_panel(state: Any, index: int, entry: dict[str, Any]) -> None:
+    """HOOK: the REST issue's endpoint test (first raw response, paginator, data selector)."""
+    name = str(entry.get("name") or "")
+    if st.button("Test endpoint", key=f"wiz-test-endpoint-{index}", icon=":material/play_arrow:"):
+        with st.spinner("Calling the endpoint...", show_time=True):
+            try:
+                state.endpoint_tests[name] = onboarding.test_endpoint(state.draft, name, onboarding.call_timeout())
+            except onboarding.EndpointTestUnavailable as exc:
+                state.endpoint_tests[name] = exc
+            except Exception as exc:  # shown, never raised into the page
+                from ingestion_core.errors import explain
+
+                state.endpoint_tests[name] = RuntimeError(" ".join(explain(exc)))
+    result = state.endpoint_tests.get(name)
+    if isinstance(result, onboarding.EndpointTestUnavailable):
+        st.info(f"Endpoint test not available yet ({md_escape(result)}). Save the source and use a test run "
+                "to see its first rows.", icon=":material/construction:")
+    elif isinstance(result, Exception):
+        st.error(md_escape(result), icon=":material/error:")
+    elif result is not None:
+        _show_endpoint_result(result)
+
+
+def _show_endpoint_result(result: Any) -> None:
+    """The probe of the REST library: status, paginator, data selector, sample, body excerpt."""
+    if is_dataclass(result) and not isinstance(result, type):
+        result = asdict(result)
+    elif hasattr(result, "model_dump"):
+        result = result.model_dump(mode="json")
+    if not isinstance(result, dict):
+        st.write(result)
+        return
+    if result.get("error"):
+        st.error(f"**{md_escape(result.get('error_kind') or 'error')}:** {md_escape(result['error'])}",
+                 icon=":material/error:")
+    elif result.get("status") is not None:
+        st.success(f"HTTP {result['status']} {md_escape(result.get('reason') or '')} from "
+                   f"`{md_escape(result.get('url') or '')}` in {result.get('duration_s', 0)} s: "
+                   f"{result.get('records_on_page', 0)} record(s) on the first page.", icon=":material/check:")
+    summary = {k: result[k] for k in ("data_selector", "data_selector_detected", "paginator", "paginator_detected",
+                                      "has_next_page", "next_request") if k in result}
+    if summary:
+        st.json(summary, expanded=1)
+    records = next((result[k] for k in ("sample", "records", "rows") if isinstance(result.get(k), list)), None)
+    if records and all(isinstance(r, dict) for r in records):
+        st.dataframe(pd.DataFrame(records[:50]), hide_index=True, width="stretch")
+    if result.get("body_excerpt"):
+        st.code(str(result["body_excerpt"]), language="json" if result.get("is_json") else None)
+
+
+CHOOSERS = {"filesystem": choose_files, "rest_api": choose_endpoints}
+
+
+# --- step 5: table settings ----------------------------------------------------------------
+
+def _info_for(state: Any, entry: dict[str, Any]) -> Any:
+    name = entry.get("source_table") or entry.get("name")
+    schema = entry.get("schema") or _entry_schema(state.draft.source_type, state.schema)
+    if (schema, name) in state.infos:
+        return state.infos[(schema, name)]
+    same_name = [info for (_, n), info in state.infos.items() if n == name]
+    return same_name[0] if len(same_name) == 1 else None
+
+
+def _default_mode(state: Any) -> str:
+    defaults = state.draft.data.get("defaults")
+    return (defaults.get("mode") if isinstance(defaults, dict) else None) or "full"
+
+
+def autofill_all(state: Any) -> None:
+    """What discovery knows and a table's mode needs: the first cursor candidate for
+    incremental, the declared key for merge / scd2. Runs before the draft is validated."""
+    for index, entry in enumerate(_tables(state)):
+        if isinstance(entry, dict):
+            for key in onboarding.autofill_table(entry, _info_for(state, entry), _default_mode(state)):
+                st.session_state.pop(widget_key(f"tables[{index}].{key}"), None)
+
+
+def step_settings(state: Any, ctx: FormContext, model: Any) -> None:
+    tables = _tables(state)
+    table_model = onboarding.table_model(state.draft.source_type)
+    if not tables or table_model is None:
+        st.info("Choose at least one table in the previous step first.", icon=":material/info:")
+        return
+    default_mode = _default_mode(state)
+    st.caption(f"Mode: {md_escape(_mode_help())} Tables without a mode use **{md_escape(default_mode)}** "
+               "(step 7, defaults).")
+    schemas = state.schemas.items if state.schemas is not None and state.schemas.ok else []
+    for index, entry in enumerate(tables):
+        path = f"tables[{index}]"
+        if not isinstance(entry, dict):
+            show_issues(ctx, path)
+            continue
+        info = _info_for(state, entry)
+        with st.container(border=True, key=f"wiz-table-{index}"):
+            _table_heading(entry, info)
+            sub = replace(ctx, columns=list(info.columns) if info else [],
+                          cursor_candidates=list(info.cursor_candidates) if info else [], choices={"schema": schemas})
+            render_fields(table_model, path, sub, skip=("checks",),
+                          more_label=f"More settings for {entry.get('name') or 'this table'}")
+            if info is None and onboarding.is_sql(state.draft.source_type):
+                st.button("Look up the columns", key=f"wiz-columns-{index}", icon=":material/search:",
+                          help="Offers the table's real columns for cursor and primary key.",
+                          on_click=_lookup_columns, args=(entry.get("schema"),))
+    show_leftover(ctx, ("tables",), only=lambda i: ".checks" not in i.path and not is_entry_identity(i.path, None))
+
+
+def _mode_help() -> str:
+    from ingestion_core.models.tables import MODE_HELP
+
+    return MODE_HELP
+
+
+def _table_heading(entry: dict[str, Any], info: Any) -> None:
+    title = f"##### {md_escape(entry.get('name') or '(no name)')}"
+    details = []
+    if entry.get("schema"):
+        details.append(f"schema {md_escape(entry['schema'])}")
+    if info is not None and info.row_estimate is not None:
+        details.append(f"~{info.row_estimate:,} rows")
+    if info is not None and info.primary_key:
+        details.append("declared key " + md_escape(", ".join(info.primary_key)))
+    st.markdown(title)
+    if details:
+        st.caption(" · ".join(details))
+
+
+def _lookup_columns(schema: str | None) -> None:
+    state = _state()
+    found = onboarding.discover_tables(state.draft, schema, onboarding.call_timeout())
+    for table in found.items:
+        state.infos[(_entry_schema(state.draft.source_type, schema), table.name)] = table
+    if not found.ok:
+        state.notice = f"Could not look up the columns: {found.error} ({found.hint})"
+
+
+# --- step 6: quality checks ----------------------------------------------------------------
+
+def step_checks(state: Any, ctx: FormContext, model: Any) -> None:
+    tables = _tables(state)
+    if not tables:
+        st.info("Choose at least one table first.", icon=":material/info:")
+        return
+    st.caption("Checks run on the destination after each load. A failed *error* check marks the run as "
+               "quality failed (the data is kept); a *warn* check is only recorded.")
+    for index, entry in enumerate(tables):
+        if not isinstance(entry, dict):
+            continue
+        checks = entry.get("checks") if isinstance(entry.get("checks"), list) else []
+        expanded = [onboarding.expand_check(c) for c in checks]
+        if expanded != checks:
+            entry["checks"] = expanded
+        info = _info_for(state, entry)
+        with st.container(border=True, key=f"wiz-checks-{index}"):
+            st.markdown(f"##### {md_escape(entry.get('name') or '(no name)')}")
+            sub = replace(ctx, columns=list(info.columns) if info else [], in_expander=True)
+            for number, check in enumerate(expanded):
+                _check_row(sub, index, number, check)
+            _add_check_row(entry, index, info)
+    show_leftover(ctx, ("tables",), only=lambda i: ".checks" in i.path)
+
+
+def _check_row(ctx: FormContext, index: int, number: int, check: Any) -> None:
+    path = f"tables[{index}].checks[{number}]"
+    kind = next(iter(check)) if isinstance(check, dict) and len(check) == 1 else None
+    body, remove = st.columns([6, 1])
+    with body:
+        if kind in CHECKS:
+            st.markdown(f"**{md_escape(kind)}**: {md_escape(Check.model_fields[kind].description or '')}")
+            render_fields(CHECKS[kind], f"{path}.{kind}", ctx)
+        show_issues(ctx, path)
+    remove.button("Remove", key=f"wiz-check-remove-{index}-{number}", on_click=_remove_check, args=(index, number))
+
+
+def _add_check_row(entry: dict[str, Any], index: int, info: Any) -> None:
+    kinds = list(CHECKS)
+    pick, add = st.columns([3, 1], vertical_alignment="bottom")
+    pick.selectbox("Add a check", kinds, key=f"wiz-check-kind-{index}",
+                   format_func=lambda k: f"{k}: {Check.model_fields[k].description or ''}")
+    add.button("Add check", key=f"wiz-check-add-{index}", icon=":material/add:", on_click=_add_check, args=(index,))
+    key = entry.get("primary_key") or (list(info.primary_key) if info is not None else [])
+    if key and not _has_key_checks(entry, key):
+        st.button(f"Add not-null and unique checks on {', '.join(key)}", key=f"wiz-check-suggest-{index}",
+                  icon=":material/auto_fix_high:", on_click=_add_key_checks, args=(index, list(key)))
+
+
+def _has_key_checks(entry: dict[str, Any], key: list[str]) -> bool:
+    kinds = {next(iter(c)) for c in entry.get("checks") or [] if isinstance(c, dict) and c}
+    return {"not_null", "unique"} <= kinds
+
+
+def _check_prefill(kind: str, entry: dict[str, Any], info: Any) -> dict[str, Any]:
+    fields = CHECKS[kind].model_fields
+    key = entry.get("primary_key") or (list(info.primary_key) if info is not None else [])
+    first = key[0] if key else (info.columns[0].name if info is not None and info.columns else None)
+    prefill: dict[str, Any] = {}
+    if "column" in fields and first:
+        prefill["column"] = entry.get("cursor") if kind == "freshness" and entry.get("cursor") else first
+    if "columns" in fields and (key or first):
+        prefill["columns"] = list(key) or [first]
+    if kind == "row_count":
+        prefill["min"] = 1
+    return prefill
+
+
+def _add_check(index: int) -> None:
+    state = _state()
+    entry = _tables(state)[index]
+    kind = st.session_state.get(f"wiz-check-kind-{index}") or "row_count"
+    checks = entry.setdefault("checks", [])
+    checks.append({kind: _check_prefill(kind, entry, _info_for(state, entry))})
+    reset_widgets()
+
+
+def _add_key_checks(index: int, key: list[str]) -> None:
+    entry = _tables(_state())[index]
+    checks = entry.setdefault("checks", [])
+    checks += [{"not_null": {"column": column}} for column in key] + [{"unique": {"columns": list(key)}}]
+    reset_widgets()
+
+
+def _remove_check(index: int, number: int) -> None:
+    entry = _tables(_state())[index]
+    checks = entry.get("checks") or []
+    if 0 <= number < len(checks):
+        del checks[number]
+    if not checks:
+        entry.pop("checks", None)
+    reset_widgets()
+

@@ -1,0 +1,279 @@
+"""A market-team user onboards sources in a real Chromium. PostgreSQL end to end: test the
+connection, tick two tables, an incremental cursor and a merge key, save; no YAML is typed and
+the whole flow takes at most 20 clicks. Files and a REST API up to their step 4 (files matching
+a glob; an endpoint and its test panel).
+
+Screenshots of each step go to a temp folder, or to docs/images (the user guide's pictures)
+with ``UPDATE_SCREENSHOTS=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.ui.test_wizard import tiny_api  # noqa: F401  (a fixture: a JSON API on loopback)
+
+pytestmark = [pytest.mark.browser, pytest.mark.services]
+
+CLICK_BUDGET = 20
+VIEWPORT = {"width": 1280, "height": 800}
+MAX_SHOT_HEIGHT = 2400
+DOCS_IMAGES = REPO / "docs" / "images"
+
+
+class Driver:
+    """Playwright actions on Streamlit widgets found by key, counting the clicks."""
+
+    def __init__(self, page: Any, shots: Path):
+        self.page = page
+        self.shots = shots
+        self.clicks = 0
+        self.typed: list[str] = []
+
+    def widget(self, key: str) -> Any:
+        return self.page.locator(f".st-key-{key}")
+
+    def idle(self) -> None:
+        """The page is drawn: no script run in progress and no placeholder left. Call it after
+        waiting for the effect of an action (a rerun that has not started yet looks idle)."""
+        from playwright.sync_api import expect
+
+        expect(self.page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+        expect(self.page.get_by_test_id("stSkeleton")).to_have_count(0)
+
+    def settle(self) -> None:
+        """After an action whose effect cannot be seen: let its rerun start (if it has not
+        already come and gone), then wait for the page to be drawn."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+        from playwright.sync_api import expect
+
+        with contextlib.suppress(AssertionError, PlaywrightTimeout):
+            expect(self.page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "running",
+                                                                         timeout=1000)
+        self.idle()
+
+    def choose(self, key: str, option: str, attempts: int = 3) -> None:
+        """Open a selectbox and pick an option (two clicks). A rerun still drawing the page can
+        close the list as it opens; then it is opened again."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        self.settle()
+        for attempt in range(attempts):
+            self.click(self.widget(key).locator("input"))
+            try:
+                self.page.get_by_role("option", name=option).click(timeout=3000)
+            except PlaywrightTimeout:
+                if attempt == attempts - 1:
+                    raise
+                continue
+            self.clicks += 1
+            return
+
+    def click(self, locator: Any) -> None:
+        locator.click()
+        self.clicks += 1
+
+    def press(self, key: str) -> None:
+        self.click(self.widget(key).locator("button"))
+
+    def fill(self, key: str, text: str) -> None:
+        field = self.widget(key).locator("input")
+        field.fill(text)
+        field.press("Enter")
+        self.typed.append(key)
+
+    def wait_text(self, text: str) -> None:
+        self.page.get_by_text(text).first.wait_for()
+        self.idle()
+
+    def next_step(self, number: int) -> None:
+        self.press("wiz-next")
+        self.wait_text(f"Step {number} of 8")
+
+    def shot(self, name: str) -> None:
+        """The whole page, 1280 wide: Streamlit scrolls inside its main block, so the window is
+        made as tall as the content for the picture, then put back to 1280x800."""
+        self.idle()
+        height = self.page.get_by_test_id("stMain").evaluate("main => main.scrollHeight")
+        self.page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(height, 800), MAX_SHOT_HEIGHT)})
+        self.idle()
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        self.page.set_viewport_size(VIEWPORT)
+        shrink_png(path)
+
+
+def shrink_png(path: Path) -> None:
+    """256 colours are plenty for a screenshot of a form and keep the PNG small."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+
+
+@pytest.fixture
+def sales_db(postgres_db: Any) -> Any:
+    postgres_db.execute(
+        "CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id bigint, amount numeric(10,2), "
+        "created_at timestamptz, updated_at timestamptz, status text);"
+        "CREATE TABLE customers (customer_id bigint PRIMARY KEY, email text, country text, "
+        "updated_at timestamptz);"
+        "CREATE TABLE audit_log (id bigserial PRIMARY KEY, message text);"
+        "INSERT INTO customers SELECT g, 'c' || g || '@example.com', 'DE', now() FROM generate_series(1, 50) g;"
+        "INSERT INTO orders SELECT g, g % 50 + 1, g * 1.5, now(), now(), 'paid' FROM generate_series(1, 500) g;"
+        "ANALYZE orders; ANALYZE customers;"
+    )
+    return postgres_db
+
+
+def test_onboard_postgres_in_the_browser(portal_app: Any, browser_page: Any, sales_db: Any,
+                                         tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    update = os.environ.get("UPDATE_SCREENSHOTS", "").lower() in ("1", "true", "yes")
+    shots = DOCS_IMAGES if update else tmp_path / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    ui = Driver(browser_page, shots)
+
+    browser_page.goto(f"{portal_app.url}/sources")
+    ui.widget("sources-new").wait_for()
+    ui.press("sources-new")
+    ui.widget("wiz-type").wait_for()
+
+    # 1. type
+    ui.click(ui.widget("wiz-type").get_by_text("PostgreSQL (postgres)", exact=True))
+    ui.wait_text("Type: postgres")
+    ui.shot("wizard-1-type")
+    ui.next_step(2)
+
+    # 2. connection: typed, never YAML
+    for key, value in (("f-name", "sales_de"), ("f-owner", "market-de"), ("f-source-host", sales_db.host),
+                       ("f-source-port", str(sales_db.port)), ("f-source-database", sales_db.name),
+                       ("f-source-username", sales_db.user), ("f-source-password", sales_db.password)):
+        ui.fill(key, value)
+    ui.wait_text("when you save; the file gets")  # the password reached the server (it is typed last)
+    ui.shot("wizard-2-connection")
+    ui.next_step(3)
+
+    # 3. test connection
+    ui.press("wiz-test")
+    ui.wait_text("Connected in")
+    ui.shot("wizard-3-test")
+    ui.next_step(4)
+
+    # 4. tick two tables found by discovery
+    ui.widget("wiz-pick-public-orders").wait_for()
+    for count, table in enumerate(("orders", "customers"), start=1):
+        ui.click(ui.widget(f"wiz-pick-public-{table}").locator("label"))
+        ui.wait_text(f"Chosen ({count})")
+    ui.shot("wizard-4-tables")
+    ui.next_step(5)
+
+    # 5. incremental on orders (cursor offered: updated_at), merge on customers (key pre-selected)
+    ui.click(ui.widget("f-tables-0-mode").get_by_text("incremental", exact=True))
+    ui.click(ui.widget("f-tables-1-mode").get_by_text("merge", exact=True))
+    expect(ui.widget("f-tables-0-cursor").locator("input")).to_have_value(re.compile("^updated_at"))
+    expect(ui.widget("f-tables-1-primary_key").get_by_text(re.compile("^customer_id"))).to_have_count(1)
+    ui.shot("wizard-5-settings")
+    ui.next_step(6)
+
+    # 6. quality checks: one click for not-null + unique on the key
+    ui.press("wiz-check-suggest-1")
+    ui.widget("f-tables-1-checks-1-unique-columns").wait_for()
+    ui.shot("wizard-6-checks")
+    ui.next_step(7)
+
+    # 7. destination and schedule: defaults
+    ui.shot("wizard-7-destination")
+    ui.next_step(8)
+
+    # 8. review and save
+    ui.wait_text("The file that will be saved")
+    ui.shot("wizard-8-review")
+    ui.press("wiz-save")
+    ui.wait_text("is now in the Sources list")
+    ui.press("editor-to-sources")
+    browser_page.get_by_test_id("stDataFrame").wait_for()
+    ui.shot("sources-list")
+
+    saved = portal_app.project / "configs" / "sources" / "sales_de.yaml"
+    text = saved.read_text(encoding="utf-8")
+    assert yaml.safe_load(text) == {
+        "version": 1, "name": "sales_de", "owner": "market-de",
+        "source": {"type": "postgres", "host": sales_db.host, "port": sales_db.port, "database": sales_db.name,
+                   "username": sales_db.user, "password": "${secrets.sales_de.password}"},
+        "tables": [
+            {"name": "orders", "schema": "public", "mode": "incremental", "cursor": "updated_at"},
+            {"name": "customers", "schema": "public", "mode": "merge", "primary_key": ["customer_id"],
+             "checks": [{"not_null": "customer_id"}, {"unique": ["customer_id"]}]},
+        ],
+    }
+    assert sales_db.password not in text
+    secrets = tomllib.loads((portal_app.project / ".ingest" / "secrets.toml").read_text(encoding="utf-8"))
+    assert secrets["sales_de"]["password"] == sales_db.password
+    assert ui.clicks <= CLICK_BUDGET, f"{ui.clicks} clicks"
+    assert not [k for k in ui.typed if "yaml" in k], "no YAML typed"
+    print(f"\nclicks used: {ui.clicks} (budget {CLICK_BUDGET})")
+
+
+def test_files_and_rest_api_steps_in_the_browser(portal_app: Any, browser_page: Any, tiny_api: str,  # noqa: F811
+                                                tmp_path: Path) -> None:
+    update = os.environ.get("UPDATE_SCREENSHOTS", "").lower() in ("1", "true", "yes")
+    shots = DOCS_IMAGES if update else tmp_path / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    landing = portal_app.project / "landing" / "partners"
+    landing.mkdir(parents=True)
+    for day in ("2025-03-01", "2025-03-02", "2025-03-03"):
+        (landing / f"sales_{day}.csv").write_text("partner_id;amount\n1;10.5\n2;7\n", encoding="utf-8")
+    ui = Driver(browser_page, shots)
+
+    # files: a glob, the files it matches, added as a table
+    browser_page.goto(f"{portal_app.url}/sources")
+    ui.press("sources-new")
+    ui.click(ui.widget("wiz-type").get_by_text("Files on disk or object storage (filesystem)", exact=True))
+    ui.wait_text("Type: filesystem")
+    ui.next_step(2)
+    for key, value in (("f-name", "partner_files"), ("f-owner", "market-de"), ("f-source-bucket_url", "landing")):
+        ui.fill(key, value)
+    ui.next_step(3)
+    ui.next_step(4)
+    ui.fill("wiz-glob", "partners/*.csv")
+    ui.press("wiz-list-files")
+    ui.wait_text("3 file(s) match")
+    ui.press("wiz-add-files")
+    ui.widget("f-tables-0-glob").wait_for()
+    ui.shot("wizard-files-4-files")
+
+    # REST: bearer token, an endpoint, the endpoint test
+    browser_page.goto(f"{portal_app.url}/sources")
+    ui.press("sources-new")
+    ui.click(ui.widget("wiz-type").get_by_text("REST API (rest_api)", exact=True))
+    ui.wait_text("Type: rest_api")
+    ui.next_step(2)
+    for key, value in (("f-name", "crm_api"), ("f-owner", "market-de"), ("f-source-base_url", tiny_api)):
+        ui.fill(key, value)
+    ui.choose("f-source-auth-type", "bearer: Authorization: Bearer <token>.")
+    ui.widget("f-source-auth-token").wait_for()
+    ui.fill("f-source-auth-token", "tok-en-42")
+    ui.wait_text("when you save; the file gets")
+    ui.shot("wizard-rest-2-connection")
+    ui.next_step(3)
+    ui.next_step(4)
+    ui.fill("wiz-endpoint-name", "contacts")
+    ui.fill("wiz-endpoint-path", "contacts")
+    ui.press("wiz-endpoint-add")
+    ui.widget("wiz-test-endpoint-0").wait_for()
+    ui.press("wiz-test-endpoint-0")
+    browser_page.get_by_text(re.compile("HTTP 200|Endpoint test not available yet")).first.wait_for()
+    ui.shot("wizard-rest-4-endpoints")
+    assert "tok-en-42" not in browser_page.content()

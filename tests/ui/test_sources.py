@@ -1,0 +1,185 @@
+"""The Sources page, headless with AppTest: the list with validation and last run, search and
+filters, enable / disable keeping comments, delete to the bin with confirmation and restore,
+and the buttons that open the editor."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from ingestion_core.records import RunRecord, write_record
+from tests.ui.test_wizard import REPO, SAVED_CRM, click, errors, ok, unescape, write_source
+
+SOURCES = REPO / "pages" / "sources.py"
+APP = REPO / "app.py"
+
+SHOP = """\
+# Demo shop: keep this comment
+version: 1
+name: shop
+owner: market-de
+description: Web shop in SQLite
+source: {type: sqlite, path: shop.sqlite}
+tables:
+  - {name: orders, mode: full}
+"""
+BROKEN = """\
+name: broken
+owner: market-de
+source: {type: postgres, host: db, database: x, password: hunter2-literal}
+tables: [{name: t}]
+"""
+
+
+def sources_page() -> AppTest:
+    return ok(AppTest.from_file(str(SOURCES), default_timeout=30).run())
+
+
+def table(at: AppTest) -> list[dict]:
+    return at.dataframe[0].value.to_dict("records")
+
+
+def record_run(source: str, status: str, started: datetime, kind: str = "run") -> None:
+    write_record(RunRecord(run_id=f"{started:%Y%m%dT%H%M%S}-{source}-{kind}", kind=kind, source=source,
+                           source_type="sqlite", owner="market-de", destination="local_duckdb",
+                           destination_type="duckdb", dataset=source, actor="ana", status=status,
+                           started_at=started, ended_at=started))
+
+
+def setup_three(project: Path) -> None:
+    write_source(project, "shop", SHOP)
+    write_source(project, "crm", SAVED_CRM)
+    write_source(project, "broken", BROKEN)
+
+
+def test_the_list_shows_status_and_last_run(ingest_env: Path) -> None:
+    setup_three(ingest_env)
+    record_run("shop", "success", datetime(2025, 3, 1, 6, 0, tzinfo=UTC))
+    record_run("shop", "failed", datetime(2025, 3, 2, 6, 0, tzinfo=UTC))
+    record_run("shop", "success", datetime(2025, 3, 3, 6, 0, tzinfo=UTC), kind="preview")
+    record_run("crm", "success", datetime(2025, 3, 2, 7, 0, tzinfo=UTC), kind="preview")
+
+    rows = {r["name"]: r for r in table(sources_page())}
+
+    assert set(rows) == {"broken", "crm", "shop"}
+    shop = rows["shop"]
+    assert (shop["type"], shop["owner"], shop["destination"], shop["tables"], shop["valid"]) == \
+        ("sqlite", "market-de", "local_duckdb", 1, True)
+    assert shop["last run"] == "failed"  # the newest real run; previews only when there is none
+    assert shop["last run at"].isoformat().startswith("2025-03-02T06:00")
+    assert rows["crm"]["last run"] == "success (preview)"
+    assert rows["broken"]["valid"] is False and rows["broken"]["last run"] == "never"
+
+
+def test_search_and_filters_narrow_the_list(ingest_env: Path) -> None:
+    setup_three(ingest_env)
+    at = sources_page()
+    ok(at.text_input(key="sources-search").input("web shop").run())
+    assert [r["name"] for r in table(at)] == ["shop"]
+    ok(at.text_input(key="sources-search").input("").run())
+    ok(at.multiselect(key="sources-type").select("postgres").run())
+    assert [r["name"] for r in table(at)] == ["broken", "crm"]
+    ok(at.selectbox(key="sources-status").select("invalid").run())
+    assert [r["name"] for r in table(at)] == ["broken"]
+    ok(at.multiselect(key="sources-owner").select("market-fr").run())
+    assert table(at) == [] and "0 of 3 sources shown." in at.caption[-1].value
+
+
+def test_disable_and_enable_keep_the_comments(ingest_env: Path) -> None:
+    path = write_source(ingest_env, "shop", SHOP)
+    at = sources_page()
+    assert at.button(key="sources-toggle").label == "Disable"
+    click(at, "sources-toggle")
+    assert "shop is now disabled." in unescape(at.success[0].value)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# Demo shop: keep this comment") and "enabled: false" in text
+    assert table(at)[0]["enabled"] is False
+    click(at, "sources-toggle")
+    assert "enabled: true" in path.read_text(encoding="utf-8") and table(at)[0]["enabled"] is True
+
+
+def test_delete_asks_first_then_moves_to_the_bin_and_restores(ingest_env: Path) -> None:
+    setup_three(ingest_env)
+    at = sources_page()
+    ok(at.selectbox(key="sources-pick").select("shop").run())
+    click(at, "sources-delete")
+    assert "Delete **shop**?" in at.warning[0].value
+    click(at, "sources-delete-no")
+    assert (ingest_env / "configs" / "sources" / "shop.yaml").exists()
+
+    click(at, "sources-delete")
+    click(at, "sources-delete-yes")
+    assert not (ingest_env / "configs" / "sources" / "shop.yaml").exists()
+    assert len(list((ingest_env / ".ingest" / "bin" / "sources").glob("shop.*.yaml"))) == 1
+    assert [r["name"] for r in table(at)] == ["broken", "crm"]
+
+    assert at.selectbox(key="sources-bin-pick").value is not None
+    click(at, "sources-restore")
+    assert "shop is back." in unescape(at.success[0].value)
+    assert (ingest_env / "configs" / "sources" / "shop.yaml").read_text(encoding="utf-8") == SHOP
+
+
+def test_delete_refuses_a_file_changed_after_the_question(ingest_env: Path) -> None:
+    path = write_source(ingest_env, "shop", SHOP)
+    at = sources_page()
+    click(at, "sources-delete")
+    path.write_text(SHOP + "# changed meanwhile\n", encoding="utf-8")
+    click(at, "sources-delete-yes")
+    assert any("Not deleted" in e and "changed by someone else" in e for e in errors(at))
+    assert path.exists()
+
+
+def test_an_invalid_source_opens_in_yaml_mode_only(ingest_env: Path) -> None:
+    setup_three(ingest_env)
+    at = sources_page()
+    ok(at.selectbox(key="sources-pick").select("broken").run())
+    assert at.button(key="sources-edit").disabled
+    assert not at.button(key="sources-yaml").disabled
+
+
+def _app_on_sources() -> AppTest:
+    at = ok(AppTest.from_file(str(APP), default_timeout=30).run())
+    return ok(at.switch_page("pages/sources.py").run())
+
+
+def test_new_edit_duplicate_and_yaml_open_the_editor(ingest_env: Path) -> None:
+    setup_three(ingest_env)
+    at = _app_on_sources()
+    ok(at.selectbox(key="sources-pick").select("crm").run())
+    click(at, "sources-edit")
+    assert at.title[0].value == "Edit crm" and at.text_input(key="f-source-host").value == "db.local"
+
+    at = _app_on_sources()
+    ok(at.selectbox(key="sources-pick").select("crm").run())
+    click(at, "sources-duplicate")
+    assert at.title[0].value == "New source" and at.text_input(key="f-name").value == "crm_copy"
+
+    at = _app_on_sources()
+    ok(at.selectbox(key="sources-pick").select("broken").run())
+    click(at, "sources-yaml")
+    assert at.text_area(key="editor-yaml-text").value == BROKEN
+
+    at = _app_on_sources()
+    click(at, "sources-new")
+    assert at.title[0].value == "New source" and at.radio(key="wiz-type").value is None
+
+
+def test_after_saving_the_source_is_in_the_list(ingest_env: Path) -> None:
+    write_source(ingest_env, "crm", SAVED_CRM)
+    at = _app_on_sources()
+    ok(at.selectbox(key="sources-pick").select("crm").run())
+    click(at, "sources-duplicate")
+    at.switch_page("pages/source_editor.py")  # AppTest stays on the page it was last sent to
+    ok(at.text_input(key="f-name").input("crm_fr").run())
+    click(at, "wiz-go-8")
+    click(at, "wiz-save")
+    click(at, "editor-to-sources")
+    assert at.title[0].value == "Sources"
+    assert [r["name"] for r in table(at)] == ["crm", "crm_fr"]
+
+
+def test_empty_list_says_how_to_start(ingest_env: Path) -> None:
+    at = sources_page()
+    assert "No sources yet" in at.info[0].value and not at.dataframe

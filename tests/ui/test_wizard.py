@@ -1,0 +1,540 @@
+"""The new / edit source wizard, headless with AppTest: every step filled the way a user fills
+it, field errors shown and fixed, the YAML on disk checked, secrets in the provider only.
+
+Widgets are found by key: ``f-<yaml path>`` for model fields (``f-source-host``,
+``f-tables-0-mode``), ``wiz-*`` for the wizard's own controls.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import sqlite3
+import threading
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from streamlit.testing.v1 import AppTest
+
+from ingestion_core.secrets import store_secret
+
+REPO = Path(__file__).resolve().parents[2]
+EDITOR = REPO / "pages" / "source_editor.py"
+SOURCE_TYPES = ("postgres", "mysql", "mssql", "azure_sql", "oracle", "sqlite", "rest_api", "filesystem")
+
+EXPECTED_SHOP = """\
+# yaml-language-server: $schema=../source.schema.json
+version: 1
+name: shop
+owner: market-de
+description: Web shop
+schedule: 0 6 * * *
+source:
+  type: sqlite
+  path: shop.sqlite
+tables:
+- name: orders
+  mode: incremental
+  cursor: updated_at
+- name: customers
+  mode: merge
+  primary_key:
+  - customer_id
+  checks:
+  - not_null: customer_id
+  - unique:
+    - customer_id
+"""
+
+
+# --- helpers (shared with the other wizard and sources tests) ------------------------------
+
+def unescape(markdown: str) -> str:
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def open_editor(request: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(EDITOR), default_timeout=30)
+    if request is not None:
+        at.session_state["editor_request"] = request
+    return ok(at.run())
+
+
+def state(at: AppTest):
+    return at.session_state["editor"]
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    return ok(at.button(key=key).click().run())
+
+
+def type_in(at: AppTest, key: str, text: str) -> AppTest:
+    return ok(at.text_input(key=key).input(text).run())
+
+
+def errors(at: AppTest) -> list[str]:
+    return [unescape(e.value) for e in at.error]
+
+
+def page_text(at: AppTest) -> str:
+    """Every text the page shows, widget values included."""
+    parts = [str(getattr(e, "value", "")) for kind in ("markdown", "caption", "error", "warning", "info", "success",
+                                                        "code", "text_input", "text_area")
+             for e in getattr(at, kind)]
+    return "\n".join(unescape(p) for p in parts)
+
+
+def make_shop(project: Path) -> Path:
+    path = project / "shop.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE orders (order_id INTEGER PRIMARY KEY, amount NUMERIC, created_on DATE, "
+                    "updated_at TIMESTAMP, note TEXT)")
+        con.execute("CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, email TEXT)")
+        con.execute("CREATE TABLE audit (id INTEGER PRIMARY KEY, message TEXT)")
+        con.executemany("INSERT INTO customers (email) VALUES (?)", [("a@x",), ("b@x",)])
+    return path
+
+
+def start_type(at: AppTest, kind: str) -> AppTest:
+    ok(at.radio(key="wiz-type").set_value(kind).run())
+    return click(at, "wiz-next")
+
+
+def write_source(project: Path, name: str, text: str) -> Path:
+    path = project / "configs" / "sources" / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def secrets_file(project: Path) -> dict:
+    path = project / ".ingest" / "secrets.toml"
+    return tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+# --- the whole flow ------------------------------------------------------------------------
+
+def test_sqlite_source_from_type_to_saved_yaml(ingest_env: Path) -> None:
+    make_shop(ingest_env)
+    at = open_editor()
+    assert state(at).step == 1
+
+    # 1. a type is needed before going on
+    click(at, "wiz-next")
+    assert state(at).step == 1 and "Choose what you want to load first." in errors(at)
+    start_type(at, "sqlite")
+    assert state(at).step == 2
+
+    # 2. required fields are flagged on Next, a bad name in plain words, then fixed
+    click(at, "wiz-next")
+    assert state(at).step == 2
+    shown = errors(at)
+    assert any("'name' is required" in e for e in shown) and any("'path' is required" in e for e in shown)
+    type_in(at, "f-name", "Shop DE")
+    assert any("'Shop DE' is not a valid name: use lower-case letters" in e for e in errors(at))
+    type_in(at, "f-name", "shop")
+    type_in(at, "f-owner", "market-de")
+    type_in(at, "f-description", "Web shop")
+    type_in(at, "f-source-path", "shop.sqlite")
+    assert not errors(at)
+    click(at, "wiz-next")
+    assert state(at).step == 3
+
+    # 3. test connection
+    click(at, "wiz-test")
+    assert at.success and "Connected in" in at.success[0].value
+    click(at, "wiz-next")
+
+    # 4. tick two of the three tables discovery found
+    assert {c.key for c in at.checkbox} == {"wiz-pick-main-orders", "wiz-pick-main-customers", "wiz-pick-main-audit"}
+    assert "~2 rows" in at.checkbox(key="wiz-pick-main-customers").label
+    ok(at.checkbox(key="wiz-pick-main-orders").check().run())
+    ok(at.checkbox(key="wiz-pick-main-customers").check().run())
+    click(at, "wiz-next")
+    assert state(at).step == 5
+
+    # 5. incremental picks the timestamp cursor, merge the declared key; real columns offered
+    ok(at.radio(key="f-tables-0-mode").set_value("incremental").run())
+    ok(at.radio(key="f-tables-1-mode").set_value("merge").run())
+    cursor = at.selectbox(key="f-tables-0-cursor")
+    assert cursor.value == "updated_at"
+    assert cursor.options[1:4] == ["updated_at · TIMESTAMP", "created_on · DATE", "order_id · INTEGER"]
+    assert at.multiselect(key="f-tables-1-primary_key").value == ["customer_id"]
+    click(at, "wiz-next")
+
+    # 6. checks: the key suggestion
+    click(at, "wiz-check-suggest-1")
+    click(at, "wiz-next")
+
+    # 7. destination and schedule: a bad cron is explained, then fixed
+    assert at.selectbox(key="f-destination").value == "local_duckdb"
+    type_in(at, "f-schedule", "every morning")
+    assert any("'every morning' is not a 5-field cron expression" in e for e in errors(at))
+    click(at, "wiz-next")
+    assert state(at).step == 7
+    type_in(at, "f-schedule", "0 6 * * *")
+    click(at, "wiz-next")
+    assert state(at).step == 8
+
+    # 8. review shows the exact file; save writes it
+    assert at.code[0].value == EXPECTED_SHOP.rstrip("\n")
+    click(at, "wiz-save")
+    assert "is now in the Sources list" in unescape(at.success[0].value)
+    assert (ingest_env / "configs" / "sources" / "shop.yaml").read_text(encoding="utf-8") == EXPECTED_SHOP
+
+
+def test_going_back_and_forth_keeps_what_was_typed(ingest_env: Path) -> None:
+    at = start_type(open_editor(), "postgres")
+    for key, value in (("f-name", "crm"), ("f-owner", "market-fr"), ("f-source-host", "db.local"),
+                       ("f-source-database", "crm"), ("f-source-username", "reader")):
+        type_in(at, key, value)
+    ok(at.number_input(key="f-source-port").set_value(6543).run())
+    ok(at.text_input(key="f-source-password").input("pa55-word").run())
+    click(at, "wiz-next")
+    click(at, "wiz-back")
+    assert state(at).step == 2
+    assert [at.text_input(key=k).value for k in ("f-name", "f-source-host", "f-source-username")] == \
+        ["crm", "db.local", "reader"]
+    assert at.number_input(key="f-source-port").value == 6543
+    assert at.text_input(key="f-source-password").value == "pa55-word"
+    click(at, "wiz-go-1")
+    click(at, "wiz-go-2")
+    assert at.text_input(key="f-source-database").value == "crm"
+    assert state(at).draft.data["source"] == {"type": "postgres", "host": "db.local", "database": "crm",
+                                              "username": "reader", "port": 6543}
+
+
+# --- PostgreSQL: secrets, connection test, discovery ---------------------------------------
+
+@pytest.fixture
+def crm_db(postgres_db):
+    postgres_db.execute(
+        "CREATE SCHEMA crm; CREATE TABLE crm.contacts (id bigint PRIMARY KEY, email text, changed_at timestamptz,"
+        " score integer); CREATE TABLE crm.notes (id bigint PRIMARY KEY, body text);"
+        "INSERT INTO crm.contacts SELECT g, 'x', now(), g FROM generate_series(1, 20) g; ANALYZE crm.contacts")
+    return postgres_db
+
+
+def test_postgres_password_goes_to_the_provider_only(ingest_env: Path, crm_db) -> None:
+    at = start_type(open_editor(), "postgres")
+    for key, value in (("f-name", "crm"), ("f-owner", "market-fr"), ("f-source-host", crm_db.host),
+                       ("f-source-database", crm_db.name), ("f-source-username", crm_db.user)):
+        type_in(at, key, value)
+    ok(at.number_input(key="f-source-port").set_value(crm_db.port).run())
+    ok(at.text_input(key="f-source-password").input("wrong-password-123").run())
+    assert "${secrets.crm.password}" in page_text(at)
+    click(at, "wiz-next")
+
+    click(at, "wiz-test")
+    failure = unescape(at.error[0].value)
+    assert "Could not connect." in failure and "check username and the password reference" in failure
+    assert "wrong-password-123" not in page_text(at)
+
+    click(at, "wiz-back")
+    ok(at.text_input(key="f-source-password").input(crm_db.password).run())
+    click(at, "wiz-next")
+    click(at, "wiz-test")
+    assert "Connected in" in at.success[0].value
+    click(at, "wiz-next")
+
+    assert at.selectbox(key="wiz-schema").value == "public"
+    ok(at.selectbox(key="wiz-schema").select("crm").run())
+    ok(at.checkbox(key="wiz-pick-crm-contacts").check().run())
+    click(at, "wiz-next")
+    ok(at.radio(key="f-tables-0-mode").set_value("incremental").run())
+    assert at.selectbox(key="f-tables-0-cursor").value == "changed_at"
+    for _ in range(3):
+        click(at, "wiz-next")
+    assert state(at).step == 8
+    click(at, "wiz-save")
+
+    text = (ingest_env / "configs" / "sources" / "crm.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    assert data["source"]["password"] == "${secrets.crm.password}"
+    assert data["tables"] == [{"name": "contacts", "schema": "crm", "mode": "incremental", "cursor": "changed_at"}]
+    assert crm_db.password not in text
+    assert secrets_file(ingest_env)["crm"]["password"] == crm_db.password
+
+
+def _blackhole() -> tuple[socket.socket, int]:
+    """A port that accepts TCP connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    return server, server.getsockname()[1]
+
+
+def test_connection_test_gives_up_after_the_timeout(ingest_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INGEST_PORTAL_TIMEOUT_S", "1")
+    server, port = _blackhole()
+    try:
+        at = start_type(open_editor(), "postgres")
+        for key, value in (("f-name", "slow"), ("f-owner", "market-de"), ("f-source-host", "127.0.0.1"),
+                           ("f-source-database", "x")):
+            type_in(at, key, value)
+        ok(at.number_input(key="f-source-port").set_value(port).run())
+        click(at, "wiz-next")
+        click(at, "wiz-test")
+    finally:
+        server.close()
+    message = unescape(at.error[0].value)
+    assert "the source did not answer within 1 seconds" in message
+    assert "check host and port" in message
+
+
+# --- editing a saved source ----------------------------------------------------------------
+
+SAVED_CRM = """\
+# The CRM database (comment kept in YAML mode)
+version: 1
+name: crm
+owner: market-fr
+source:
+  type: postgres
+  host: db.local
+  database: crm
+  username: reader
+  password: ${secrets.crm.password}
+tables:
+- name: contacts
+  schema: public
+"""
+
+
+def test_edit_shows_a_saved_secret_as_set_replaces_it_and_diffs(ingest_env: Path) -> None:
+    write_source(ingest_env, "crm", SAVED_CRM)
+    store_secret("${secrets.crm.password}", "old-secret-1")
+    at = open_editor({"mode": "edit", "name": "crm"})
+    assert state(at).step == 2 and at.title[0].value == "Edit crm"
+    assert at.text_input(key="f-name").disabled
+    assert any("set (secrets file, section [crm], key password)" in unescape(c.value) for c in at.caption)
+    assert "old-secret-1" not in page_text(at)
+
+    click(at, "f-source-password-replace")
+    ok(at.text_input(key="f-source-password").input("new-secret-2").run())
+    type_in(at, "f-source-host", "db2.local")
+    click(at, "wiz-go-8")
+    diff = at.code[1].value
+    assert "-  host: db.local\n+  host: db2.local" in diff
+    changed = [line for line in diff.splitlines()[2:] if line.startswith(("-", "+"))]
+    assert changed == ["-# The CRM database (comment kept in YAML mode)",
+                       "+# yaml-language-server: $schema=../source.schema.json", "-  host: db.local",
+                       "+  host: db2.local"]  # keys stay in the file's order: only real changes show
+    assert any("leaves out the comments" in w.value for w in at.warning)
+    assert not re.search(r"^[-+] +password", diff, re.M)  # same reference, new value: only the secrets file
+    click(at, "wiz-save")
+
+    saved = yaml.safe_load((ingest_env / "configs" / "sources" / "crm.yaml").read_text(encoding="utf-8"))
+    assert saved["source"]["host"] == "db2.local" and saved["source"]["password"] == "${secrets.crm.password}"
+    assert secrets_file(ingest_env)["crm"]["password"] == "new-secret-2"
+
+
+def test_save_refuses_a_file_changed_since_it_was_opened(ingest_env: Path) -> None:
+    path = write_source(ingest_env, "crm", SAVED_CRM)
+    at = open_editor({"mode": "edit", "name": "crm"})
+    type_in(at, "f-source-host", "mine.local")
+    theirs = SAVED_CRM.replace("db.local", "theirs.local")
+    path.write_text(theirs, encoding="utf-8")
+    click(at, "wiz-go-8")
+    click(at, "wiz-save")
+    assert any("Not saved." in e and "was changed by someone else since you opened it" in e for e in errors(at))
+    assert path.read_text(encoding="utf-8") == theirs
+
+
+def test_a_new_source_cannot_take_an_existing_name(ingest_env: Path) -> None:
+    write_source(ingest_env, "crm", SAVED_CRM)
+    at = start_type(open_editor(), "sqlite")
+    type_in(at, "f-name", "crm")
+    assert any("a source named 'crm' already exists; choose another name" in e for e in errors(at))
+
+
+def test_duplicate_opens_a_copy_under_a_free_name(ingest_env: Path) -> None:
+    write_source(ingest_env, "crm", SAVED_CRM)
+    at = open_editor({"mode": "duplicate", "name": "crm"})
+    assert at.title[0].value == "New source"
+    assert at.text_input(key="f-name").value == "crm_copy"
+    assert at.text_input(key="f-source-host").value == "db.local"
+
+
+# --- YAML mode -----------------------------------------------------------------------------
+
+def test_yaml_mode_validates_every_change_and_saves_the_text(ingest_env: Path) -> None:
+    path = write_source(ingest_env, "crm", SAVED_CRM)
+    at = open_editor({"mode": "yaml", "name": "crm"})
+    assert at.text_area(key="editor-yaml-text").value == SAVED_CRM
+    assert at.success[0].value == "Valid."
+
+    ok(at.text_area(key="editor-yaml-text").input(SAVED_CRM.replace("schema: public", "schema: public\n  colour: 1"))
+       .run())
+    assert any("`tables[0].colour`: unknown key 'colour'" in e for e in errors(at))
+    assert at.button(key="yaml-save").disabled
+
+    ok(at.text_area(key="editor-yaml-text").input("name: [unclosed").run())
+    assert any("YAML syntax error" in e for e in errors(at))
+
+    edited = SAVED_CRM.replace("host: db.local", "host: db3.local  # moved in May")
+    ok(at.text_area(key="editor-yaml-text").input(edited).run())
+    assert "+  host: db3.local  # moved in May" in at.code[0].value
+    click(at, "yaml-save")
+    assert path.read_text(encoding="utf-8") == edited  # comments kept
+
+    ok(at.toggle(key="editor-yaml-mode").set_value(False).run())
+    assert at.text_input(key="f-source-host").value == "db3.local"
+
+
+def test_yaml_mode_refuses_a_literal_password(ingest_env: Path) -> None:
+    at = open_editor()
+    ok(at.toggle(key="editor-yaml-mode").set_value(True).run())
+    ok(at.text_area(key="editor-yaml-text").input(SAVED_CRM.replace("${secrets.crm.password}", "hunter2")).run())
+    shown = "\n".join(errors(at))
+    assert "`source.password`: 'password' holds a literal secret" in shown and "hunter2" not in shown
+
+
+def test_form_to_yaml_carries_typed_secrets_as_references(ingest_env: Path) -> None:
+    at = start_type(open_editor(), "postgres")
+    for key, value in (("f-name", "crm"), ("f-owner", "market-fr"), ("f-source-host", "db"),
+                       ("f-source-database", "crm")):
+        type_in(at, key, value)
+    ok(at.text_input(key="f-source-password").input("typed-secret-9").run())
+    ok(at.toggle(key="editor-yaml-mode").set_value(True).run())
+    text = at.text_area(key="editor-yaml-text").value
+    assert "password: ${secrets.crm.password}" in text and "typed-secret-9" not in text
+
+
+# --- templates, files, REST ----------------------------------------------------------------
+
+def test_a_template_fills_the_form_without_its_secrets(ingest_env: Path) -> None:
+    shutil.copytree(REPO / "configs" / "templates", ingest_env / "configs" / "templates")
+    at = open_editor()
+    ok(at.selectbox(key="wiz-template").select("postgres").run())
+    click(at, "wiz-next")
+    assert at.text_input(key="f-source-host").value == "sales-db.example.internal"
+    assert at.text_input(key="f-name").value == ""
+    assert at.text_input(key="f-source-password").value == ""  # typed by the user, not the template's reference
+    assert "username" not in state(at).draft.data["source"]
+
+
+def test_files_matching_a_glob_become_a_table(ingest_env: Path) -> None:
+    folder = ingest_env / "landing" / "sales"
+    folder.mkdir(parents=True)
+    for day in ("01", "02"):
+        (folder / f"sales_{day}.csv").write_text("id;amount\n1;2.5\n", encoding="utf-8")
+    at = start_type(open_editor(), "filesystem")
+    for key, value in (("f-name", "partner_files"), ("f-owner", "market-de"), ("f-source-bucket_url", "landing")):
+        type_in(at, key, value)
+    click(at, "wiz-next")
+    click(at, "wiz-test")
+    assert "Connected in" in at.success[0].value
+    click(at, "wiz-next")
+    type_in(at, "wiz-glob", "sales/*.csv")
+    click(at, "wiz-list-files")
+    assert sorted(at.dataframe[0].value["path"]) == ["sales/sales_01.csv", "sales/sales_02.csv"]
+    click(at, "wiz-add-files")
+    assert at.text_input(key="f-tables-0-name").value == "sales"
+    assert at.radio(key="f-tables-0-format").value == "csv"
+    click(at, "wiz-next")
+    ok(at.toggle(key="f-tables-0-csv-on").set_value(True).run())
+    type_in(at, "f-tables-0-csv-delimiter", ";")
+    for _ in range(3):
+        click(at, "wiz-next")
+    click(at, "wiz-save")
+    saved = yaml.safe_load((ingest_env / "configs" / "sources" / "partner_files.yaml").read_text(encoding="utf-8"))
+    assert saved["tables"] == [{"name": "sales", "glob": "sales/*.csv", "format": "csv", "csv": {"delimiter": ";"}}]
+
+
+@pytest.fixture
+def tiny_api() -> Iterator[str]:
+    """A one-endpoint JSON API on loopback that wants a bearer token."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            authorized = self.headers.get("Authorization") == "Bearer tok-en-42"
+            body = b'{"data": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}' if authorized else b"{}"
+            self.send_response(200 if authorized else 401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_rest_api_with_a_token_and_an_endpoint_test(ingest_env: Path, tiny_api: str) -> None:
+    at = start_type(open_editor(), "rest_api")
+    for key, value in (("f-name", "crm_api"), ("f-owner", "market-de"), ("f-source-base_url", tiny_api)):
+        type_in(at, key, value)
+    ok(at.selectbox(key="f-source-auth-type").select("bearer").run())
+    ok(at.text_input(key="f-source-auth-token").input("tok-en-42").run())
+    click(at, "wiz-next")
+    click(at, "wiz-next")
+    type_in(at, "wiz-endpoint-name", "contacts")
+    type_in(at, "wiz-endpoint-path", "contacts")
+    click(at, "wiz-endpoint-add")
+    assert at.text_input(key="f-tables-0-path").value == "contacts"
+
+    click(at, "wiz-test-endpoint-0")
+    shown = page_text(at)
+    assert ("HTTP 200" in shown and "tok-en-42" not in shown) or "Endpoint test not available yet" in shown
+    for _ in range(4):
+        click(at, "wiz-next")
+    click(at, "wiz-save")
+    text = (ingest_env / "configs" / "sources" / "crm_api.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load(text)["source"]["auth"] == {"type": "bearer", "token": "${secrets.crm_api.token}"}
+    assert "tok-en-42" not in text
+    assert secrets_file(ingest_env)["crm_api"]["token"] == "tok-en-42"
+
+
+# --- checks --------------------------------------------------------------------------------
+
+def test_checks_are_added_checked_and_removed(ingest_env: Path) -> None:
+    make_shop(ingest_env)
+    at = start_type(open_editor(), "sqlite")
+    for key, value in (("f-name", "shop"), ("f-owner", "market-de"), ("f-source-path", "shop.sqlite")):
+        type_in(at, key, value)
+    click(at, "wiz-next")
+    click(at, "wiz-next")
+    ok(at.checkbox(key="wiz-pick-main-orders").check().run())
+    click(at, "wiz-next")
+    click(at, "wiz-next")
+    ok(at.selectbox(key="wiz-check-kind-0").select("row_count").run())
+    click(at, "wiz-check-add-0")
+    assert at.number_input(key="f-tables-0-checks-0-row_count-min").value == 1
+    ok(at.number_input(key="f-tables-0-checks-0-row_count-max").set_value(0).run())
+    assert any("row_count min (1) is above max (0); swap them" in e for e in errors(at))
+    click(at, "wiz-next")
+    assert state(at).step == 6
+    click(at, "wiz-check-remove-0-0")
+    assert "checks" not in state(at).draft.data["tables"][0]
+    click(at, "wiz-next")
+    assert state(at).step == 7
+
+
+# --- every step of every source type renders -----------------------------------------------
+
+@pytest.mark.parametrize("kind", SOURCE_TYPES)
+def test_every_step_renders_for_every_source_type(ingest_env: Path, kind: str) -> None:
+    at = start_type(open_editor(), kind)
+    state(at).furthest = 8
+    ok(at.run())
+    for step in (4, 5, 6, 7, 8):  # 2 was drawn by start_type; 3 only draws a button
+        click(at, f"wiz-go-{step}")
+        assert state(at).step == step
