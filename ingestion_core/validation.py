@@ -79,7 +79,7 @@ def issues_from_error(exc: ValidationError, data: Any, root: Any) -> list[Config
 
 def _is_source_file(root: Any) -> bool:
     return any(isinstance(m, type) and issubclass(m, BaseModel) and "tables" in m.model_fields
-               for m in _members(root))
+               for m in type_members(root))
 
 
 def _source_issue(data: Any) -> ConfigIssue:
@@ -162,17 +162,18 @@ def _locate(loc: list[Any], data: Any, root: Any, error_type: str) -> _Location:
     return _Location(format_path(parts), key, field, owner, member, kind)
 
 
-def _members(kind: Any) -> list[Any]:
+def type_members(kind: Any) -> list[Any]:
+    """The types a value may have: Annotated and unions unwrapped (``None`` included)."""
     origin = typing.get_origin(kind)
     if origin is typing.Annotated:
-        return _members(typing.get_args(kind)[0])
+        return type_members(typing.get_args(kind)[0])
     if origin in (typing.Union, types.UnionType):
-        return [m for a in typing.get_args(kind) for m in _members(a)]
+        return [m for a in typing.get_args(kind) for m in type_members(a)]
     return [kind]
 
 
 def _models(kind: Any) -> list[type[BaseModel]]:
-    return [m for m in _members(kind) if isinstance(m, type) and issubclass(m, BaseModel)]
+    return [m for m in type_members(kind) if isinstance(m, type) and issubclass(m, BaseModel)]
 
 
 def _is_tag(kind: Any, elem: Any, node: Any) -> bool:
@@ -218,7 +219,7 @@ def _model_of(kind: Any, node: Any) -> type[BaseModel] | None:
 
 
 def _item_type(kind: Any) -> Any:
-    for member in _members(kind):
+    for member in type_members(kind):
         if typing.get_origin(member) in (list, dict):
             return typing.get_args(member)[-1]
     return None

@@ -6,7 +6,6 @@ page code. No Streamlit here: the fuzz tests call these functions directly.
 
 from __future__ import annotations
 
-import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from ingestion_core.models.tables import TableDefaults
-from ingestion_core.validation import is_secret_field
+from ingestion_core.validation import is_secret_field, type_members
 
 MISSING = object()
 SCALARS = (str, int, float, bool)
@@ -54,14 +53,7 @@ class FieldSpec:
 
 # --- annotations ---------------------------------------------------------------------------
 
-def members(annotation: Any) -> list[Any]:
-    """The types a value may have: Annotated and unions unwrapped (``None`` included)."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return members(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        return [m for arg in typing.get_args(annotation) for m in members(arg)]
-    return [annotation]
+members = type_members  # one unwrapping of Annotated / unions, shared with the validation messages
 
 
 def _non_none(annotation: Any) -> list[Any]:
