@@ -204,8 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def skip_streamlit_secrets_lookup() -> None:
+    """dlt imports Streamlit (0.7-0.8 s) to look for ``st.secrets`` whenever no secrets.toml
+    exists, and uses them only inside a running Streamlit app. A CLI process is never one, so
+    the lookup can only find nothing: skip the import (measured: ``ingest preview`` 4.1 s -> 3.3 s)."""
+    if "streamlit" in sys.modules:
+        return
+    from dlt.common.configuration.providers import toml
+
+    toml.SettingsTomlProvider._read_streamlit_secrets = lambda self, name, file_name: None  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    skip_streamlit_secrets_lookup()
     args.actor = args.actor or default_actor()
     try:
         return COMMANDS[args.command](args)

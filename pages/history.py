@@ -5,8 +5,10 @@ about it."""
 import streamlit as st
 
 from ingestion_core import run_metrics as rm
-from portal import dashboard_data, run_view
+from portal import components, dashboard_data, run_view
 from portal import dashboard_widgets as ui
+
+components.ensure_app_navigation()
 
 ui.header("Run history", "Every run and preview, newest first: click a row to see everything about it.",
           key="history")

@@ -5,8 +5,10 @@ source, owner, destination, status and trigger. Previews are left out."""
 import streamlit as st
 
 from ingestion_core import run_metrics as rm
-from portal import charts, dashboard_data
+from portal import charts, components, dashboard_data
 from portal import dashboard_widgets as ui
+
+components.ensure_app_navigation()
 
 ALL_SOURCES = "All sources: daily totals"
 

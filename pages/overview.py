@@ -8,9 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from ingestion_core import run_metrics as rm
-from portal import charts, dashboard_data
+from portal import charts, components, dashboard_data
 from portal import dashboard_widgets as ui
 from portal.components import md_escape
+
+components.ensure_app_navigation()
 
 ui.header("Overview", "How the sources did today and lately. Real runs only: previews are listed in Run history.",
           key="overview")

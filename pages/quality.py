@@ -5,8 +5,10 @@ one chosen check."""
 import streamlit as st
 
 from ingestion_core import run_metrics as rm
-from portal import charts, dashboard_data
+from portal import charts, components, dashboard_data
 from portal import dashboard_widgets as ui
+
+components.ensure_app_navigation()
 
 HEATMAP_ROWS = 30
 

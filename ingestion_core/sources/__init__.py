@@ -7,6 +7,7 @@ Adding a source kind = one module here that calls :func:`register_source`, its m
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -70,18 +71,26 @@ class UnsupportedSourceError(LookupError):
     pass
 
 
+BUILTIN_MODULES = {"filesystem": "files", "rest_api": "rest"}
+"""Source type -> module of this package that registers it (every other type: ``sql``). Only the
+module a run needs is imported: a SQL preview does not pay for the REST and file readers."""
+
+
 def get_source_kind(source_type: str) -> SourceKind:
-    _load_builtin()
+    if source_type not in SOURCES:
+        importlib.import_module(f"ingestion_core.sources.{BUILTIN_MODULES.get(source_type, 'sql')}")
     try:
         return SOURCES[source_type]
     except KeyError:
+        _load_builtin()
         raise UnsupportedSourceError(
             f"no runner for source type '{source_type}'; runnable types: {', '.join(sorted(SOURCES))}"
         ) from None
 
 
 def _load_builtin() -> None:
-    from ingestion_core.sources import files, rest, sql  # noqa: F401  (modules register themselves)
+    for module in {*BUILTIN_MODULES.values(), "sql"}:
+        importlib.import_module(f"ingestion_core.sources.{module}")  # modules register themselves
 
 
 def test_connection(config: SourceFileBase) -> ConnectionReport:
