@@ -47,25 +47,13 @@ def register_column_reader(*source_types: str) -> Callable[[ColumnReader], Colum
 
 @register_column_reader("postgres", "mysql", "mssql", "azure_sql", "oracle", "sqlite")
 def sql_columns(config: SourceFileBase, table: SqlTable, destination_type: str) -> list[tuple[str, str | None]]:
-    """The columns of a SQL table the run reads (reflected, include / exclude applied), typed the
-    way dlt's sql_table types them."""
-    from dlt.sources.sql_database.schema_types import sqla_col_to_column_schema
-
+    """The columns of a SQL table the run reads, typed as the run lands them: the same type plan
+    as the load (:func:`ingestion_core.sources.sql.planned_columns`); None for a refused column."""
     from ingestion_core.runner import _type_text as type_text
-    from ingestion_core.sources.sql import create_engine, reflect_table
-    from ingestion_core.type_adapters import type_adapter_for
+    from ingestion_core.sources.sql import planned_columns
 
-    adapter = type_adapter_for(config.source_type, destination_type)
-    engine = create_engine(config)
-    try:
-        columns = list(reflect_table(engine, table).columns)
-    finally:
-        engine.dispose()
-    if table.include_columns:
-        columns = [c for c in columns if c.name in table.include_columns]
-    columns = [c for c in columns if c.name not in table.exclude_columns]
-    typed = [(c.name, sqla_col_to_column_schema(c, "full_with_precision", adapter)) for c in columns]
-    return [(name, type_text(schema) if schema and schema.get("data_type") else None) for name, schema in typed]
+    return [(name, type_text(landed) if landed.get("data_type") else None)
+            for name, landed in planned_columns(config, table, destination_type)]
 
 
 def declared_columns(config: SourceFileBase, table: TableBase, destination_type: str,

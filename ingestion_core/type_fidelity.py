@@ -270,7 +270,7 @@ OVERRIDE = re.compile(r"^\s*(text|decimal\s*\(\s*(\d+)\s*,\s*(\d+)\s*\))\s*$", r
 
 def parse_column_type(value: str) -> dict[str, Any]:
     """``text`` or ``decimal(p,s)`` (p <= 38, s <= p) -> dlt hints; ValueError otherwise.
-    Models call it to validate ``column_types`` values."""
+    ``SqlTable.column_types`` calls it to validate (and write canonically) its values."""
     match = OVERRIDE.match(str(value))
     if not match:
         raise ValueError(f"column type '{value}' is not one of: text, decimal(p,s) (e.g. decimal(38,10))")
@@ -283,7 +283,8 @@ def parse_column_type(value: str) -> dict[str, Any]:
 
 
 def overrides_for(table: Any) -> dict[str, str]:
-    """The table's ``column_types`` choices ({column: text | decimal(p,s)}), when the model has them."""
+    """The table's ``column_types`` choices ({column: text | decimal(p,s)}); tables of sources
+    that are not SQL have none."""
     return dict(getattr(table, "column_types", None) or {})
 
 

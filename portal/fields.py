@@ -26,7 +26,8 @@ SCALARS = (str, int, float, bool)
 # Optional fields that most people leave alone: shown under "More settings". A new field is
 # advanced when it has a default other than empty; these are advanced whatever their default.
 ADVANCED_KEYS = {"url", "options", "source_table", "include_columns", "exclude_columns", "filter", "headers",
-                 "params", "json", "response_actions", "include_from_parent", "parent", "description"}
+                 "params", "json", "response_actions", "include_from_parent", "parent", "description",
+                 "column_types", "type_mapping"}
 BASIC_KEYS = {"destination"}  # has a default, but every source should choose it knowingly
 # Table settings that inherit from defaults: (default) is right for most tables.
 INHERITED = set(TableDefaults.model_fields) - {"mode"}

@@ -17,8 +17,9 @@ mssql_uniqueidentifier         SQL Server UNIQUEIDENTIFIER       STRING
 =============================  ================================  ===========================
 
 The mapping in force is the Databricks destination's (set when the destination is built, see
-:func:`use_type_mapping`); :func:`databricks_type_adapter` builds an adapter with per-table
-overrides on top.
+:func:`use_type_mapping`); a table's own ``type_mapping:`` (same rules and choices) goes on top of
+it for that table: :func:`databricks_type_adapter` is registered as the type mapping of each
+(source type, databricks) pair (:func:`ingestion_core.type_adapters.register_type_mapping`).
 
 Example::
 
@@ -37,7 +38,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql, oracle
 
-from ingestion_core.type_adapters import register_type_adapter
+from ingestion_core.type_adapters import register_type_mapping
 
 MAX_DECIMAL_PRECISION = 38  # Databricks DECIMAL
 
@@ -169,6 +170,6 @@ def databricks_type_adapter(source_type: str, overrides: Mapping[str, str] | Non
 
 
 for _source_type in ("oracle", *MSSQL):
-    register_type_adapter(_source_type, "databricks")(
-        lambda sql_type, _kind=_source_type: adapt_type(_kind, sql_type)
+    register_type_mapping(_source_type, "databricks")(
+        lambda overrides, _kind=_source_type: databricks_type_adapter(_kind, overrides)
     )

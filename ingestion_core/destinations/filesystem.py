@@ -1,13 +1,22 @@
 """Parquet / JSONL files or Delta tables on local disk, ADLS, S3 or GCS (date-partitioned
-layout by default). dlt merges into files only with the Delta table format (upsert)."""
+layout by default). dlt merges into files only with the Delta table format (upsert).
+
+dlt reads the landed tables back (quality checks, custom_sql) through DuckDB; Delta tables need
+DuckDB's ``delta`` extension, which DuckDB would download. The ``duckdb-extension-delta`` package
+ships it: :func:`install_duckdb_extension` installs it from there once, after which dlt's own
+``delta_scan`` autoloads it offline.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import threading
+from pathlib import Path
 from typing import Any
 
 from ingestion_core.destinations import DestinationPlan, register_destination
+from ingestion_core.run_log import LOGGER
 from ingestion_core.sources.files import bucket_url, file_credentials
 
 _INIT_LOCKS: dict[str, threading.Lock] = {}
@@ -18,6 +27,8 @@ _INIT_LOCKS_GUARD = threading.Lock()
 def build(name: str, config: Any) -> DestinationPlan:
     url = bucket_url(config.bucket_url)
     delta = config.format == "delta"
+    if delta:
+        install_duckdb_extension("delta")
     credentials = file_credentials(config.credentials, config.bucket_url)
     destination = filesystem_destination_class()(
         bucket_url=url, layout=config.layout, destination_name=name,
@@ -61,3 +72,30 @@ def filesystem_destination_class() -> type:
             return SerialInitFilesystemClient if not self.is_hf else super().client_class
 
     return Filesystem
+
+
+@functools.cache
+def install_duckdb_extension(name: str) -> bool:
+    """Install DuckDB extension ``name`` from its ``duckdb-extension-<name>`` package (once per
+    process; DuckDB keeps it in its extension folder), unless DuckDB has it already. False when
+    neither: reading then needs DuckDB to download it, and says so when it cannot."""
+    import duckdb
+
+    with duckdb.connect() as connection:
+        installed = connection.execute("SELECT installed FROM duckdb_extensions() WHERE extension_name = ?",
+                                       [name]).fetchone()
+        if installed and installed[0]:
+            return True
+        spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+        if spec is None or not spec.submodule_search_locations:
+            LOGGER.warning("DuckDB's %s extension is not installed: pip install duckdb-extension-%s==%s",
+                           name, name, duckdb.__version__)
+            return False
+        path = Path(next(iter(spec.submodule_search_locations))) / "extensions" / f"v{duckdb.__version__}" / \
+            f"{name}.duckdb_extension"
+        try:
+            connection.execute(f"INSTALL '{path.as_posix().replace(chr(39), chr(39) * 2)}'")  # our package's file
+        except duckdb.Error as exc:  # the load does not need it; the checks that do will say why
+            LOGGER.warning("DuckDB's %s extension could not be installed from %s: %s", name, path, exc)
+            return False
+    return True

@@ -31,6 +31,40 @@ EVOLUTION_HELP = (
 )
 
 
+COLUMN_TYPE_CHOICES = "text, or decimal(p,s) with 1 <= p <= 38 and 0 <= s <= p (e.g. decimal(38,10))"
+COLUMN_TYPES_HELP = (
+    "How chosen columns land, instead of the product's own decision: {column: text} lands the value as "
+    "the source prints it; {column: decimal(p,s)} lands an exact decimal (a value that does not fit stops "
+    "the load, naming the column). For a column the product refuses or converts, e.g. "
+    "{amount: 'decimal(38,2)', period: text}. Applies to every destination and takes precedence over "
+    "type_mapping."
+)
+TYPE_MAPPING_HELP = (
+    "This table's choices for the Databricks type rules (same rules and choices as type_mapping in the "
+    "Databricks destination file, e.g. {oracle_number: bigint}); rules left out keep the destination's "
+    "choice. Used when the destination is Databricks; column_types wins for the columns it names."
+)
+COLUMN_TYPE_PATTERN = r"^\s*(text|decimal\s*\(\s*\d{1,2}\s*,\s*\d{1,2}\s*\))\s*$"
+
+
+def _column_types_schema(schema: dict[str, Any]) -> None:
+    """Values are column types (checked by the model: p <= 38, s <= p); keys are identifiers."""
+    value = {"type": "string", "pattern": COLUMN_TYPE_PATTERN, "examples": ["text", "decimal(38,10)"]}
+    schema["patternProperties"] = {key: value for key in schema.get("patternProperties", {})}
+    schema["additionalProperties"] = False
+
+
+def _type_mapping_schema(schema: dict[str, Any]) -> None:
+    """JSON Schema of a table's type_mapping: the Databricks rules and their choices (read from the
+    rules themselves when the schema is made, so the models do not import SQLAlchemy)."""
+    from ingestion_core.databricks.type_adapters import RULES
+
+    schema["properties"] = {rule.name: {"enum": list(rule.choices), "description": f"{rule.column} "
+                                        f"({'/'.join(rule.source_types)}); default: the destination's choice"}
+                            for rule in RULES}
+    schema["additionalProperties"] = False
+
+
 def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -128,6 +162,50 @@ class SqlTable(TableBase):
     exclude_columns: list[Identifier] = Field(default_factory=list, description="Leave these columns out.")
     filter: list[FilterCondition] = Field(default_factory=list, description="Load only rows matching all conditions.")
     backend: Backend | None = Field(None, description="Reading backend. Default: defaults.backend.")
+    column_types: dict[Identifier, str] = Field(
+        default_factory=dict, description=COLUMN_TYPES_HELP, json_schema_extra=_column_types_schema,
+    )
+    type_mapping: dict[str, str] = Field(default_factory=dict, description=TYPE_MAPPING_HELP,
+                                         json_schema_extra=_type_mapping_schema)
+
+    @field_validator("column_types")
+    @classmethod
+    def _column_types_known(cls, value: dict[str, str]) -> dict[str, str]:
+        """Each choice written the canonical way (``decimal(38,2)``); a wrong one names the column."""
+        from ingestion_core.type_fidelity import parse_column_type
+
+        checked = {}
+        for column, choice in value.items():
+            try:
+                landed = parse_column_type(choice)
+            except ValueError as exc:
+                raise PydanticCustomError(
+                    "column_type",
+                    "column {column} has '{value}', which is not a column type{why}; write "
+                    "one of: {choices}, or remove {column} from column_types",
+                    {"column": column, "value": str(choice)[:80],
+                     "why": f" ({str(exc).split(': ', 1)[-1]})" if "decimal needs" in str(exc) else "",
+                     "choices": COLUMN_TYPE_CHOICES, "at": column},
+                ) from None
+            checked[column] = "text" if landed["data_type"] == "text" else \
+                f"decimal({landed['precision']},{landed['scale']})"
+        return checked
+
+    @field_validator("type_mapping")
+    @classmethod
+    def _type_mapping_known(cls, value: dict[str, str]) -> dict[str, str]:
+        from ingestion_core.databricks.type_adapters import RULES_BY_NAME, check_mapping
+
+        for rule, choice in value.items():
+            try:
+                check_mapping({rule: choice})
+            except ValueError as exc:
+                at = rule if rule in RULES_BY_NAME else None
+                raise PydanticCustomError(
+                    "type_mapping", "{why}; fix it or remove {rule} from type_mapping",
+                    {"why": str(exc), "rule": rule[:80], **({"at": at} if at else {})},
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _columns_not_both(self) -> SqlTable:
@@ -139,6 +217,16 @@ class SqlTable(TableBase):
                 "list only",
                 {"cols": ", ".join(sorted(both)), "at": "exclude_columns"},
             )
+        for column in self.column_types:
+            left_out = column in self.exclude_columns or (self.include_columns and column not in self.include_columns)
+            if left_out:
+                where = "is in exclude_columns" if column in self.exclude_columns else "is not in include_columns"
+                raise PydanticCustomError(
+                    "column_type_unloaded",
+                    "column_types names column {column}, which {where}, so it is not loaded; remove it from "
+                    "column_types or load the column",
+                    {"column": column, "where": where, "at": f"column_types.{column}"},
+                )
         return self
 
 

@@ -29,7 +29,7 @@ from ingestion_core.models.source_file import SourceFileBase
 from ingestion_core.models.tables import FilterCondition, SqlTable
 from ingestion_core.secrets import is_reference, register_secret, resolve_value
 from ingestion_core.sources import BuildContext, ConnectionReport, reads_incrementally, register_source
-from ingestion_core.type_adapters import type_adapter_for
+from ingestion_core.type_adapters import table_type_mapping, type_adapter_for
 from ingestion_core.type_fidelity import TablePlan, apply_plan_hints, loader_class, overrides_for, plan_table
 
 LOGGER = logging.getLogger("ingestion_core.sources.sql")
@@ -162,10 +162,15 @@ def loaded_columns(reflected: sa.Table, table: SqlTable) -> list[str]:
 
 def plan_sql_table(engine: sa.Engine, reflected: sa.Table, config: SourceFileBase, table: SqlTable,
                    destination_type: str, cursor: str | None = None) -> TablePlan:
-    """How each loaded column of the table lands (see :mod:`ingestion_core.type_fidelity`)."""
+    """How each loaded column of the table lands (see :mod:`ingestion_core.type_fidelity`): the
+    table's ``column_types`` first, then the destination's type adapters (with the table's
+    ``type_mapping`` on top), then the product's rules."""
+    try:
+        adapter = type_adapter_for(config.source_type, destination_type, table_type_mapping(table))
+    except ValueError as exc:  # the model checks type_mapping; a rule removed since is said here
+        raise ValueError(f"table {table.name}: type_mapping: {exc}") from None
     return plan_table(engine, reflected, config.source_type, columns=loaded_columns(reflected, table),
-                      overrides=overrides_for(table), cursor=cursor,
-                      adapter=type_adapter_for(config.source_type, destination_type))
+                      overrides=overrides_for(table), cursor=cursor, adapter=adapter)
 
 
 def planned_columns(config: SourceFileBase, table: SqlTable, destination_type: str) -> list[tuple[str, dict[str, Any]]]:
@@ -245,6 +250,20 @@ def coerce_initial_value(value: Any, column: sa.Column | None) -> Any:
     return value
 
 
+def cursor_path(column: str) -> str:
+    """The column as dlt's incremental ``cursor_path`` (a JSON path): a plain name as is (the
+    state key of existing pipelines), any other name quoted (``"order date"``, ``"2nd$"``), which
+    dlt reads as that one column."""
+    from dlt.common.jsonpath import extract_simple_field_name
+
+    try:
+        if extract_simple_field_name(column) == column:
+            return column
+    except Exception:  # jsonpath-ng's parser and lexer errors: not a bare name
+        pass
+    return f'"{column}"'
+
+
 # --- the source kind -----------------------------------------------------------------------
 
 @register_source("postgres", "mysql", "mssql", "azure_sql", "oracle", "sqlite")
@@ -271,7 +290,8 @@ class SqlSource:
                     f"its columns are {', '.join(reflected.c.keys())}"
                 )
             incremental = dlt.sources.incremental(
-                table.cursor, initial_value=coerce_initial_value(table.initial_value, reflected.c[table.cursor])
+                cursor_path(table.cursor), initial_value=coerce_initial_value(table.initial_value,
+                                                                              reflected.c[table.cursor])
             )
         resource = sql_table(
             credentials=engine, metadata=reflected.metadata, table=reflected.name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -13,6 +14,7 @@ import pytest
 
 from ingestion_core.cli import main
 from ingestion_core.config_store import ConfigStore
+from ingestion_core.destinations.filesystem import install_duckdb_extension
 from ingestion_core.records import check_history, load_record, record_path
 from ingestion_core.runner import preview_source, run_source
 from ingestion_core.secrets import register_secret
@@ -366,13 +368,22 @@ def test_checks_of_a_table_whose_load_failed_are_skipped(shop: Path) -> None:
     assert all(q["message"] == "not run: the load of this table failed" for q in failed.quality)
 
 
+@pytest.fixture
+def duckdb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A DuckDB without extensions: a fresh home folder (DuckDB keeps them under ~/.duckdb)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    install_duckdb_extension.cache_clear()
+    yield home
+    install_duckdb_extension.cache_clear()  # later tests run with the real home again
+
+
 @pytest.mark.parametrize("table_format", ["parquet", "delta"])
-def test_checks_on_files_destinations(shop: Path, table_format: str) -> None:
+def test_checks_on_files_destinations(shop: Path, table_format: str, duckdb_home: Path) -> None:
     """Parquet / Delta tables are checked through dlt's DuckDB views; custom_sql may read the
-    dataset's files and nothing else."""
-    if table_format == "delta" and not _duckdb_can_read_delta():
-        pytest.skip("DuckDB's delta extension is not installed here (dlt reads Delta tables with it; "
-                    "online it installs itself, offline: pip install duckdb-extension-delta)")
+    dataset's files and nothing else. Delta on a machine whose DuckDB has no delta extension yet
+    (a fresh home folder): the product installs it from the duckdb-extension-delta package."""
     plant_bad_rows(shop)
     (shop / "configs" / "destinations" / "lake.yaml").write_text(f"type: filesystem\nbucket_url: lake\n"
                                                                  f"format: {table_format}\n")
@@ -390,11 +401,17 @@ def test_checks_on_files_destinations(shop: Path, table_format: str) -> None:
         ("custom_sql", "fail", 1)]
     assert results[4]["status"] == "fail" and "Permission Error" in results[4]["error"]
     assert (results[5]["name"], results[5]["status"], results[5]["observed"]) == ("reconcile", "pass", 104)
+    assert [p.name for p in duckdb_home.glob(".duckdb/extensions/*/*/*.duckdb_extension")] == (
+        ["delta.duckdb_extension"] if table_format == "delta" else [])
 
 
-def _duckdb_can_read_delta() -> bool:
-    try:
-        duckdb.connect().execute("LOAD delta")
-    except duckdb.Error:
-        return False
-    return True
+def test_without_the_delta_package_the_install_says_what_to_install(
+        duckdb_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "duckdb_extension_delta" else find_spec(name, *a))
+    assert install_duckdb_extension("delta") is False
+    assert f"pip install duckdb-extension-delta=={duckdb.__version__}" in caplog.text
+    assert not list(duckdb_home.glob(".duckdb/extensions/*/*/*"))

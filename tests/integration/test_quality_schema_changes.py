@@ -115,3 +115,19 @@ def test_files_retyped_values_land_in_a_variant_column(ingest_env: Path) -> None
     assert [(e["change"], e["column"], e["type"], e["previous_type"]) for e in events] == [
         ("retyped", "score", "text", "bigint"), ("added", "tag", "text", None)]
     assert events[0]["note"] == "values land in score__v_text"
+
+
+def test_the_source_side_is_typed_by_the_same_plan_as_the_load(shop: Path) -> None:
+    """A failed run compares the declared types with the last run's: they come from the run's own
+    type plan, so a column landed as text by the product (NUMERIC without precision) or by the
+    table's column_types is not reported as retyped."""
+    change_source(shop, "ALTER TABLE customers ADD COLUMN score NUMERIC", "UPDATE customers SET score = id * 1.5")
+    config = write_source(shop, "  - name: customers\n    mode: append\n    schema_evolution: freeze\n"
+                                "    column_types: {age: text}\n")
+    first = run_source(config, actor="ana")
+    assert {c["name"]: c["type"] for c in first.tables[0].columns if c["name"] in ("age", "score")} == {
+        "age": "text", "score": "text"}
+    change_source(shop, "ALTER TABLE customers ADD COLUMN email TEXT", "UPDATE customers SET email = 'x@y.z'")
+    failed = run_source(config, actor="ana")
+    assert failed.status == "failed"
+    assert changes(failed) == [("added", "email", "text", None)]

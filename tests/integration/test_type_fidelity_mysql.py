@@ -125,3 +125,27 @@ def test_a_zero_date_stops_its_table_naming_the_column(ingest_env: Path, mariadb
     assert record.status == "failed" and error.error_class == "ColumnTypeError", error
     assert "column 'placed' (datetime)" in error.message and "0000-00-00" in error.message
     assert "column_types: {placed: text}" in error.message and "exclude_columns: [placed]" in error.message
+
+
+@pytest.mark.parametrize("backend", ["pyarrow", "connectorx"])
+def test_column_types_land_a_zero_date_as_text_and_a_wide_decimal_as_decimal(
+        ingest_env: Path, mariadb_db, backend: str) -> None:
+    connection = mariadb_db.connect(autocommit=True)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION sql_mode = ''")
+            cursor.execute("CREATE TABLE legacy (id INT, placed DATETIME, amount DECIMAL(65,30))")
+            cursor.execute("INSERT INTO legacy VALUES (1, '2024-01-01 10:00:00', "
+                           "-12345678.000000000000000000000000000001), (2, '0000-00-00 00:00:00', NULL)")
+    finally:
+        connection.close()
+    config = write_source(ingest_env, mariadb_db, f"  - name: legacy\n    backend: {backend}\n"
+                                                  "    column_types: {placed: text, amount: 'decimal(38,30)'}\n")
+    record = run_source(config, actor="ana")
+    assert record.status == "success", record.tables[0].error
+    assert landed(ingest_env, "SELECT id, placed, amount FROM maria.legacy ORDER BY id") == [
+        (1, "2024-01-01 10:00:00", Decimal("-12345678.000000000000000000000000000001")),
+        (2, "0000-00-00 00:00:00", None)]
+    decisions = {d["column"]: (d["decision"], d["landed_type"]) for d in record.tables[0].type_decisions}
+    assert decisions == {"id": ("exact", "integer"), "placed": ("converted", "text"),
+                         "amount": ("converted", "decimal(38,30)")}

@@ -175,37 +175,99 @@ def test_a_value_no_reader_carries_stops_its_table_naming_the_column(ingest_env:
         assert {d["column"]: d["decision"] for d in result.type_decisions}["bad"] == "exact"
 
 
-def test_the_choices_in_the_message_work(ingest_env: Path, postgres_db, monkeypatch) -> None:
-    """column_types (once the table model has the field; patched here) lands the refused values."""
-    import ingestion_core.sources.sql as sql
-
+def test_the_choices_in_the_message_work(ingest_env: Path, postgres_db) -> None:
+    """column_types in YAML lands a column refused by default (an infinite timestamp) as text and a
+    numeric without precision (text by default) as an exact decimal, with every backend."""
     postgres_db.execute("CREATE TABLE odd (id int, seen timestamp, n numeric, dropped numeric(10,2)); "
                         "INSERT INTO odd VALUES (1, 'infinity', 1.5, 'NaN'), (2, '2024-02-29 12:00', 2.25, 1)")
-    monkeypatch.setattr(sql, "overrides_for", lambda table: {"seen": "text", "n": "decimal(38,2)"})
-    for backend in ("pyarrow", "connectorx"):
+    refused = run_source(write_source(ingest_env, postgres_db, "  - {name: odd, exclude_columns: [dropped]}\n"),
+                         actor="ana").tables[0]
+    assert refused.error.error_class == "ColumnTypeError" and "column seen holds infinity" in refused.error.message
+    for backend in ("pyarrow", "connectorx", "sqlalchemy"):
         config = write_source(ingest_env, postgres_db,
-                              f"  - {{name: odd, mode: full, backend: {backend}, exclude_columns: [dropped]}}\n")
+                              f"  - name: odd\n    backend: {backend}\n    exclude_columns: [dropped]\n"
+                              f"    column_types: {{seen: text, n: 'Decimal(38, 2)'}}\n")
+        assert config.tables[0].column_types == {"seen": "text", "n": "decimal(38,2)"}
         record = run_source(config, actor="ana")
         assert record.status == "success", record.tables[0].error
         assert landed(ingest_env, "SELECT id, seen, n FROM pg.odd ORDER BY id") == [
             (1, "infinity", Decimal("1.50")), (2, "2024-02-29 12:00:00", Decimal("2.25"))]
+        types = dict(landed(ingest_env, "SELECT column_name, data_type FROM information_schema.columns "
+                                        "WHERE table_name = 'odd' AND column_name IN ('seen', 'n')"))
+        assert types == {"seen": "VARCHAR", "n": "DECIMAL(38,2)"}
         decisions = {d["column"]: d for d in record.tables[0].type_decisions}
-        assert decisions["n"]["landed_type"] == "decimal(38,2)" and decisions["n"]["decision"] == "converted"
-        assert "dropped" not in decisions
+        assert (decisions["n"]["landed_type"], decisions["n"]["decision"]) == ("decimal(38,2)", "converted")
+        assert decisions["seen"]["note"].startswith("column_types: text") and "dropped" not in decisions
+
+
+def test_the_preview_shows_the_column_types_choice(ingest_env: Path, postgres_db) -> None:
+    postgres_db.execute("CREATE TABLE odd (id int, seen timestamp, n numeric); "
+                        "INSERT INTO odd VALUES (1, 'infinity', 1.5), (2, '2024-02-29 12:00', 2.25)")
+    default = preview_source(write_source(ingest_env, postgres_db, "  - {name: odd}\n"), actor="ana", limit=5)
+    decisions = {d["column"]: d for d in default.as_json()["tables"][0]["type_decisions"]}
+    assert (decisions["n"]["decision"], decisions["n"]["landed_type"]) == ("converted", "text")
+    assert (decisions["seen"]["decision"], decisions["seen"]["landed_type"]) == ("exact", "timestamp")
+    config = write_source(ingest_env, postgres_db,
+                          "  - {name: odd, column_types: {seen: text, n: 'decimal(12,4)'}}\n")
+    table = preview_source(config, actor="ana", limit=5).as_json()["tables"][0]
+    decisions = {d["column"]: d for d in table["type_decisions"]}
+    assert decisions["n"] == {"column": "n", "source_type": "numeric", "landed_type": "decimal(12,4)",
+                              "decision": "converted", "note": "column_types: decimal(12,4) (a value that does not "
+                              "fit stops the load, naming the column)"}
+    assert (decisions["seen"]["decision"], decisions["seen"]["landed_type"]) == ("converted", "text")
+    assert {c["name"]: c["type"] for c in table["columns"]}["n"] == "decimal(12,4)"
+    assert sorted(row["seen"] for row in table["sample"]) == ["2024-02-29 12:00:00", "infinity"]
+
+
+def test_a_column_types_entry_for_a_column_the_table_lacks_is_a_clear_error(ingest_env: Path, postgres_db) -> None:
+    postgres_db.execute("CREATE TABLE odd (id int, n numeric); INSERT INTO odd VALUES (1, 1.5)")
+    config = write_source(ingest_env, postgres_db, "  - {name: odd, column_types: {amount: text}}\n")
+    for record in (run_source(config, actor="ana"), preview_source(config, actor="ana", limit=5).record):
+        error = record.tables[0].error
+        assert error.error_class == "ColumnTypeError"
+        assert "column_types names column(s) amount that the table does not have; its columns are id, n" in \
+            error.message
+    assert not (ingest_env / ".ingest" / "local_duckdb.duckdb").exists()  # refused before reading a row
 
 
 @pytest.mark.parametrize("backend", ["pyarrow", "connectorx"])
-def test_a_decimal_choice_too_narrow_for_the_data_names_the_column(
-        ingest_env: Path, postgres_db, monkeypatch, backend: str) -> None:
-    import ingestion_core.sources.sql as sql
-
+def test_a_decimal_choice_too_narrow_for_the_data_names_the_column(ingest_env: Path, postgres_db, backend: str) -> None:
     postgres_db.execute("CREATE TABLE odd (id int, n numeric); INSERT INTO odd VALUES (1, 1.5), (2, 1.234)")
-    monkeypatch.setattr(sql, "overrides_for", lambda table: {"n": "decimal(38,2)"})
-    config = write_source(ingest_env, postgres_db, f"  - {{name: odd, mode: full, backend: {backend}}}\n")
+    config = write_source(ingest_env, postgres_db,
+                          f"  - {{name: odd, backend: {backend}, column_types: {{n: 'decimal(38,2)'}}}}\n")
     error = run_source(config, actor="ana").tables[0].error
     assert error.error_class == "ColumnTypeError", error.message
     assert "column 'n' (numeric)" in error.message and "decimal(38,2)" in error.message
     assert "column_types: {n: text}" in error.message
+
+
+def cursor_with_spaces(project: Path, db, reconcile: bool = False) -> tuple[object, object]:
+    """Two incremental runs on a cursor whose name has a space (a quoted identifier in PostgreSQL)."""
+    db.execute('CREATE TABLE "Order Events" (id int, "updated at" timestamp, "Net $" numeric(10,2)); '
+               "INSERT INTO \"Order Events\" VALUES (1, '2024-01-01', 1.5), (2, '2024-01-02', 2.5)")
+    config = write_source(project, db, "  - name: Order Events\n    mode: incremental\n    cursor: updated at\n"
+                                       "    initial_value: '2024-01-01'\n" + ("    reconcile: true\n" * reconcile))
+    first = run_source(config, actor="ana")
+    assert first.status == "success", first.tables[0].error
+    db.execute("INSERT INTO \"Order Events\" VALUES (3, '2024-01-03', 3.5), (4, '2023-12-31', 9)")
+    return first, run_source(config, actor="ana")
+
+
+def test_a_cursor_whose_name_has_spaces_loads_incrementally(ingest_env: Path, postgres_db) -> None:
+    first, second = cursor_with_spaces(ingest_env, postgres_db)
+    assert (first.tables[0].rows, second.tables[0].rows) == (2, 1)
+    assert second.tables[0].cursor["last_value"].startswith("2024-01-03")
+    assert landed(ingest_env, "SELECT id, updated_at, netx FROM pg.order_events ORDER BY id") == [
+        (1, dt.datetime(2024, 1, 1), Decimal("1.50")), (2, dt.datetime(2024, 1, 2), Decimal("2.50")),
+        (3, dt.datetime(2024, 1, 3), Decimal("3.50"))]
+
+
+@pytest.mark.xfail(strict=True, reason="runner.cursor_state records dlt's quoted cursor path ('\"updated at\"'), "
+                   "so reconcile does not find the last run's cursor and counts from initial_value")
+def test_reconcile_counts_the_window_of_a_cursor_whose_name_has_spaces(ingest_env: Path, postgres_db) -> None:
+    _, second = cursor_with_spaces(ingest_env, postgres_db, reconcile=True)
+    assert second.tables[0].cursor["column"] == "updated at"
+    assert [(q["status"], q["observed"]) for q in second.tables[0].quality] == [("pass", 1)]
 
 
 def test_a_cursor_that_would_not_sort_like_the_source_is_refused_up_front(ingest_env: Path, postgres_db) -> None:

@@ -150,3 +150,73 @@ def test_the_destination_model_refuses_a_choice_a_rule_does_not_have() -> None:
 
     with pytest.raises(ValidationError, match="oracle_number"):
         DatabricksTypeMapping.model_validate({"oracle_number": "float"})
+
+
+# --- a table's own type_mapping (YAML), through the type plan the run uses --------------------
+
+def table_plan(source_type: str, destination_type: str, columns: list[tuple[str, sa.types.TypeEngine]],
+               **table: object):
+    from types import SimpleNamespace
+
+    from ingestion_core.config_store import validate_source_data
+    from ingestion_core.sources.sql import plan_sql_table
+
+    connection = {"oracle": {"type": "oracle", "host": "ora", "service_name": "ORCL"},
+                  "mssql": {"type": "mssql", "host": "sql", "database": "erp"}}[source_type]
+    config, issues = validate_source_data({"name": "erp", "owner": "finance", "source": connection,
+                                           "tables": [{"name": "t", **table}]})
+    assert config is not None, issues
+    dialect = {"oracle": oracle.dialect(), "mssql": mssql.dialect()}[source_type]
+    reflected = sa.Table("t", sa.MetaData(), *(sa.Column(name, kind) for name, kind in columns))
+    plan = plan_sql_table(SimpleNamespace(dialect=dialect), reflected, config,
+                          config.tables[0], destination_type)
+    return {d["column"]: (d["decision"], d["landed_type"]) for d in plan.records()}
+
+
+def oracle_columns() -> list[tuple[str, sa.types.TypeEngine]]:
+    return [("n", oracle.NUMBER()), ("amount", oracle.NUMBER(12, 2)), ("d", oracle.DATE())]
+
+
+def test_oracle_number_without_precision_is_double_on_databricks_unless_the_table_chooses() -> None:
+    assert table_plan("oracle", "databricks", oracle_columns()) == {
+        "n": ("converted", "double"), "amount": ("converted", "decimal(12,2)"),
+        "d": ("converted", "timestamp with time zone")}
+    chosen = table_plan("oracle", "databricks", oracle_columns(), type_mapping={"oracle_number": "bigint",
+                                                                               "oracle_date": "date"})
+    assert chosen == {"n": ("converted", "bigint"), "amount": ("converted", "decimal(12,2)"),
+                      "d": ("converted", "date")}
+
+
+def test_the_table_mapping_goes_on_top_of_the_destination_file_and_column_types_beats_both() -> None:
+    dbx_types.use_type_mapping({"oracle_number": "string", "oracle_date": "timestamp_ntz"})
+    try:
+        plan = table_plan("oracle", "databricks", oracle_columns(), type_mapping={"oracle_number": "decimal"},
+                          column_types={"amount": "text"})
+    finally:
+        dbx_types.use_type_mapping(None)
+    assert plan == {"n": ("converted", "decimal(38,10)"), "amount": ("converted", "text"),
+                    "d": ("converted", "timestamp")}
+
+
+def test_the_table_mapping_applies_to_databricks_only() -> None:
+    """Previews and other destinations keep the product's own exact rules (NUMBER -> text)."""
+    plan = table_plan("oracle", "duckdb", oracle_columns(), type_mapping={"oracle_number": "bigint"})
+    assert plan["n"] == ("converted", "text") and plan["amount"] == ("exact", "decimal(12,2)")
+
+
+def test_sql_server_rules_are_tuned_per_table_too() -> None:
+    columns = [("m", mssql.MONEY()), ("at", mssql.DATETIMEOFFSET()), ("t", mssql.TIME())]
+    assert table_plan("mssql", "databricks", columns) == {
+        "m": ("converted", "decimal(19,4)"), "at": ("converted", "timestamp with time zone"),
+        "t": ("converted", "text")}
+    chosen = table_plan("mssql", "databricks", columns, type_mapping={"mssql_money": "double",
+                                                                     "mssql_datetimeoffset": "string"})
+    assert chosen == {"m": ("converted", "double"), "at": ("converted", "text"), "t": ("converted", "text")}
+
+
+def test_type_adapter_for_takes_a_table_mapping_and_checks_it() -> None:
+    assert isinstance(type_adapters.type_adapter_for("oracle", "databricks", {"oracle_number": "bigint"})(
+        oracle.NUMBER()), sa.BigInteger)
+    assert type_adapters.type_adapter_for("oracle", "duckdb", {"oracle_number": "bigint"}) is None
+    with pytest.raises(ValueError, match="no type rule 'oracle_numbr'"):
+        type_adapters.type_adapter_for("oracle", "databricks", {"oracle_numbr": "bigint"})
