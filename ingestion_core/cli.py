@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ingestion_core import settings
+from ingestion_core import access, settings
 from ingestion_core.config_store import (
     ConfigStore,
     ConflictError,
@@ -29,7 +29,7 @@ from ingestion_core.config_store import (
     validate_source_data,
 )
 from ingestion_core.secrets import mask
-from ingestion_core.validation import ConfigIssue
+from ingestion_core.validation import ConfigError, ConfigIssue
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -71,7 +71,13 @@ def _store_for(path: Path) -> ConfigStore:
 
 
 def validate_file(path: Path) -> list[ConfigIssue]:
-    """Every problem of one source or destination file (kind told by its content)."""
+    """Every problem of one source, destination or teams file (kind told by its name or content)."""
+    if path.name == access.TEAMS_FILE:
+        try:
+            access.load_teams(path)
+        except ConfigError as exc:
+            return exc.issues
+        return []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -1,4 +1,5 @@
-"""The ``ingest`` commands that move data: test-connection, preview, run, runs, prune.
+"""The ``ingest`` commands that move data: test-connection, preview, run, cancel, state,
+reset-state, runs, prune.
 
 Exit codes of ``preview`` and ``run``: 0 success, 1 failed, 2 loaded but an error-severity
 quality check failed, 3 partial (some tables failed), 130 cancelled.
@@ -122,7 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     printer = TableProgress(sys.stdout.isatty() and not args.json)
     try:
         record = run_source(config, actor=args.actor, trigger=args.trigger, tables=_tables(args.tables),
-                            destination=args.destination, on_progress=progress, run_id=args.run_id)
+                            destination=args.destination, on_progress=progress, run_id=args.run_id,
+                            refresh_tables=_tables(getattr(args, "refresh", None)))
     except KeyboardInterrupt:
         # the record says cancelled; end now rather than wait for the table threads to finish
         if "record" in holder:
@@ -135,6 +137,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         _summary(record)
     return record.exit_code
+
+
+# --- cancel / state / reset-state ----------------------------------------------------------
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from ingestion_core.run_control import cancel_run
+
+    record = cancel_run(args.run_id, actor=args.actor)
+    print(f"run {record.run_id} of {record.source}: {record.status}, {record.error.message if record.error else ''}")
+    return 0
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    from ingestion_core.run_control import table_states
+
+    states = table_states(load_source_arg(args.source))
+    if args.json:
+        _json([vars(s) for s in states])
+        return 0
+    rows = [("TABLE", "MODE", "CURSOR", "CURSOR VALUE", "INITIAL VALUE", "LAST SUCCESS", "RUN")] + [
+        (s.table, s.mode, s.cursor or "-", s.cursor_value if s.cursor_value is not None else "-",
+         s.initial_value or "-", f"{s.last_success_at:%Y-%m-%d %H:%M:%S}" if s.last_success_at else "never",
+         s.last_run_id or "-") for s in states
+    ]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_reset_state(args: argparse.Namespace) -> int:
+    from ingestion_core.run_control import reset_state
+
+    config = load_source_arg(args.source)
+    if not args.yes:
+        question = (f"reset the incremental state of {config.name}.{args.table}? Its next run reloads it from "
+                    "initial_value [y/N] ")
+        if not sys.stdin.isatty():
+            print(f"error: {question.split('?')[0]} needs a confirmation: add --yes", file=sys.stderr)
+            return 1
+        if input(question).strip().lower() not in ("y", "yes"):
+            print("nothing changed", file=sys.stderr)
+            return 1
+    reset_state(config, args.table, actor=args.actor)
+    print(f"reset the incremental state of {config.name}.{args.table}: its next run reloads it from initial_value")
+    return 0
 
 
 # --- runs / prune --------------------------------------------------------------------------
@@ -234,7 +282,23 @@ def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespa
     p.add_argument("--destination", help="another destination name instead of the configured one")
     p.add_argument("--trigger", default="cli", choices=["cli", "portal", "job", "schedule", "test"])
     p.add_argument("--run-id", help="use this run id (the portal passes one to follow the run)")
+    p.add_argument("--refresh", metavar="TABLES",
+                   help="comma-separated tables to drop and load again from initial_value (without --tables "
+                        "only they run)")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("cancel", help="stop a running run; it is recorded as cancelled")
+    p.add_argument("run_id", help="the run id (`ingest runs` lists them)")
+
+    p = sub.add_parser("state", help="each table's incremental cursor value and last successful run")
+    p.add_argument("source")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("reset-state", help="forget a table's incremental cursor: its next run reloads from "
+                                           "initial_value")
+    p.add_argument("source")
+    p.add_argument("table")
+    p.add_argument("--yes", action="store_true", help="do not ask for a confirmation")
 
     p = sub.add_parser("runs", help="recorded runs, newest first")
     p.add_argument("--source")
@@ -251,4 +315,5 @@ def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespa
     p.add_argument("--dry-run", action="store_true", help="list what would be sent")
 
     commands.update({"alerts": cmd_alerts, "test-connection": cmd_test_connection, "preview": cmd_preview,
-                     "run": cmd_run, "runs": cmd_runs, "prune": cmd_prune})
+                     "run": cmd_run, "runs": cmd_runs, "prune": cmd_prune, "cancel": cmd_cancel,
+                     "state": cmd_state, "reset-state": cmd_reset_state})

@@ -12,6 +12,13 @@ people editing one source never overwrite each other. Writes are atomic (temp fi
 rename) under a lock on the folder, and each change is appended to the audit log with its
 actor. Deleted files go to a bin under ``INGEST_DATA_DIR`` and can be restored.
 
+Every change is checked against the access rules first (:mod:`ingestion_core.access`): the
+``actor`` is a user name (resolved through ``teams.yaml``) or an ``access.Principal``; a refused
+change raises ``AccessDeniedError`` and is recorded. Every saved content is kept, one file per
+revision, under ``INGEST_DATA_DIR/history/<kind>/<name>/`` (see :meth:`ConfigStore.history`).
+When the config dir is itself a git repository (``<config dir>/.git``), each change is also
+committed there, with the actor as author.
+
 Example::
 
     store = ConfigStore()
@@ -22,9 +29,9 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +40,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ingestion_core import settings
+from ingestion_core import access, settings
+from ingestion_core.access import Principal
 from ingestion_core.atomic import atomic_write, folder_lock
 from ingestion_core.migrations import NewerVersionError, migrate
 from ingestion_core.models.base import NAME_PATTERN
@@ -337,56 +345,133 @@ class ConfigStore:
         return self.save_text("destinations", name, dump_yaml(config, DESTINATION_SCHEMA_COMMENT), actor=actor,
                               expected_revision=expected_revision)
 
-    def save_text(self, kind: str, name: str, text: str, *, actor: str,
+    def save_text(self, kind: str, name: str, text: str, *, actor: str | Principal,
                   expected_revision: str | None) -> str:
         """Write YAML text as it is (comments kept) after validating it.
 
         ``expected_revision`` is the revision the edit started from; None means the file must
-        not exist yet.
+        not exist yet. The actor must be allowed to edit the file as it is and as it will be.
         """
-        _require_actor(actor)
+        return self._write(kind, name, text, actor=actor, expected_revision=expected_revision, action="save")
+
+    def _write(self, kind: str, name: str, text: str, *, actor: str | Principal, expected_revision: str | None,
+               action: str, **detail: Any) -> str:
+        principal = _require_actor(actor)
         path = self.path(kind, name)
         config, issues = self.validate_text(kind, text, name)
         if config is None:
             raise ConfigError(issues, str(path))
         data = text.encode("utf-8")
         revision = revision_of(data)
+        verb = "restore" if "restored_from" in detail else "edit"
         with folder_lock(path.parent):  # the audit line is written under the lock: the log keeps the order of changes
-            current = _current_revision(path)
+            before = _current_bytes(path)
+            current = None if before is None else revision_of(before)
+            _authorize(principal, verb, kind, name, before, getattr(config, "owner", None))
             if current != expected_revision:
                 raise ConflictError(_conflict_message(name, current, expected_revision))
+            if before is not None:
+                _keep(kind, name, current, before, baseline=True)
             atomic_write(path, data)
-            _audit(actor, "save", kind, name, current, revision)
+            _keep(kind, name, revision, data)
+            detail.update(_git_commit(self.root, path, principal.name, f"{action} {kind}/{name} ({revision})"))
+            access.record(principal.name, action, kind, name, before=current, after=revision, **detail)
         return revision
 
-    def delete(self, kind: str, name: str, *, actor: str, expected_revision: str | None = None) -> Path:
+    def authorize(self, kind: str, name: str, *, actor: str | Principal, new_owner: str | None,
+                  action: str = "edit") -> Principal:
+        """Check, before any side effect, that ``actor`` may write this config as it is now and
+        with ``new_owner`` (e.g. before storing secrets typed into a form). Saves check again
+        under the lock; a refusal raises ``AccessDeniedError`` and is recorded."""
+        principal = _require_actor(actor)
+        _authorize(principal, action, kind, name, _current_bytes(self.path(kind, name)), new_owner)
+        return principal
+
+    def delete(self, kind: str, name: str, *, actor: str | Principal, expected_revision: str | None = None) -> Path:
         """Move a config to the bin (``INGEST_DATA_DIR/bin``); returns where it went."""
-        _require_actor(actor)
+        principal = _require_actor(actor)
         path = self.path(kind, name)
         with folder_lock(path.parent):
-            current = _current_revision(path)
-            if current is None:
+            before = _current_bytes(path)
+            if before is None:
                 raise ConfigNotFoundError(f"no {kind[:-1]} named '{name}' to delete")
+            access.require(principal, "delete", _owner_of(kind, before), name=name, kind=kind)
+            current = revision_of(before)
             if expected_revision is not None and current != expected_revision:
                 raise ConflictError(_conflict_message(name, current, expected_revision))
+            _keep(kind, name, current, before, baseline=True)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             target = settings.data_dir() / "bin" / kind / f"{name}.{stamp}.yaml"
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target) if _same_device(path, target) else _move(path, target)
-            _audit(actor, "delete", kind, name, current, None)
+            git = _git_commit(self.root, path, principal.name, f"delete {kind}/{name}")
+            access.record(principal.name, "delete", kind, name, before=current, after=None, **git)
         return target
 
     def deleted(self, kind: str = "sources") -> list[Path]:
         folder = settings.data_dir() / "bin" / kind
         return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
 
-    def restore(self, binned: Path, *, actor: str) -> str:
+    def restore(self, binned: Path, *, actor: str | Principal) -> str:
         """Put a deleted config back (refused if a file of that name exists again)."""
         kind = binned.parent.name
         name = binned.name.split(".", 1)[0]
-        revision = self.save_text(kind, name, binned.read_text("utf-8"), actor=actor, expected_revision=None)
+        revision = self._write(kind, name, binned.read_text("utf-8"), actor=actor, expected_revision=None,
+                               action="save", restored_from="bin")
         binned.unlink()
         return revision
+
+    # history
+    def history(self, kind: str, name: str) -> list[Change]:
+        """Every recorded change of one config, newest first (refusals left out)."""
+        self.path(kind, name)  # checks kind and name
+        changes = [Change.from_entry(e) for e in access.audit_entries(kind, name) if e["outcome"] == "done"]
+        return changes[::-1]
+
+    def names_with_history(self, kind: str) -> list[str]:
+        """Configs with kept revisions or a file now (a deleted source keeps its history)."""
+        folder = settings.data_dir() / "history" / kind
+        kept = {p.name for p in folder.iterdir() if p.is_dir() and is_valid_name(p.name)} if folder.is_dir() else set()
+        return sorted(kept | set(self.names(kind)))
+
+    def revision_text(self, kind: str, name: str, revision: str) -> str | None:
+        """The content of a revision of a config, None when it was not kept."""
+        folder = _history_dir(kind, check_name(name))
+        if not re.fullmatch(r"[0-9a-f]{16}", revision or "") or not folder.is_dir():
+            return None
+        found = sorted(folder.glob(f"*_{revision}.yaml"))
+        return found[-1].read_text(encoding="utf-8") if found else None
+
+    def restore_revision(self, kind: str, name: str, revision: str, *, actor: str | Principal,
+                         expected_revision: str | None) -> str:
+        """Save an earlier revision's content again (a new change in the history).
+
+        ``expected_revision`` is the file's revision now (None when it was deleted), as for a save.
+        """
+        text = self.revision_text(kind, name, revision)
+        if text is None:
+            kept = ", ".join(c.revision_after for c in self.history(kind, name) if c.revision_after) or "none"
+            raise ConfigNotFoundError(f"revision '{str(revision)[:40]}' of '{name}' was not kept; "
+                                      f"pick one of the kept revisions: {kept}")
+        return self._write(kind, name, text, actor=actor, expected_revision=expected_revision, action="restore",
+                           restored_from=revision)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of a config's history: who did what, when, from which revision to which."""
+
+    time: str
+    actor: str
+    action: str
+    revision_before: str | None
+    revision_after: str | None
+    restored_from: str | None = None
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> Change:
+        return cls(str(entry.get("time", "")), str(entry.get("actor", "")), str(entry.get("action", "")),
+                   entry.get("revision_before"), entry.get("revision_after"), entry.get("restored_from"))
 
 
 def is_valid_name(name: Any) -> bool:
@@ -414,16 +499,52 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) or value is None else str(value)
 
 
-def _require_actor(actor: str) -> None:
-    if not isinstance(actor, str) or not actor.strip():
+def _require_actor(actor: str | Principal) -> Principal:
+    name = actor.name if isinstance(actor, Principal) else actor
+    if not isinstance(name, str) or not name.strip():
         raise ValueError("every change needs an actor (who makes it): pass actor=<user or service>")
+    return access.as_principal(actor)
 
 
-def _current_revision(path: Path) -> str | None:
+def _current_bytes(path: Path) -> bytes | None:
     try:
-        return revision_of(path.read_bytes())
+        return path.read_bytes()
     except FileNotFoundError:
         return None
+
+
+def _authorize(principal: Principal, action: str, kind: str, name: str, before: bytes | None,
+               new_owner: str | None) -> None:
+    """The actor may act on the file as it is (when it exists) and as it will be."""
+    if before is not None:
+        access.require(principal, action, _owner_of(kind, before), name=name, kind=kind)
+    if before is None or new_owner != _owner_of(kind, before):
+        access.require(principal, action, new_owner if kind == "sources" else None, name=name, kind=kind)
+
+
+def _owner_of(kind: str, data: bytes) -> str | None:
+    """The owner team of a file as it is on disk (None for destinations and unreadable files)."""
+    if kind != "sources":
+        return None
+    parsed, _issues = parse_yaml(data.decode("utf-8", errors="replace"))
+    owner = parsed.get("owner", parsed.get("team")) if isinstance(parsed, dict) else None
+    return owner if isinstance(owner, str) else None
+
+
+def _history_dir(kind: str, name: str) -> Path:
+    return settings.data_dir() / "history" / kind / name
+
+
+def _keep(kind: str, name: str, revision: str, data: bytes, *, baseline: bool = False) -> None:
+    """Keep a revision's content: ``<UTC time>_<revision>.yaml``, written atomically.
+
+    ``baseline``: the content a change started from, kept only when no earlier change kept it
+    (a file written before history was kept, or copied into the folder by hand)."""
+    folder = _history_dir(kind, name)
+    if baseline and folder.is_dir() and any(folder.glob(f"*_{revision}.yaml")):
+        return
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    atomic_write(folder / f"{stamp}_{revision}.yaml", data)
 
 
 def _conflict_message(name: str, current: str | None, expected: str | None) -> str:
@@ -444,13 +565,25 @@ def _move(source: Path, target: Path) -> None:
     source.unlink()
 
 
-def _audit(actor: str, action: str, kind: str, name: str, before: str | None, after: str | None) -> None:
-    """Append one line per change to ``INGEST_DATA_DIR/audit/config_changes.jsonl``."""
-    log = settings.data_dir() / "audit" / "config_changes.jsonl"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({
-        "time": datetime.now(UTC).isoformat(), "actor": actor, "action": action, "kind": kind,
-        "name": name, "revision_before": before, "revision_after": after,
-    })
-    with open(log, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
+def _git_commit(root: Path, path: Path, actor: str, message: str) -> dict[str, str]:
+    """Commit one changed file when the config dir is a git repository; ``{"git": <commit or problem>}``.
+
+    A failed commit never undoes the change (the file and the history folder hold it); the
+    problem is recorded in the audit line instead."""
+    if not (root / ".git").exists():
+        return {}
+    author = re.sub(r"[<>\n\r]", "", actor).strip() or "unknown"
+    email = author if "@" in author else f"{author.replace(' ', '.')}@ingest.local"
+    env = {**os.environ, "GIT_COMMITTER_NAME": "ingest portal", "GIT_COMMITTER_EMAIL": "ingest@ingest.local"}
+    relative = str(path.relative_to(root))
+    steps = (["add", "--all", "--", relative],
+             ["commit", "--quiet", "--no-verify", f"--author={author} <{email}>", "-m", message, "--", relative],
+             ["rev-parse", "--short", "HEAD"])
+    try:
+        for step in steps:
+            done = subprocess.run(["git", "-C", str(root), *step], env=env, capture_output=True, text=True,
+                                  timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        problem = getattr(exc, "stderr", None) or str(exc)
+        return {"git": f"not committed: {mask(problem.strip())[:300]}"}
+    return {"git": done.stdout.strip()}

@@ -4,7 +4,9 @@ configured destination. Every run, preview or real, success or failure, leaves a
 Each table runs in its own dlt pipeline (``<source>__<table>``) with its own state, so a
 failing table never stops the others and its incremental cursor is its own. Tables extract
 and normalize in parallel (``workers.tables_in_parallel``); loads into DuckDB are one at a
-time (concurrent DDL on one DuckDB file conflicts).
+time (concurrent DDL on one DuckDB file conflicts). A real run holds its source's lock
+(:func:`ingestion_core.run_control.source_lock`) from start to end: one run per source, whoever
+starts it.
 
 Example::
 
@@ -35,7 +37,7 @@ from ingestion_core.destinations import DestinationPlan, build_destination, prev
 from ingestion_core.errors import describe, explain, is_transient
 from ingestion_core.models.source_file import SourceFileBase, TableSettings
 from ingestion_core.models.tables import TableBase
-from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, new_run_id, write_record
+from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, new_run_id, record_path, write_record
 from ingestion_core.run_log import LOGGER, run_logging
 from ingestion_core.sources import BuildContext, get_source_kind
 
@@ -79,6 +81,7 @@ class RunPlan:
     limit: int | None = None
     on_progress: ProgressCallback | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    refresh: frozenset[str] = frozenset()  # tables dropped and reloaded from initial_value
 
     def publish(self) -> None:
         """Rewrite the record (thread-safe) and tell the caller."""
@@ -100,13 +103,37 @@ def pipelines_dir(kind: str) -> Path:
 
 def run_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
                destination: str | None = None, on_progress: ProgressCallback | None = None,
-               store: ConfigStore | None = None, run_id: str | None = None) -> RunRecord:
-    """The real load into the configured destination (or ``destination`` instead)."""
+               store: ConfigStore | None = None, run_id: str | None = None,
+               refresh_tables: list[str] | None = None) -> RunRecord:
+    """The real load into the configured destination (or ``destination`` instead).
+
+    One run per source at a time: the source's lock is held for the whole run, and
+    :class:`~ingestion_core.run_control.RunInProgressError` says which run holds it.
+    ``refresh_tables`` are dropped and loaded again from ``initial_value`` (their table and
+    incremental state, nothing else); without ``tables`` only they run."""
+    from ingestion_core.run_control import audit, source_lock
+
     store = store or ConfigStore()
     name = destination or config.destination
+    selected = config.enabled_tables(tables or refresh_tables)
+    refresh = refresh_set(config, selected, refresh_tables)
     plan_destination = build_destination(name, store.load_destination(name).config)
     plan = _plan(config, "run", plan_destination, actor, trigger, None, on_progress, run_id)
-    return _execute(plan, config.enabled_tables(tables))
+    plan.refresh = refresh
+    with source_lock(config.name, run_id=plan.record.run_id, record_path=record_path(plan.record)):
+        if refresh:
+            audit(actor, "refresh", config.name, run_id=plan.record.run_id, tables=sorted(refresh))
+        return _execute(plan, selected)
+
+
+def refresh_set(config: SourceFileBase, selected: list[TableBase], refresh_tables: list[str] | None) -> frozenset[str]:
+    """The tables of a run to refresh; each must be one the run loads."""
+    names = {t.name for t in selected}
+    unknown = sorted(set(refresh_tables or ()) - names)
+    if unknown:
+        raise KeyError(f"cannot refresh {', '.join(unknown)}: this run of {config.name} loads only "
+                       f"{', '.join(sorted(names)) or 'no table'}; refresh one of those, or add it to --tables")
+    return frozenset(refresh_tables or ())
 
 
 def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
@@ -309,7 +336,7 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
     if pipeline.has_pending_data:  # a run killed mid-way: finish its package first (no row lost or doubled)
         LOGGER.info("%s: finishing the package a previous run left", table.name)
         pipeline.normalize(workers=workers.normalize)
-        with _load_slot(plan.destination):
+        with load_slot(plan.destination):
             pipeline.load(workers=workers.load)
     ctx = BuildContext(plan.config, table, table_settings, plan.destination.type, plan.limit, backend_override)
     try:
@@ -321,20 +348,31 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
     result.type_decisions = getattr(resource, "type_decisions", None) or []
     resource = _with_hints(resource, plan, table, table_settings)
     timings: dict[str, float] = {}
-    # a preview starts afresh each time: its table and state (also kept in the preview
-    # DuckDB, from where dlt would restore them) are dropped, so it reads from initial_value
-    refresh = "drop_sources" if plan.kind == "preview" else None
     with _timed(timings, "extract"):
-        pipeline.extract(resource, loader_file_format=plan.destination.loader_file_format, refresh=refresh)
+        pipeline.extract(resource, loader_file_format=plan.destination.loader_file_format,
+                         refresh=_refresh_mode(plan, table))
     with _timed(timings, "normalize"):
         pipeline.normalize(workers=workers.normalize)
-    with _timed(timings, "load"), _load_slot(plan.destination):
+    with _timed(timings, "load"), load_slot(plan.destination):
         load_info = pipeline.load(workers=workers.load)
     load_info.raise_on_failed_jobs()
     _collect_metrics(pipeline, load_info, table, result)
     result.phases = _phases(timings)
-    for hook in AFTER_TABLE_LOAD:
+    for hook in AFTER_TABLE_LOAD:  # the quality checks take the load slot themselves
         hook(pipeline, plan, table, result)
+
+
+def _refresh_mode(plan: RunPlan, table: TableBase) -> str | None:
+    """A preview starts afresh each time: its tables and state (also kept in the preview DuckDB,
+    from where dlt would restore them) are dropped, so it reads from initial_value. A refreshed
+    table of a real run drops its own table and state the same way."""
+    if plan.kind == "preview":
+        return "drop_sources"
+    if table.name in plan.refresh:
+        LOGGER.info("%s: full refresh: the table and its incremental state are dropped and loaded again",
+                    table.name)
+        return "drop_resources"
+    return None
 
 
 def _with_hints(resource: Any, plan: RunPlan, table: TableBase, table_settings: TableSettings) -> Any:
@@ -392,12 +430,13 @@ def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _load_slot(destination: DestinationPlan) -> Iterator[None]:
-    """Loads into one DuckDB file (or Delta folder) one at a time, across threads and processes."""
+def load_slot(destination: DestinationPlan) -> Iterator[None]:
+    """Loads into one DuckDB file (or Delta folder) one at a time, across threads and processes.
+    Readers of the file take the same lock shared (:func:`load_slot_path`)."""
     if not destination.serial_load or "://" in destination.location:
         yield
         return
-    lock_path = Path(destination.location + ".lock")
+    lock_path = load_slot_path(destination.location)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -405,6 +444,13 @@ def _load_slot(destination: DestinationPlan) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_load_slot = load_slot  # the name quality.py imports
+
+
+def load_slot_path(location: str) -> Path:
+    return Path(location + ".lock")
 
 
 def _collect_metrics(pipeline: Any, load_info: Any, table: TableBase, result: TableResult) -> None:
@@ -430,10 +476,12 @@ def _collect_metrics(pipeline: Any, load_info: Any, table: TableBase, result: Ta
 
 def cursor_state(pipeline: Any, resource: str) -> dict[str, Any] | None:
     """The incremental cursor of a table's pipeline: column and last value."""
+    from dlt.common.jsonpath import extract_simple_field_name
+
     for source_state in pipeline.state.get("sources", {}).values():
         incremental = source_state.get("resources", {}).get(resource, {}).get("incremental", {})
-        for cursor, values in incremental.items():
-            return {"column": cursor, "last_value": str(values.get("last_value"))}
+        for cursor, values in incremental.items():  # a quoted path ('"updated at"') names a plain column
+            return {"column": extract_simple_field_name(cursor) or cursor, "last_value": str(values.get("last_value"))}
     return None
 
 

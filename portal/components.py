@@ -54,12 +54,25 @@ def ensure_app_navigation() -> None:
 # --- sidebar -------------------------------------------------------------------------------
 
 def render_sidebar(config_dir: Path, user: ActingUser) -> None:
-    """Where the configs come from and who is acting."""
+    """Where the configs come from, who is acting, their teams and rights, and sign-out."""
     with st.sidebar:
         st.caption(f":material/folder: Configs: `{config_dir}`")
-        st.caption(f":material/person: Acting as **{md_escape(user.name)}**")
-        if not user.signed_in:
+        who = (f"**{md_escape(user.display_name)}** ({md_escape(user.name)})" if user.display_name
+               else f"**{md_escape(user.name)}**")
+        st.caption(f":material/person: Acting as {who}")
+        principal = user.principal
+        if principal.local:
+            st.caption(":material/shield_person: every user is an admin: no `teams.yaml` in the config dir")
+        else:
+            teams = ", ".join(f"`{md_escape(t)}`" for t in sorted(principal.teams)) or "none"
+            role = " · **admin**" if principal.admin else ""
+            st.caption(f":material/group: Teams: {teams}{role}")
+        if user.problem:
+            st.error(md_escape(user.problem), icon=":material/error:")
+        if not user.auth_configured and not user.signed_in:
             st.caption(":material/lock_open: local mode: no sign-in configured")
+        elif user.signed_in and user.auth_configured:
+            st.button("Sign out", key="sign-out", icon=":material/logout:", on_click=st.logout)
 
 
 # --- sources -------------------------------------------------------------------------------

@@ -1,25 +1,108 @@
-"""Who is using the portal. Every change the portal makes is recorded with this actor."""
+"""Who is using the portal, and with which rights. Every change the portal makes is recorded
+with this actor and checked by ``ingestion_core.access`` against their teams.
+
+- Sign-in is on when ``.streamlit/secrets.toml`` has an ``[auth]`` section (OIDC through
+  ``st.login``): the actor is the signed-in user (``st.user``; ``at.user`` in AppTest), their
+  teams come from ``configs/teams.yaml`` and the ID-token claim that file names.
+- Without it the portal is in local single-user mode: the actor is the local OS user
+  (``$INGEST_ACTOR`` when set), the same actor the ``ingest`` CLI records.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import streamlit as st
 
+from ingestion_core import access
+from ingestion_core.access import Principal
 from ingestion_core.cli import default_actor
+from ingestion_core.validation import ConfigError
+
+ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True)
 class ActingUser:
     name: str
-    signed_in: bool  # False: local single-user mode, no sign-in configured
+    signed_in: bool  # False: not signed in (local single-user mode, or sign-in pending)
+    principal: Principal = field(default_factory=lambda: Principal(ANONYMOUS))
+    auth_configured: bool = False
+    problem: str = ""  # why the rights could not be read (an invalid teams.yaml): nobody gets any
+    display_name: str = ""  # the signed-in user's name claim, when it differs from ``name``
+
+    @property
+    def must_sign_in(self) -> bool:
+        return self.auth_configured and not self.signed_in
+
+
+def auth_configured() -> bool:
+    """True when an ``[auth]`` section configures sign-in (st.user then carries is_logged_in)."""
+    if "is_logged_in" in st.user.to_dict():
+        return True
+    try:
+        return bool(st.secrets.load_if_toml_exists() and "auth" in st.secrets)
+    except Exception:  # an unreadable secrets file: Streamlit reports it itself
+        return False
 
 
 def acting_user() -> ActingUser:
-    """The signed-in user when Streamlit auth is configured; else the local OS user
-    (``$INGEST_ACTOR`` when set), the same actor the ``ingest`` CLI records."""
-    # st.user has no is_logged_in key at all when no [auth] section is configured.
-    if st.user.get("is_logged_in"):
-        name = st.user.get("email") or st.user.get("name") or "signed-in user"
-        return ActingUser(str(name), True)
-    return ActingUser(default_actor(), False)
+    """The signed-in user when sign-in is configured; else the local OS user.
+
+    A visitor who has not signed in yet gets no rights at all (the app shows them only the
+    sign-in screen; the library refuses their changes anyway).
+    """
+    claims = st.user.to_dict()
+    configured = auth_configured()
+    if claims.get("is_logged_in"):
+        name = str(claims.get("email") or claims.get("preferred_username") or claims.get("name") or "signed-in user")
+        user = _with_rights(name, True, configured, claims)
+        display = str(claims.get("name") or "")
+        return replace(user, display_name=display if display != name else "")
+    if configured:
+        return ActingUser(ANONYMOUS, False, Principal(ANONYMOUS), configured)
+    return _with_rights(default_actor(), False, configured, {})
+
+
+def _with_rights(name: str, signed_in: bool, configured: bool, claims: dict) -> ActingUser:
+    try:
+        principal = access.principal_for(name, claims)
+    except ConfigError as exc:  # fail closed: nobody gets rights from a file that does not read
+        return ActingUser(name, signed_in, Principal(name), configured, f"teams.yaml is invalid, so you have no "
+                          f"rights until it is fixed: {exc}")
+    return ActingUser(name, signed_in, principal, configured)
+
+
+# --- screens -------------------------------------------------------------------------------
+
+LOCAL_MODE_BANNER = (
+    "**Local single-user mode**: no sign-in is configured, so everyone who opens this portal acts as "
+    "**{name}**{rights}. To require sign-in, add an `[auth]` section (OIDC: `redirect_uri`, `cookie_secret`, "
+    "`client_id`, `client_secret`, `server_metadata_url`) to `.streamlit/secrets.toml` and restart; "
+    "see docs/security.md."
+)
+
+
+def local_mode_banner(user: ActingUser) -> None:
+    """The visible reminder that nobody signs in, and how to change that."""
+    from portal.components import md_escape
+
+    rights = " with every right" if user.principal.admin else ""
+    st.info(LOCAL_MODE_BANNER.format(name=md_escape(user.name), rights=rights), icon=":material/lock_open:")
+
+
+def sign_in_screen() -> None:
+    """All a visitor sees before signing in."""
+    st.title("Sign in", anchor=False)
+    st.write("The ingestion portal needs to know who you are: your team decides which sources you may "
+             "edit and run. Sign in with your company account.")
+    st.button("Sign in", key="sign-in", type="primary", icon=":material/login:", on_click=st.login,
+              args=(_provider(),))
+
+
+def _provider() -> str | None:
+    """None for a single provider configured in [auth] itself; else the first [auth.<name>]."""
+    auth = st.secrets.get("auth", {})
+    if "client_id" in auth:
+        return None
+    return next((key for key, value in auth.items() if hasattr(value, "keys")), None)

@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from ingestion_core import onboarding
+from ingestion_core.access import AccessDeniedError
 from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, ConflictError
 from ingestion_core.models.source_file import SOURCE_FILE_MODELS
 from ingestion_core.models.sources import SOURCE_MODELS
@@ -361,7 +362,7 @@ def step_review(state: EditorState, ctx: FormContext, model: Any) -> None:
         _show_pending_secrets(draft, model.name)
     saving = st.button("Save", key="wiz-save", type="primary", icon=":material/save:", disabled=model is None)
     if saving:
-        _save(state, lambda: onboarding.save_draft(draft, actor=acting_user().name))
+        _save(state, lambda: onboarding.save_draft(draft, actor=acting_user().principal))
     st.button("Back", key="wiz-back", icon=":material/arrow_back:", on_click=_go_to, args=(state.step - 1,))
 
 
@@ -394,6 +395,9 @@ def _save(state: EditorState, save: Any) -> None:
         saved = save()
     except ConflictError as exc:
         st.error(f"**Not saved.** {md_escape(exc)}", icon=":material/sync_problem:")
+        return
+    except AccessDeniedError as exc:
+        st.error(f"**Not saved.** {md_escape(exc)}", icon=":material/lock:")
         return
     except ConfigError as exc:
         st.error("**Not saved.** " + "; ".join(f"`{md_escape(i.path)}`: {md_escape(i.message)}" for i in exc.issues),
@@ -467,4 +471,4 @@ def render_yaml_mode(state: EditorState) -> None:
         _show_diff(draft, state.yaml_text)
         _show_pending_secrets(draft, model.name)
     if st.button("Save", key="yaml-save", type="primary", icon=":material/save:", disabled=model is None):
-        _save(state, lambda: onboarding.save_yaml(state.yaml_text, draft, actor=acting_user().name))
+        _save(state, lambda: onboarding.save_yaml(state.yaml_text, draft, actor=acting_user().principal))

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ingestion_core.access import Principal
 from ingestion_core.config_store import (
     SCHEMA_COMMENT,
     ConfigStore,
@@ -143,7 +144,7 @@ class SaveResult:
     stored_secrets: list[str]  # the references written to the provider (never the values)
 
 
-def save_draft(draft: Draft, *, actor: str, store: ConfigStore | None = None) -> SaveResult:
+def save_draft(draft: Draft, *, actor: str | Principal, store: ConfigStore | None = None) -> SaveResult:
     """Validate, write the typed secrets into the provider and the YAML into the config dir.
 
     Raises :class:`ConfigError` (every issue) or :class:`ConflictError` (the file changed since
@@ -154,10 +155,11 @@ def save_draft(draft: Draft, *, actor: str, store: ConfigStore | None = None) ->
     if model is None:
         raise ConfigError([i for i in issues if i.severity == "error"])
     text = draft_yaml(model, saved_data(draft))
+    store.authorize("sources", model.name, actor=actor, new_owner=model.owner)  # before any secret is stored
     return _write(model.name, text, draft, actor=actor, store=store)
 
 
-def save_yaml(text: str, draft: Draft, *, actor: str, store: ConfigStore | None = None) -> SaveResult:
+def save_yaml(text: str, draft: Draft, *, actor: str | Principal, store: ConfigStore | None = None) -> SaveResult:
     """YAML mode: save text as typed (comments kept), under the same rules as the form.
 
     Secrets typed in the form before switching are stored when the text still holds their
@@ -166,6 +168,7 @@ def save_yaml(text: str, draft: Draft, *, actor: str, store: ConfigStore | None 
     model, issues = validate_yaml(text, draft, store)
     if model is None:
         raise ConfigError([i for i in issues if i.severity == "error"])
+    store.authorize("sources", model.name, actor=actor, new_owner=model.owner)  # before any secret is stored
     return _write(model.name, text, draft, actor=actor, store=store)
 
 
@@ -184,7 +187,7 @@ def validate_yaml(text: str, draft: Draft, store: ConfigStore | None = None) -> 
     return (None if any(i.severity == "error" for i in issues) else model), issues
 
 
-def _write(name: str, text: str, draft: Draft, *, actor: str, store: ConfigStore) -> SaveResult:
+def _write(name: str, text: str, draft: Draft, *, actor: str | Principal, store: ConfigStore) -> SaveResult:
     path = store.path("sources", name)
     _refuse_conflict(path, name, draft.revision)
     stored = _store_typed_secrets(text, draft, name)

@@ -152,3 +152,51 @@ def test_sigterm_cancels_the_run_and_records_it(shop: Path) -> None:
 
     with duckdb.connect(str(shop / ".ingest" / "local_duckdb.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM shop.orders").fetchone() == (300,)
+
+
+def test_run_refused_while_another_run_holds_the_source(shop: Path) -> None:
+    """`ingest run` in its own process (as a Databricks job or cron runs it) respects the lock."""
+    from ingestion_core.run_control import source_lock
+
+    with source_lock("shop", run_id="20240101T000000-shop-held00"):
+        child = subprocess.run([sys.executable, "-m", "ingestion_core", "run", "shop"], env=os.environ.copy(),
+                               cwd=shop, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 1
+    assert "shop is already running: run 20240101T000000-shop-held00" in child.stderr
+    assert "ingest cancel 20240101T000000-shop-held00" in child.stderr
+    assert latest_runs() == []  # nothing ran, nothing recorded
+
+
+def test_refresh_state_and_reset_state_commands(shop: Path, capsys) -> None:
+    assert main(["run", "shop"]) == 0
+    with sqlite3.connect(shop / "shop.sqlite") as con:
+        con.execute("DELETE FROM orders WHERE id >= 200")
+    code, out = run_cli(capsys, "run", "shop", "--refresh", "orders")
+    assert code == 0 and "orders: success, 200 rows" in out
+    import duckdb
+
+    with duckdb.connect(str(shop / ".ingest" / "local_duckdb.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM shop.orders").fetchone() == (200,)
+
+    code, out = run_cli(capsys, "state", "shop", "--json")
+    [state] = json.loads(out)
+    assert code == 0 and state["table"] == "orders" and state["cursor_value"] == "2024-01-28"
+    code, out = run_cli(capsys, "state", "shop")
+    assert out.splitlines()[0].split()[:3] == ["TABLE", "MODE", "CURSOR"] and "2024-01-28" in out
+
+    assert main(["reset-state", "shop", "orders"]) == 1  # no terminal to confirm on: --yes is needed
+    assert "add --yes" in capsys.readouterr().err
+    code, out = run_cli(capsys, "--actor", "ana", "reset-state", "shop", "orders", "--yes")
+    assert code == 0 and "reloads it from initial_value" in out
+    assert json.loads(run_cli(capsys, "state", "shop", "--json")[1])[0]["cursor_value"] is None
+    code, out = run_cli(capsys, "run", "shop")
+    assert code == 0 and "orders: success, 200 rows" in out
+
+
+def test_refresh_and_cancel_errors_name_the_fix(shop: Path, capsys) -> None:
+    assert main(["run", "shop", "--tables", "orders", "--refresh", "gone"]) == 1
+    assert "cannot refresh gone: this run of shop loads only orders" in capsys.readouterr().err
+    assert main(["cancel", "20240101T000000-shop-none00"]) == 1
+    assert "no run with id '20240101T000000-shop-none00'" in capsys.readouterr().err
+    assert main(["reset-state", "shop", "ordrs", "--yes"]) == 1
+    assert "shop has no table 'ordrs'; tables with incremental state (a cursor): orders" in capsys.readouterr().err

@@ -262,8 +262,6 @@ def test_a_cursor_whose_name_has_spaces_loads_incrementally(ingest_env: Path, po
         (3, dt.datetime(2024, 1, 3), Decimal("3.50"))]
 
 
-@pytest.mark.xfail(strict=True, reason="runner.cursor_state records dlt's quoted cursor path ('\"updated at\"'), "
-                   "so reconcile does not find the last run's cursor and counts from initial_value")
 def test_reconcile_counts_the_window_of_a_cursor_whose_name_has_spaces(ingest_env: Path, postgres_db) -> None:
     _, second = cursor_with_spaces(ingest_env, postgres_db, reconcile=True)
     assert second.tables[0].cursor["column"] == "updated at"

@@ -411,3 +411,172 @@ def test_atomic_write_never_leaves_half_a_file(store: ConfigStore, monkeypatch: 
     monkeypatch.undo()
     assert store.path("sources", "shop").read_text() == SHOP
     assert [p.name for p in store.path("sources", "shop").parent.iterdir()] == ["shop.yaml"]
+
+
+# --- access rules: the owner team edits, others are refused and recorded --------------------
+
+TEAMS_YAML = """\
+version: 1
+admins: [lead]
+teams:
+  market-de: {members: [ana, bob]}
+  market-fr: {members: [claire]}
+"""
+
+
+@pytest.fixture
+def teams(ingest_env: Path) -> Path:
+    path = ingest_env / "configs" / "teams.yaml"
+    path.write_text(TEAMS_YAML, encoding="utf-8")
+    return path
+
+
+def denied_lines(ingest_env: Path) -> list[tuple[str, str, str]]:
+    return [(e["actor"], e["action"], e["name"]) for e in audit_lines(ingest_env) if e.get("outcome") == "denied"]
+
+
+def test_other_team_save_delete_and_restore_are_refused_and_recorded(
+        store: ConfigStore, ingest_env: Path, teams: Path) -> None:
+    from ingestion_core.access import AccessDeniedError
+
+    first = store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
+    path = store.path("sources", "shop")
+    with pytest.raises(AccessDeniedError, match="claire may not edit source 'shop': it is owned by team 'market-de'"):
+        store.save_text("sources", "shop", shop_text("mine now"), actor="claire", expected_revision=first)
+    with pytest.raises(AccessDeniedError, match="claire may not delete source 'shop'"):
+        store.delete("sources", "shop", actor="claire", expected_revision=first)
+    second = store.save_text("sources", "shop", shop_text("v2"), actor="bob", expected_revision=first)
+    with pytest.raises(AccessDeniedError, match="claire may not restore source 'shop'"):
+        store.restore_revision("sources", "shop", first, actor="claire", expected_revision=second)
+    binned = store.delete("sources", "shop", actor="ana", expected_revision=second)
+    with pytest.raises(AccessDeniedError, match="claire may not restore source 'shop'"):
+        store.restore(binned, actor="claire")
+    assert not path.exists() and binned.exists()  # nothing the refused calls touched changed
+    assert denied_lines(ingest_env) == [("claire", "edit", "shop"), ("claire", "delete", "shop"),
+                                        ("claire", "restore", "shop"), ("claire", "restore", "shop")]
+    assert all("Ask a member of 'market-de' or an admin (lead)" in e["reason"]
+               for e in audit_lines(ingest_env) if e.get("outcome") == "denied")
+
+
+def test_a_source_cannot_be_created_for_or_given_to_another_team(
+        store: ConfigStore, ingest_env: Path, teams: Path) -> None:
+    from ingestion_core.access import AccessDeniedError
+
+    with pytest.raises(AccessDeniedError, match="claire may not edit source 'shop'"):
+        store.save_text("sources", "shop", SHOP, actor="claire", expected_revision=None)
+    first = store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
+    with pytest.raises(AccessDeniedError, match="owned by team 'market-fr' and you are in market-de"):
+        store.save_text("sources", "shop", SHOP.replace("market-de", "market-fr"), actor="ana",
+                        expected_revision=first)
+    assert store.path("sources", "shop").read_text() == SHOP
+    store.save_text("sources", "shop", SHOP.replace("market-de", "market-fr"), actor="lead", expected_revision=first)
+
+
+def test_destinations_are_changed_by_admins_only(store: ConfigStore, ingest_env: Path, teams: Path) -> None:
+    from ingestion_core.access import AccessDeniedError
+
+    text, revision = store.read("destinations", "local_duckdb")
+    with pytest.raises(AccessDeniedError, match="no owner team, so only admins may change it"):
+        store.save_text("destinations", "local_duckdb", text + "# x\n", actor="ana", expected_revision=revision)
+    store.save_text("destinations", "local_duckdb", text + "# x\n", actor="lead", expected_revision=revision)
+
+
+def test_a_principal_with_claim_teams_is_used_as_given(store: ConfigStore, ingest_env: Path, teams: Path) -> None:
+    from ingestion_core.access import Principal
+
+    dora = Principal("dora@example.com", frozenset({"market-de"}))  # teams from her sign-in claim
+    store.save_text("sources", "shop", SHOP, actor=dora, expected_revision=None)
+    assert audit_lines(ingest_env)[-1]["actor"] == "dora@example.com"
+
+
+def test_an_invalid_teams_file_refuses_every_change(store: ConfigStore, ingest_env: Path, teams: Path) -> None:
+    teams.write_text("admins: [lead]\nteams: {market-de: {members: ana}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"teams\.market-de\.members"):
+        store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
+    assert not store.path("sources", "shop").exists()
+
+
+# --- history: every revision's content kept, listed, restorable -----------------------------
+
+def test_every_saved_revision_is_kept_and_listed_newest_first(store: ConfigStore, ingest_env: Path) -> None:
+    first = store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
+    second = store.save_text("sources", "shop", shop_text("v2"), actor="bob", expected_revision=first)
+    kept = sorted((ingest_env / ".ingest" / "history" / "sources" / "shop").iterdir())
+    assert [p.name.split("_", 1)[1] for p in kept] == [f"{first}.yaml", f"{second}.yaml"]
+    assert [p.name[:8].isdigit() for p in kept] == [True, True]  # named by UTC time, then revision
+    assert store.revision_text("sources", "shop", first) == SHOP
+    assert store.revision_text("sources", "shop", second) == shop_text("v2")
+    history = store.history("sources", "shop")
+    assert [(c.actor, c.action, c.revision_before, c.revision_after) for c in history] == [
+        ("bob", "save", first, second), ("ana", "save", None, first)]
+
+
+def test_a_file_written_by_hand_is_kept_as_the_baseline_of_its_first_save(
+        store: ConfigStore, ingest_env: Path) -> None:
+    path = store.path("sources", "shop")
+    path.write_text(SHOP, encoding="utf-8")
+    old = revision_of(SHOP.encode())
+    store.save_text("sources", "shop", shop_text("v2"), actor="ana", expected_revision=old)
+    assert store.revision_text("sources", "shop", old) == SHOP
+
+
+def test_restore_revision_is_a_new_save_checked_against_the_current_revision(
+        store: ConfigStore, ingest_env: Path) -> None:
+    first = store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
+    second = store.save_text("sources", "shop", shop_text("v2"), actor="bob", expected_revision=first)
+    with pytest.raises(ConflictError):
+        store.restore_revision("sources", "shop", first, actor="ana", expected_revision=first)
+    restored = store.restore_revision("sources", "shop", first, actor="ana", expected_revision=second)
+    assert restored == first and store.path("sources", "shop").read_text() == SHOP
+    latest = store.history("sources", "shop")[0]
+    assert (latest.actor, latest.action, latest.revision_before, latest.revision_after, latest.restored_from) == (
+        "ana", "restore", second, first, first)
+
+
+def test_a_deleted_source_keeps_its_history_and_can_be_restored_from_it(store: ConfigStore) -> None:
+    first = store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
+    store.delete("sources", "shop", actor="ana", expected_revision=first)
+    assert store.names_with_history("sources") == ["shop"] and store.names("sources") == []
+    store.restore_revision("sources", "shop", first, actor="ana", expected_revision=None)
+    assert store.path("sources", "shop").read_text() == SHOP
+
+
+@pytest.mark.parametrize("revision", ["0123456789abcdef", "../../etc/passwd", "*", ""])
+def test_restoring_a_revision_that_was_not_kept_names_the_kept_ones(store: ConfigStore, revision: str) -> None:
+    first = store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
+    with pytest.raises(ConfigNotFoundError, match=f"was not kept; pick one of the kept revisions: {first}"):
+        store.restore_revision("sources", "shop", revision, actor="ana", expected_revision=first)
+
+
+def test_a_config_dir_that_is_a_git_repository_gets_one_commit_per_change_by_its_actor(
+        store: ConfigStore, ingest_env: Path) -> None:
+    import subprocess
+
+    root = ingest_env / "configs"
+    subprocess.run(["git", "init", "--quiet", str(root)], check=True)
+    first = store.save_text("sources", "shop", SHOP, actor="ana@example.com", expected_revision=None)
+    store.delete("sources", "shop", actor="bob", expected_revision=first)
+    log = subprocess.run(["git", "-C", str(root), "log", "--format=%an <%ae>|%s", "--name-status"],
+                         capture_output=True, text=True, check=True).stdout
+    assert log.strip() == (f"bob <bob@ingest.local>|delete sources/shop\n\nD\tsources/shop.yaml\n"
+                           f"ana@example.com <ana@example.com>|save sources/shop ({first})\n\nA\tsources/shop.yaml")
+    commits = [e["git"] for e in audit_lines(ingest_env)]
+    assert len(commits) == 2 and all(len(c) >= 7 and "not committed" not in c for c in commits)
+
+
+def test_without_a_git_repository_nothing_is_committed(store: ConfigStore, ingest_env: Path) -> None:
+    store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
+    assert "git" not in audit_lines(ingest_env)[0] and not (ingest_env / "configs" / ".git").exists()
+
+
+def test_authorize_checks_before_side_effects_like_storing_typed_secrets(
+        store: ConfigStore, ingest_env: Path, teams: Path) -> None:
+    from ingestion_core.access import AccessDeniedError
+
+    store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
+    assert store.authorize("sources", "shop", actor="bob", new_owner="market-de").teams == {"market-de"}
+    with pytest.raises(AccessDeniedError, match="claire may not edit source 'shop'"):
+        store.authorize("sources", "shop", actor="claire", new_owner="market-fr")
+    with pytest.raises(AccessDeniedError, match="owned by team 'market-fr' and you are in market-de"):
+        store.authorize("sources", "new_one", actor="ana", new_owner="market-fr")
+    assert denied_lines(ingest_env) == [("claire", "edit", "shop"), ("ana", "edit", "new_one")]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ingestion_core import onboarding
+from ingestion_core.access import AccessDeniedError
 from ingestion_core.config_store import ConfigStore, ConflictError
 from ingestion_core.onboarding import Draft
 from ingestion_core.records import RunRecord, write_record
@@ -130,6 +131,22 @@ def test_a_conflict_writes_neither_secret_nor_yaml(ingest_env: Path) -> None:
         onboarding.save_draft(draft, actor="bob")
     assert secrets(ingest_env)["crm"]["password"] == "pa55-word!"
     assert "host: other" in path.read_text(encoding="utf-8")
+
+
+def test_another_team_can_neither_save_nor_overwrite_the_secrets(ingest_env: Path) -> None:
+    onboarding.save_draft(pg_draft(), actor="ana")  # local mode: no teams.yaml, everyone may
+    (ingest_env / "configs" / "teams.yaml").write_text(
+        "version: 1\nadmins: [lead]\nteams:\n  market-fr: {members: [ana]}\n  market-de: {members: [mallory]}\n", encoding="utf-8")
+    draft, _ = onboarding.load_draft("crm")
+    draft.secrets["source.password"] = "mallorys-own"
+    with pytest.raises(AccessDeniedError, match="market-fr"):
+        onboarding.save_draft(draft, actor="mallory")
+    with pytest.raises(AccessDeniedError):
+        onboarding.save_yaml(draft.text or "", draft, actor="mallory")
+    assert secrets(ingest_env)["crm"]["password"] == "pa55-word!"  # refused before any secret is stored
+    draft.secrets["source.password"] = "new-by-owner"
+    onboarding.save_draft(draft, actor="ana")
+    assert secrets(ingest_env)["crm"]["password"] == "new-by-owner"
 
 
 def test_yaml_mode_saves_the_text_as_typed_and_stores_typed_secrets(ingest_env: Path) -> None:

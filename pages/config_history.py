@@ -1,0 +1,6 @@
+"""Config history: who changed a source, when and what, with diffs and restore."""
+
+from portal import components, config_history_view
+
+components.ensure_app_navigation()
+config_history_view.render()
