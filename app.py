@@ -24,6 +24,7 @@ PAGES = [
     st.Page("pages/metrics.py", title="Metrics", icon=":material/speed:", url_path="metrics"),
     st.Page("pages/history.py", title="Run history", icon=":material/history:", url_path="history"),
     st.Page("pages/quality.py", title="Quality", icon=":material/rule:", url_path="quality"),
+    st.Page("pages/jobs.py", title="Databricks jobs", icon=":material/cloud_upload:", url_path="jobs"),
 ]
 
 user = acting_user()

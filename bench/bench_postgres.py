@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -116,15 +117,26 @@ def run_benchmarks(server, args) -> None:
         print(table(rows, ("method", "seconds", "rows/s", "peak MB")))
         print(f"ratio a/b (throughput, in-process) = {b / a_in:.2f}; a/c = {c / a_in:.2f}")
 
-        previews = [ingest(["preview", "pg", "--tables", "big", "--limit", "1000"], env)[0] for _ in range(args.repeat)]
+        previews, cpus = [], []
+        for _ in range(args.repeat):
+            before = child_cpu()
+            previews.append(ingest(["preview", "pg", "--tables", "big", "--limit", "1000"], env)[0])
+            cpus.append(child_cpu() - before)
         print(f"preview of 1,000 rows of a {args.big_rows:,}-row table, whole CLI process: "
-              f"median {sorted(previews)[len(previews) // 2]:.2f} s")
+              f"median {sorted(previews)[len(previews) // 2]:.2f} s "
+              f"(CPU user+sys median {sorted(cpus)[len(cpus) // 2]:.2f} s: steadier than wall on a busy machine)")
 
         ingest(["run", "pg", "--tables", "orders_inc"], env)  # the first run loads everything
         server.execute("UPDATE orders SET updated_at = now(), amount = amount + 1 WHERE id % 100 = 0", "bench")
         elapsed, result = ingest(["run", "pg", "--tables", "orders_inc"], env)
         print(f"merge + cursor run after 1% of rows changed: {result['duration_s']:.2f} s in-process, "
               f"{elapsed:.2f} s whole process, {result['rows_total']:,} rows loaded")
+
+
+def child_cpu() -> float:
+    """CPU seconds (user + sys) of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure_peak_ingest(env: dict[str, str]) -> float:

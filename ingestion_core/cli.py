@@ -13,6 +13,8 @@ grow: fields are added, never renamed or removed.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import getpass
 import json
 import os
@@ -221,9 +223,29 @@ def skip_streamlit_secrets_lookup() -> None:
     toml.SettingsTomlProvider._read_streamlit_secrets = lambda self, name, file_name: None  # type: ignore[method-assign]
 
 
+def skip_exit_collection() -> None:
+    """At exit, the interpreter's last garbage collections walk every object the process still
+    holds: with dlt, pyarrow, pandas and SQLAlchemy loaded, 0.6 s of a 3 s ``ingest preview``
+    (measured). Freezing them just before (``gc.freeze`` from an exit handler) skips that walk.
+    Nothing is lost: objects are still released by reference counting, other exit handlers
+    (logging's flush, dlt's) still run, and every file the CLI writes (records, logs, DuckDB,
+    dlt state) is closed by then. Python never promised finalizers of objects alive at exit."""
+    global _EXIT_COLLECTION_SKIPPED
+    if not _EXIT_COLLECTION_SKIPPED:
+        atexit.register(gc.freeze)
+        _EXIT_COLLECTION_SKIPPED = True
+
+
+_EXIT_COLLECTION_SKIPPED = False
+# Commands that never run dlt: they skip importing it (0.8 s) for skip_streamlit_secrets_lookup.
+NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    skip_streamlit_secrets_lookup()
+    skip_exit_collection()
+    if args.command not in NO_DLT_COMMANDS:
+        skip_streamlit_secrets_lookup()
     args.actor = args.actor or default_actor()
     try:
         return COMMANDS[args.command](args)

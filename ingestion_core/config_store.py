@@ -45,8 +45,8 @@ from ingestion_core.access import Principal
 from ingestion_core.atomic import atomic_write, folder_lock
 from ingestion_core.migrations import NewerVersionError, migrate
 from ingestion_core.models.base import NAME_PATTERN
-from ingestion_core.models.destinations import DESTINATION_ADAPTER
-from ingestion_core.models.source_file import SOURCE_FILE_ADAPTER, SourceFileBase, parse_source_file
+from ingestion_core.models.destinations import DESTINATION_ADAPTER, parse_destination
+from ingestion_core.models.source_file import SourceFileBase, parse_source_file, source_file_adapter
 from ingestion_core.secrets import mask
 from ingestion_core.validation import ConfigError, ConfigIssue, issues_from_error
 
@@ -193,7 +193,7 @@ def validate_source_data(
     try:
         config = parse_source_file(data, destinations)
     except ValidationError as exc:
-        return None, warnings + issues_from_error(exc, data, SOURCE_FILE_ADAPTER._type)
+        return None, warnings + issues_from_error(exc, data, source_file_adapter()._type)
     issues = warnings + _name_matches_file(config.name, file_name)
     return (None if any(i.severity == "error" for i in issues) else config), issues
 
@@ -203,7 +203,7 @@ def validate_destination_data(data: Any, file_name: str | None = None) -> tuple[
         return None, [ConfigIssue("", "a destination file must be a mapping "
                                       "(type: duckdb | filesystem | databricks ...)")]
     try:
-        return DESTINATION_ADAPTER.validate_python(data), []
+        return parse_destination(data), []
     except ValidationError as exc:
         return None, issues_from_error(exc, data, DESTINATION_ADAPTER._type)
 

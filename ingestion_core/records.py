@@ -129,6 +129,7 @@ def write_record(record: RunRecord) -> str:
     if "://" in path:
         import fsspec
 
+        ensure_protocol(path)
         with fsspec.open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
     else:
@@ -138,12 +139,34 @@ def write_record(record: RunRecord) -> str:
     return path
 
 
+def ensure_protocol(url: str) -> None:
+    """``volumes://`` is this package's own fsspec protocol: registered on import of its module
+    (an installed package also declares it as an ``fsspec.specs`` entry point)."""
+    if url.startswith("volumes://"):
+        import ingestion_core.databricks.volume_fs  # noqa: F401
+
+
 def load_record(path: str | Path) -> RunRecord:
+    """A record by its path: local, or an fsspec URL (``volumes://...``, ``s3://...``)."""
+    if "://" in str(path):
+        import fsspec
+
+        ensure_protocol(str(path))
+        with fsspec.open(str(path), "r", encoding="utf-8") as handle:
+            return RunRecord.model_validate_json(handle.read())
     return RunRecord.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
 
 def find_record(run_id: str) -> RunRecord | None:
-    for path in Path(settings.runs_dir()).glob(f"*/*/*/{run_id}.json"):
+    runs = settings.runs_dir().rstrip("/")
+    if "://" in runs:
+        from fsspec.core import url_to_fs
+
+        ensure_protocol(runs)
+        fs, root = url_to_fs(runs)
+        found = fs.glob(f"{root}/*/*/*/{run_id}.json")
+        return load_record(fs.unstrip_protocol(found[0])) if found else None
+    for path in Path(runs).glob(f"*/*/*/{run_id}.json"):
         return load_record(path)
     return None
 
@@ -182,6 +205,19 @@ def _glob() -> str:
     return f"{settings.runs_dir().rstrip('/')}/*/*/*/*.json"
 
 
+def records_connection() -> Any:
+    """A DuckDB connection that can read the runs folder: ``volumes://`` (a Unity Catalog
+    volume, through the workspace's Files API) is registered on it; local folders and the
+    object stores DuckDB reads itself need nothing."""
+    import duckdb
+
+    from ingestion_core.databricks.volume_fs import register_with_duckdb
+
+    connection = duckdb.connect()
+    register_with_duckdb(connection, settings.runs_dir())
+    return connection
+
+
 def _read_json(source: str, columns: dict[str, str], filename: bool = False) -> str:
     spec = ", ".join(f"'{k}': '{v}'" for k, v in columns.items())
     return (f"read_json({source}, columns={{{spec}}}, format='newline_delimited', ignore_errors=true"
@@ -195,8 +231,6 @@ def query_runs(
 
     Two passes: the scalar columns of every record pick the runs (cheap), then only those
     files are read whole (per-table results and phases)."""
-    import duckdb
-
     if "://" not in settings.runs_dir() and not any(Path(settings.runs_dir()).glob("*/*/*/*.json")):
         return []
     scalar = {k: v for k, v in RECORD_COLUMNS.items() if v != "JSON"}
@@ -204,8 +238,15 @@ def query_runs(
             f"WHERE run_id IS NOT NULL AND ({sql_where}) ORDER BY started_at DESC")
     if limit:
         pick += f" LIMIT {int(limit)}"
-    with duckdb.connect() as connection:
-        files = [row[0] for row in connection.execute(pick, [_glob(), *(params or [])]).fetchall()]
+    import duckdb
+
+    with records_connection() as connection:
+        try:
+            files = [row[0] for row in connection.execute(pick, [_glob(), *(params or [])]).fetchall()]
+        except duckdb.IOException as exc:  # a runs folder on a volume or a bucket with no record yet
+            if "No files found" in str(exc):
+                return []
+            raise
         if not files:
             return []
         cursor = connection.execute(

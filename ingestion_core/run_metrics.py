@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ingestion_core import settings
-from ingestion_core.records import RECORD_COLUMNS, _glob, is_abandoned
+from ingestion_core.records import RECORD_COLUMNS, _glob, is_abandoned, records_connection
 
 FAILED = ("failed", "partial", "quality_failed", "abandoned")
 TABLE_TYPE = ("STRUCT(name VARCHAR, mode VARCHAR, status VARCHAR, backend VARCHAR, \"rows\" BIGINT, bytes BIGINT, "
@@ -51,15 +51,13 @@ class RunData:
 
 def load_run_data(since: datetime | None = None) -> RunData:
     """Every run record (or those started since ``since``) in one scan."""
-    import duckdb
-
     columns = {**RUN_COLUMNS, "tables": TABLE_TYPE}
     empty = RunData(pd.DataFrame(columns=[*RUN_COLUMNS, "filename", *PHASE_COLUMNS]),
                     pd.DataFrame(columns=_TABLE_COLUMNS))
     if "://" not in settings.runs_dir() and not any(Path(settings.runs_dir()).glob("*/*/*/*.json")):
         return empty
     keep = " AND ".join(f"{column} IS NOT NULL" for column in REQUIRED) + (" AND started_at >= ?" if since else "")
-    with duckdb.connect() as connection:
+    with records_connection() as connection:
         # Rows are ordered by the queries below: keeping the files' order while materializing
         # 10,000 files cost several seconds here on 2 threads.
         connection.execute("SET preserve_insertion_order = false; SET enable_progress_bar = false")

@@ -82,6 +82,11 @@ class RunPlan:
     on_progress: ProgressCallback | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     refresh: frozenset[str] = frozenset()  # tables dropped and reloaded from initial_value
+    source_columns: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    """Per table, the columns its load read (name in the source, landed dlt hints), when the
+    source kind plans them (SQL): the after-load hooks use them instead of reading them again."""
+    landed_names: dict[str, str] = field(default_factory=dict)
+    """Per table, its name as landed (the dlt schema's naming), for the preview samples."""
 
     def publish(self) -> None:
         """Rewrite the record (thread-safe) and tell the caller."""
@@ -346,6 +351,8 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
         raise
     result.backend = getattr(resource, "backend", None)
     result.type_decisions = getattr(resource, "type_decisions", None) or []
+    if getattr(resource, "planned_columns", None) is not None:
+        plan.source_columns[table.name] = resource.planned_columns
     resource = _with_hints(resource, plan, table, table_settings)
     timings: dict[str, float] = {}
     with _timed(timings, "extract"):
@@ -357,6 +364,7 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
         load_info = pipeline.load(workers=workers.load)
     load_info.raise_on_failed_jobs()
     _collect_metrics(pipeline, load_info, table, result)
+    plan.landed_names[table.name] = pipeline.default_schema.naming.normalize_table_identifier(table.name)
     result.phases = _phases(timings)
     for hook in AFTER_TABLE_LOAD:  # the quality checks take the load slot themselves
         hook(pipeline, plan, table, result)
@@ -505,8 +513,9 @@ def _samples(plan: RunPlan, record: RunRecord, rows: int) -> dict[str, list[dict
         for result in record.tables:
             if result.status not in ("success", "quality_failed"):
                 continue
-            pipeline = _pipeline(plan, next(t for t in plan.config.tables if t.name == result.name))
-            landed = pipeline.default_schema.naming.normalize_table_identifier(result.name)
+            landed = plan.landed_names.get(result.name) or _pipeline(
+                plan, next(t for t in plan.config.tables if t.name == result.name)
+            ).default_schema.naming.normalize_table_identifier(result.name)
             cursor = connection.execute(f'SELECT * FROM "{plan.config.dataset_name}"."{landed}" LIMIT {int(rows)}')
             names = [d[0] for d in cursor.description]
             samples[result.name] = [

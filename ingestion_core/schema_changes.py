@@ -49,21 +49,29 @@ def register_column_reader(*source_types: str) -> Callable[[ColumnReader], Colum
 def sql_columns(config: SourceFileBase, table: SqlTable, destination_type: str) -> list[tuple[str, str | None]]:
     """The columns of a SQL table the run reads, typed as the run lands them: the same type plan
     as the load (:func:`ingestion_core.sources.sql.planned_columns`); None for a refused column."""
-    from ingestion_core.runner import _type_text as type_text
     from ingestion_core.sources.sql import planned_columns
 
-    return [(name, type_text(landed) if landed.get("data_type") else None)
-            for name, landed in planned_columns(config, table, destination_type)]
+    return typed_columns(planned_columns(config, table, destination_type))
 
 
-def declared_columns(config: SourceFileBase, table: TableBase, destination_type: str,
-                     naming: Any) -> dict[str, str | None] | None:
-    """Landed name -> dlt type of the columns the source declares, or None when its kind cannot tell."""
+def typed_columns(planned: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str | None]]:
+    """(name, landed dlt hints) -> (name, dlt type text, None for a refused column)."""
+    from ingestion_core.runner import _type_text as type_text
+
+    return [(name, type_text(landed) if landed.get("data_type") else None) for name, landed in planned]
+
+
+def declared_columns(config: SourceFileBase, table: TableBase, destination_type: str, naming: Any,
+                     planned: list[tuple[str, dict[str, Any]]] | None = None) -> dict[str, str | None] | None:
+    """Landed name -> dlt type of the columns the source declares, or None when its kind cannot tell.
+    ``planned``: the columns the load itself read (RunPlan.source_columns), which spares reading
+    the source's columns (a reflection) again."""
     reader = COLUMN_READERS.get(config.source_type)
     if reader is None:
         return None
     try:
-        return {naming.normalize_identifier(name): kind for name, kind in reader(config, table, destination_type)}
+        columns = typed_columns(planned) if planned is not None else reader(config, table, destination_type)
+        return {naming.normalize_identifier(name): kind for name, kind in columns}
     except Exception as exc:  # a source gone since the load: no events rather than a failed table
         LOGGER.warning("%s: could not list the source's columns: %s", table.name, describe(exc))
         return None
@@ -73,7 +81,8 @@ def record_schema_changes(pipeline: Any, plan: Any, table: TableBase, result: Ta
     """The AFTER_TABLE_LOAD hook. Never raises."""
     try:
         schema = pipeline.default_schema
-        declared = declared_columns(plan.config, table, plan.destination.type, schema.naming)
+        declared = declared_columns(plan.config, table, plan.destination.type, schema.naming,
+                                    plan.source_columns.get(table.name))
         result.source_columns = list(declared) if declared is not None else None
         previous = last_table_result(plan.config.name, table.name, exclude_run_id=plan.record.run_id)
         if previous is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,7 +28,12 @@ class ConfigIssue:
     message: str
     severity: str = "error"  # or "warning" (deprecated keys migrated on load)
 
+    def __post_init__(self) -> None:  # a value quoted in a message never breaks a line or hides text
+        object.__setattr__(self, "path", printable(self.path))
+        object.__setattr__(self, "message", printable(self.message))
+
     def line(self, file: str) -> str:
+        file = printable(file)
         where = f"{file}:{self.path}" if self.path else file
         prefix = "warning: " if self.severity == "warning" else ""
         return f"{where}: {prefix}{self.message}"
@@ -40,6 +46,15 @@ class ConfigError(ValueError):
         self.issues = issues
         self.file = file
         super().__init__("\n".join(i.line(file or "config") for i in issues))
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters (newline, NUL, U+202E, zero-width space...)
+    written as escapes, so that one issue stays one line and shows what was really typed."""
+    if text.isprintable():
+        return text
+    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in ("Cc", "Cf") else c
+                   for c in text)
 
 
 def format_path(parts: list[str | int]) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.services", "tests.objectstores"]
+pytest_plugins = ["tests.security.scanner_plugin", "tests.services", "tests.objectstores"]
 
 REPO = Path(__file__).resolve().parent.parent
 REPO_CONFIGS = REPO / "configs"

@@ -6,7 +6,9 @@ A request path is ``/[<auth>/][<fault>/]<style>/<collection>``:
 
 - ``<auth>`` (optional): ``bearer``, ``basic``, ``header_key`` (``X-API-Key``), ``query_key``
   (``?api_key=``) or ``oauth`` (a token from ``POST /oauth/token``, client-credentials flow). The
-  credentials are generated per server (``secrets.token_urlsafe``), never committed.
+  credentials are the session's fake secrets (tests/security/scanner.py: ``secrets.token_urlsafe`` per
+  run, never committed; ``INGEST_TEST_SECRET_API_*``), and every token issued is added to them, so the
+  end-of-session secrets scan looks for all of them.
 - ``<fault>`` (optional): ``flaky`` (the first try of page 2 answers 429 with ``Retry-After``, the
   first try of page 3 answers 500), ``fail500`` (the first try of every odd page answers 500),
   ``slow`` (pages from ``slow_from_page`` on wait ``slow_seconds`` before answering), ``malformed``
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import secrets
 import socket
@@ -53,11 +56,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from tests.security.scanner import fake_secret, register_secret
+
 AUTH_KINDS = ("bearer", "basic", "header_key", "query_key", "oauth")
 FAULTS = ("flaky", "fail500", "slow", "malformed", "empty", "loop", "relink")
 STYLES = ("offset", "offset_more", "offset_bare", "page", "page_bare", "cursor", "header_cursor",
           "json_link", "header_link", "single")
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+_ISSUED = itertools.count()  # numbers the issued OAuth tokens, across servers
 
 
 def make_item(i: int) -> dict[str, Any]:
@@ -112,12 +118,12 @@ class ApiServer:
     retry_after_seconds: int = 1
     slow_seconds: float = 2.0
     slow_from_page: int = 2
-    token: str = field(default_factory=lambda: "tok-" + secrets.token_urlsafe(18))
-    api_key: str = field(default_factory=lambda: "key-" + secrets.token_urlsafe(18))
+    token: str = field(default_factory=lambda: fake_secret("api_token", "tok-"))
+    api_key: str = field(default_factory=lambda: fake_secret("api_key", "key-"))
     username: str = "reporter"
-    password: str = field(default_factory=lambda: "pw-" + secrets.token_urlsafe(18))
+    password: str = field(default_factory=lambda: fake_secret("api_password", "pw-"))
     client_id: str = "portal-client"
-    client_secret: str = field(default_factory=lambda: "cs-" + secrets.token_urlsafe(18))
+    client_secret: str = field(default_factory=lambda: fake_secret("api_client_secret", "cs-"))
     url: str = ""
     requests: list[Logged] = field(default_factory=list)
     issued_tokens: list[str] = field(default_factory=list)
@@ -256,6 +262,7 @@ def _token(api: ApiServer, body: bytes) -> tuple[int, bytes, dict[str, str]]:
     token = "oat-" + secrets.token_urlsafe(18)
     with api._lock:
         api.issued_tokens.append(token)
+        register_secret(f"api_oauth_token_{next(_ISSUED)}", token)
     return 200, _json({"access_token": token, "token_type": "bearer", "expires_in": 3600,
                        "scope": form.get("scope", "")}), {}
 

@@ -41,7 +41,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, skip_or_fail
-from tests.services import _keep_dirs, _log_tail, _make_base, _reap_stale, _set_pdeathsig, free_port
+from tests.security.scanner import register_secret
+from tests.services import _log_tail, _make_base, _reap_stale, _set_pdeathsig, free_port, remove_service_dir
 
 START_TIMEOUT = 30.0  # seconds; Azurite answers in about 1.5 s
 AZURITE_BIN = REPO / "tests" / "node" / "node_modules" / ".bin" / "azurite-blob"
@@ -99,8 +100,7 @@ class _Process:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
-        if not _keep_dirs():
-            shutil.rmtree(self.base_dir, ignore_errors=True)
+        remove_service_dir(self.base_dir)
 
 
 def _spawn(kind: str, command: list[str], comm: str) -> _Process:
@@ -214,7 +214,9 @@ def _start_moto() -> S3Server:
     except Exception:
         process.stop()
         raise
-    return S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"], _process=process)
+    # moto made the secret half at run time: the session's secrets scan looks for it too
+    secret_key = register_secret("s3_secret_access_key", key["SecretAccessKey"])
+    return S3Server(endpoint, key["AccessKeyId"], secret_key, _process=process)
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,11 @@ Servers start lazily (only when a test asks for them), once per session, and sto
 Each lives in its own ``/tmp/ingest-test-<kind>-*`` folder, removed at stop. A server left behind by a
 killed pytest (SIGKILL, thread-method timeout) is stopped and its folder removed by the next session.
 
-The password of the test role is generated per run (``secrets.token_urlsafe``) and is kept out of the
-statement logs. Set ``INGEST_KEEP_SERVICE_DIRS=1`` to keep the folders (data, logs) for debugging.
+The password of the test role is the session's fake secret (``tests/security/scanner.py``: made per run with
+``secrets.token_urlsafe`` plus characters a URL must encode, exported as ``INGEST_TEST_SECRET_POSTGRES_PASSWORD``
+/ ``..._MARIADB_PASSWORD``) and is kept out of the statement logs; a server's folder is scanned for it before it
+is removed.
+Set ``INGEST_KEEP_SERVICE_DIRS=1`` to keep the folders (data, logs) for debugging.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import skip_or_fail
+from tests.security.scanner import fake_secret
+from tests.security.scanner_plugin import URL_SPECIAL, scan_before_removal
 
 START_TIMEOUT = 60.0  # seconds; start-up normally takes well under 2 s
 STOP_TIMEOUT = 30.0
@@ -122,6 +127,14 @@ def _make_base(kind: str) -> Path:
     base = Path(tempfile.mkdtemp(prefix=f"ingest-test-{kind}-", dir=_BASE))
     (base / "owner.pid").write_text(f"{os.getpid()}\n")
     return base
+
+
+def remove_service_dir(base: Path) -> None:
+    """Scan a stopped server's folder for the session's secrets, then remove it (unless asked to keep it)."""
+    if base.exists():
+        scan_before_removal(base)
+    if not _keep_dirs():
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _unique_db_name(request: pytest.FixtureRequest) -> str:
@@ -306,8 +319,7 @@ class PostgresServer(_Server):
             res = self._pg_ctl("stop", "-m", "fast", "-w", "-t", str(int(STOP_TIMEOUT)))
             if res.returncode != 0:
                 self._pg_ctl("stop", "-m", "immediate", "-w", "-t", "10")
-        if not _keep_dirs():
-            shutil.rmtree(self.base_dir, ignore_errors=True)
+        remove_service_dir(self.base_dir)
 
 
 def _start_postgres() -> PostgresServer:
@@ -327,7 +339,8 @@ def _start_postgres() -> PostgresServer:
     _reap_stale("pg", "data/postmaster.pid", "postgres", signal.SIGQUIT)
 
     base = _make_base("pg")
-    server = PostgresServer(host="127.0.0.1", port=0, user=TEST_USER, password=secrets.token_urlsafe(24),
+    password = fake_secret("postgres_password", suffix=URL_SPECIAL)
+    server = PostgresServer(host="127.0.0.1", port=0, user=TEST_USER, password=password,
                             base_dir=base, log_path=base / "postgres.log", bindir=bindir, data_dir=base / "data",
                             socket_dir=base / "sock", os_user=os_user)
     server.socket_dir.mkdir()
@@ -500,8 +513,7 @@ class MariaDBServer(_Server):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
-        if not _keep_dirs():
-            shutil.rmtree(self.base_dir, ignore_errors=True)
+        remove_service_dir(self.base_dir)
 
 
 def _start_mariadb() -> MariaDBServer:
@@ -511,7 +523,8 @@ def _start_mariadb() -> MariaDBServer:
     _reap_stale("mariadb", "mariadbd.pid", "mariadbd", signal.SIGTERM)
 
     base = _make_base("mariadb")
-    server = MariaDBServer(host="127.0.0.1", port=0, user=TEST_USER, password=secrets.token_urlsafe(24),
+    password = fake_secret("mariadb_password", suffix=URL_SPECIAL)
+    server = MariaDBServer(host="127.0.0.1", port=0, user=TEST_USER, password=password,
                            base_dir=base, log_path=base / "general.log", data_dir=base / "data",
                            socket_path=base / "mariadbd.sock", error_log=base / "error.log")
     (base / "tmp").mkdir()

@@ -167,7 +167,7 @@ def follow_job_run(client: Any, target: JobTarget, config: SourceFileBase, handl
         record, over, _ = current_record(client, config, target, handle, actor, since, destination_type)
         state = record.model_dump_json(exclude={"heartbeat_at"})
         due = state != last or time.monotonic() - written_at > HEARTBEAT_SECONDS
-        if due and (not shared or (over and record.status != "running")):
+        if due and _ours_to_write(shared, over, record):
             write_record(record)
             last, written_at = state, time.monotonic()
             if on_update:
@@ -175,6 +175,22 @@ def follow_job_run(client: Any, target: JobTarget, config: SourceFileBase, handl
         if over or (deadline and time.monotonic() > deadline):
             return record
         time.sleep(poll_seconds)
+
+
+def _ours_to_write(shared: bool, over: bool, record: RunRecord) -> bool:
+    """On a runs folder shared with the job, its own record is left alone while it runs."""
+    return not shared or (over and record.status != "running")
+
+
+def refresh_job_run(client: Any, target: JobTarget, config: SourceFileBase, handle: JobRunHandle, *, actor: str,
+                    destination_type: str = "") -> tuple[RunRecord, bool]:
+    """One look at a job run (what a page polling it does): its run record brought up to date
+    here as :func:`follow_job_run` would; returns (record, whether the job run is over)."""
+    since = datetime.now(UTC) - timedelta(days=1)
+    record, over, _ = current_record(client, config, target, handle, actor, since, destination_type)
+    if _ours_to_write(_runs_dir_is(target), over, record):
+        write_record(record)
+    return record, over
 
 
 # --- status / cancel ------------------------------------------------------------------------

@@ -69,7 +69,11 @@ class JobTarget:
 
 def resolve_target(config: SourceFileBase, store: ConfigStore, workspace: str | None = None) -> JobTarget:
     """The Databricks destination file ``workspace`` names, else the source's own destination."""
-    name = workspace or config.destination
+    return target_of(store, workspace or config.destination)
+
+
+def target_of(store: ConfigStore, name: str) -> JobTarget:
+    """The jobs target a Databricks destination file describes."""
     destination = store.load_destination(name).config
     if destination.type != "databricks":
         raise ValueError(f"destination '{name}' is a {destination.type} destination; jobs run in a Databricks "
@@ -153,17 +157,24 @@ def job_settings(config: SourceFileBase, target: JobTarget, wheel_path: str, act
 
 
 def same_settings(desired: dict[str, Any], existing: dict[str, Any], identity: str | None = None) -> bool:
-    """Whether a job already has the settings we would deploy. What the workspace adds is not a
-    difference: defaults inside (a task's run_if), fields we never set (format, queue...), and
-    run_as naming the deploying ``identity`` when we set none. A field we set before but not
-    now (a schedule, e-mails) is one."""
-    for key in MANAGED_FIELDS - desired.keys():
+    """Whether a job already has the settings we would deploy (see :func:`settings_differences`)."""
+    return not settings_differences(desired, existing, identity)
+
+
+def settings_differences(desired: dict[str, Any], existing: dict[str, Any], identity: str | None = None) -> list[str]:
+    """The job settings (top-level keys) that differ from what we would deploy. What the
+    workspace adds is not a difference: defaults inside (a task's run_if), fields we never set
+    (format, queue...), and run_as naming the deploying ``identity`` when we set none. A field
+    we set before but not now (a schedule, e-mails) is one."""
+    differences = []
+    for key in sorted(MANAGED_FIELDS - desired.keys()):
         value = existing.get(key)
         if key == "run_as" and isinstance(value, dict) and identity in value.values():
             continue
         if value not in (None, {}, [], ""):
-            return False
-    return all(key in existing and _contains(existing[key], value) for key, value in desired.items())
+            differences.append(key)
+    differences += [key for key, value in desired.items() if not (key in existing and _contains(existing[key], value))]
+    return differences
 
 
 def _contains(existing: Any, desired: Any) -> bool:
@@ -205,15 +216,22 @@ def find_job(client: Any, name: str, source: str) -> Any | None:
     return ours[0] if ours else None
 
 
+def volume_file(client: Any, path: str) -> bytes | None:
+    """The content of a file on a volume, None when there is none."""
+    from databricks.sdk.errors import NotFound
+
+    try:
+        return client.files.download(path).contents.read()
+    except NotFound:
+        return None
+
+
 def upload_if_changed(client: Any, path: str, data: bytes) -> bool:
     """Upload ``data`` to a volume path unless the file there is the same; True if uploaded."""
     from databricks.sdk.errors import NotFound
 
-    try:
-        if client.files.download(path).contents.read() == data:
-            return False
-    except NotFound:
-        pass
+    if volume_file(client, path) == data:
+        return False
     try:
         client.files.upload(path, io.BytesIO(data), overwrite=True)
     except NotFound:
@@ -233,6 +251,11 @@ def config_files(config: SourceFileBase, store: ConfigStore, source_path: Path |
     }
 
 
+def deploying_identity(client: Any, target: JobTarget) -> str:
+    """Who the job runs as: ``jobs.run_as_service_principal``, else whoever deploys."""
+    return target.jobs.run_as_service_principal or client.current_user.me().user_name
+
+
 def deploy_source(config: SourceFileBase, target: JobTarget, *, wheel: Path, store: ConfigStore,
                   client: Any = None, source_path: Path | None = None) -> Deployment:
     """Upload the wheel and the config files, then create or reset the source's job. The job
@@ -246,7 +269,7 @@ def deploy_source(config: SourceFileBase, target: JobTarget, *, wheel: Path, sto
     uploaded, unchanged = [], []
     for path, data in files.items():
         (uploaded if upload_if_changed(client, path, data) else unchanged).append(path)
-    identity = target.jobs.run_as_service_principal or client.current_user.me().user_name
+    identity = deploying_identity(client, target)
     settings = job_settings(config, target, f"{target.wheels_dir}/{wheel.name}", identity)
     existing = find_job(client, settings.name, config.name)
     if existing is None:

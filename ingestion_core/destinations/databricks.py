@@ -86,7 +86,7 @@ def test_connection(config: Any, timeout_seconds: float = 20.0) -> ConnectionRep
         ("warehouse", lambda: _check_warehouse(config, state)),
         ("staging", lambda: _check_staging(config, state)),
         ("driver", _check_driver),
-        ("query", lambda: _check_query(config)),
+        ("query", lambda: _check_query(config, timeout_seconds)),
     ]
     failure: CheckFailed | None = None
     for name, step in steps:
@@ -176,17 +176,41 @@ def _check_driver() -> str:
     return "databricks-sql-connector is installed"
 
 
-def _check_query(config: Any) -> str:  # pragma: no cover - needs a SQL warehouse (not reachable from the tests)
+def _check_query(config: Any, timeout_seconds: float = 20.0) -> str:
+    """``SELECT 1`` through the SQL driver, bounded: the driver would otherwise retry for 15 minutes."""
     from databricks import sql
     from dlt.destinations.impl.databricks.configuration import DatabricksCredentials
 
     credentials = DatabricksCredentials(**_credential_values(config))
+    params = {**credentials.to_connector_params(), **query_limits(timeout_seconds)}
+    if "credentials_provider" in params:  # OAuth M2M: dlt's token client would retry for 5 minutes
+        params["credentials_provider"] = _oauth_headers(config, timeout_seconds)
     try:
-        with sql.connect(**credentials.to_connector_params()) as connection, connection.cursor() as cursor:
+        with sql.connect(**params) as connection, connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchall()
     except Exception as exc:
-        raise CheckFailed(f"the SQL warehouse did not answer SELECT 1 ({mask(exc)[:300]})",
-                          "check http_path, that the warehouse is running and that the identity may use it "
-                          "(CAN USE permission)") from None
+        raise CheckFailed(f"the SQL warehouse at {config.server_hostname}{config.http_path} did not answer SELECT 1 "
+                          f"({mask(f'{type(exc).__name__}: {exc}')[:300]})",
+                          "check server_hostname and http_path, that this machine can reach the warehouse (port "
+                          "443), that it is running and that the identity may use it (CAN USE permission)") from None
     return "SELECT 1 answered"
+
+
+def _oauth_headers(config: Any, timeout_seconds: float) -> Callable[[], Any]:
+    """The SQL driver's ``credentials_provider`` for a service principal, with bounded retries."""
+    from databricks.sdk.config import Config
+    from databricks.sdk.credentials_provider import oauth_service_principal
+
+    from ingestion_core.databricks.workspace import client_options
+
+    options = client_options(config, timeout_seconds)
+    options["host"] = f"https://{config.server_hostname}"  # where the warehouse is, as dlt does
+    return lambda: oauth_service_principal(Config(**options))
+
+
+def query_limits(timeout_seconds: float) -> dict[str, Any]:
+    """The SQL driver's socket timeout and retry bounds for a check that must answer soon."""
+    seconds = max(1.0, float(timeout_seconds))
+    return {"_socket_timeout": seconds, "_retry_stop_after_attempts_count": 1,
+            "_retry_stop_after_attempts_duration": seconds, "_retry_delay_max": 5.0, "enable_telemetry": False}

@@ -34,6 +34,10 @@ class ConfigModel(BaseModel):
         validate_assignment=True,
         populate_by_name=True,
         allow_inf_nan=False,  # .nan / .inf in YAML are typos, and NaN != NaN breaks round trips
+        # validators are built on first use: a process builds only the models it validates
+        # (every `ingest` command paid ~0.1-0.2 s at import for all of them; tests/unit/test_import_cost.py).
+        # First uses may come from table threads at once: safe since pydantic 2.14 locks the build.
+        defer_build=True,
     )
 
     unknown_key_label: ClassVar[str] = "key"

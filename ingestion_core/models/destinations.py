@@ -5,10 +5,11 @@ Previews always land in a local DuckDB file; these are the destinations of real 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ingestion_core.models.base import ConfigModel, SecretRef
@@ -246,8 +247,25 @@ class DatabricksDestination(DestinationBase):
 DestinationConfig = Annotated[
     DuckDbDestination | FilesystemDestination | DatabricksDestination, Field(discriminator="type")
 ]
-DESTINATION_ADAPTER: TypeAdapter[Any] = TypeAdapter(DestinationConfig, config=ConfigDict(hide_input_in_errors=True))
+# defer_build: built only when needed (a rejected file, the JSON Schema); see parse_destination
+DESTINATION_ADAPTER: TypeAdapter[Any] = TypeAdapter(
+    DestinationConfig, config=ConfigDict(hide_input_in_errors=True, defer_build=True)
+)
 DESTINATION_TYPES = ("duckdb", "filesystem", "databricks")
+DESTINATION_MODELS: dict[str, type[DestinationBase]] = {
+    "duckdb": DuckDbDestination, "filesystem": FilesystemDestination, "databricks": DatabricksDestination,
+}
+
+
+def parse_destination(data: Any) -> Any:
+    """Validate a destination file's data: a valid one by its own model alone (only that
+    model's validator is built), a rejected one by the union, whose errors are located as always."""
+    model = DESTINATION_MODELS.get(data.get("type")) if isinstance(data, dict) and isinstance(data.get("type"), str) \
+        else None
+    if model is not None:
+        with contextlib.suppress(ValidationError):
+            return model.model_validate(data)
+    return DESTINATION_ADAPTER.validate_python(data)
 
 
 def supports_merge(destination: Any) -> bool:

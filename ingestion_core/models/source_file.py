@@ -16,6 +16,8 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
@@ -26,6 +28,7 @@ from pydantic import (
     Field,
     Tag,
     TypeAdapter,
+    ValidationError,
     ValidationInfo,
     create_model,
     model_validator,
@@ -216,8 +219,23 @@ SourceFile = Annotated[
         custom_error_message="source.type is missing or unknown",
     ),
 ]
-# hide_input_in_errors: a rejected file may hold a literal secret; str(error) must not show it.
-SOURCE_FILE_ADAPTER: TypeAdapter[Any] = TypeAdapter(SourceFile, config=ConfigDict(hide_input_in_errors=True))
+
+
+@functools.cache
+def source_file_adapter() -> TypeAdapter[Any]:
+    """The union of every file model, built on first use (a rejected file, the JSON Schema): a
+    valid file is validated by its own model alone (:func:`parse_source_file`). The file models
+    are completed first, so the union's JSON Schema is the same as when all were built at import."""
+    for model in SOURCE_FILE_MODELS.values():
+        model.model_rebuild()
+    # hide_input_in_errors: a rejected file may hold a literal secret; str(error) must not show it.
+    return TypeAdapter(SourceFile, config=ConfigDict(hide_input_in_errors=True))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SOURCE_FILE_ADAPTER":  # built lazily, see source_file_adapter
+        return source_file_adapter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_source_file(data: Any, destinations: Collection[str] | None = None) -> SourceFileBase:
@@ -228,4 +246,8 @@ def parse_source_file(data: Any, destinations: Collection[str] | None = None) ->
     merges.
     """
     context = {"destinations": destinations} if destinations is not None else None
-    return SOURCE_FILE_ADAPTER.validate_python(data, context=context)
+    model = SOURCE_FILE_MODELS.get(_source_type(data) or "") if isinstance(data, dict) else None
+    if model is not None:
+        with contextlib.suppress(ValidationError):  # the union reports the errors, located as always
+            return model.model_validate(data, context=context)
+    return source_file_adapter().validate_python(data, context=context)

@@ -182,6 +182,10 @@ def planned_columns(config: SourceFileBase, table: SqlTable, destination_type: s
         plan = plan_sql_table(engine, reflected, config, table, destination_type)
     finally:
         engine.dispose()
+    return landed_columns(plan)
+
+
+def landed_columns(plan: TablePlan) -> list[tuple[str, dict[str, Any]]]:
     return [(name, dict(column.landed)) for name, column in plan.columns.items()]
 
 
@@ -304,6 +308,8 @@ class SqlSource:
         apply_plan_hints(resource, plan)
         resource.backend = backend  # type: ignore[attr-defined]  (read back into the run record)
         resource.type_decisions = plan.records()  # type: ignore[attr-defined]
+        # what the load reads, for the after-load hooks (schema changes): no second reflection
+        resource.planned_columns = landed_columns(plan)  # type: ignore[attr-defined]
         return resource
 
     def test_connection(self, config: SourceFileBase) -> ConnectionReport:

@@ -5,6 +5,11 @@ Debian's Chromium driven by Playwright (never ``playwright install``).
   ready once /_stcore/health answers; stopped with ``os.killpg``.
 - ``browser_page``: a 1280x800 page; on a failed test a full-page screenshot is saved and its path
   printed (under ``$INGEST_ARTIFACTS_DIR`` when set, else the test's tmp folder).
+
+Every screenshot taken in the session (``page.screenshot``) also saves the page's inner text and the values
+its fields show (password fields left out) next to it, as ``<name>.png.txt`` (for screenshots saved into the
+checkout the text is scanned but not written), so the session's secrets scan (tests/security/) reads what the
+screenshot shows.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, skip_or_fail
+from tests.security.scanner_plugin import scan_page_text
 from tests.services import free_port
 
 CHROMIUM = os.environ.get("INGEST_CHROMIUM", "/usr/bin/chromium")
@@ -88,6 +94,37 @@ def _stop(process: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+VISIBLE_VALUES = "els => els.filter(e => e.type !== 'password').map(e => e.value).filter(v => v)"
+
+
+def _text_with_screenshots(page_class: type) -> None:
+    """Wrap ``Page.screenshot``: the page's inner text is saved next to the image and scanned for secrets."""
+    original = page_class.screenshot
+    if getattr(original, "saves_page_text", False):
+        return
+
+    def screenshot(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        image = original(self, *args, **kwargs)
+        path = kwargs.get("path")
+        where = str(path) if path else f"screenshot of {self.url}"
+        with contextlib.suppress(Exception):  # a closed or navigating page has no text to add
+            text = self.inner_text("body", timeout=5_000) + "\n" + "\n".join(self.eval_on_selector_all(
+                "input, textarea", VISIBLE_VALUES))  # what the fields show; a password field shows dots
+            scan_page_text(text, where + " (page text)")
+            if path and not Path(path).resolve().is_relative_to(REPO):
+                Path(f"{path}.txt").write_text(text, encoding="utf-8")
+        return image
+
+    screenshot.saves_page_text = True  # type: ignore[attr-defined]
+    page_class.screenshot = screenshot
+
+
+with contextlib.suppress(ImportError):  # every browser test's screenshots, whichever way it launched Chromium
+    from playwright.sync_api import Page
+
+    _text_with_screenshots(Page)
 
 
 @pytest.fixture(scope="session")

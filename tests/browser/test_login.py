@@ -24,6 +24,7 @@ import pytest
 
 from tests.browser.conftest import START_TIMEOUT, PortalApp, _healthy, _stop
 from tests.conftest import REPO, skip_or_fail
+from tests.security.scanner import fake_secret
 from tests.services import free_port
 
 NODE_DIR = REPO / "tests" / "node"
@@ -63,7 +64,7 @@ def signed_portal(ingest_env: Path, tmp_path: Path) -> Iterator[PortalApp]:
     (ingest_env / "configs" / "teams.yaml").write_text(TEAMS, encoding="utf-8")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    client_secret = secrets.token_urlsafe(24)
+    client_secret = fake_secret("oidc_client_secret")  # scanned for at the end of the session
     provider, issuer = _start_provider(f"{url}/oauth2callback", client_secret, tmp_path / "oidc.log")
     secrets_file = tmp_path / "secrets.toml"
     secrets_file.write_text(
@@ -105,7 +106,7 @@ def test_sign_in_through_the_provider_then_sign_out(signed_portal: PortalApp, br
 
     # the provider's own login form, then its consent screen
     page.locator("input[name=login]").fill(USER)
-    page.locator("input[name=password]").fill(secrets.token_urlsafe(8))
+    page.locator("input[name=password]").fill(fake_secret("oidc_user_password"))
     page.locator("button[type=submit]").click()
     page.get_by_role("button", name="Continue").click()
 

@@ -26,6 +26,7 @@ def test_the_wheel_holds_the_package_and_the_console_script() -> None:
         names = set(archive.namelist())
         entry_points = archive.read("ingestion_portal-0.1.0.dist-info/entry_points.txt").decode()
     assert "[console_scripts]\ningest = ingestion_core.cli:main" in entry_points
+    assert "[fsspec.specs]\nvolumes = ingestion_core.databricks.volume_fs:VolumeFileSystem" in entry_points
     assert {"ingestion_core/cli.py", "ingestion_core/databricks/job_run.py", "portal/__init__.py"} <= names
     assert not any(name.startswith(("tests/", "configs/")) for name in names)
 
@@ -48,3 +49,12 @@ def test_the_console_script_validates_configs_from_the_installed_wheel(ingest_en
                            cwd=tmp_path, capture_output=True, text=True, check=True,
                            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}).stdout.strip()
     assert where.startswith(str(wheel_bin().parent)) and not where.startswith(str(REPO))
+
+
+def test_the_installed_wheel_declares_the_volumes_protocol_to_fsspec(tmp_path: Path) -> None:
+    """fsspec finds ``volumes://`` through the entry point, before anything imports ingestion_core."""
+    code = ("import sys, fsspec; cls = fsspec.get_filesystem_class('volumes'); "
+            "print(cls.__module__, cls.__name__, 'ingestion_core' in sys.modules)")
+    result = subprocess.run([str(wheel_bin() / "python"), "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=120)
+    assert result.stdout.split() == ["ingestion_core.databricks.volume_fs", "VolumeFileSystem", "True"], result.stderr

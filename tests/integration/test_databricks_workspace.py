@@ -4,9 +4,9 @@ server with the real databricks-sdk client."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +16,7 @@ import fsspec
 import pytest
 from databricks.sdk.service.jobs import JobParameterDefinition
 
+from ingestion_core import run_metrics
 from ingestion_core.cli import main
 from ingestion_core.config_store import ConfigStore
 from ingestion_core.databricks import providers
@@ -25,12 +26,19 @@ from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider
 from ingestion_core.databricks.volume_fs import register_with_duckdb
 from ingestion_core.databricks.workspace import workspace_client
 from ingestion_core.destinations import databricks
-from ingestion_core.records import RECORD_COLUMNS, RunRecord, TableResult, _read_json, write_record
+from ingestion_core.records import (
+    RECORD_COLUMNS,
+    RunRecord,
+    TableResult,
+    _read_json,
+    find_record,
+    latest_runs,
+    write_record,
+)
 from ingestion_core.secrets import SecretNotFoundError, mask, parse_reference, resolve_value, store_secret
 from tests.databricks_api import FakeWorkspace, running_workspace
 
 VOLUME = "/Volumes/main/ingest/files"
-DRIVER_INSTALLED = importlib.util.find_spec("databricks.sql") is not None
 
 
 @pytest.fixture
@@ -64,30 +72,43 @@ def checks(report) -> dict[str, bool | None]:
 
 # --- test connection -----------------------------------------------------------------------
 
-def test_a_reachable_workspace_warehouse_and_volume_then_the_driver(ingest_env: Path, workspace, capsys) -> None:
-    report = databricks.test_connection(destination(workspace))
-    assert checks(report)["workspace"] and checks(report)["warehouse"] and checks(report)["staging"]
+def test_a_reachable_workspace_warehouse_and_volume_then_an_unreachable_warehouse(ingest_env: Path, workspace,
+                                                                                 capsys) -> None:
+    report = databricks.test_connection(destination(workspace), timeout_seconds=3)
+    assert checks(report) == {"workspace": True, "warehouse": True, "staging": True, "driver": True, "query": False}
     details = {c["check"]: c["detail"] for c in report.details["checks"]}
     assert details["workspace"] == f"signed in to {workspace.url} as deployer@example.com"
     assert details["warehouse"] == "SQL warehouse ingest-wh is RUNNING"
     assert details["staging"] == "staging volume /Volumes/main/raw/staging exists"
-    assert not report.ok  # no SQL warehouse answers SELECT 1 here
-    if DRIVER_INSTALLED:
-        assert checks(report)["driver"] and checks(report)["query"] is False
-    else:
-        assert checks(report)["driver"] is False and checks(report)["query"] is None
-        assert report.reason == "the Databricks SQL driver (databricks-sql-connector) is not installed"
-        assert report.mitigation == "install it: pip install 'dlt[databricks]==1.31.0' (it brings " \
-                                    "databricks-sql-connector)"
-        assert main(["test-destination", "dbx"]) == 1
-        out = capsys.readouterr().out
-        assert "driver     FAILED  the Databricks SQL driver" in out and "what to do: install it" in out
+    # the real SQL driver tries https://127.0.0.1:443, where no SQL warehouse answers: reported, bounded
+    assert report.reason.startswith("the SQL warehouse at 127.0.0.1/sql/1.0/warehouses/abc123 did not answer "
+                                    "SELECT 1 (")
+    assert "Connection refused" in report.reason and "CAN USE permission" in report.mitigation
     assert workspace.token not in json.dumps(report.as_dict())
+    assert main(["test-destination", "dbx", "--timeout", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "query      FAILED  the SQL warehouse at 127.0.0.1" in out and "what to do: check server_hostname" in out
+    assert workspace.token not in out
+
+
+def test_a_missing_sql_driver_says_what_to_install(ingest_env: Path, workspace, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "databricks.sql", None)  # import databricks.sql raises ImportError
+    report = databricks.test_connection(destination(workspace))
+    assert checks(report)["driver"] is False and checks(report)["query"] is None
+    assert report.reason == "the Databricks SQL driver (databricks-sql-connector) is not installed"
+    assert report.mitigation == "install it: pip install 'dlt[databricks]==1.31.0' (it brings " \
+                                "databricks-sql-connector)"
+    assert main(["test-destination", "dbx"]) == 1
+    out = capsys.readouterr().out
+    assert "driver     FAILED  the Databricks SQL driver" in out and "what to do: install it" in out
 
 
 def test_oauth_m2m_signs_in_as_the_service_principal(ingest_env: Path, workspace) -> None:
-    report = databricks.test_connection(destination(workspace, oauth=True))
+    report = databricks.test_connection(destination(workspace, oauth=True), timeout_seconds=3)
     assert checks(report)["workspace"] and checks(report)["warehouse"]
+    # the SQL driver's OAuth token for https://127.0.0.1 cannot be had: reported, bounded by the timeout
+    assert checks(report)["query"] is False and report.reason.startswith("the SQL warehouse at 127.0.0.1")
+    assert workspace.client_secret not in json.dumps(report.as_dict())
     assert [r.path for r in workspace.requests[:4]] == ["/.well-known/databricks-config",
                                                         "/oidc/.well-known/oauth-authorization-server",
                                                         "/oidc/v1/token", "/api/2.0/preview/scim/v2/Me"]
@@ -211,6 +232,33 @@ def test_run_records_on_a_volume_are_written_and_queried_through_fsspec(ingest_e
     fs.rm("volumes://main/ingest/files/runs/2024/05/01/r2.json")
     with pytest.raises(FileNotFoundError):
         fs.cat("volumes://main/ingest/files/runs/2024/05/01/r2.json")
+
+
+def test_the_portals_queries_and_dashboards_read_run_records_on_a_volume(ingest_env: Path, scope_chain,
+                                                                         monkeypatch) -> None:
+    monkeypatch.setenv("INGEST_RUNS_DIR", "volumes://main/ingest/files/runs")
+    assert latest_runs() == [] and run_metrics.load_run_data().runs.empty  # no runs folder on the volume yet
+    write_record(record("r1"))
+    write_record(record("r2", "failed", 0).model_copy(update={"started_at": datetime(2024, 5, 2, 6, tzinfo=UTC)}))
+    write_record(record("r3", "running", 0).model_copy(update={"started_at": datetime(2024, 5, 2, 7, tzinfo=UTC),
+                                                               "host": "job-cluster"}))
+    assert [(r["run_id"], r["status"]) for r in latest_runs()] == [("r3", "running"), ("r2", "failed"),
+                                                                   ("r1", "success")]
+    assert [r["run_id"] for r in latest_runs(status="success")] == ["r1"]
+    assert find_record("r2").status == "failed" and find_record("nope") is None
+    data = run_metrics.load_run_data()
+    assert data.runs["run_id"].tolist() == ["r3", "r2", "r1"]
+    assert data.runs["filename"].tolist()[-1] == "volumes://main/ingest/files/runs/2024/05/01/r1.json"
+    assert data.tables[["run_id", "table", "rows"]].values.tolist() == [["r3", "orders", 0], ["r2", "orders", 0],
+                                                                       ["r1", "orders", 3]]
+    detail = run_metrics.run_detail("r2", data=data)
+    assert detail["record"].status == "failed" and detail["previous_run_id"] == "r1"
+    from portal import dashboard_data
+
+    dashboard_data.clear()
+    assert dashboard_data.run_data().runs["run_id"].tolist() == ["r3", "r2", "r1"]
+    reads = {r.path for r in scope_chain.api_requests() if r.method == "GET" and r.path.startswith("/api/2.0/fs/")}
+    assert "/api/2.0/fs/directories/Volumes/main/ingest/files/runs/2024/05" in reads  # listed through the Files API
 
 
 def test_following_leaves_the_jobs_own_record_on_a_shared_volume_alone(ingest_env: Path, tmp_path: Path,

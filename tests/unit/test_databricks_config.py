@@ -12,7 +12,13 @@ from pydantic import ValidationError
 
 from ingestion_core.config_store import ConfigStore, validate_destination_data
 from ingestion_core.databricks import providers
-from ingestion_core.databricks.jobs import JobTarget, job_settings, resolve_target, same_settings
+from ingestion_core.databricks.jobs import (
+    JobTarget,
+    job_settings,
+    resolve_target,
+    same_settings,
+    settings_differences,
+)
 from ingestion_core.databricks.key_vault import token_scope, vault_secret_name
 from ingestion_core.databricks.schedule import quartz_cron
 from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider, flat_key
@@ -96,6 +102,25 @@ def test_a_cross_tenant_bucket_stages_with_its_own_key_as_a_sas_token(ingest_env
     assert credentials.azure_storage_sas_token  # made from the key: COPY INTO gets this SAS, not the key
     assert not plan.destination.config_params.get("is_staging_external_location")
     assert "staging_credentials_name" not in plan.destination.config_params
+
+
+def test_an_s3_bucket_stages_with_its_own_access_key_and_dlt_takes_the_pair(ingest_env: Path) -> None:
+    import dlt
+
+    store_secret("${secrets.dbx.token}", "dapi-" + "v" * 24)
+    store_secret("${secrets.dbx.s3}", "s" * 40)
+    plan = build_destination("dbx", destination(staging={"bucket_url": "s3://stage/dlt", "credentials": {
+        "aws_access_key_id": "AKIA0", "aws_secret_access_key": "${secrets.dbx.s3}"}}))
+    credentials = plan.staging.config_params["credentials"]
+    assert (credentials.aws_access_key_id, credentials.aws_secret_access_key) == ("AKIA0", "s" * 40)
+    configuration = plan.destination.configuration(None, accept_partial=True)  # dlt's own config spec
+    assert type(configuration).__name__ == "DatabricksClientConfiguration"
+    assert (configuration.credentials.server_hostname, configuration.credentials.catalog) == (
+        "adb-1.2.azuredatabricks.net", "main")
+    pipeline = dlt.pipeline(pipeline_name="dbx_check", pipelines_dir=str(ingest_env / "pipelines"),
+                            destination=plan.destination, staging=plan.staging, dataset_name="raw_shop")
+    assert (pipeline.destination.destination_type, pipeline.staging.destination_type) == (
+        "dlt.destinations.databricks", "dlt.destinations.filesystem")
 
 
 def test_a_storage_credential_or_external_location_passes_no_credentials(ingest_env: Path) -> None:
@@ -217,6 +242,41 @@ def test_same_settings_ignores_what_the_workspace_adds_but_not_what_we_removed()
     assert not same_settings(without_schedule, stored)  # the job still has a schedule: reset it
     changed = job_settings(source(schedule="0 7 * * *"), target(), "/V/w.whl", "a").as_dict()
     assert not same_settings(changed, stored)
+    assert settings_differences(desired, stored) == []
+    assert settings_differences(without_schedule, stored) == ["schedule"]
+    other_wheel = job_settings(source(schedule="0 7 * * *"), target(), "/V/x.whl", "a").as_dict()
+    assert sorted(settings_differences(other_wheel, stored)) == ["schedule", "tasks"]  # the wheel is a task library
+
+
+def test_the_deploy_wheel_is_built_once_per_content_of_the_sources(tmp_path: Path, monkeypatch) -> None:
+    """A copy of the checkout's packaging files: the same content reuses the build, a change rebuilds."""
+    from ingestion_core.databricks import wheel
+
+    project = tmp_path / "checkout"
+    project.mkdir()
+    for name in ("pyproject.toml", "requirements.txt", "README.md"):
+        (project / name).write_text((wheel.source_checkout() / name).read_text())
+    (project / "ingestion_core").mkdir()
+    (project / "ingestion_core" / "__init__.py").write_text('"""a stand-in package."""\n')
+    (project / "ingestion_core" / "__pycache__").mkdir()
+    (project / "ingestion_core" / "__pycache__" / "x.pyc").write_bytes(b"ignored")
+    builds = []
+    monkeypatch.setattr(wheel, "build_wheel", lambda out, project: builds.append(out) or _fake_wheel(out))
+    first = wheel.deploy_wheel(tmp_path / "cache", project)
+    assert wheel.deploy_wheel(tmp_path / "cache", project) == first and len(builds) == 1
+    (project / "ingestion_core" / "__pycache__" / "x.pyc").write_bytes(b"still ignored")
+    assert wheel.deploy_wheel(tmp_path / "cache", project) == first and len(builds) == 1
+    (project / "ingestion_core" / "__init__.py").write_text('"""changed."""\n')
+    second = wheel.deploy_wheel(tmp_path / "cache", project)
+    assert second != first and len(builds) == 2 and first.parent.parent == second.parent.parent
+    assert wheel.wheel_file_name(project) == "ingestion_portal-0.1.0-py3-none-any.whl" == first.name
+
+
+def _fake_wheel(out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "ingestion_portal-0.1.0-py3-none-any.whl"
+    path.write_bytes(b"built")
+    return path
 
 
 def test_the_workspace_is_a_databricks_destination_with_jobs(ingest_env: Path) -> None:

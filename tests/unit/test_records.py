@@ -14,7 +14,9 @@ from ingestion_core.records import (
     RunRecord,
     TableResult,
     check_history,
+    find_record,
     latest_runs,
+    load_record,
     record_path,
     run_record_schema,
     table_history,
@@ -88,3 +90,16 @@ def test_published_schema_is_current() -> None:
         "python -c 'import json; from ingestion_core.records import run_record_schema as s; "
         "print(json.dumps(s(), indent=2))' > docs/run-record.schema.json"
     )
+
+
+def test_records_at_an_fsspec_url_are_written_found_and_loaded(ingest_env: Path, monkeypatch) -> None:
+    """One PUT per write on object stores and volumes; find_record / load_record read them back."""
+    import fsspec
+
+    monkeypatch.setenv("INGEST_RUNS_DIR", f"memory://runs-{os.getpid()}-{ingest_env.name}")
+    record = make_record("shop", "failed", 3, error=ErrorInfo(error_class="Boom", message="it broke"))
+    path = write_record(record)
+    assert path.startswith("memory://") and path.endswith(f"/{record.run_id}.json")
+    assert fsspec.filesystem("memory").exists(path)
+    assert load_record(path) == record
+    assert find_record(record.run_id) == record and find_record("r999-nope") is None
