@@ -392,17 +392,16 @@ def _last_success(runs: list[dict[str, Any]], table: str) -> tuple[dict[str, Any
 
 def _cursor_value(source: str, table: str) -> Any:
     """The cursor's last value in the table's dlt pipeline state; _NO_PIPELINE when this machine
-    has no pipeline for it."""
-    import dlt
-    from dlt.pipeline.exceptions import CannotRestorePipelineException
+    has no pipeline for it. Reads ``state.json`` only: attaching (``dlt.attach``) to a folder a
+    first run is creating in another process would make dlt wipe it under that run."""
+    from dlt.common.versioned_state import json_decode_state
 
-    if not (pipelines_dir("run") / pipeline_name(source, table)).is_dir():
-        return _NO_PIPELINE
+    state_file = pipelines_dir("run") / pipeline_name(source, table) / "state.json"
     try:
-        pipeline = dlt.attach(pipeline_name(source, table), pipelines_dir=str(pipelines_dir("run")))
-    except CannotRestorePipelineException:
+        state = json_decode_state(state_file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
         return _NO_PIPELINE
-    cursor = cursor_state(pipeline, table)
+    cursor = cursor_state(state, table)
     return cursor["last_value"] if cursor else None
 
 

@@ -483,10 +483,11 @@ def _collect_metrics(pipeline: Any, load_info: Any, table: TableBase, result: Ta
 
 
 def cursor_state(pipeline: Any, resource: str) -> dict[str, Any] | None:
-    """The incremental cursor of a table's pipeline: column and last value."""
+    """The incremental cursor of a table's pipeline (or of its state dict): column and last value."""
     from dlt.common.jsonpath import extract_simple_field_name
 
-    for source_state in pipeline.state.get("sources", {}).values():
+    state = pipeline if isinstance(pipeline, dict) else pipeline.state
+    for source_state in state.get("sources", {}).values():
         incremental = source_state.get("resources", {}).get(resource, {}).get("incremental", {})
         for cursor, values in incremental.items():  # a quoted path ('"updated at"') names a plain column
             return {"column": extract_simple_field_name(cursor) or cursor, "last_value": str(values.get("last_value"))}

@@ -24,8 +24,11 @@ def config_dir() -> Path:
 
 
 def runs_dir() -> str:
-    """A local path or an fsspec URL (run records may live on object storage)."""
+    """A local path or an fsspec URL (run records may live on object storage). Databricks'
+    ``dbfs:/Volumes/<catalog>/<schema>/<volume>/...`` spelling means the ``volumes://`` URL."""
     value = os.environ.get("INGEST_RUNS_DIR", "runs")
+    if value.startswith("dbfs:/Volumes/"):
+        return "volumes://" + value.removeprefix("dbfs:/Volumes/")
     return value if "://" in value else str(Path(value).absolute())
 
 

@@ -1,5 +1,5 @@
 """The Sources page: every source with its validation status and last run, search and filters,
-and the actions on one source (edit, duplicate, enable / disable, YAML, delete to the bin,
+and the actions on one source (edit, test run, duplicate, enable / disable, YAML, delete to the bin,
 restore from the bin)."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import pandas as pd
 import streamlit as st
 
 from ingestion_core import onboarding
+from ingestion_core.access import AccessDeniedError
 from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, ConflictError
 from ingestion_core.onboarding import SourceRow
 from ingestion_core.validation import ConfigError
-from portal import components, data, wizard
+from portal import components, data, test_run, wizard
 from portal.components import md_escape
 from portal.identity import acting_user
 
@@ -109,28 +110,33 @@ def _actions(rows: Sequence[SourceRow]) -> None:
     if name is None:
         return
     row = by_name[name]
-    buttons = st.columns(5)
+    buttons = st.columns(6)
+    problems = None if row.summary.valid else "This file has problems: fix it in YAML mode."
     if buttons[0].button("Edit", key="sources-edit", icon=":material/edit:", width="stretch",
-                         disabled=not row.summary.valid, help=None if row.summary.valid else
-                         "This file has problems: fix it in YAML mode."):
+                         disabled=not row.summary.valid, help=problems):
         wizard.request_editor("edit", name)
-    if buttons[1].button("Duplicate", key="sources-duplicate", icon=":material/content_copy:", width="stretch"):
+    denied = test_run.refusal(name) if row.summary.valid else None
+    if buttons[1].button("Test run", key="sources-test-run", icon=":material/play_circle:", width="stretch",
+                         disabled=not row.summary.valid or denied is not None, help=problems or denied or
+                         "Run it on a sample into a local DuckDB file and see the rows, schema and checks"):
+        test_run.request_test_run(name)
+    if buttons[2].button("Duplicate", key="sources-duplicate", icon=":material/content_copy:", width="stretch"):
         wizard.request_editor("duplicate", name)
     enabled = row.summary.enabled
-    buttons[2].button("Disable" if enabled else "Enable", key="sources-toggle", width="stretch",
+    buttons[3].button("Disable" if enabled else "Enable", key="sources-toggle", width="stretch",
                       icon=":material/pause:" if enabled else ":material/play_arrow:",
                       on_click=_set_enabled, args=(name, not enabled))
-    if buttons[3].button("Edit YAML", key="sources-yaml", icon=":material/code:", width="stretch"):
+    if buttons[4].button("Edit YAML", key="sources-yaml", icon=":material/code:", width="stretch"):
         wizard.request_editor("yaml", name)
-    buttons[4].button("Delete", key="sources-delete", icon=":material/delete:", width="stretch",
+    buttons[5].button("Delete", key="sources-delete", icon=":material/delete:", width="stretch",
                       on_click=_ask_delete, args=(name,))
     _confirm_delete()
 
 
 def _set_enabled(name: str, enabled: bool) -> None:
     try:
-        onboarding.set_enabled(name, enabled, actor=acting_user().name)
-    except (ConfigError, ConflictError, ConfigNotFoundError) as exc:
+        onboarding.set_enabled(name, enabled, actor=acting_user().principal)
+    except (ConfigError, ConflictError, ConfigNotFoundError, AccessDeniedError) as exc:
         _say("error", f"Could not {'enable' if enabled else 'disable'} {name}: {exc}")
         return
     data.refresh_sources()
@@ -163,8 +169,8 @@ def _confirm_delete() -> None:
 def _delete() -> None:
     name, revision = st.session_state.pop(CONFIRM_KEY)
     try:
-        onboarding.delete_source(name, actor=acting_user().name, expected_revision=revision)
-    except (ConflictError, ConfigNotFoundError) as exc:
+        onboarding.delete_source(name, actor=acting_user().principal, expected_revision=revision)
+    except (ConflictError, ConfigNotFoundError, AccessDeniedError) as exc:
         _say("error", f"Not deleted: {exc}")
         return
     data.refresh_sources()
@@ -185,8 +191,8 @@ def _restore(chosen: str | None) -> None:
     if not chosen:
         return
     try:
-        onboarding.restore_source(Path(chosen), actor=acting_user().name)
-    except (ConflictError, ConfigError, FileNotFoundError) as exc:
+        onboarding.restore_source(Path(chosen), actor=acting_user().principal)
+    except (ConflictError, ConfigError, FileNotFoundError, AccessDeniedError) as exc:
         _say("error", f"Not restored: {exc}")
         return
     data.refresh_sources()

@@ -55,6 +55,8 @@ from databricks.sdk.service.files import FilesAPI
 from databricks.sdk.service.jobs import JobsAPI
 from databricks.sdk.service.workspace import SecretsAPI
 
+from tests.security.scanner import fake_secret, register_secret
+
 WORKSPACE_ID = "1234567890123456"
 USER = "deployer@example.com"
 
@@ -161,9 +163,9 @@ class FakeWorkspace:
 
     def __init__(self, storage: Path):
         self.storage = storage
-        self.token = "dapi" + secrets.token_hex(16)
+        self.token = fake_secret("databricks_token", "dapi")  # scanned for at the end of the session
         self.client_id = "11111111-2222-3333-4444-" + secrets.token_hex(6)
-        self.client_secret = "dose" + secrets.token_hex(16)
+        self.client_secret = fake_secret("databricks_client_secret", "dose")
         self.tokens: dict[str, str] = {self.token: USER}
         self.requests: list[Request] = []
         self.jobs: dict[int, dict[str, Any]] = {}
@@ -264,7 +266,7 @@ def _token(ws: FakeWorkspace, call: Call) -> Any:
     if form.get("grant_type") != "client_credentials" or (client_id, client_secret) != (ws.client_id,
                                                                                          ws.client_secret):
         raise ApiError(401, "invalid_client", "Client authentication failed")
-    token = "oauth" + secrets.token_hex(16)
+    token = register_secret(f"databricks_oauth_{len(ws.tokens)}", "oauth" + secrets.token_hex(16))
     ws.tokens[token] = ws.client_id
     return {"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": form.get("scope", "")}
 

@@ -223,7 +223,7 @@ def _store_typed_secrets(text: str, draft: Draft, name: str) -> list[str]:
     return stored
 
 
-def set_enabled(name: str, enabled: bool, *, actor: str, expected_revision: str | None = None,
+def set_enabled(name: str, enabled: bool, *, actor: str | Principal, expected_revision: str | None = None,
                 store: ConfigStore | None = None) -> str:
     """Turn a source on or off, keeping the file's comments; returns the new revision."""
     store = store or ConfigStore()
@@ -257,7 +257,7 @@ def _with_enabled(text: str, enabled: bool) -> str:
     return dump_yaml(model.model_copy(update={"enabled": enabled}), SCHEMA_COMMENT)
 
 
-def delete_source(name: str, *, actor: str, expected_revision: str | None = None,
+def delete_source(name: str, *, actor: str | Principal, expected_revision: str | None = None,
                   store: ConfigStore | None = None) -> Path:
     """Move a source file to the bin (recoverable with :func:`restore_source`)."""
     return (store or ConfigStore()).delete("sources", name, actor=actor, expected_revision=expected_revision)
@@ -267,7 +267,7 @@ def deleted_sources(store: ConfigStore | None = None) -> list[Path]:
     return (store or ConfigStore()).deleted("sources")
 
 
-def restore_source(binned: Path, *, actor: str, store: ConfigStore | None = None) -> str:
+def restore_source(binned: Path, *, actor: str | Principal, store: ConfigStore | None = None) -> str:
     return (store or ConfigStore()).restore(binned, actor=actor)
 
 

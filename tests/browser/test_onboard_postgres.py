@@ -30,6 +30,14 @@ MAX_SHOT_HEIGHT = 2400
 DOCS_IMAGES = REPO / "docs" / "images"
 
 
+def screenshot_folder(tmp_path: Path) -> Path:
+    """docs/images with UPDATE_SCREENSHOTS=1 (pictures for the guides), else a temp folder."""
+    update = os.environ.get("UPDATE_SCREENSHOTS", "").lower() in ("1", "true", "yes")
+    shots = DOCS_IMAGES if update else tmp_path / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
 class Driver:
     """Playwright actions on Streamlit widgets found by key, counting the clicks."""
 
@@ -140,9 +148,7 @@ def test_onboard_postgres_in_the_browser(portal_app: Any, browser_page: Any, sal
                                          tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    update = os.environ.get("UPDATE_SCREENSHOTS", "").lower() in ("1", "true", "yes")
-    shots = DOCS_IMAGES if update else tmp_path / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_folder(tmp_path)
     ui = Driver(browser_page, shots)
 
     browser_page.goto(f"{portal_app.url}/sources")
@@ -228,9 +234,7 @@ def test_onboard_postgres_in_the_browser(portal_app: Any, browser_page: Any, sal
 
 def test_files_and_rest_api_steps_in_the_browser(portal_app: Any, browser_page: Any, tiny_api: str,  # noqa: F811
                                                 tmp_path: Path) -> None:
-    update = os.environ.get("UPDATE_SCREENSHOTS", "").lower() in ("1", "true", "yes")
-    shots = DOCS_IMAGES if update else tmp_path / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshot_folder(tmp_path)
     landing = portal_app.project / "landing" / "partners"
     landing.mkdir(parents=True)
     for day in ("2025-03-01", "2025-03-02", "2025-03-03"):

@@ -279,3 +279,12 @@ def test_other_teams_can_neither_start_cancel_nor_reset_and_each_refusal_is_reco
     assert [(d["actor"], d["action"], d["outcome"]) for d in denied] == [("claire", "run", "denied")] * 3
     run_id = start_run("shop", actor="ana")  # the owner team may
     assert wait_for(lambda: ended(run_id), "the owner's run to end").status == "success"
+
+
+def test_reading_states_never_touches_a_pipeline_folder_a_first_run_is_creating(shop: Path) -> None:
+    folder = shop / ".ingest" / "pipelines" / "shop__orders"
+    (folder / "load").mkdir(parents=True)  # a first run in another process has started, no state.json yet
+    (folder / "load" / "marker").write_text("in flight")
+    orders = next(s for s in table_states(shop_config()) if s.table == "orders")
+    assert orders.cursor_value is None
+    assert (folder / "load" / "marker").read_text() == "in flight"  # dlt.attach would have wiped the folder

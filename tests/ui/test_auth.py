@@ -114,6 +114,20 @@ def test_owner_edits_through_the_sources_page(teams: Path) -> None:
     assert ConfigStore().history("sources", "shop")[0].actor == "ana@example.com"
 
 
+def test_another_team_is_refused_on_the_sources_page_and_the_refusal_recorded(teams: Path) -> None:
+    at = app(signed_in("claire@example.com"), auth=True, page="pages/sources.py")
+    ok(at.selectbox(key="sources-pick").select("shop").run())
+    click(at, "sources-toggle")
+    assert "may not" in unescape(at.error[0].value) and "market-de" in unescape(at.error[0].value)
+    click(at, "sources-delete")
+    click(at, "sources-delete-yes")
+    assert any("may not delete source 'shop'" in unescape(e.value) for e in at.error)
+    text = (teams / "configs" / "sources" / "shop.yaml").read_text()
+    assert "enabled: false" not in text  # unchanged, not deleted
+    audit = (teams / ".ingest" / "audit" / "config_changes.jsonl").read_text()
+    assert audit.count('"outcome": "denied"') == 2 and "claire@example.com" in audit
+
+
 @pytest.mark.parametrize(("email", "claims", "allowed"), [
     ("ana@example.com", {}, True),                             # owner team, from teams.yaml
     ("claire@example.com", {}, False),                         # other team: view only

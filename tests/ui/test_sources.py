@@ -183,3 +183,27 @@ def test_after_saving_the_source_is_in_the_list(ingest_env: Path) -> None:
 def test_empty_list_says_how_to_start(ingest_env: Path) -> None:
     at = sources_page()
     assert "No sources yet" in at.info[0].value and not at.dataframe
+
+
+def test_test_run_opens_the_source_page_and_starts_the_test_run(ingest_env: Path) -> None:
+    import shutil
+
+    from ingestion_core.demo import generate_demo
+    from portal import preview_jobs
+
+    shutil.copy(REPO / "configs" / "sources" / "demo_files.yaml", ingest_env / "configs" / "sources")
+    generate_demo(ingest_env / "demo" / "data")
+    write_source(ingest_env, "broken", BROKEN)
+    at = _app_on_sources()
+    ok(at.selectbox(key="sources-pick").select("broken").run())
+    assert at.button(key="sources-test-run").disabled  # an invalid file cannot run
+    ok(at.selectbox(key="sources-pick").select("demo_files").run())
+    click(at, "sources-test-run")
+
+    assert at.title[0].value == "Test & run" and at.selectbox(key="source-pick").value == "demo_files"
+    job = preview_jobs.current("demo_files")
+    assert job is not None and job.actor and job.wait(120)
+    at.switch_page("pages/source.py")  # AppTest stays on the page it was last sent to
+    ok(at.run())
+    assert job.record.status == "success" and at.status[0].state == "complete"
+    assert "stores" in [t.label for t in at.tabs]

@@ -179,3 +179,17 @@ def test_module_entry_point_runs_validate(sources: Path, ingest_env: Path) -> No
     assert failed.returncode == 1
     assert f"{bad}:schedule: '0 6 * *' is not a 5-field cron expression" in failed.stdout
     assert "hunter2-literal" not in failed.stdout + failed.stderr
+
+
+def test_dlt_telemetry_is_off_unless_asked_for() -> None:
+    import subprocess
+    import sys
+
+    code = ("import ingestion_core\nfrom dlt.common.configuration import resolve_configuration\n"
+            "from dlt.common.configuration.specs import RuntimeConfiguration\n"
+            "print(resolve_configuration(RuntimeConfiguration()).dlthub_telemetry)")
+    env = {k: v for k, v in os.environ.items() if k != "RUNTIME__DLTHUB_TELEMETRY"}
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                        env={**env, "RUNTIME__DLTHUB_TELEMETRY": "true"})
+    assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True")

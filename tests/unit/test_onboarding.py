@@ -136,7 +136,8 @@ def test_a_conflict_writes_neither_secret_nor_yaml(ingest_env: Path) -> None:
 def test_another_team_can_neither_save_nor_overwrite_the_secrets(ingest_env: Path) -> None:
     onboarding.save_draft(pg_draft(), actor="ana")  # local mode: no teams.yaml, everyone may
     (ingest_env / "configs" / "teams.yaml").write_text(
-        "version: 1\nadmins: [lead]\nteams:\n  market-fr: {members: [ana]}\n  market-de: {members: [mallory]}\n", encoding="utf-8")
+        "version: 1\nadmins: [lead]\nteams:\n  market-fr: {members: [ana]}\n  market-de: {members: [mallory]}\n",
+        encoding="utf-8")
     draft, _ = onboarding.load_draft("crm")
     draft.secrets["source.password"] = "mallorys-own"
     with pytest.raises(AccessDeniedError, match="market-fr"):
@@ -287,8 +288,9 @@ def test_the_user_guide_shows_every_step_picture_and_each_exists() -> None:
 
     guide = (REPO / "docs" / "user-guide.md").read_text(encoding="utf-8")
     shown = set(re.findall(r"\(images/([\w-]+\.png)\)", guide))
-    browser_test = (REPO / "tests" / "browser" / "test_onboard_postgres.py").read_text(encoding="utf-8")
-    taken = {f"{name}.png" for name in re.findall(r'ui\.shot\("([\w-]+)"\)', browser_test)}
+    browser_tests = "".join((REPO / "tests" / "browser" / name).read_text(encoding="utf-8")
+                            for name in ("test_onboard_postgres.py", "test_test_run.py"))  # the guide's pictures
+    taken = {f"{name}.png" for name in re.findall(r'ui\.shot\("([\w-]+)"\)', browser_tests)}
     assert taken and taken == shown, "the browser test takes the guide's pictures (UPDATE_SCREENSHOTS=1)"
     for name in shown:
         image = REPO / "docs" / "images" / name

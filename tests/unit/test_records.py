@@ -103,3 +103,10 @@ def test_records_at_an_fsspec_url_are_written_found_and_loaded(ingest_env: Path,
     assert fsspec.filesystem("memory").exists(path)
     assert load_record(path) == record
     assert find_record(record.run_id) == record and find_record("r999-nope") is None
+
+
+def test_a_dbfs_volume_path_means_the_volumes_url(monkeypatch) -> None:
+    monkeypatch.setenv("INGEST_RUNS_DIR", "dbfs:/Volumes/market_raw/ingest/files/runs")
+    assert settings.runs_dir() == "volumes://market_raw/ingest/files/runs"
+    monkeypatch.setenv("INGEST_RUNS_DIR", "/Volumes/market_raw/ingest/files/runs")  # a cluster's FUSE mount
+    assert settings.runs_dir() == "/Volumes/market_raw/ingest/files/runs"

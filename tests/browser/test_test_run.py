@@ -1,0 +1,56 @@
+"""A market-team user test-runs a demo source in a real Chromium: Test run on the Sources page
+opens the Test & run page on that source, the run is followed live and the sample rows show in a
+data grid, with the landed schema and the checks; the explorer downloads a table as CSV. The
+screenshot is the user guide's picture (docs/images/test-run.png, written with
+``UPDATE_SCREENSHOTS=1``)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingestion_core.demo import generate_demo
+from tests.browser.test_onboard_postgres import Driver, screenshot_folder
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.browser]
+
+RUN_TIMEOUT_MS = 120_000  # a test run on a loaded machine; the page shows its progress meanwhile
+
+
+def test_test_run_a_demo_source_in_the_browser(portal_app: Any, browser_page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    for path in (REPO / "configs" / "sources").glob("demo_*.yaml"):
+        shutil.copy(path, portal_app.project / "configs" / "sources" / path.name)
+    generate_demo(portal_app.project / "demo" / "data")
+    shots = screenshot_folder(tmp_path)
+    ui = Driver(browser_page, shots)
+
+    browser_page.goto(f"{portal_app.url}/sources")
+    ui.widget("sources-pick").wait_for()
+    ui.choose("sources-pick", "demo_shop")
+    ui.click(ui.widget("sources-test-run").locator("button").first)  # (its help tooltip wraps it once more)
+
+    expect(browser_page).to_have_url(re.compile(r"/source\?source=demo_shop$"))
+    sample = ui.widget("test-run-customers-sample").get_by_test_id("stDataFrame")
+    expect(sample).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(browser_page.get_by_text(re.compile(r"^Test run of demo_shop: success"))).to_be_visible()
+    for table in ("customers", "orders", "order_items", "products"):
+        expect(browser_page.get_by_role("tab", name=table, exact=True)).to_be_visible()
+    expect(ui.widget("test-run-customers-schema").get_by_test_id("stDataFrame")).to_be_visible()
+    expect(ui.widget("test-run-customers-checks").get_by_test_id("stDataFrame")).to_be_visible()
+    expect(ui.widget("test-run").locator("button").first).to_be_enabled()  # the run has ended: it can run again
+    ui.shot("test-run")
+    assert (shots / "test-run.png").stat().st_size > 0
+
+    # the explorer's download: the table's rows, as a CSV file made when clicked
+    browser_page.get_by_role("tab", name="Explore the preview").click()
+    with browser_page.expect_download() as download:
+        ui.click(ui.widget("explorer-csv").locator("button").first)
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith('"customer_id","email"') and len(lines) == 1 + 300
