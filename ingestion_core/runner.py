@@ -331,7 +331,7 @@ def _pipeline(plan: RunPlan, table: TableBase) -> Any:
 
 def _drop_pending(plan: RunPlan, table: TableBase) -> None:
     with contextlib.suppress(Exception):
-        _pipeline(plan, table).drop_pending_packages()
+        _pipeline(plan, table).abort_packages()
 
 
 def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, result: TableResult,

@@ -128,6 +128,7 @@ class SourceFileBase(ConfigModel):
                           name=table.name)
             seen.add(table.name)
             self._check_mode_needs(index, table)
+            self._check_type_mapping(index, table)
         self._check_destination((info.context or {}).get("destinations"))
         return self
 
@@ -147,6 +148,22 @@ class SourceFileBase(ConfigModel):
                       "table '{name}' has mode {mode} but no primary_key: set primary_key to the "
                       "column(s) identifying a row, or choose mode append or full",
                       name=table.name, mode=self._mode_text(table))
+
+    def _check_type_mapping(self, index: int, table: TableBase) -> None:
+        """A table's type_mapping rule must apply to this source type (else it would do nothing)."""
+        mapping = getattr(table, "type_mapping", None)
+        if not mapping:
+            return
+        from ingestion_core.databricks.type_adapters import RULES, RULES_BY_NAME
+
+        for rule in mapping:
+            if rule in RULES_BY_NAME and self.source_type not in RULES_BY_NAME[rule].source_types:
+                valid = [r.name for r in RULES if self.source_type in r.source_types]
+                raise _at(index, f"type_mapping.{rule}", "type_mapping_source",
+                          "type rule {rule} is for {types} sources, not {source}, so it would change "
+                          "nothing; remove it (rules for {source}: {valid})",
+                          rule=rule, types=" / ".join(RULES_BY_NAME[rule].source_types),
+                          source=self.source_type, valid=", ".join(valid) or "none")
 
     def _check_destination(self, known: Any) -> None:
         """With the destinations in the validation context: the name exists, and merge / scd2

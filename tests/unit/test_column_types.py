@@ -80,3 +80,22 @@ def test_the_json_schema_lists_the_choices_for_editors() -> None:
     mapping = table["type_mapping"]
     assert mapping["properties"]["oracle_number"]["enum"] == ["double", "bigint", "decimal", "string"]
     assert mapping["additionalProperties"] is False and "column_types" in mapping["description"]
+
+
+def test_a_type_rule_of_another_source_type_is_refused_at_its_path() -> None:
+    from ingestion_core.config_store import validate_source_data
+
+    data = {"name": "crm", "owner": "market-de",
+            "source": {"type": "postgres", "host": "db", "database": "crm", "username": "u",
+                       "password": "${secrets.crm.password}"},
+            "tables": [{"name": "t", "type_mapping": {"oracle_number": "bigint"}}]}
+    model, issues = validate_source_data(data)
+    assert model is None
+    assert [(i.path, i.message) for i in issues if i.severity == "error"] == [(
+        "tables[0].type_mapping.oracle_number",
+        "type rule oracle_number is for oracle sources, not postgres, so it would change nothing; "
+        "remove it (rules for postgres: none)")]
+    data["source"] = {"type": "oracle", "host": "db", "service_name": "crm", "username": "u",
+                      "password": "${secrets.crm.password}"}
+    model, issues = validate_source_data(data)
+    assert model is not None, issues
