@@ -121,6 +121,6 @@ def test_sign_in_through_the_provider_then_sign_out(signed_portal: PortalApp, br
     sidebar.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Yes, sign me out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.goto(f"{signed_portal.url}/config-history")
+    page.goto(f"{signed_portal.url}/config_history")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_text("Ana Lopez")).to_have_count(0)
