@@ -8,6 +8,7 @@ to fix it; they never echo the value of a secret-bearing field.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl
@@ -191,16 +192,20 @@ def check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 
 
-def _check_name(value: str) -> str:
-    if not re.fullmatch(NAME_PATTERN, value):
-        raise _fail(
-            "invalid_name",
-            "'{value}' is not a valid name: use lower-case letters, digits and '_', starting "
-            "with a letter, at most 63 characters (e.g. 'sales_de')",
-            value=value[:80],
-        )
-    return value
+def matching(pattern: str, kind: str, message: str) -> Callable[[str], str]:
+    """A validator that accepts text matching ``pattern`` whole, else fails with ``message``
+    (which quotes the bad value as ``{value}``)."""
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise _fail(kind, message, value=value[:80])
+        return value
+    return check
 
+
+_check_name = matching(
+    NAME_PATTERN, "invalid_name",
+    "'{value}' is not a valid name: use lower-case letters, digits and '_', starting "
+    "with a letter, at most 63 characters (e.g. 'sales_de')")
 
 Name = Annotated[str, AfterValidator(_check_name), Field(json_schema_extra={"pattern": NAME_PATTERN})]
 """A source or destination name: it becomes a file name, a dlt pipeline name and a dataset."""
@@ -208,16 +213,10 @@ Name = Annotated[str, AfterValidator(_check_name), Field(json_schema_extra={"pat
 TEAM_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 
 
-def _check_team(value: str) -> str:
-    if not re.fullmatch(TEAM_PATTERN, value):
-        raise _fail(
-            "invalid_team",
-            "'{value}' is not a valid team name: use lower-case letters, digits, '-' and '_', "
-            "starting with a letter (e.g. 'market-de')",
-            value=value[:80],
-        )
-    return value
-
+_check_team = matching(
+    TEAM_PATTERN, "invalid_team",
+    "'{value}' is not a valid team name: use lower-case letters, digits, '-' and '_', "
+    "starting with a letter (e.g. 'market-de')")
 
 Team = Annotated[str, AfterValidator(_check_team), Field(json_schema_extra={"pattern": TEAM_PATTERN})]
 

@@ -20,25 +20,19 @@ in local single-user mode, where every user is an admin (see ``ingestion_core.ac
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ingestion_core.models.base import ConfigModel, Team, _fail
+from ingestion_core.models.base import ConfigModel, Team, _fail, matching
 
 USER_PATTERN = r"^[^\s,;]{1,254}$"
 
 
-def _check_user(value: str) -> str:
-    if not re.fullmatch(USER_PATTERN, value):
-        raise _fail(
-            "invalid_user",
-            "'{value}' is not a user name: write the e-mail address or login name the user signs in "
-            "with, without spaces, commas or semicolons (e.g. 'ana@example.com')",
-            value=value[:80],
-        )
-    return value
+_check_user = matching(
+    USER_PATTERN, "invalid_user",
+    "'{value}' is not a user name: write the e-mail address or login name the user signs in "
+    "with, without spaces, commas or semicolons (e.g. 'ana@example.com')")
 
 
 # Users are e-mail addresses or login names as the sign-in provider gives them; compared without case.
