@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ingestion_core.models.base import ConfigModel, Cron, Name, Team
-from ingestion_core.models.destinations import supports_merge
+from ingestion_core.models.destinations import mode_refusal
 from ingestion_core.models.rest import RestResource
 from ingestion_core.models.sources import SOURCE_MODELS, SQL_SOURCE_TYPES
 from ingestion_core.models.tables import FileTable, SqlTable, TableBase, TableDefaults
@@ -179,17 +179,13 @@ class SourceFileBase(ConfigModel):
                  "at": "destination"},
             )
         destination = known.get(self.destination) if isinstance(known, dict) else None
-        if destination is None or supports_merge(destination):
-            return
         for index, table in enumerate(self.tables):  # type: ignore[attr-defined]
-            mode = self.settings_for(table).mode
-            if mode in ("merge", "scd2"):
-                raise _at(index, "mode", "no_merge",
-                          "table '{name}' has mode {mode}, but destination '{dest}' writes plain "
-                          "{format} files, which cannot merge; set format: delta in "
-                          "configs/destinations/{dest}.yaml, or choose mode append or full",
+            refusal = mode_refusal(destination, self.destination, self.settings_for(table).mode)
+            if refusal:
+                raise _at(index, "mode", "mode_unsupported",
+                          "table '{name}' has mode {mode}, but destination '{dest}' {why}; or choose mode {modes}",
                           name=table.name, mode=self._mode_text(table), dest=self.destination,
-                          format=destination.format)
+                          why=refusal[0], modes=", ".join(refusal[1]))
 
 
 def _at(index: int, field: str, kind: str, message: str, **context: Any) -> PydanticCustomError:

@@ -90,6 +90,26 @@ def test_parquet_files_destination_uses_date_layout(files: Path) -> None:
     assert pq.read_table(lake / stores[0]).num_rows == 3
 
 
+def test_keep_history_checks_read_the_newest_dated_folder(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pendulum
+
+    from ingestion_core.destinations import filesystem
+
+    lake = files / "lake"
+    (files / "configs" / "destinations" / "lake.yaml").write_text(
+        f"type: filesystem\nbucket_url: {lake}\nkeep_history: true\n")
+    config = write_source(files, "  - {name: stores, glob: stores.csv, format: csv, csv: {delimiter: ';'}, checks: "
+                                 "[{row_count: {min: 3, max: 3}}, {unique: store_id}], reconcile: true}\n", "lake")
+    for day in ("2026-03-01", "2026-03-02"):
+        monkeypatch.setattr(filesystem, "run_moment", lambda d=day: pendulum.parse(d))
+        record = run_source(config, actor="ana")
+        # 3 rows, each store once: the checks see this run's folder, not the 6 rows of both folders
+        assert record.status == "success", record.tables[0].quality
+        assert [q["status"] for q in record.tables[0].quality] == ["pass", "pass", "pass"]
+    folders = sorted(str(p.parent.relative_to(lake)) for p in lake.rglob("*.parquet") if "stores" in p.parts)
+    assert folders == ["landing/stores/2026/03/01", "landing/stores/2026/03/02"]
+
+
 def test_merge_into_plain_parquet_is_rejected_with_the_fix(files: Path) -> None:
     (files / "configs" / "destinations" / "lake.yaml").write_text("type: filesystem\nbucket_url: lake\n")
     (files / "configs" / "sources" / "landing.yaml").write_text(
