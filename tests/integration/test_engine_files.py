@@ -77,6 +77,23 @@ def test_incremental_on_modification_date_loads_new_files_only(files: Path) -> N
     assert query(files, "SELECT count(*), count(DISTINCT id) FROM landing.events") == [(101, 101)]
 
 
+def test_lookback_reads_a_late_file_again_and_each_row_once(files: Path) -> None:
+    events = files / "landing" / "events"
+    now = time.time()
+    for name, hours_ago in (("2024-01-01.jsonl", 5), ("2024-01-02.jsonl", 1)):
+        os.utime(events / name, (now - hours_ago * 3600, now - hours_ago * 3600))
+    config = write_source(files, "  - {name: events, glob: 'events/*.jsonl', format: jsonl, mode: incremental,\n"
+                                 "     cursor: modification_date, primary_key: id, lookback: 1h}\n")
+    assert run_source(config, actor="ana").tables[0].rows == 100
+    late = events / "2024-01-03.jsonl"  # copied in later, keeping a time older than the saved cursor
+    late.write_text(json.dumps({"id": 999, "kind": "view", "meta": {"page": "/x"}}) + "\n")
+    os.utime(late, (now - 1.5 * 3600, now - 1.5 * 3600))
+    second = run_source(config, actor="ana")
+    assert second.status == "success", second.tables[0].error
+    assert second.tables[0].rows == 51  # the files of the last 2 hours: 2024-01-02 again and the late one
+    assert query(files, "SELECT count(*), count(DISTINCT id) FROM landing.events") == [(101, 101)]
+
+
 def test_parquet_files_destination_uses_date_layout(files: Path) -> None:
     lake = files / "lake"
     (files / "configs" / "destinations" / "lake.yaml").write_text(
