@@ -117,14 +117,15 @@ def test_keep_history_checks_read_the_newest_dated_folder(files: Path, monkeypat
         f"type: filesystem\nbucket_url: {lake}\nkeep_history: true\n")
     config = write_source(files, "  - {name: stores, glob: stores.csv, format: csv, csv: {delimiter: ';'}, checks: "
                                  "[{row_count: {min: 3, max: 3}}, {unique: store_id}], reconcile: true}\n", "lake")
-    for day in ("2026-03-01", "2026-03-02"):
+    for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
         monkeypatch.setattr(filesystem, "run_moment", lambda d=day: pendulum.parse(d))
-        record = run_source(config, actor="ana")
+        record = run_source(config, actor="ana", refresh_tables=["stores"] if day == "2026-03-03" else None)
         # 3 rows, each store once: the checks see this run's folder, not the 6 rows of both folders
         assert record.status == "success", record.tables[0].quality
         assert [q["status"] for q in record.tables[0].quality] == ["pass", "pass", "pass"]
     folders = sorted(str(p.parent.relative_to(lake)) for p in lake.rglob("*.parquet") if "stores" in p.parts)
-    assert folders == ["landing/stores/2026/03/01", "landing/stores/2026/03/02"]
+    # a full refresh (the third run) keeps the history too
+    assert folders == ["landing/stores/2026/03/01", "landing/stores/2026/03/02", "landing/stores/2026/03/03"]
 
 
 def test_merge_into_plain_parquet_is_rejected_with_the_fix(files: Path) -> None:
