@@ -41,6 +41,7 @@ from ingestion_core.models.checks import (
     CustomSqlCheck,
     FreshnessCheck,
     NotNullCheck,
+    NullRateCheck,
     RangeCheck,
     ReconcileCheck,
     RegexCheck,
@@ -65,7 +66,7 @@ SAMPLE_COLUMNS = 12
 SAMPLE_TEXT = 200
 LOAD_ID = "_dlt_load_id"
 VALID_TO = "_dlt_valid_to"
-ROW_LEVEL = {"not_null", "accepted_values", "regex", "range"}
+ROW_LEVEL = {"not_null", "null_rate", "accepted_values", "regex", "range"}
 APPENDING_MODES = {"append", "incremental"}
 # Failing these on a preview proves nothing when the preview stopped at its row limit.
 LIMITED_BY_PREVIEW = {"row_count", "freshness"}
@@ -192,6 +193,21 @@ def _row_count(target: CheckTarget, spec: RowCountCheck, conditions: list[str], 
 def _not_null(target: CheckTarget, spec: NotNullCheck, conditions: list[str], args: list[Any]) -> Outcome:
     landed, column = target.column(spec.column)
     return _failing_rows(target, [*conditions, f"{column} IS NULL"], args, 0, [landed], f"row(s) with {landed} NULL")
+
+
+@register_check("null_rate")
+def _null_rate(target: CheckTarget, spec: NullRateCheck, conditions: list[str], args: list[Any]) -> Outcome:
+    landed, column = target.column(spec.column)
+    _, rows = target.rows(f"SELECT COUNT(*), COUNT({column}) FROM {target.table_sql}{where_sql(conditions)}", args)
+    total, present = (int(v or 0) for v in rows[0])
+    if not total:
+        return Outcome(True, None, spec.max, f"no rows to measure {landed} on", skipped=True)
+    rate = (total - present) / total
+    text = f"{total - present} of {total} row(s) have {landed} NULL ({rate:.2%}); at most {spec.max:.2%} allowed"
+    if rate <= spec.max:
+        return Outcome(True, round(rate, 6), spec.max, text)
+    return Outcome(False, round(rate, 6), spec.max, text,
+                   target.sample([*conditions, f"{column} IS NULL"], args, [landed]))
 
 
 @register_check("unique")

@@ -170,9 +170,9 @@ def count_sql_rows(request: CountRequest) -> tuple[int, str]:
         window = request.window
         if window is not None:
             column = reflected.c[window.column]
-            start = coerce_initial_value(window.start, column)
+            start, inclusive = _window_start(table, window, column)
             if start is not None:
-                rows = rows.where(column >= start if window.start_inclusive else column > start)
+                rows = rows.where(column >= start if inclusive else column > start)
             if window.end is not None:
                 rows = rows.where(column <= coerce_initial_value(window.end, column))
             rows = rows.where(column.is_not(None))
@@ -185,6 +185,21 @@ def count_sql_rows(request: CountRequest) -> tuple[int, str]:
     parts = ["source rows"] + (["matching the filter"] if table.filter else []) + (
         [f"in the cursor window of {request.window.column}"] if request.window else [])
     return int(count), " ".join(parts)
+
+
+def _window_start(table: SqlTable, window: CursorWindow, column: Any) -> tuple[Any, bool]:
+    """Where the run's reading started: after the previous cursor or, with lookback, at the
+    previous cursor less the look-back (dlt's own lag arithmetic, never before initial_value)."""
+    from ingestion_core.sources import lookback_lag
+    from ingestion_core.sources.sql import coerce_initial_value, python_type
+
+    start = coerce_initial_value(window.start, column)
+    if start is None or window.start_inclusive or not table.lookback:
+        return start, window.start_inclusive
+    from dlt.extract.incremental.lag import apply_lag
+
+    lag = lookback_lag(table, python_type(column))
+    return apply_lag(lag, coerce_initial_value(table.initial_value, column), start, max), True
 
 
 @register_row_counter("filesystem")

@@ -386,6 +386,13 @@ def _refresh_mode(plan: RunPlan, table: TableBase) -> str | None:
 def _with_hints(resource: Any, plan: RunPlan, table: TableBase, table_settings: TableSettings) -> Any:
     preview = plan.kind == "preview"
     disposition = "replace" if preview else WRITE_DISPOSITIONS[table_settings.mode]
+    key = list(table.primary_key)
+    if not preview and table.lookback and table_settings.mode == "incremental":
+        # rows read again by the look-back are loaded once; a changed row (new cursor value) is still a new
+        # version (a cursor that is not a column, a file's modification_date, cannot tell versions apart)
+        disposition = "merge"
+        if getattr(resource, "cursor_in_rows", True):
+            key = list(dict.fromkeys([*key, table.cursor]))
     if disposition == "merge":
         disposition = {"disposition": "merge", "strategy": plan.destination.merge_strategy}
     resource = resource.with_name(table.name)
@@ -393,8 +400,8 @@ def _with_hints(resource: Any, plan: RunPlan, table: TableBase, table_settings: 
         "table_name": table.name, "write_disposition": disposition,
         "schema_contract": "evolve" if preview else SCHEMA_CONTRACTS[table_settings.schema_evolution],
     }
-    if table.primary_key:
-        hints["primary_key"] = list(table.primary_key)
+    if key:
+        hints["primary_key"] = key
     if plan.destination.table_format:
         hints["table_format"] = plan.destination.table_format
     resource.apply_hints(**hints)

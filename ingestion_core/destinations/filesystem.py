@@ -30,9 +30,13 @@ def build(name: str, config: Any) -> DestinationPlan:
     if delta:
         install_duckdb_extension("delta")
     credentials = file_credentials(config.credentials, config.bucket_url)
-    destination = filesystem_destination_class()(
-        bucket_url=url, layout=config.layout, destination_name=name,
-        **({"credentials": credentials} if credentials is not None else {}),
+    options: dict[str, Any] = {"credentials": credentials} if credentials is not None else {}
+    if getattr(config, "keep_history", False):
+        # one moment for the whole run: its files, the folder a full load replaces and the folder the
+        # checks read are the same dated folder, whenever each table loads
+        options["current_datetime"] = run_moment()
+    destination = filesystem_destination_class(bool(options.get("current_datetime")))(
+        bucket_url=url, layout=config.layout, destination_name=name, **options,
     )
     return DestinationPlan(
         name=name, type="filesystem", destination=destination,
@@ -47,13 +51,24 @@ def _init_lock(key: str) -> threading.Lock:
         return _INIT_LOCKS.setdefault(key, threading.Lock())
 
 
+def run_moment() -> Any:
+    """The date and time a run's dated folders are named after (UTC)."""
+    import pendulum
+
+    return pendulum.now("UTC")
+
+
 @functools.cache
-def filesystem_destination_class() -> type:
+def filesystem_destination_class(keep_history: bool = False) -> type:
     """dlt's filesystem destination, but a dataset's storage is initialized by one table at a time.
 
     The tables of a run load in parallel into one dataset, and the first load of each writes the
     dataset's ``init`` file. Two writers of one blob on Azure fail ("The specified block list is
-    invalid": each commit drops the other's uncommitted blocks); S3 and GCS keep the last write."""
+    invalid": each commit drops the other's uncommitted blocks); S3 and GCS keep the last write.
+
+    ``keep_history``: a table loaded with ``replace`` (mode full) is the files of the run's dated
+    folder only (the layout's folders, dated by the destination's ``current_datetime``): dlt
+    replaces that folder, leaves the earlier ones, and reads (quality checks) the newest one."""
     import dlt
     from dlt.destinations.impl.filesystem.filesystem import FilesystemClient
 
@@ -62,6 +77,13 @@ def filesystem_destination_class() -> type:
             with _init_lock(f"{self.config.bucket_url}|{self.dataset_path}"):
                 super().initialize_storage(truncate_tables)
 
+    class DatedFolderFilesystemClient(SerialInitFilesystemClient):
+        def get_table_prefix(self, table_name: str, schema_name: str | None = None) -> str:
+            if self.is_dlt_table(table_name) or not _replaces(self.schema, table_name):
+                return super().get_table_prefix(table_name, schema_name)
+            return self.pathlib.join(self.dataset_path, dated_folder(
+                self.config.layout, table_name, schema_name or self.schema.name, self.config.current_datetime), "")
+
     class Filesystem(dlt.destinations.filesystem):
         @property
         def destination_type(self) -> str:
@@ -69,9 +91,26 @@ def filesystem_destination_class() -> type:
 
         @property
         def client_class(self) -> type:
-            return SerialInitFilesystemClient if not self.is_hf else super().client_class
+            if self.is_hf:
+                return super().client_class
+            return DatedFolderFilesystemClient if keep_history else SerialInitFilesystemClient
 
     return Filesystem
+
+
+def _replaces(schema: Any, table_name: str) -> bool:
+    from dlt.common.schema.utils import get_write_disposition
+
+    return table_name in schema.tables and get_write_disposition(schema.tables, table_name) == "replace"
+
+
+def dated_folder(layout: str, table_name: str, schema_name: str, moment: Any) -> str:
+    """The folder part of ``layout`` for a table at ``moment``, e.g. ``orders/2026/12/07``
+    (a layout whose folders name only the table, the schema and dates: see keep_history)."""
+    from dlt.destinations.path_utils import prepare_datetime_params
+
+    folder = layout.rsplit("/", 1)[0]
+    return folder.format(table_name=table_name, schema_name=schema_name, **prepare_datetime_params(moment))
 
 
 @functools.cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_serializer, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_serializer, model_validator
 from pydantic_core import PydanticCustomError
 
 from ingestion_core.models.base import ConfigModel, DateAsText, Duration, Identifier
@@ -85,6 +85,27 @@ class NotNullCheck(CheckSpec):
     kind = "not_null"
     shorthand = "column"
     column: Identifier = Field(description="Column that must never be NULL.")
+
+
+class NullRateCheck(CheckSpec):
+    kind = "null_rate"
+    column: Identifier = Field(description="Column whose share of NULL values is checked.")
+    max: float = Field(
+        description="Largest share of rows that may be NULL in column, from 0 to 1: 0.05 allows 5 %.",
+        json_schema_extra={"minimum": 0, "maximum": 1},
+    )
+
+    @field_validator("max", mode="before")
+    @classmethod
+    def _share(cls, value: Any, info: ValidationInfo) -> Any:
+        share = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if share is None or not 0 <= share <= 1:
+            raise PydanticCustomError(
+                "null_rate_max", "null_rate max for column {column} is {value}, but it is the largest share of NULL "
+                "rows, a number from 0 to 1; write e.g. max: 0.05 for at most 5 %",
+                {"value": str(value)[:40], "column": info.data.get("column", "?")},
+            )
+        return value
 
 
 class UniqueCheck(CheckSpec):
@@ -208,6 +229,7 @@ class CustomSqlCheck(CheckSpec):
 CHECK_EXAMPLES = {
     "row_count": "{row_count: {min: 1}}",
     "not_null": "{not_null: order_id}",
+    "null_rate": "{null_rate: {column: email, max: 0.05}}",
     "unique": "{unique: order_id} or {unique: [order_id, line_no]}",
     "accepted_values": "{accepted_values: {column: status, values: [open, closed]}}",
     "regex": "{regex: {column: email, pattern: '^[^@]+@[^@]+$'}}",
@@ -218,7 +240,7 @@ CHECK_EXAMPLES = {
 RECONCILE_EXAMPLE = "reconcile: true, or reconcile: {tolerance: '0.5%', severity: warn}"
 CHECKS: dict[str, type[CheckSpec]] = {
     c.kind: c
-    for c in (RowCountCheck, NotNullCheck, UniqueCheck, AcceptedValuesCheck, RegexCheck,
+    for c in (RowCountCheck, NotNullCheck, NullRateCheck, UniqueCheck, AcceptedValuesCheck, RegexCheck,
               RangeCheck, FreshnessCheck, CustomSqlCheck)
 }
 
@@ -228,6 +250,7 @@ class Check(ConfigModel):
 
     row_count: RowCountCheck | None = Field(None, description="Bounds on the number of rows.")
     not_null: NotNullCheck | None = Field(None, description="A column that must not be NULL.")
+    null_rate: NullRateCheck | None = Field(None, description="The largest share of NULL values in a column.")
     unique: UniqueCheck | None = Field(None, description="Columns whose values must be unique.")
     accepted_values: AcceptedValuesCheck | None = Field(None, description="Allowed values of a column.")
     regex: RegexCheck | None = Field(None, description="A pattern every value must match.")

@@ -44,8 +44,51 @@ class FilesystemDestination(DestinationBase):
         DEFAULT_LAYOUT, description="File layout for parquet / jsonl (placeholders of dlt's filesystem destination)."
     )
     credentials: FileCredentials | None = Field(None, description="Object store credentials, by reference.")
+    keep_history: bool = Field(
+        False, description="Full loads keep the earlier dated folders: each full load writes the dated folder of "
+        "the run (layout) and replaces only that folder; quality checks read the newest folder. parquet / jsonl.",
+    )
 
     _bucket = field_validator("bucket_url")(check_bucket_url)
+
+    @model_validator(mode="after")
+    def _history_needs_dated_folders(self) -> FilesystemDestination:
+        if not self.keep_history:
+            return self
+        if self.format == "delta":
+            raise PydanticCustomError(
+                "keep_history_delta", "keep_history keeps dated folders of parquet / jsonl files; Delta tables keep "
+                "their earlier versions themselves (time travel); remove keep_history or set format: parquet",
+                {"at": "keep_history"},
+            )
+        problem = dated_folder_problem(self.layout)
+        if problem:
+            raise PydanticCustomError(
+                "keep_history_layout", "keep_history needs a dated folder in layout, but '{layout}' {problem}; "
+                "use the default {default}", {"layout": self.layout[:200], "problem": problem,
+                                               "default": DEFAULT_LAYOUT, "at": "layout"},
+            )
+        return self
+
+
+DATE_PLACEHOLDERS = frozenset({"YYYY", "YY", "Y", "MMMM", "MMM", "MM", "M", "DD", "D", "HH", "H", "mm", "m", "ss",
+                               "s", "dddd", "ddd", "dd", "d", "Q", "curr_date", "timestamp", "timestamp_ms"})
+"""dlt layout placeholders taken from the run's date and time (dlt's ``current_datetime``)."""
+FOLDER_PLACEHOLDERS = DATE_PLACEHOLDERS | {"table_name", "schema_name"}
+
+
+def dated_folder_problem(layout: str) -> str | None:
+    """Why ``layout`` has no folder a full load can own (None when it has one): the folder part
+    (before the last ``/``) names the table and a date, and nothing that varies within a run."""
+    folder = layout.rsplit("/", 1)[0] if "/" in layout else ""
+    names = set(re.findall(r"\{(.*?)\}", folder))
+    if "table_name" not in names:
+        return "has no {table_name} folder"
+    if not names & DATE_PLACEHOLDERS:
+        return "has no date in its folders (e.g. {YYYY}/{MM}/{DD})"
+    if names - FOLDER_PLACEHOLDERS:
+        return f"has {', '.join(sorted(names - FOLDER_PLACEHOLDERS))} in its folders, which change within a run"
+    return None
 
 
 _PART = r"[A-Za-z0-9_][A-Za-z0-9_-]*"
@@ -268,6 +311,22 @@ def parse_destination(data: Any) -> Any:
     return DESTINATION_ADAPTER.validate_python(data)
 
 
-def supports_merge(destination: Any) -> bool:
-    """dlt merges into files only with the Delta table format."""
-    return not (isinstance(destination, FilesystemDestination) and destination.format != "delta")
+_PLAIN_FILES = "writes plain {format} files, which cannot merge; set format: delta in configs/destinations/{name}.yaml"
+MODE_LIMITS: dict[str, tuple[tuple[str, ...], str]] = {
+    # dlt merges into files only with the Delta table format
+    "parquet": (("full", "append", "incremental"), _PLAIN_FILES),
+    "jsonl": (("full", "append", "incremental"), _PLAIN_FILES),
+    # dlt's Delta merge strategies are upsert, insert-only and cdc: no scd2
+    "delta": (("full", "append", "incremental", "merge"), "writes Delta tables, where dlt merges by upsert and keeps "
+              "no scd2 history; set destination to a duckdb or databricks destination"),
+}
+"""Per file format: the modes a filesystem destination can load, and why not the others (with the fix)."""
+
+
+def mode_refusal(destination: Any, name: str, mode: str) -> tuple[str, tuple[str, ...]] | None:
+    """(why destination ``name`` cannot load a table of ``mode``, with the fix; the modes it can),
+    or None when it can."""
+    if not isinstance(destination, FilesystemDestination):
+        return None
+    modes, why = MODE_LIMITS[destination.format]
+    return None if mode in modes else (why.format(format=destination.format, name=name), modes)

@@ -36,10 +36,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ingestion_core.models.base import ConfigModel, Cron, Name, Team
-from ingestion_core.models.destinations import supports_merge
+from ingestion_core.models.destinations import mode_refusal
 from ingestion_core.models.rest import RestResource
 from ingestion_core.models.sources import SOURCE_MODELS, SQL_SOURCE_TYPES
-from ingestion_core.models.tables import FileTable, SqlTable, TableBase, TableDefaults
+from ingestion_core.models.tables import FileTable, SqlTable, TableBase, TableDefaults, lookback_problem
 
 CURRENT_VERSION = 1
 
@@ -148,6 +148,10 @@ class SourceFileBase(ConfigModel):
                       "table '{name}' has mode {mode} but no primary_key: set primary_key to the "
                       "column(s) identifying a row, or choose mode append or full",
                       name=table.name, mode=self._mode_text(table))
+        problem = lookback_problem(table, mode)
+        if problem:
+            raise _at(index, problem[0], problem[1], problem[2], name=table.name, mode=self._mode_text(table),
+                      lookback=table.lookback)
 
     def _check_type_mapping(self, index: int, table: TableBase) -> None:
         """A table's type_mapping rule must apply to this source type (else it would do nothing)."""
@@ -179,17 +183,19 @@ class SourceFileBase(ConfigModel):
                  "at": "destination"},
             )
         destination = known.get(self.destination) if isinstance(known, dict) else None
-        if destination is None or supports_merge(destination):
-            return
         for index, table in enumerate(self.tables):  # type: ignore[attr-defined]
-            mode = self.settings_for(table).mode
-            if mode in ("merge", "scd2"):
-                raise _at(index, "mode", "no_merge",
-                          "table '{name}' has mode {mode}, but destination '{dest}' writes plain "
-                          "{format} files, which cannot merge; set format: delta in "
-                          "configs/destinations/{dest}.yaml, or choose mode append or full",
+            if table.lookback and mode_refusal(destination, self.destination, "merge"):
+                raise _at(index, "lookback", "lookback_merge",
+                          "table '{name}' has lookback, which loads the rows it reads again once by merging on "
+                          "primary_key, but destination '{dest}' {why}; or remove lookback",
+                          name=table.name, dest=self.destination,
+                          why=mode_refusal(destination, self.destination, "merge")[0])  # type: ignore[index]
+            refusal = mode_refusal(destination, self.destination, self.settings_for(table).mode)
+            if refusal:
+                raise _at(index, "mode", "mode_unsupported",
+                          "table '{name}' has mode {mode}, but destination '{dest}' {why}; or choose mode {modes}",
                           name=table.name, mode=self._mode_text(table), dest=self.destination,
-                          format=destination.format)
+                          why=refusal[0], modes=", ".join(refusal[1]))
 
 
 def _at(index: int, field: str, kind: str, message: str, **context: Any) -> PydanticCustomError:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ingestion_core.models.base import ConfigModel, DateAsText, Identifier
+from ingestion_core.models.base import ConfigModel, DateAsText, Duration, Identifier
 from ingestion_core.models.checks import Check, ReconcileCheck
 
 Mode = Literal["full", "append", "incremental", "merge", "scd2"]
@@ -97,8 +97,12 @@ class TableBase(ConfigModel):
     initial_value: InitialValue | None = Field(
         None, description="Where the first incremental run starts, e.g. '2024-01-01'."
     )
+    lookback: Duration | None = Field(
+        None, description="Re-read rows up to this much older than the saved cursor, e.g. 2h, 30m or 1d, for rows "
+        "that arrive late; rows read again are loaded once, by primary_key (needed). Modes incremental and merge.",
+    )
     primary_key: list[Identifier] = Field(
-        default_factory=list, description="Column(s) identifying a row; needed by merge and scd2."
+        default_factory=list, description="Column(s) identifying a row; needed by merge, scd2 and lookback."
     )
     chunk_size: int | None = Field(
         None, ge=1, le=10_000_000, description="Rows per batch. Default: defaults.chunk_size."
@@ -115,6 +119,28 @@ class TableBase(ConfigModel):
     )
 
     _primary_key_as_list = field_validator("primary_key", mode="before")(_as_list)
+
+
+LOOKBACK_MODES = ("incremental", "merge")
+
+
+def lookback_problem(table: TableBase, mode: str) -> tuple[str, str, str] | None:
+    """(field, error kind, message) when ``table`` cannot have its lookback in ``mode``, else None.
+
+    A look-back reads rows already loaded again: a merge on primary_key loads them once. On an
+    incremental table the key is primary_key + cursor, so a changed row is still added as a new
+    version, as without look-back."""
+    if table.lookback is None:
+        return None
+    if mode not in LOOKBACK_MODES or not table.cursor:
+        return ("lookback", "lookback_mode", "lookback re-reads rows before the saved cursor, so it needs mode "
+                "incremental or merge and a cursor; table '{name}' has mode {mode}" + ("" if table.cursor else
+                " and no cursor") + ": set them, or remove lookback")
+    if not table.primary_key:
+        return ("primary_key", "lookback_key", "table '{name}' has lookback {lookback}, which reads rows already "
+                "loaded again; set primary_key to the column(s) identifying a row, so that each is loaded once, "
+                "or remove lookback")
+    return None
 
 
 class FilterCondition(ConfigModel):

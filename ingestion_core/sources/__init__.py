@@ -7,7 +7,10 @@ Adding a source kind = one module here that calls :func:`register_source`, its m
 
 from __future__ import annotations
 
+import datetime
 import importlib
+import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -47,6 +50,27 @@ class BuildContext:
 def reads_incrementally(ctx: BuildContext) -> bool:
     """incremental mode, or merge with a cursor: only rows past the last cursor value are read."""
     return ctx.settings.mode in ("incremental", "merge") and bool(ctx.table.cursor)
+
+
+def lookback_lag(table: TableBase, cursor_kind: Any = None) -> float | None:
+    """The table's ``lookback`` as dlt's incremental ``lag``, in the unit dlt reads it in: days
+    (whole, rounded up) when the cursor holds dates, seconds otherwise (timestamps, and numbers
+    such as epoch seconds). ``cursor_kind``: the cursor column's Python type, or a value of it
+    (e.g. initial_value) when the type is not known before reading. None without lookback."""
+    if not table.lookback:
+        return None
+    from ingestion_core.models.base import parse_duration
+
+    seconds = parse_duration(table.lookback).total_seconds()
+    return float(math.ceil(seconds / 86400)) if _holds_dates(cursor_kind) else seconds
+
+
+def _holds_dates(kind: Any) -> bool:
+    if isinstance(kind, type):
+        return issubclass(kind, datetime.date) and not issubclass(kind, datetime.datetime)
+    if isinstance(kind, str):
+        return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{8}", kind.strip()))
+    return isinstance(kind, datetime.date) and not isinstance(kind, datetime.datetime)
 
 
 class SourceKind(Protocol):

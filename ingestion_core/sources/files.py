@@ -6,6 +6,7 @@ the files' modification time; any other cursor is a column of the records.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import re
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from ingestion_core import settings
 from ingestion_core.models.source_file import SourceFileBase
 from ingestion_core.models.tables import CsvOptions, FileTable
 from ingestion_core.secrets import resolve_value
-from ingestion_core.sources import BuildContext, ConnectionReport, register_source
+from ingestion_core.sources import BuildContext, ConnectionReport, lookback_lag, register_source
 
 FILE_CURSOR = "modification_date"
 
@@ -235,7 +236,8 @@ class FilesSource:
         table: FileTable = ctx.table  # type: ignore[assignment]
         source = ctx.config.source
         by_file_date = ctx.settings.mode == "incremental" and table.cursor == FILE_CURSOR
-        file_incremental = dlt.sources.incremental(FILE_CURSOR, initial_value=table.initial_value)
+        file_incremental = dlt.sources.incremental(FILE_CURSOR, initial_value=table.initial_value,
+                                                   lag=lookback_lag(table, datetime.datetime))
         credentials = file_credentials(source.credentials, source.bucket_url)  # type: ignore[attr-defined]
         files = fs.filesystem(
             bucket_url=bucket_url(source.bucket_url),  # type: ignore[attr-defined]
@@ -254,11 +256,13 @@ class FilesSource:
             kwargs = {"chunksize": chunk}
         resource = files | reader(**kwargs)
         if ctx.settings.mode == "incremental" and not by_file_date and table.cursor:
-            resource.apply_hints(incremental=dlt.sources.incremental(table.cursor, initial_value=table.initial_value))
+            resource.apply_hints(incremental=dlt.sources.incremental(
+                table.cursor, initial_value=table.initial_value, lag=lookback_lag(table, table.initial_value)))
         if ctx.limit:
             # add_limit on a reader would count pages of files, not rows: take the first rows here
             resource = dlt.resource(first_rows(resource, ctx.limit), name=table.name)
         resource.backend = "filesystem"  # type: ignore[attr-defined]
+        resource.cursor_in_rows = not by_file_date  # type: ignore[attr-defined]  (the runner's look-back key)
         return resource
 
     def test_connection(self, config: SourceFileBase) -> ConnectionReport:

@@ -30,7 +30,7 @@ from ingestion_core.models.rest import CONTEXTS, PLACEHOLDER, RestResource
 from ingestion_core.models.source_file import SourceFileBase
 from ingestion_core.rest_client import PagingLog, PagingStop, build_auth, build_paginator, guard, http_session
 from ingestion_core.secrets import resolve_value
-from ingestion_core.sources import BuildContext, ConnectionReport, reads_incrementally, register_source
+from ingestion_core.sources import BuildContext, ConnectionReport, lookback_lag, reads_incrementally, register_source
 
 
 class PagingStoppedError(RuntimeError):
@@ -129,6 +129,8 @@ def endpoint_resource(config: SourceFileBase, table: RestResource, log: PagingLo
         endpoint["incremental"] = {"cursor_path": table.cursor, "initial_value": table.initial_value}
         if table.cursor_param:
             endpoint["incremental"]["start_param"] = table.cursor_param
+        if table.lookback:
+            endpoint["incremental"]["lag"] = lookback_lag(table, table.initial_value)
     resource: dict[str, Any] = {"name": table.name, "endpoint": endpoint}
     if parent and table.include_from_parent:
         resource["include_from_parent"] = list(table.include_from_parent)

@@ -28,7 +28,7 @@ from ingestion_core.errors import MissingDriverError
 from ingestion_core.models.source_file import SourceFileBase
 from ingestion_core.models.tables import FilterCondition, SqlTable
 from ingestion_core.secrets import is_reference, register_secret, resolve_value
-from ingestion_core.sources import BuildContext, ConnectionReport, reads_incrementally, register_source
+from ingestion_core.sources import BuildContext, ConnectionReport, lookback_lag, reads_incrementally, register_source
 from ingestion_core.type_adapters import table_type_mapping, type_adapter_for
 from ingestion_core.type_fidelity import TablePlan, apply_plan_hints, loader_class, overrides_for, plan_table
 
@@ -254,6 +254,14 @@ def coerce_initial_value(value: Any, column: sa.Column | None) -> Any:
     return value
 
 
+def python_type(column: sa.Column) -> type | None:
+    """The Python type of a column's values, None when SQLAlchemy does not say."""
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
+
+
 def cursor_path(column: str) -> str:
     """The column as dlt's incremental ``cursor_path`` (a JSON path): a plain name as is (the
     state key of existing pipelines), any other name quoted (``"order date"``, ``"2nd$"``), which
@@ -293,9 +301,10 @@ class SqlSource:
                     f"cursor column '{table.cursor}' is not a column of {reflected.name}; "
                     f"its columns are {', '.join(reflected.c.keys())}"
                 )
+            column = reflected.c[table.cursor]
             incremental = dlt.sources.incremental(
-                cursor_path(table.cursor), initial_value=coerce_initial_value(table.initial_value,
-                                                                              reflected.c[table.cursor])
+                cursor_path(table.cursor), initial_value=coerce_initial_value(table.initial_value, column),
+                lag=lookback_lag(table, python_type(column)),
             )
         resource = sql_table(
             credentials=engine, metadata=reflected.metadata, table=reflected.name,

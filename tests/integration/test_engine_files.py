@@ -77,6 +77,23 @@ def test_incremental_on_modification_date_loads_new_files_only(files: Path) -> N
     assert query(files, "SELECT count(*), count(DISTINCT id) FROM landing.events") == [(101, 101)]
 
 
+def test_lookback_reads_a_late_file_again_and_each_row_once(files: Path) -> None:
+    events = files / "landing" / "events"
+    now = time.time()
+    for name, hours_ago in (("2024-01-01.jsonl", 5), ("2024-01-02.jsonl", 1)):
+        os.utime(events / name, (now - hours_ago * 3600, now - hours_ago * 3600))
+    config = write_source(files, "  - {name: events, glob: 'events/*.jsonl', format: jsonl, mode: incremental,\n"
+                                 "     cursor: modification_date, primary_key: id, lookback: 1h}\n")
+    assert run_source(config, actor="ana").tables[0].rows == 100
+    late = events / "2024-01-03.jsonl"  # copied in later, keeping a time older than the saved cursor
+    late.write_text(json.dumps({"id": 999, "kind": "view", "meta": {"page": "/x"}}) + "\n")
+    os.utime(late, (now - 1.5 * 3600, now - 1.5 * 3600))
+    second = run_source(config, actor="ana")
+    assert second.status == "success", second.tables[0].error
+    assert second.tables[0].rows == 51  # the files of the last 2 hours: 2024-01-02 again and the late one
+    assert query(files, "SELECT count(*), count(DISTINCT id) FROM landing.events") == [(101, 101)]
+
+
 def test_parquet_files_destination_uses_date_layout(files: Path) -> None:
     lake = files / "lake"
     (files / "configs" / "destinations" / "lake.yaml").write_text(
@@ -88,6 +105,27 @@ def test_parquet_files_destination_uses_date_layout(files: Path) -> None:
     stores = [p for p in written if p.parts[1] == "stores"]
     assert stores and len(stores[0].parts) == 6  # landing/stores/YYYY/MM/DD/<load_id>.<file_id>.parquet
     assert pq.read_table(lake / stores[0]).num_rows == 3
+
+
+def test_keep_history_checks_read_the_newest_dated_folder(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pendulum
+
+    from ingestion_core.destinations import filesystem
+
+    lake = files / "lake"
+    (files / "configs" / "destinations" / "lake.yaml").write_text(
+        f"type: filesystem\nbucket_url: {lake}\nkeep_history: true\n")
+    config = write_source(files, "  - {name: stores, glob: stores.csv, format: csv, csv: {delimiter: ';'}, checks: "
+                                 "[{row_count: {min: 3, max: 3}}, {unique: store_id}], reconcile: true}\n", "lake")
+    for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
+        monkeypatch.setattr(filesystem, "run_moment", lambda d=day: pendulum.parse(d))
+        record = run_source(config, actor="ana", refresh_tables=["stores"] if day == "2026-03-03" else None)
+        # 3 rows, each store once: the checks see this run's folder, not the 6 rows of both folders
+        assert record.status == "success", record.tables[0].quality
+        assert [q["status"] for q in record.tables[0].quality] == ["pass", "pass", "pass"]
+    folders = sorted(str(p.parent.relative_to(lake)) for p in lake.rglob("*.parquet") if "stores" in p.parts)
+    # a full refresh (the third run) keeps the history too
+    assert folders == ["landing/stores/2026/03/01", "landing/stores/2026/03/02", "landing/stores/2026/03/03"]
 
 
 def test_merge_into_plain_parquet_is_rejected_with_the_fix(files: Path) -> None:

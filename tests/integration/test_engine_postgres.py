@@ -111,6 +111,27 @@ def test_incremental_on_a_timestamp_cursor(ingest_env: Path, postgres_db) -> Non
     assert landed(ingest_env, "SELECT count(*), count(DISTINCT id) FROM pg.typed") == [(4, 4)]
 
 
+LOOKBACK_CASES = {  # cursor type, the first rows, the late rows: one in the window and one before it
+    "timestamptz": ("'2024-03-01 10:30+00'", "'2024-03-01 12:00+00'", "'2024-03-01 11:00+00'", "'2024-03-01 09:59+00'"),
+    "date": ("'2024-03-05'", "'2024-03-07'", "'2024-03-06'", "'2024-03-05'"),  # 2h on dates: the day before
+}
+
+
+@pytest.mark.parametrize("backend", ["pyarrow", "connectorx", "sqlalchemy"])
+@pytest.mark.parametrize("cursor_type", LOOKBACK_CASES)
+def test_lookback_rereads_late_rows_once(ingest_env: Path, postgres_db, cursor_type: str, backend: str) -> None:
+    first, last, late, too_old = LOOKBACK_CASES[cursor_type]
+    postgres_db.execute(f"CREATE TABLE ev (id int PRIMARY KEY, at {cursor_type} NOT NULL); "
+                        f"INSERT INTO ev VALUES (1, {first}), (2, {last})")
+    config = write_source(ingest_env, postgres_db, f"  - {{name: ev, mode: incremental, cursor: at, primary_key: id, "
+                                                   f"lookback: 2h, backend: {backend}, reconcile: true}}\n")
+    assert run_source(config, actor="ana").status == "success"
+    postgres_db.execute(f"INSERT INTO ev VALUES (3, {late}), (4, {too_old})")
+    second = run_source(config, actor="ana")
+    assert second.status == "success", (second.tables[0].error, second.tables[0].quality)
+    assert landed(ingest_env, "SELECT id FROM pg.ev ORDER BY id") == [(1,), (2,), (3,)]  # each once, 4 too old
+
+
 def test_wrong_password_is_a_clear_error_without_the_secret(ingest_env: Path, postgres_db) -> None:
     wrong = "wrong-" + postgres_db.password[::-1]
     store_secret("${secrets.pg.password}", wrong)

@@ -107,9 +107,10 @@ def write_source(store: Store, tables: str, destination: str = "local_duckdb",
     return ConfigStore().load_source("landing").config
 
 
-def write_destination(store: Store, name: str, fmt: str) -> str:
+def write_destination(store: Store, name: str, fmt: str, **settings: Any) -> str:
     url = store.url("lake")
-    destination = {"type": "filesystem", "bucket_url": url, "format": fmt, "credentials": store.credentials()}
+    destination = {"type": "filesystem", "bucket_url": url, "format": fmt, "credentials": store.credentials(),
+                   **settings}
     Path(_configs(), "destinations", f"{name}.yaml").write_text(json.dumps(destination))
     return url
 
@@ -206,6 +207,61 @@ def test_delta_destination_merges_on_primary_key(store: Store) -> None:
     table = deltalake.DeltaTable(f"{lake}/landing/stores", storage_options=store.storage_options()).to_pyarrow_table()
     rows = sorted(zip(table["store_id"].to_pylist(), table["city"].to_pylist(), strict=True))
     assert rows == [(1, "Berlin"), (2, "Lyon"), (3, "Oslo")]
+
+
+def _stores_by_folder(store: Store) -> dict[str, list[tuple[int, str]]]:
+    """The rows of each dated folder of the stores table: {'2026/01/01': [(1, 'Berlin'), ...]}."""
+    folders: dict[str, list[tuple[int, str]]] = {}
+    for key in store.keys("lake/landing/stores/"):
+        if key.endswith(".parquet"):
+            table = pq.read_table(io.BytesIO(store.read(key)))
+            folder = "/".join(key.split("/")[3:-1])
+            folders.setdefault(folder, []).extend(zip(table["store_id"].to_pylist(), table["city"].to_pylist(),
+                                                      strict=True))
+    return {folder: sorted(rows) for folder, rows in sorted(folders.items())}
+
+
+def test_keep_history_full_loads_leave_the_earlier_dated_folders(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pendulum
+
+    from ingestion_core.destinations import filesystem
+
+    write_destination(store, "lake", "parquet", keep_history=True)
+    tables = "  - {name: stores, glob: stores.csv, format: csv, csv: {delimiter: ';'}, mode: full}\n"
+    config = write_source(store, tables, destination="lake")
+    loads = [("2026-01-01T23:59:00", "store_id;city\n1;Berlin\n2;Paris\n"),
+             ("2026-01-02T08:00:00", "store_id;city\n2;Lyon\n3;Oslo\n"),
+             ("2026-01-02T09:00:00", "store_id;city\n3;Oslo\n4;Rome\n")]  # the same day again
+    folders = []
+    for moment, csv in loads:
+        monkeypatch.setattr(filesystem, "run_moment", lambda m=moment: pendulum.parse(m))
+        store.upload("in/stores.csv", csv)
+        record = run_source(config, actor="ana")
+        assert record.status == "success", record.error
+        assert record.tables[0].mode == "full" and record.tables[0].rows == 2
+        folders.append(_stores_by_folder(store))
+    assert folders[0] == {"2026/01/01": [(1, "Berlin"), (2, "Paris")]}
+    assert folders[1] == {"2026/01/01": [(1, "Berlin"), (2, "Paris")], "2026/01/02": [(2, "Lyon"), (3, "Oslo")]}
+    # a second full load on one day replaces that day's folder, and only that one
+    assert folders[2] == {"2026/01/01": [(1, "Berlin"), (2, "Paris")], "2026/01/02": [(3, "Oslo"), (4, "Rome")]}
+
+
+def test_without_keep_history_a_full_load_deletes_the_earlier_dated_folders(store: Store,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import pendulum
+
+    from ingestion_core.destinations import filesystem
+
+    write_destination(store, "lake", "parquet")
+    config = write_source(store, "  - {name: stores, glob: stores.csv, format: csv, csv: {delimiter: ';'}}\n",
+                          destination="lake")
+    store.upload("in/stores.csv", "store_id;city\n1;Berlin\n")
+    assert run_source(config, actor="ana").status == "success"
+    first = _stores_by_folder(store)
+    monkeypatch.setattr(filesystem, "run_moment", lambda: pendulum.parse("2099-01-01"))  # not used: dlt's own dates
+    assert run_source(config, actor="ana").status == "success"
+    second = _stores_by_folder(store)
+    assert len(first) == len(second) == 1 and sum(map(len, second.values())) == 1
 
 
 # --------------------------------------------------------------------------- failures and test-connection

@@ -121,6 +121,30 @@ def test_every_check_passes_on_clean_data_and_fails_on_planted_rows(shop: Path) 
     assert [h["status"] for h in check_history("shop", check="range")] == ["fail", "pass"]
 
 
+@pytest.mark.parametrize(("nulls", "status"), [(6, "fail"), (5, "pass"), (4, "pass")])
+def test_null_rate_fails_above_its_share_of_nulls(shop: Path, nulls: int, status: str) -> None:
+    with sqlite3.connect(shop / "shop.sqlite") as con:  # 100 rows, `nulls` of them without a group
+        con.execute(f'UPDATE "Order Lines" SET "Group" = NULL WHERE "Order ID" < {nulls}')
+    config = write_source(shop, "  - name: Order Lines\n    checks: [{null_rate: {column: Group, max: 0.05}}]\n")
+    record = run_source(config, actor="ana")
+    check = record.tables[0].quality[0]
+    assert (check["name"], check["status"], check["observed"], check["threshold"]) == (
+        "null_rate(Group)", status, nulls / 100, 0.05)
+    assert record.status == ("quality_failed" if status == "fail" else "success")
+    assert f"{nulls} of 100 row(s) have group NULL ({nulls}.00%); at most 5.00% allowed" == check["message"]
+    assert [row["order_id"] for row in check["sample"]] == (list(range(5)) if status == "fail" else [])
+
+
+def test_null_rate_of_an_append_table_measures_this_load(shop: Path) -> None:
+    config = write_source(shop, "  - name: Order Lines\n    mode: append\n"
+                                "    checks: [{null_rate: {column: Group, max: 0.05}}]\n")
+    assert run_source(config, actor="ana").tables[0].quality[0]["status"] == "pass"
+    with sqlite3.connect(shop / "shop.sqlite") as con:  # the second load: 10 of its 100 rows without a group
+        con.execute('UPDATE "Order Lines" SET "Group" = NULL WHERE "Order ID" < 10')
+    check = run_source(config, actor="ana").tables[0].quality[0]
+    assert (check["scope"], check["status"], check["observed"]) == ("load", "fail", 0.1)  # 10 of 200 would pass
+
+
 def test_warn_severity_is_recorded_and_the_run_succeeds(shop: Path, capsys) -> None:
     plant_bad_rows(shop)
     write_source(shop, "  - name: Order Lines\n    checks:\n"

@@ -286,6 +286,21 @@ def test_incremental_second_run_loads_only_new_records(http_api: ApiServer) -> N
     assert sent[0].params["since"] == make_item(250)["updated_at"] and len(sent) == 1  # only the new page
 
 
+def test_lookback_asks_again_for_recent_records_and_loads_each_once(http_api: ApiServer) -> None:
+    config = write_source(http_api, "  - {name: items, path: offset/items, mode: incremental, cursor: updated_at,\n"
+                          "     cursor_param: since, initial_value: '2024-01-01T00:00:00Z', primary_key: id,\n"
+                          "     lookback: 10m}\n", paginator=OFFSET)
+    assert run_source(config, actor="ana").status == "success" and ids("items") == ALL_IDS
+    http_api.items.append({**make_item(300), "updated_at": make_item(246)["updated_at"]})  # arrived late
+    http_api.clear_log()
+    second = run_source(config, actor="ana")
+    assert second.status == "success", second.tables[0].error
+    assert http_api.log_for("/offset/")[0].params["since"] == make_item(240)["updated_at"]  # item 250 less 10 min
+    assert landed("SELECT count(*) FROM api.items WHERE _dlt_load_id = (SELECT max(_dlt_load_id) FROM api.items)"
+                  ) == [(11,)]  # items 241-250 read again, and the late one
+    assert ids("items") == [*ALL_IDS, 300]  # each once
+
+
 def test_child_resource_filled_from_parent_records(http_api: ApiServer) -> None:
     tables = ("  - {name: users, path: single/users}\n"
               "  - {name: posts, path: 'single/users/{id}/posts', parent: users, include_from_parent: [login],\n"

@@ -278,7 +278,7 @@ VALID_YAML = {
             aws_access_key_id: AKIAEXAMPLE
             aws_secret_access_key: ${secrets.lake_in.aws_secret_access_key}
             region_name: eu-west-1
-        tables: [{name: prices, glob: "*.parquet", format: parquet, mode: scd2, primary_key: sku}]
+        tables: [{name: prices, glob: "*.parquet", format: parquet, mode: merge, primary_key: sku}]
     """,
 }
 for _scheme, _url in {"file": "file:///data/in", "az": "az://container/in", "abfs": "abfs://c@acct.dfs.core.windows.net/in",
@@ -358,7 +358,7 @@ def without(data: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 MODES = "full, append, incremental, merge, scd2"
 SOURCE_TYPES = "postgres, mysql, mssql, azure_sql, oracle, sqlite, rest_api, filesystem"
-CHECK_KINDS = "row_count, not_null, unique, accepted_values, regex, range, freshness, custom_sql"
+CHECK_KINDS = "row_count, not_null, null_rate, unique, accepted_values, regex, range, freshness, custom_sql"
 
 INVALID: list[tuple[str, dict[str, Any], str, list[str]]] = [
     # the source and its type
@@ -575,10 +575,35 @@ INVALID: list[tuple[str, dict[str, Any], str, list[str]]] = [
       "configs/destinations/snowflake_prod.yaml"]),
     ("merge into plain parquet", src(destination="lake", tables=[{"name": "o", "mode": "merge", "primary_key": "id"}]),
      "tables[0].mode", ["destination 'lake' writes plain parquet files", "set format: delta",
-                        "configs/destinations/lake.yaml", "or choose mode append or full"]),
+                        "configs/destinations/lake.yaml", "or choose mode full, append, incremental"]),
     ("scd2 into jsonl from defaults", src(destination="lake_jsonl", defaults={"mode": "scd2"},
                                           tables=[{"name": "o", "primary_key": "id"}]),
      "tables[0].mode", ["mode scd2 (from defaults.mode)", "plain jsonl files", "format: delta"]),
+    ("lookback on a full table", table(mode="full", cursor="u", primary_key="id", lookback="2h"), "tables[0].lookback",
+     ["lookback re-reads rows before the saved cursor", "needs mode incremental or merge", "has mode full",
+      "remove lookback"]),
+    ("lookback without a cursor", table(mode="merge", primary_key="id", lookback="2h"), "tables[0].lookback",
+     ["has mode merge and no cursor"]),
+    ("lookback without a primary key", table(mode="incremental", cursor="u", lookback="2h"),
+     "tables[0].primary_key", ["has lookback 2h", "set primary_key", "loaded once", "or remove lookback"]),
+    ("lookback not a duration", table(mode="incremental", cursor="u", primary_key="id", lookback="2 hours"),
+     "tables[0].lookback", ["'2 hours' is not a duration"]),
+    ("lookback into plain parquet", src(destination="lake", tables=[
+        {"name": "o", "mode": "incremental", "cursor": "u", "primary_key": "id", "lookback": "30m"}]),
+     "tables[0].lookback", ["'o' has lookback", "merging on primary_key", "writes plain parquet files",
+                            "set format: delta", "or remove lookback"]),
+    ("scd2 into delta", src(destination="lake_delta", tables=[{"name": "o", "mode": "scd2", "primary_key": "id"}]),
+     "tables[0].mode", ["'o' has mode scd2", "destination 'lake_delta' writes Delta tables", "no scd2 history",
+                        "duckdb or databricks destination", "or choose mode full, append, incremental, merge"]),
+    ("null_rate max a percent", check({"null_rate": {"column": "email", "max": 5}}),
+     "tables[0].checks[0].null_rate.max",
+     ["null_rate max for column email is 5", "from 0 to 1", "max: 0.05"]),
+    ("null_rate max negative", check({"null_rate": {"column": "email", "max": -0.1}}),
+     "tables[0].checks[0].null_rate.max", ["is -0.1", "from 0 to 1"]),
+    ("null_rate max text", check({"null_rate": {"column": "email", "max": "5%"}}),
+     "tables[0].checks[0].null_rate.max", ["is 5%", "max: 0.05"]),
+    ("null_rate without max", check({"null_rate": {"column": "email"}}), "tables[0].checks[0].null_rate.max",
+     ["'max' is required"]),
     ("destination bad name", src(destination="Lake"), "destination", ["'Lake' is not a valid name"]),
     # schedule, retries, workers
     ("cron four fields", src(schedule="0 6 * *"), "schedule",
@@ -665,6 +690,8 @@ VALID_DESTINATIONS = {
                                          "azure_storage_account_key": "${secrets.lake.key}"}},
     "filesystem_parquet_layout": {"type": "filesystem", "bucket_url": "file:///lake",
                                   "layout": "{table_name}/{load_id}.{ext}"},
+    "filesystem_keep_history": {"type": "filesystem", "bucket_url": "az://lake/raw", "keep_history": True,
+                                "layout": "{schema_name}/{table_name}/{curr_date}/{HH}{mm}/{load_id}.{file_id}.{ext}"},
     "databricks_token": DESTINATIONS["databricks_prod"].model_dump(exclude_unset=True),
     "databricks_oauth_volume": {"type": "databricks", "server_hostname": "adb-1.azuredatabricks.net",
                                 "http_path": "/sql/1.0/warehouses/x", "catalog": "main", "client_id": "sp",
@@ -681,6 +708,18 @@ INVALID_DESTINATIONS: list[tuple[str, dict[str, Any], str, list[str]]] = [
      ["'csv' is not allowed", "parquet, jsonl, delta"]),
     ("filesystem scheme", {"type": "filesystem", "bucket_url": "hdfs://x"}, "bucket_url", ["'hdfs'", "s3://"]),
     ("filesystem bucket missing", {"type": "filesystem"}, "bucket_url", ["'bucket_url' is required"]),
+    ("keep_history on delta", {"type": "filesystem", "bucket_url": "s3://b", "format": "delta", "keep_history": True},
+     "keep_history", ["Delta tables keep their earlier versions", "set format: parquet"]),
+    ("keep_history without a dated folder",
+     {"type": "filesystem", "bucket_url": "s3://b", "keep_history": True, "layout": "{table_name}/{load_id}.{ext}"},
+     "layout", ["'{table_name}/{load_id}.{ext}' has no date in its folders", "{YYYY}/{MM}/{DD}",
+                "use the default {table_name}/{YYYY}/{MM}/{DD}/"]),
+    ("keep_history with the load id in a folder",
+     {"type": "filesystem", "bucket_url": "s3://b", "keep_history": True,
+      "layout": "{table_name}/{YYYY}/{load_id}/{file_id}.{ext}"}, "layout", ["has load_id in its folders"]),
+    ("keep_history without a table folder",
+     {"type": "filesystem", "bucket_url": "s3://b", "keep_history": True, "layout": "{YYYY}-{table_name}.{ext}"},
+     "layout", ["has no {table_name} folder"]),
     ("databricks no credentials", {"type": "databricks", "server_hostname": "h", "http_path": "/p", "catalog": "c"},
      "", ["needs access_token", "client_id and client_secret"]),
     ("databricks staging both",
