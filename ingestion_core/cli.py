@@ -7,6 +7,7 @@ grow: fields are added, never renamed or removed.
     ingest list [--json]           the sources: name, type, owner, tables, destination, valid
     ingest schema [--destination]  JSON Schema of a source (or destination) file
     ingest import-excel XLSX       Excel job sheet -> source YAML (dry run unless --write)
+    ingest secrets push --to scope|keyvault   copy the referenced secrets (see cli_secrets)
     ingest demo                    generate the demo data the demo_* sources read
 """
 
@@ -102,13 +103,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print("no YAML files found", file=sys.stderr)
         return 1
     failed = 0
+    checked: dict[str, tuple[str | None, list[str]]] = {}
     for path in files:
         issues = validate_file(path)
+        if args.check_secrets:
+            issues += missing_secrets(path, checked)
         for issue in issues:
             print(issue.line(str(path)))
         failed += any(i.severity == "error" for i in issues)
     print(f"{len(files) - failed} of {len(files)} files valid", file=sys.stderr)
     return 1 if failed else 0
+
+
+def missing_secrets(path: Path, checked: dict[str, tuple[str | None, list[str]]]) -> list[ConfigIssue]:
+    """One issue per reference of the file that no provider of the chain has (``checked``:
+    the answers so far, so that each reference is looked up once)."""
+    from ingestion_core.secrets import locate_secret, reference_paths
+
+    try:
+        data, problems = parse_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return []
+    issues = []
+    for where, reference in [] if problems else reference_paths(data):
+        if reference.text not in checked:
+            checked[reference.text] = locate_secret(reference)
+        found, looked = checked[reference.text]
+        if found is None:
+            issues.append(ConfigIssue(where, f"secret {reference.text} is not set in any provider (looked in: "
+                                      f"{'; '.join(looked)}); add it to one of them, e.g. ingest secrets push"))
+    return issues
 
 
 # --- list / schema -------------------------------------------------------------------------
@@ -187,12 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from ingestion_core.cli_databricks import add_databricks_commands
     from ingestion_core.cli_engine import add_engine_commands
+    from ingestion_core.cli_secrets import add_secrets_commands
 
     add_engine_commands(sub, COMMANDS)
     add_databricks_commands(sub, COMMANDS)
+    add_secrets_commands(sub, COMMANDS)
 
     p = sub.add_parser("validate", help="validate config files (usable as a pre-commit hook)")
     p.add_argument("paths", nargs="*", help="files or folders (default: the config dir)")
+    p.add_argument("--check-secrets", action="store_true",
+                   help="also report each secret reference no provider has (values are never printed)")
 
     p = sub.add_parser("list", help="list the configured sources")
     p.add_argument("--json", action="store_true")
@@ -238,7 +266,7 @@ def skip_exit_collection() -> None:
 
 _EXIT_COLLECTION_SKIPPED = False
 # Commands that never run dlt: they skip importing it (0.8 s) for skip_streamlit_secrets_lookup.
-NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune"})
+NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune", "secrets"})
 
 
 def main(argv: list[str] | None = None) -> int:

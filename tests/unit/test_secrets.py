@@ -120,7 +120,8 @@ def test_missing_secret_names_the_reference_and_every_place_looked(secrets_file:
     assert "environment variable SECRETS__SALES_DE__PASSWORD" in message
     assert f"file {secrets_file} section [sales_de] key password" in message
     assert raised.value.looked == [
-        "environment variable SECRETS__SALES_DE__PASSWORD", f"file {secrets_file} section [sales_de] key password"]
+        "environment variable SECRETS__SALES_DE__PASSWORD or DLT_SALES_DE_PASSWORD",
+        f"file {secrets_file} section [sales_de] key password or section [sources.sales_de] key password"]
 
 
 def test_a_section_is_not_a_value(secrets_file: Path) -> None:
