@@ -174,22 +174,29 @@ def cmd_import_excel(args: argparse.Namespace) -> int:
 
     store = ConfigStore()
     result = import_workbook(Path(args.workbook), secrets_path=Path(args.secrets) if args.secrets else None,
-                             owner=args.owner, store=store)
+                             owner=args.owner, store=store, destination=args.destination)
     for problem in result.skipped:
         print(f"{args.workbook}:{problem.where}: skipped: {problem.reason}")
+    for problem in result.dropped:
+        print(f"{problem.where}: dropped: {problem.reason}")
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if not args.write:
-        for name, text in result.files.items():
-            print(f"--- would write {store.path('sources', name)}")
-            print(text)
-        print(f"dry run: {len(result.files)} source file(s), {len(result.skipped)} row(s) skipped; "
-              "add --write to save", file=sys.stderr)
+        for kind, files in (("destinations", result.destinations), ("sources", result.files)):
+            for name, text in files.items():
+                print(f"--- would write {store.path(kind, name)}")
+                print(text)
+        made = f"{len(result.destinations)} destination file(s), " if result.destinations else ""
+        print(f"dry run: {made}{len(result.files)} source file(s), {len(result.skipped)} row(s) skipped, "
+              f"{len(result.dropped)} value(s) dropped; add --write to save", file=sys.stderr)
         return 0 if result.files or not result.skipped else 1
     written = result.write(store, actor=args.actor)
     for path in written:
         print(f"wrote {path}")
-    print(f"{len(written)} source file(s) written, {len(result.skipped)} row(s) skipped", file=sys.stderr)
+    sources = [p for p in written if p.parent.name == "sources"]
+    made = f"{len(written) - len(sources)} destination file(s), " if len(written) > len(sources) else ""
+    print(f"{made}{len(sources)} source file(s) written, {len(result.skipped)} row(s) skipped, "
+          f"{len(result.dropped)} value(s) dropped", file=sys.stderr)
     return 0
 
 
@@ -233,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--secrets", help="secrets file holding the [sources.<name>] connection sections")
     p.add_argument("--owner", default="data-ops", help="owner team of the imported sources")
     p.add_argument("--write", action="store_true", help="write the files (default: show them)")
+    p.add_argument("--destination", help="destination of the imported sources: the name of the destination made "
+                   "from [destination.filesystem] (default: filesystem), or an existing one")
 
     p = sub.add_parser("demo", help="generate the demo SQLite database and files")
     p.add_argument("--out", help="folder (default: demo/data beside the config dir)")

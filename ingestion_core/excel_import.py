@@ -29,7 +29,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from ingestion_core import settings
-from ingestion_core.config_store import SCHEMA_COMMENT, ConfigStore, ConflictError, dump_yaml, validate_source_data
+from ingestion_core.config_store import (
+    DESTINATION_SCHEMA_COMMENT,
+    SCHEMA_COMMENT,
+    ConfigStore,
+    ConflictError,
+    dump_yaml,
+    validate_destination_data,
+    validate_source_data,
+)
+from ingestion_core.excel_destination import destination_from_section, filesystem_section
+from ingestion_core.excel_rest import REST_COLUMNS, apply_rows, rest_connection, row_settings
 from ingestion_core.models.base import NAME_PATTERN, TEAM_PATTERN
 from ingestion_core.models.source_file import TABLE_MODELS
 from ingestion_core.models.tables import TableBase
@@ -38,8 +48,8 @@ from ingestion_core.validation import ConfigIssue, issues_from_error
 SHEET = "SourceConfig"
 REQUIRED_COLUMNS = ("source_type", "source_name", "table_name", "load_type")
 OPTIONAL_COLUMNS = ("schema_name", "watermark_column", "last_watermark", "api_endpoint", "enabled", "chunk_size")
-OUTPUT_ONLY_COLUMNS = ("last_run_date", "last_run_status")  # written by the old framework; ignored
-COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + OUTPUT_ONLY_COLUMNS
+OUTPUT_ONLY_COLUMNS = ("last_run_date", "last_run_status")  # written by the old framework; reported
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + REST_COLUMNS + OUTPUT_ONLY_COLUMNS
 
 # workbook source_type -> source.type of the source file
 SOURCE_TYPES = {"postgresql": "postgres", "oracle": "oracle", "mssql": "mssql", "azure_sql": "azure_sql",
@@ -53,9 +63,13 @@ VALUE_KEYS = {"host": "host", "server": "host", "port": "port", "database": "dat
               "username": "username", "user": "username"}
 EXTRA_VALUE_KEYS = {
     "oracle": ("service_name", "sid"),
-    "mssql": ("driver", "encrypt", "trust_server_certificate"),
-    "azure_sql": ("driver", "authentication", "tenant_id", "client_id"),
+    "mssql": ("driver", "encrypt", "trust_server_certificate", "trusted_connection"),
+    "azure_sql": ("driver", "encrypt", "trust_server_certificate", "authentication", "tenant_id", "client_id"),
 }
+BOOLEAN_KEYS = ("encrypt", "trust_server_certificate", "trusted_connection")
+# secrets-section key -> the field it is, under another name the framework used
+ALIASES = {"windows_auth": "trusted_connection", "integrated_security": "trusted_connection",
+           "trustservercertificate": "trust_server_certificate", "odbc_driver": "driver"}
 # secrets-section key -> connection field, written as a reference
 SECRET_KEYS = {"password": "password", "url": "url", "connection_string": "url"}
 EXTRA_SECRET_KEYS = {"azure_sql": {"client_secret": "client_secret"}}
@@ -90,12 +104,16 @@ class ImportConflictError(ValueError):
 
 @dataclass
 class ImportResult:
-    """What the import would write (``files``: source name -> YAML text) and what it left out."""
+    """What the import would write (``files``: source name -> YAML text, ``destinations``:
+    destination name -> YAML text) and what it left out: ``skipped`` rows, ``dropped`` values
+    (each with its place and the reason), ``notes`` on what was carried over."""
 
     files: dict[str, str] = field(default_factory=dict)
     skipped: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     conflicts: list[Problem] = field(default_factory=list)
+    destinations: dict[str, str] = field(default_factory=dict)
+    dropped: list[Problem] = field(default_factory=list)
 
     def write(self, store: ConfigStore, actor: str, *, raise_on_conflict: bool = True) -> list[Path]:
         """Save every file that does not exist yet; returns their paths.
@@ -106,6 +124,11 @@ class ImportResult:
         """
         written: list[Path] = []
         self.conflicts = []
+        for name, text in self.destinations.items():
+            if store.path("destinations", name).exists():
+                continue  # an existing destination is used as it is (see notes)
+            store.save_text("destinations", name, text, actor=actor, expected_revision=None)
+            written.append(store.path("destinations", name))
         for name, text in self.files.items():
             try:
                 store.save_text("sources", name, text, actor=actor, expected_revision=None)
@@ -128,6 +151,8 @@ class _Job:
     kind: str
     label: str
     table: dict[str, Any]
+    extras: dict[str, Any] = field(default_factory=dict)
+    cells: dict[str, Any] = field(default_factory=dict)
 
 
 class _RowError(Exception):
@@ -148,7 +173,9 @@ def import_workbook(
 ) -> ImportResult:
     """Convert the job sheet of ``path``; the connection sections come from ``secrets_path``
     (default: the configured local secrets file). ``store`` (default: the config dir) gives the
-    known destinations; ``destination`` (default: local_duckdb) is set on every source."""
+    known destinations. ``destination`` is set on every source: the filesystem destination made from
+    the ``[destination.filesystem]`` section (named ``destination``, default ``filesystem``), else
+    an existing destination (default: local_duckdb)."""
     path = Path(path)
     if not re.fullmatch(TEAM_PATTERN, owner or ""):
         raise ValueError(f"owner '{owner}' is not a valid team name: use lower-case letters, digits, '-' and "
@@ -172,14 +199,47 @@ def import_workbook(
         else:
             groups.setdefault(job.source, []).append(job)
     destinations = store.destinations()
+    destination = _import_destination(result, sections, destination, destinations, secrets_file)
     for name, jobs in groups.items():
         base = {"name": name, "owner": owner, "description": f"Imported from {path.name} (sheet {sheet})."}
         if destination:
             base["destination"] = destination
         _build_source(result, base, jobs, sections, secrets_file, destinations)
+        if name in result.files:
+            for job in jobs:
+                _row_reports(job, job.cells, result)
     result.notes += _notes(result, store, secrets_file, secrets_path is not None)
     result.skipped.sort(key=_problem_order)
     return result
+
+
+def _import_destination(result: ImportResult, sections: dict[str, Any], name: str | None,
+                        destinations: dict[str, Any], secrets_file: Path) -> str | None:
+    """The destination the sources use; made from [destination.filesystem] when the file has it."""
+    section = filesystem_section(sections)
+    if section is None:
+        if name and name not in destinations:
+            raise ValueError(f"--destination {name}: there is no destination '{name}' (have: "
+                             f"{', '.join(destinations) or 'none'}) and {secrets_file} has no [destination.filesystem] "
+                             "section to make it from; give an existing destination or add the section")
+        return name
+    target = name or "filesystem"
+    where = f"{secrets_file.name} [destination.filesystem]"
+    imported = destination_from_section(section, f"Imported from {secrets_file.name} [destination.filesystem].")
+    result.dropped += [Problem(f"{where} key {key}", reason) for key, reason in imported.dropped.items()]
+    if target in destinations:
+        result.notes.append(f"destination '{target}' exists already: the imported sources use it as it is; "
+                            f"{where} is not written over it (import with --destination NEW_NAME to make another)")
+        return target
+    config, issues = (None, []) if imported.data is None else validate_destination_data(imported.data, target)
+    if config is None:
+        why = imported.problem or "; ".join(f"{i.path}: {i.message}" for i in issues)
+        result.dropped.append(Problem(where, f"no destination made: {why}; the sources load into "
+                                             f"{name or 'local_duckdb'} until it is fixed"))
+        return name
+    result.destinations[target] = dump_yaml(config, DESTINATION_SCHEMA_COMMENT)
+    destinations[target] = config
+    return target
 
 
 def _problem_order(problem: Problem) -> tuple[int, int]:
@@ -291,11 +351,34 @@ def _parse_row(number: int, where: str, cells: dict[str, Any]) -> _Job:
     name = _text(cells.get("source_name"))
     reasons += _name_problems(name)
     table = _table(cells, kind, reasons)
+    extras = row_settings(cells, table, reasons) if kind == "rest_api" else {}
     if not reasons and kind:
         reasons += _table_issues(table, kind)
     if reasons:
         raise _RowError(reasons)
-    return _Job(number, where, name, kind or "", label, table)
+    return _Job(number, where, name, kind or "", label, table, extras, cells)
+
+
+def _row_reports(job: _Job, cells: dict[str, Any], result: ImportResult) -> None:
+    """What the row holds beyond its table: the old framework's run columns and the REST columns
+    of a non-api row. Nothing is left out without a word."""
+    if job.kind != "rest_api":
+        for column in REST_COLUMNS:
+            if _text(cells.get(column)):
+                result.dropped.append(Problem(f"{job.where} column {column}", f"'{_text(cells.get(column))}' applies "
+                                              f"to api rows only; a {job.label} table has no such setting"))
+    if _text(cells.get("last_watermark")) and "initial_value" not in job.table:
+        result.dropped.append(Problem(f"{job.where} column last_watermark", "a FULL load has no watermark; the "
+                                      "table is loaded whole at every run"))
+    elif "initial_value" in job.table:
+        result.notes.append(f"{job.where}: table {job.table['name']} of {job.source} starts from initial_value "
+                            f"{job.table['initial_value']!r} (the sheet's last_watermark): its first run loads the "
+                            f"rows whose {job.table['cursor']} is past it")
+    last = [f"{c} {_text(watermark_value(cells.get(c)) or cells.get(c))}" for c in OUTPUT_ONLY_COLUMNS
+            if _text(cells.get(c))]
+    if last:
+        result.notes.append(f"{job.where}: {', '.join(last)} not imported: run history starts afresh here (the "
+                            "run records of `ingest runs`)")
 
 
 def _name_problems(name: str) -> list[str]:
@@ -460,21 +543,28 @@ def _ref(source: str, key: str) -> str:
     return f"${{secrets.sources.{source}.{key}}}"
 
 
-def build_connection(kind: str, source: str, section: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def build_connection(kind: str, source: str, section: dict[str, Any],
+                     rows: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """``source:`` of a file from its secrets section: values copied, secrets as references.
-    Returns it with the keys of the section it did not use."""
+    Returns it with the keys of the section it did not use, each with the reason."""
     if kind == "rest_api":
-        return _rest_connection(source, section)
+        rest = _rest_connection(source, section, rows or [])
+        return rest.connection, rest.dropped
     connection: dict[str, Any] = {"type": kind}
     values = {**VALUE_KEYS, **{k: k for k in EXTRA_VALUE_KEYS.get(kind, ())}}
     secrets = {**SECRET_KEYS, **EXTRA_SECRET_KEYS.get(kind, {})}
-    unused = []
+    unused: dict[str, str] = {}
     for key, value in section.items():
-        target = values.get(key) or secrets.get(key)
-        if target is None or target in connection or (target == "url" and "host" in section):
-            unused.append(key)
-        elif key in secrets:
+        name = ALIASES.get(key.lower(), key)
+        target = values.get(name) or secrets.get(name)
+        if target is None:
+            unused[key] = f"not a connection setting of a {kind} source (known: {', '.join([*values, *secrets])})"
+        elif target in connection or (target == "url" and "host" in section):
+            unused[key] = f"{target} is given twice in the section; the first is kept"
+        elif name in secrets:
             connection[target] = _ref(source, key)
+        elif name in BOOLEAN_KEYS:
+            connection[target] = _boolean(value)
         else:
             connection[target] = value
     if kind == "azure_sql" and "client_secret" in connection and "authentication" not in connection:
@@ -482,33 +572,22 @@ def build_connection(kind: str, source: str, section: dict[str, Any]) -> tuple[d
     return connection, unused
 
 
-def _rest_connection(source: str, section: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    base_key = "base_url" if "base_url" in section else "url"
-    base_url = _text(section.get(base_key))
+def _boolean(value: Any) -> Any:
+    """yes / no / true / false / 1 / 0 as the framework wrote them (anything else is left for
+    validation to name)."""
+    word = _text(value).upper()
+    return True if word in YES else False if word in NO else value
+
+
+def _rest_connection(source: str, section: dict[str, Any], rows: list[dict[str, Any]]) -> Any:
+    base_url = _text(section.get("base_url" if "base_url" in section else "url"))
     if not base_url:
         raise _RowError([f"[sources.{source}] has no base_url; add base_url = \"https://...\" (the common "
                          "prefix of the endpoints) to it"])
     if re.match(r"^[a-z]+://[^/@]*@", base_url, re.I):
         raise _RowError([f"base_url of [sources.{source}] holds credentials (user:password@); remove them and "
                          "give a token, an api_key or username / password keys instead"])
-    connection: dict[str, Any] = {"type": "rest_api", "base_url": base_url}
-    used = {base_key}
-    if "token" in section:
-        connection["auth"] = {"type": "bearer", "token": _ref(source, "token")}
-        used.add("token")
-    elif "api_key" in section:
-        auth = {"type": "api_key", "api_key": _ref(source, "api_key")}
-        for key, target in (("api_key_name", "name"), ("api_key_header", "name"), ("api_key_location", "location")):
-            if key in section and target not in auth:
-                auth[target] = _text(section[key])
-                used.add(key)
-        connection["auth"] = auth
-        used.add("api_key")
-    elif "username" in section and "password" in section:
-        connection["auth"] = {"type": "http_basic", "username": section["username"],
-                              "password": _ref(source, "password")}
-        used |= {"username", "password"}
-    return connection, [k for k in section if k not in used]
+    return rest_connection(source, section, rows)
 
 
 # --- one source ----------------------------------------------------------------------------
@@ -516,14 +595,20 @@ def _rest_connection(source: str, section: dict[str, Any]) -> tuple[dict[str, An
 def _build_source(result: ImportResult, base: dict[str, Any], jobs: list[_Job], sections: dict[str, Any],
                   secrets_file: Path, destinations: dict[str, Any]) -> None:
     name, kind = base["name"], jobs[0].kind
+    tables = [job.table for job in jobs]
     try:
-        connection, unused = build_connection(kind, name, _section(sections, name, secrets_file))
+        section = _section(sections, name, secrets_file)
+        if kind == "rest_api":
+            rest = _rest_connection(name, section, [job.extras for job in jobs])
+            connection, unused = rest.connection, rest.dropped
+            result.notes += [f"source {name}: {note}" for note in [*rest.notes, *apply_rows(tables, [
+                job.extras for job in jobs], rest.params)]]
+        else:
+            connection, unused = build_connection(kind, name, section)
     except _RowError as exc:
         result.skipped += [Problem(job.where, "; ".join(exc.reasons)) for job in jobs]
         return
-    result.notes += [f"[sources.{name}] key '{key}' is not used by a {jobs[0].label} source; left out"
-                     for key in unused]
-    data = {**base, "source": connection, "tables": [job.table for job in jobs]}
+    data = {**base, "source": connection, "tables": tables}
     if all(job.table.get("enabled") is False for job in jobs):
         data["enabled"] = False
     config, issues = validate_source_data(data, destinations)
@@ -533,6 +618,8 @@ def _build_source(result: ImportResult, base: dict[str, Any], jobs: list[_Job], 
             reason = f"source '{name}' is not valid: " + "; ".join(_issue_text(i, jobs) for i in errors)
             result.skipped.append(Problem(job.where, reason))
         return
+    result.dropped += [Problem(f"{secrets_file.name} [sources.{name}] key {key}", reason)
+                       for key, reason in unused.items()]
     result.files[name] = dump_yaml(config, SCHEMA_COMMENT)
 
 
