@@ -16,6 +16,7 @@ from typing import Any
 
 from ingestion_core.models.destinations import DEFAULT_LAYOUT
 from ingestion_core.models.sources import FileCredentials
+from ingestion_core.validation import is_secret_field
 
 SECTION = "[destination.filesystem]"
 ACCOUNT_KEYS = ("azure_storage_account_name", "account_name", "storage_account", "storage_account_name", "account")
@@ -27,8 +28,7 @@ CREDENTIAL_ALIASES = {"account_key": "azure_storage_account_key", "sas_token": "
                       "connection_string": "azure_connection_string", "tenant_id": "azure_tenant_id",
                       "client_id": "azure_client_id", "client_secret": "azure_client_secret",
                       "blob_endpoint": "endpoint_url"}
-SECRET_FIELDS = {name for name, info in FileCredentials.model_fields.items()
-                 if "SecretRef" in str(info.annotation)}
+SECRET_FIELDS = {name for name, info in FileCredentials.model_fields.items() if is_secret_field(info)}
 
 
 @dataclass

@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -39,17 +38,18 @@ from ingestion_core.config_store import (
     validate_source_data,
 )
 from ingestion_core.excel_destination import destination_from_section, filesystem_section
-from ingestion_core.excel_rest import REST_COLUMNS, apply_rows, rest_connection, row_settings
+from ingestion_core.excel_rest import apply_rows, rest_connection, row_settings
+from ingestion_core.excel_sheet import (
+    OUTPUT_ONLY_COLUMNS,
+    REST_COLUMNS,
+    Problem,
+    read_job_sheet,
+    text,
+)
 from ingestion_core.models.base import NAME_PATTERN, TEAM_PATTERN
 from ingestion_core.models.source_file import TABLE_MODELS
 from ingestion_core.models.tables import TableBase
 from ingestion_core.validation import ConfigIssue, issues_from_error
-
-SHEET = "SourceConfig"
-REQUIRED_COLUMNS = ("source_type", "source_name", "table_name", "load_type")
-OPTIONAL_COLUMNS = ("schema_name", "watermark_column", "last_watermark", "api_endpoint", "enabled", "chunk_size")
-OUTPUT_ONLY_COLUMNS = ("last_run_date", "last_run_status")  # written by the old framework; reported
-COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + REST_COLUMNS + OUTPUT_ONLY_COLUMNS
 
 # workbook source_type -> source.type of the source file
 SOURCE_TYPES = {"postgresql": "postgres", "oracle": "oracle", "mssql": "mssql", "azure_sql": "azure_sql",
@@ -79,14 +79,6 @@ COLUMN_OF = {"name": "table_name", "schema": "schema_name", "cursor": "watermark
              "initial_value": "last_watermark", "path": "api_endpoint", "chunk_size": "chunk_size",
              "mode": "load_type", "enabled": "enabled"}
 SENSITIVE_PARAM = re.compile(r"(auth|token|key|secret|password|passwd|pwd|signature|sig)", re.I)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something not imported: ``where`` is e.g. ``SourceConfig!row 7``, ``reason`` says why and how to fix."""
-
-    where: str
-    reason: str
 
 
 class ImportConflictError(ValueError):
@@ -124,14 +116,14 @@ class ImportResult:
         """
         written: list[Path] = []
         self.conflicts = []
-        for name, text in self.destinations.items():
+        for name, yaml_text in self.destinations.items():
             if store.path("destinations", name).exists():
                 continue  # an existing destination is used as it is (see notes)
-            store.save_text("destinations", name, text, actor=actor, expected_revision=None)
+            store.save_text("destinations", name, yaml_text, actor=actor, expected_revision=None)
             written.append(store.path("destinations", name))
-        for name, text in self.files.items():
+        for name, yaml_text in self.files.items():
             try:
-                store.save_text("sources", name, text, actor=actor, expected_revision=None)
+                store.save_text("sources", name, yaml_text, actor=actor, expected_revision=None)
             except ConflictError as exc:
                 self.conflicts.append(Problem(str(store.path("sources", name)), str(exc)))
                 continue
@@ -247,108 +239,16 @@ def _problem_order(problem: Problem) -> tuple[int, int]:
     return (0, int(match[2])) if match else (1, 0)
 
 
-# --- reading the workbook ------------------------------------------------------------------
-
-def read_job_sheet(path: Path) -> tuple[str, list[tuple[int, dict[str, Any]]], list[Problem]]:
-    """The job sheet's title, its non-blank rows (Excel row number, column -> cell value) and
-    the columns it ignores. Raises ValueError when the file or the sheet is not what is expected."""
-    workbook = _open_workbook(path)
-    try:
-        sheet = _find_sheet(workbook, path)
-        lines = enumerate(sheet.iter_rows(values_only=True), start=1)
-        header_row, header = _header_line(lines, path, sheet.title)
-        columns, problems = _columns(header, header_row, path, sheet.title)
-        rows = []
-        for number, values in lines:
-            if all(_text(v) == "" for v in values):
-                continue
-            rows.append((number, {name: values[i] if i < len(values) else None for i, name in columns.items()}))
-        return sheet.title, rows, problems
-    finally:
-        workbook.close()
-
-
-def _open_workbook(path: Path) -> Any:
-    import openpyxl
-
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file; give the path of the framework's workbook (ingestion_config.xlsx)")
-    try:
-        return openpyxl.load_workbook(path, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not an .xlsx
-        raise ValueError(
-            f"{path} cannot be read as an Excel workbook ({exc.__class__.__name__}); expected the framework's "
-            f".xlsx file with a sheet '{SHEET}'. Save it as 'Excel Workbook (.xlsx)', without a password"
-        ) from None
-
-
-def _find_sheet(workbook: Any, path: Path) -> Any:
-    for title in workbook.sheetnames:
-        if title.strip().lower() == SHEET.lower():
-            return workbook[title]
-    raise ValueError(
-        f"{path} has no sheet '{SHEET}' (its sheets: {', '.join(workbook.sheetnames) or 'none'}); the job sheet "
-        f"must be named {SHEET} and have one row per table with the columns {', '.join(COLUMNS[:10])}"
-    )
-
-
-def _header_line(lines: Iterator[tuple[int, tuple[Any, ...]]], path: Path, sheet: str) -> tuple[int, list[str]]:
-    for number, values in lines:
-        if any(_text(v) for v in values):
-            return number, [_column_name(v) for v in values]
-    raise ValueError(f"sheet '{sheet}' of {path} is empty; its first row must hold the column names "
-                     f"({', '.join(REQUIRED_COLUMNS)}, ...) and each further row one table")
-
-
-def _column_name(value: Any) -> str:
-    return re.sub(r"[\s-]+", "_", _text(value).lower())
-
-
-def _columns(header: list[str], row: int, path: Path, sheet: str) -> tuple[dict[int, str], list[Problem]]:
-    """Column index -> known column name; unknown columns come back as problems."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise ValueError(
-            f"sheet '{sheet}' of {path} lacks the column(s) {', '.join(missing)} in its header (row {row}); "
-            f"expected the columns {', '.join(COLUMNS)} (found: {', '.join(h for h in header if h) or 'none'})"
-        )
-    twice = sorted({h for h in header if h and header.count(h) > 1})
-    if twice:
-        raise ValueError(f"sheet '{sheet}' of {path} has the column(s) {', '.join(twice)} twice; keep one of each")
-    columns, problems = {}, []
-    for index, name in enumerate(header):
-        if name in COLUMNS:
-            columns[index] = name
-        elif name:
-            problems.append(Problem(f"{sheet}!column {_letter(index)}", f"column '{name}' is not a column of the "
-                                    f"job sheet ({', '.join(COLUMNS)}); its values are not imported"))
-    return columns, problems
-
-
-def _letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return get_column_letter(index + 1)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 # --- one row -------------------------------------------------------------------------------
 
 def _parse_row(number: int, where: str, cells: dict[str, Any]) -> _Job:
     reasons: list[str] = []
-    label = _text(cells.get("source_type")).lower()
+    label = text(cells.get("source_type")).lower()
     kind = SOURCE_TYPES.get(label)
     if kind is None:
         shown = f"'{label}' is unknown" if label else "is empty"
         reasons.append(f"source_type {shown}; use one of {', '.join(SOURCE_TYPES)}")
-    name = _text(cells.get("source_name"))
+    name = text(cells.get("source_name"))
     reasons += _name_problems(name)
     table = _table(cells, kind, reasons)
     extras = row_settings(cells, table, reasons) if kind == "rest_api" else {}
@@ -364,18 +264,18 @@ def _row_reports(job: _Job, cells: dict[str, Any], result: ImportResult) -> None
     of a non-api row. Nothing is left out without a word."""
     if job.kind != "rest_api":
         for column in REST_COLUMNS:
-            if _text(cells.get(column)):
-                result.dropped.append(Problem(f"{job.where} column {column}", f"'{_text(cells.get(column))}' applies "
+            if text(cells.get(column)):
+                result.dropped.append(Problem(f"{job.where} column {column}", f"'{text(cells.get(column))}' applies "
                                               f"to api rows only; a {job.label} table has no such setting"))
-    if _text(cells.get("last_watermark")) and "initial_value" not in job.table:
+    if text(cells.get("last_watermark")) and "initial_value" not in job.table:
         result.dropped.append(Problem(f"{job.where} column last_watermark", "a FULL load has no watermark; the "
                                       "table is loaded whole at every run"))
     elif "initial_value" in job.table:
         result.notes.append(f"{job.where}: table {job.table['name']} of {job.source} starts from initial_value "
                             f"{job.table['initial_value']!r} (the sheet's last_watermark): its first run loads the "
                             f"rows whose {job.table['cursor']} is past it")
-    last = [f"{c} {_text(watermark_value(cells.get(c)) or cells.get(c))}" for c in OUTPUT_ONLY_COLUMNS
-            if _text(cells.get(c))]
+    last = [f"{c} {text(watermark_value(cells.get(c)) or cells.get(c))}" for c in OUTPUT_ONLY_COLUMNS
+            if text(cells.get(c))]
     if last:
         result.notes.append(f"{job.where}: {', '.join(last)} not imported: run history starts afresh here (the "
                             "run records of `ingest runs`)")
@@ -405,43 +305,43 @@ def suggest_name(raw: str) -> str:
 def _table(cells: dict[str, Any], kind: str | None, reasons: list[str]) -> dict[str, Any]:
     """The ``tables:`` entry of a row; every problem is added to ``reasons``."""
     table: dict[str, Any] = {}
-    name = _text(cells.get("table_name"))
+    name = text(cells.get("table_name"))
     if name:
         table["name"] = name
     else:
         reasons.append("table_name is empty; fill in the table (or, for api, the resource) to load")
     if kind == "rest_api":
         _endpoint(cells, table, reasons)
-    elif kind and _text(cells.get("schema_name")):
-        table["schema"] = _text(cells["schema_name"])
+    elif kind and text(cells.get("schema_name")):
+        table["schema"] = text(cells["schema_name"])
     _load_type(cells, table, reasons)
-    enabled = _text(cells.get("enabled")).upper()
+    enabled = text(cells.get("enabled")).upper()
     if enabled in NO:
         table["enabled"] = False
     elif enabled and enabled not in YES:
-        reasons.append(f"enabled '{_text(cells.get('enabled'))}' is not Y or N; write Y, N or leave it empty (= Y)")
+        reasons.append(f"enabled '{text(cells.get('enabled'))}' is not Y or N; write Y, N or leave it empty (= Y)")
     chunk = cells.get("chunk_size")
-    if _text(chunk):
+    if text(chunk):
         if isinstance(chunk, (int, float)) and not isinstance(chunk, bool) and float(chunk).is_integer():
             table["chunk_size"] = int(chunk)
-        elif _text(chunk).isdigit():
-            table["chunk_size"] = int(_text(chunk))
+        elif text(chunk).isdigit():
+            table["chunk_size"] = int(text(chunk))
         else:
-            reasons.append(f"chunk_size '{_text(chunk)}' is not a whole number; write e.g. 50000 or leave it empty")
+            reasons.append(f"chunk_size '{text(chunk)}' is not a whole number; write e.g. 50000 or leave it empty")
     return table
 
 
 def _load_type(cells: dict[str, Any], table: dict[str, Any], reasons: list[str]) -> None:
-    load_type = _text(cells.get("load_type")).upper()
+    load_type = text(cells.get("load_type")).upper()
     mode = LOAD_TYPES.get(load_type)
     if mode is None:
-        shown = f"'{_text(cells.get('load_type'))}' is unknown" if load_type else "is empty"
+        shown = f"'{text(cells.get('load_type'))}' is unknown" if load_type else "is empty"
         reasons.append(f"load_type {shown}; write FULL or INCREMENTAL")
         return
     table["mode"] = mode
     if mode != "incremental":
         return
-    cursor = _text(cells.get("watermark_column"))
+    cursor = text(cells.get("watermark_column"))
     if not cursor:
         reasons.append("load_type INCREMENTAL needs a watermark_column (the column that grows with every "
                        "change, e.g. updated_at); fill it in or set load_type FULL")
@@ -454,7 +354,7 @@ def _load_type(cells: dict[str, Any], table: dict[str, Any], reasons: list[str])
 
 def watermark_value(value: Any) -> str | int | float | None:
     """last_watermark as the file holds it: dates and times as ISO text, numbers as numbers."""
-    if value is None or isinstance(value, bool) or _text(value) == "":
+    if value is None or isinstance(value, bool) or text(value) == "":
         return None
     if isinstance(value, datetime):
         if value.time() == time() and value.tzinfo is None:
@@ -466,11 +366,11 @@ def watermark_value(value: Any) -> str | int | float | None:
         return int(value)
     if isinstance(value, (int, float)):
         return value
-    return _text(value)
+    return text(value)
 
 
 def _endpoint(cells: dict[str, Any], table: dict[str, Any], reasons: list[str]) -> None:
-    endpoint = _text(cells.get("api_endpoint"))
+    endpoint = text(cells.get("api_endpoint"))
     if not endpoint:
         reasons.append("api_endpoint is empty; an api row needs the endpoint path under base_url (e.g. /v1/orders)")
         return
@@ -569,18 +469,20 @@ def build_connection(kind: str, source: str, section: dict[str, Any],
             connection[target] = value
     if kind == "azure_sql" and "client_secret" in connection and "authentication" not in connection:
         connection["authentication"] = "service_principal"
+    if connection.get("username") and not (connection.get("password") or connection.get("url")):
+        connection["password"] = _ref(source, "password")  # kept elsewhere: the scope, the vault, DLT_<SOURCE>_...
     return connection, unused
 
 
 def _boolean(value: Any) -> Any:
     """yes / no / true / false / 1 / 0 as the framework wrote them (anything else is left for
     validation to name)."""
-    word = _text(value).upper()
+    word = text(value).upper()
     return True if word in YES else False if word in NO else value
 
 
 def _rest_connection(source: str, section: dict[str, Any], rows: list[dict[str, Any]]) -> Any:
-    base_url = _text(section.get("base_url" if "base_url" in section else "url"))
+    base_url = text(section.get("base_url" if "base_url" in section else "url"))
     if not base_url:
         raise _RowError([f"[sources.{source}] has no base_url; add base_url = \"https://...\" (the common "
                          "prefix of the endpoints) to it"])
@@ -605,6 +507,10 @@ def _build_source(result: ImportResult, base: dict[str, Any], jobs: list[_Job], 
                 job.extras for job in jobs], rest.params)]]
         else:
             connection, unused = build_connection(kind, name, section)
+            if "password" in connection and "password" not in section:
+                result.notes.append(f"source {name}: [sources.{name}] has no password; it is referenced as "
+                                    f"{connection['password']}, found at run time in the secret scope, the Key "
+                                    f"Vault or DLT_{name.upper()}_PASSWORD (see docs/migrating-from-excel.md)")
     except _RowError as exc:
         result.skipped += [Problem(job.where, "; ".join(exc.reasons)) for job in jobs]
         return

@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-REST_COLUMNS = ("pagination_type", "auth_type", "page_size", "rate_limit")  # sheet columns some teams added
+from ingestion_core.excel_sheet import text
+
 SENSITIVE = re.compile(r"(auth|token|key|secret|password|passwd|pwd|signature|sig)", re.I)
 HEADER_NAME_KEYS = ("api_key_header", "api_key_name", "header_name", "auth_header")
 LOCATION_KEYS = ("api_key_location", "api_key_in")
@@ -54,13 +55,6 @@ class RestConnection:
 def ref(source: str, *path: str) -> str:
     return "${secrets.sources." + ".".join((source, *path)) + "}"
 
-
-def text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 # --- the sheet's columns, one row ------------------------------------------------------------
