@@ -192,8 +192,9 @@ def _env_part(part: str) -> str:
 
 
 class TomlFileProvider:
-    """The local secrets file (``.dlt/secrets.toml`` by default): ``[a] b = "..."``; with the
-    ``framework`` style also ``[sources.a] b`` (the Excel framework kept every source there)."""
+    """The local secrets file (``.dlt/secrets.toml`` by default): ``[a] b = "..."``, then ``[sources.a] b``.
+
+    The second is the ``framework`` name style: the Excel framework kept every source under ``[sources]``."""
 
     name = "file"
     _lock = threading.Lock()
