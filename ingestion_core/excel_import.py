@@ -273,7 +273,7 @@ def _row_reports(job: _Job, cells: dict[str, Any], result: ImportResult) -> None
     elif "initial_value" in job.table:
         result.notes.append(f"{job.where}: table {job.table['name']} of {job.source} starts from initial_value "
                             f"{job.table['initial_value']!r} (the sheet's last_watermark): its first run loads the "
-                            f"rows whose {job.table['cursor']} is past it")
+                            f"rows whose {job.table['cursor']} is from there on")
     last = [f"{c} {text(watermark_value(cells.get(c)) or cells.get(c))}" for c in OUTPUT_ONLY_COLUMNS
             if text(cells.get(c))]
     if last:
@@ -545,7 +545,8 @@ def _notes(result: ImportResult, store: ConfigStore, secrets_file: Path, explici
     if explicit and result.files and secrets_file.absolute() != runtime_file.absolute():
         notes.append(
             f"the references point at [sources.<name>] keys of {secrets_file}, but runs read secrets from "
-            f"{runtime_file} (or SECRETS__SOURCES__<NAME>__<KEY> environment variables): copy the sections "
-            "there, or set INGEST_SECRETS_FILE"
+            f"{runtime_file} (or the environment variables SECRETS__SOURCES__<NAME>__<KEY> / DLT_<NAME>_<KEY>, "
+            "a Databricks secret scope, a Key Vault): copy the sections there, set INGEST_SECRETS_FILE, or "
+            "ingest secrets push them"
         )
     return notes
