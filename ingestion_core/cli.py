@@ -177,8 +177,8 @@ def cmd_import_excel(args: argparse.Namespace) -> int:
                              owner=args.owner, store=store, destination=args.destination)
     for problem in result.skipped:
         print(f"{args.workbook}:{problem.where}: skipped: {problem.reason}")
-    for problem in result.dropped:
-        print(f"{problem.where}: dropped: {problem.reason}")
+    for problem in result.dropped:  # grouped by source
+        print(f"{problem.where}: dropped from {problem.source}: {problem.reason}")
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if not args.write:

@@ -202,6 +202,7 @@ def import_workbook(
                 _row_reports(job, job.cells, result)
     result.notes += _notes(result, store, secrets_file, secrets_path is not None)
     result.skipped.sort(key=_problem_order)
+    result.dropped.sort(key=lambda p: (p.source, _problem_order(p)))
     return result
 
 
@@ -218,7 +219,8 @@ def _import_destination(result: ImportResult, sections: dict[str, Any], name: st
     target = name or "filesystem"
     where = f"{secrets_file.name} [destination.filesystem]"
     imported = destination_from_section(section, f"Imported from {secrets_file.name} [destination.filesystem].")
-    result.dropped += [Problem(f"{where} key {key}", reason) for key, reason in imported.dropped.items()]
+    owner = f"destination {target}"
+    result.dropped += [Problem(f"{where} key {key}", reason, owner) for key, reason in imported.dropped.items()]
     if target in destinations:
         result.notes.append(f"destination '{target}' exists already: the imported sources use it as it is; "
                             f"{where} is not written over it (import with --destination NEW_NAME to make another)")
@@ -227,7 +229,7 @@ def _import_destination(result: ImportResult, sections: dict[str, Any], name: st
     if config is None:
         why = imported.problem or "; ".join(f"{i.path}: {i.message}" for i in issues)
         result.dropped.append(Problem(where, f"no destination made: {why}; the sources load into "
-                                             f"{name or 'local_duckdb'} until it is fixed"))
+                                             f"{name or 'local_duckdb'} until it is fixed", owner))
         return name
     result.destinations[target] = dump_yaml(config, DESTINATION_SCHEMA_COMMENT)
     destinations[target] = config
@@ -266,10 +268,10 @@ def _row_reports(job: _Job, cells: dict[str, Any], result: ImportResult) -> None
         for column in REST_COLUMNS:
             if text(cells.get(column)):
                 result.dropped.append(Problem(f"{job.where} column {column}", f"'{text(cells.get(column))}' applies "
-                                              f"to api rows only; a {job.label} table has no such setting"))
+                                              f"to api rows only; a {job.label} table has no such setting", job.source))
     if text(cells.get("last_watermark")) and "initial_value" not in job.table:
         result.dropped.append(Problem(f"{job.where} column last_watermark", "a FULL load has no watermark; the "
-                                      "table is loaded whole at every run"))
+                                      "table is loaded whole at every run", job.source))
     elif "initial_value" in job.table:
         result.notes.append(f"{job.where}: table {job.table['name']} of {job.source} starts from initial_value "
                             f"{job.table['initial_value']!r} (the sheet's last_watermark): its first run loads the "
@@ -524,7 +526,7 @@ def _build_source(result: ImportResult, base: dict[str, Any], jobs: list[_Job], 
             reason = f"source '{name}' is not valid: " + "; ".join(_issue_text(i, jobs) for i in errors)
             result.skipped.append(Problem(job.where, reason))
         return
-    result.dropped += [Problem(f"{secrets_file.name} [sources.{name}] key {key}", reason)
+    result.dropped += [Problem(f"{secrets_file.name} [sources.{name}] key {key}", reason, name)
                        for key, reason in unused.items()]
     result.files[name] = dump_yaml(config, SCHEMA_COMMENT)
 

@@ -19,10 +19,12 @@ COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + REST_COLUMNS + OUTPUT_ONLY_COLUM
 
 @dataclass(frozen=True)
 class Problem:
-    """Something not imported: ``where`` is e.g. ``SourceConfig!row 7``, ``reason`` says why and how to fix."""
+    """Something not imported: ``where`` is e.g. ``SourceConfig!row 7``, ``reason`` says why and how to fix;
+    ``source`` the source (or ``destination <name>``) it belongs to, when known."""
 
     where: str
     reason: str
+    source: str = ""
 
 
 # --- reading the workbook ------------------------------------------------------------------

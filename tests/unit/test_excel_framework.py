@@ -190,7 +190,19 @@ def test_no_secret_value_in_the_output_and_the_files_are_valid(tmp_path: Path, i
     args = ["import-excel", str(sheet), "--secrets", str(tmp_path / "secrets.toml")]
     assert main(args) == 0
     out, err = capsys.readouterr()
-    assert "secrets.toml [sources.postgresql] key sslrootcert: dropped: not a connection setting" in out
+    dropped = [line for line in out.splitlines() if ": dropped from " in line]
+    assert dropped == [
+        "SourceConfig!row 5 column last_watermark: dropped from azuresql: a FULL load has no watermark; the table "
+        "is loaded whole at every run",
+        "secrets.toml [destination.filesystem] key retention_days: dropped from destination filesystem: not a "
+        "setting of a filesystem destination (bucket_url, layout, format, credentials, or account_name / "
+        "container / folder)",
+        "secrets.toml [sources.postgresql] key sslrootcert: dropped from postgresql: not a connection setting of "
+        "a postgres source (known: host, server, port, database, dbname, username, user, password, url, "
+        "connection_string)",
+        "SourceConfig!row 4 column page_size: dropped from sqlserver: '500' applies to api rows only; a mssql table "
+        "has no such setting",
+    ]
     assert f"--- would write {ingest_env / 'configs' / 'destinations' / 'filesystem.yaml'}" in out
     assert "dry run: 1 destination file(s), 5 source file(s), 1 row(s) skipped, 4 value(s) dropped" in err
     assert not any(v in out + err for v in values.values())
