@@ -44,9 +44,15 @@ def _sources(args: argparse.Namespace) -> list[SecretProvider]:
 
 
 def cmd_secrets_push(args: argparse.Namespace) -> int:
+    from ingestion_core.databricks.secret_scope import SecretScopeError
     from ingestion_core.databricks.secrets_push import push_secrets
 
-    items = push_secrets(ConfigStore(), _sources(args), _target(args), dry_run=args.dry_run)
+    try:
+        items = push_secrets(ConfigStore(), _sources(args), _target(args), dry_run=args.dry_run)
+    except SecretScopeError as exc:
+        raise SecretScopeError(f"{str(exc).rstrip('.')}. Sign in to the workspace: set DATABRICKS_HOST and "
+                               "DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID / DATABRICKS_CLIENT_SECRET), or give "
+                               "--workspace <a databricks destination>") from None
     for item in items:
         print(item.line())
     counts: dict[str, int] = {}

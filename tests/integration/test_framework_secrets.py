@@ -187,3 +187,18 @@ def test_validate_check_secrets_reports_each_reference_no_provider_has(
     workspace.secrets["dlt-framework"]["coingecko-api_key"] = fake_secret("check_cg").encode()
     assert main(["validate", "--check-secrets"]) == 0
 
+
+
+def test_push_without_a_workspace_says_how_to_sign_in(ingest_env: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    configs(ingest_env)
+    toml, values = framework_toml(tmp_path)
+    for name in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CLIENT_ID", "DATABRICKS_CONFIG_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.databrickscfg
+    assert main(["secrets", "push", "--to", "scope", "--from", str(toml)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot list the Databricks secret scopes") and "Sign in to the workspace: set " \
+        "DATABRICKS_HOST and DATABRICKS_TOKEN" in err
+    assert not any(v in err for v in values.values())
