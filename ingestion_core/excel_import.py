@@ -4,13 +4,18 @@ Each row of the job sheet names one table (or API endpoint) of one source. Rows 
 ``source_name`` into one source file each; the connection comes from the ``[sources.<name>]``
 section of the framework's secrets TOML file. Non-secret connection values (host, port,
 database, username, ...) are copied, every secret becomes a reference
-(``${secrets.sources.<name>.password}``) and its value stays in the secrets file.
+(``${secrets.sources.<name>.password}``) and its value stays where it is (the secrets file, or
+the scope, vault or environment the secrets chain finds it in). API sources: see
+``excel_rest``; the ``[destination.filesystem]`` section becomes a destination file
+(``excel_destination``) that every imported source uses. docs/migrating-from-excel.md is the
+user's side of this.
 
-Rows that cannot be converted are listed with the reason; nothing is written until
-:meth:`ImportResult.write`. Example::
+Rows that cannot be converted are listed with the reason (``skipped``), every value left out with
+its place and the reason (``dropped``), what was carried over in another form in ``notes``;
+nothing is written until :meth:`ImportResult.write`. Example::
 
     result = import_workbook(Path("ingestion_config.xlsx"), Path(".dlt/secrets.toml"), owner="market-de")
-    for problem in result.skipped:
+    for problem in result.skipped + result.dropped:
         print(problem.where, problem.reason)
     result.write(ConfigStore(), actor="ana")
 """
