@@ -9,12 +9,11 @@ from __future__ import annotations
 import io
 import json
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +25,7 @@ import requests
 import yaml
 
 from ingestion_core.cli import main
+from tests.http_api import Handler
 from tests.security.scanner import fake_secret
 
 pytestmark = pytest.mark.services
@@ -43,15 +43,10 @@ class CoinApi:
     answered: list[dict[str, str]] = field(default_factory=list)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(Handler):
+    """The test API's handler (keep-alive, TCP_NODELAY, quiet) answering as CoinGecko would."""
+
     server: Any
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
 
     def do_GET(self) -> None:
         api: CoinApi = self.server.api
