@@ -123,7 +123,8 @@ def rest_connection(source: str, section: dict[str, Any], rows: list[dict[str, A
     _rate_limit(rows, result)
     for key in section:
         if key not in used:
-            result.dropped[key] = _why_unused(key, section[key])
+            result.dropped[key] = "auth_type none: the API is called without credentials" \
+                if auth_type == "none" and SENSITIVE.search(key) else _why_unused(key, section[key])
     return result
 
 

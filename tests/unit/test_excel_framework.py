@@ -232,3 +232,26 @@ def test_the_flat_adls_section_and_an_unknown_destination(tmp_path: Path) -> Non
     toml.write_text('[sources.postgresql]\nhost = "h"\ndatabase = "d"\n', encoding="utf-8")
     with pytest.raises(ValueError, match="--destination nowhere: there is no destination 'nowhere'"):
         import_workbook(sheet, toml, destination="nowhere")
+
+
+@pytest.mark.parametrize(("auth_type", "section", "auth"), [
+    ("bearer", 'token = "{v}"', {"type": "bearer", "token": "${secrets.sources.api.token}"}),
+    ("", 'token = "{v}"', {"type": "bearer", "token": "${secrets.sources.api.token}"}),
+    ("basic", 'username = "svc"\npassword = "{v}"',
+     {"type": "http_basic", "username": "svc", "password": "${secrets.sources.api.password}"}),
+    ("query", 'api_key = "{v}"\napi_key_name = "apikey"',
+     {"type": "api_key", "name": "apikey", "location": "query", "api_key": "${secrets.sources.api.api_key}"}),
+    ("api_key", 'token = "{v}"\napi_key_header = "X-Api-Token"',
+     {"type": "api_key", "name": "X-Api-Token", "api_key": "${secrets.sources.api.token}"}),
+    ("none", 'token = "{v}"', None),
+])
+def test_auth_type_picks_the_style(tmp_path: Path, auth_type: str, section: str, auth: Any) -> None:
+    toml = tmp_path / "secrets.toml"
+    toml.write_text('[sources.api]\nbase_url = "https://api.example.com/"\n'
+                    + section.format(v=fake_secret("excel_auth_type")) + "\n", encoding="utf-8")
+    sheet = write_sheet(tmp_path / "in.xlsx", [row("api", "api", "items", api_endpoint="items", auth_type=auth_type)])
+    result = import_workbook(sheet, toml)
+    assert source(result, "api")["source"].get("auth") == auth
+    if auth is None:
+        assert [(p.where, p.reason) for p in result.dropped] == [
+            ("secrets.toml [sources.api] key token", "auth_type none: the API is called without credentials")]
