@@ -255,3 +255,30 @@ def test_auth_type_picks_the_style(tmp_path: Path, auth_type: str, section: str,
     if auth is None:
         assert [(p.where, p.reason) for p in result.dropped] == [
             ("secrets.toml [sources.api] key token", "auth_type none: the API is called without credentials")]
+
+
+@pytest.mark.parametrize(("pagination", "size", "table"), [
+    ("offset", 50, {"paginator": {"type": "offset", "limit": 50}}),
+    ("cursor", 20, {"paginator": {"type": "cursor"}, "params": {"per_page": 20}}),
+    ("Link", None, {"paginator": {"type": "header_link"}}),
+    ("next_url", None, {"paginator": {"type": "json_link"}}),
+    ("auto", None, {}),
+])
+def test_pagination_type_and_page_size(tmp_path: Path, pagination: str, size: int | None,
+                                       table: dict[str, Any]) -> None:
+    toml = tmp_path / "secrets.toml"
+    toml.write_text('[sources.api]\nbase_url = "https://api.example.com/"\n', encoding="utf-8")
+    sheet = write_sheet(tmp_path / "in.xlsx", [row("api", "api", "items", api_endpoint="items",
+                                                   pagination_type=pagination, page_size=size)])
+    [items] = source(import_workbook(sheet, toml), "api")["tables"]
+    assert {k: v for k, v in items.items() if k in ("paginator", "params")} == table
+
+
+def test_an_unknown_pagination_type_or_rate_skips_the_row_with_the_choices(tmp_path: Path) -> None:
+    toml = tmp_path / "secrets.toml"
+    toml.write_text('[sources.api]\nbase_url = "https://api.example.com/"\n', encoding="utf-8")
+    sheet = write_sheet(tmp_path / "in.xlsx", [row("api", "api", "items", api_endpoint="items",
+                                                   pagination_type="scroll", rate_limit="fast")])
+    [problem] = [p for p in import_workbook(sheet, toml).skipped if "row 2" in p.where]
+    assert "pagination_type 'scroll' is unknown; use one of offset, page" in problem.reason
+    assert "rate_limit 'fast' is not a rate; write requests per second (e.g. 5), or 30/min" in problem.reason
