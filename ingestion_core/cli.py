@@ -7,6 +7,7 @@ grow: fields are added, never renamed or removed.
     ingest list [--json]           the sources: name, type, owner, tables, destination, valid
     ingest schema [--destination]  JSON Schema of a source (or destination) file
     ingest import-excel XLSX       Excel job sheet -> source YAML (dry run unless --write)
+    ingest secrets push --to scope|keyvault   copy the referenced secrets (see cli_secrets)
     ingest demo                    generate the demo data the demo_* sources read
 """
 
@@ -102,13 +103,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print("no YAML files found", file=sys.stderr)
         return 1
     failed = 0
+    checked: dict[str, tuple[str | None, list[str]]] = {}
     for path in files:
         issues = validate_file(path)
+        if args.check_secrets:
+            issues += missing_secrets(path, checked)
         for issue in issues:
             print(issue.line(str(path)))
         failed += any(i.severity == "error" for i in issues)
     print(f"{len(files) - failed} of {len(files)} files valid", file=sys.stderr)
     return 1 if failed else 0
+
+
+def missing_secrets(path: Path, checked: dict[str, tuple[str | None, list[str]]]) -> list[ConfigIssue]:
+    """One issue per reference of the file that no provider of the chain has (``checked``:
+    the answers so far, so that each reference is looked up once)."""
+    from ingestion_core.secrets import locate_secret, reference_paths
+
+    try:
+        data, problems = parse_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return []
+    issues = []
+    for where, reference in [] if problems else reference_paths(data):
+        if reference.text not in checked:
+            checked[reference.text] = locate_secret(reference)
+        found, looked = checked[reference.text]
+        if found is None:
+            issues.append(ConfigIssue(where, f"secret {reference.text} is not set in any provider (looked in: "
+                                      f"{'; '.join(looked)}); add it to one of them, e.g. ingest secrets push"))
+    return issues
 
 
 # --- list / schema -------------------------------------------------------------------------
@@ -150,22 +174,29 @@ def cmd_import_excel(args: argparse.Namespace) -> int:
 
     store = ConfigStore()
     result = import_workbook(Path(args.workbook), secrets_path=Path(args.secrets) if args.secrets else None,
-                             owner=args.owner, store=store)
+                             owner=args.owner, store=store, destination=args.destination)
     for problem in result.skipped:
         print(f"{args.workbook}:{problem.where}: skipped: {problem.reason}")
+    for problem in result.dropped:  # grouped by source
+        print(f"{problem.where}: dropped from {problem.source}: {problem.reason}")
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if not args.write:
-        for name, text in result.files.items():
-            print(f"--- would write {store.path('sources', name)}")
-            print(text)
-        print(f"dry run: {len(result.files)} source file(s), {len(result.skipped)} row(s) skipped; "
-              "add --write to save", file=sys.stderr)
+        for kind, files in (("destinations", result.destinations), ("sources", result.files)):
+            for name, text in files.items():
+                print(f"--- would write {store.path(kind, name)}")
+                print(text)
+        made = f"{len(result.destinations)} destination file(s), " if result.destinations else ""
+        print(f"dry run: {made}{len(result.files)} source file(s), {len(result.skipped)} row(s) skipped, "
+              f"{len(result.dropped)} value(s) dropped; add --write to save", file=sys.stderr)
         return 0 if result.files or not result.skipped else 1
     written = result.write(store, actor=args.actor)
     for path in written:
         print(f"wrote {path}")
-    print(f"{len(written)} source file(s) written, {len(result.skipped)} row(s) skipped", file=sys.stderr)
+    sources = [p for p in written if p.parent.name == "sources"]
+    made = f"{len(written) - len(sources)} destination file(s), " if len(written) > len(sources) else ""
+    print(f"{made}{len(sources)} source file(s) written, {len(result.skipped)} row(s) skipped, "
+          f"{len(result.dropped)} value(s) dropped", file=sys.stderr)
     return 0
 
 
@@ -187,12 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from ingestion_core.cli_databricks import add_databricks_commands
     from ingestion_core.cli_engine import add_engine_commands
+    from ingestion_core.cli_secrets import add_secrets_commands
 
     add_engine_commands(sub, COMMANDS)
     add_databricks_commands(sub, COMMANDS)
+    add_secrets_commands(sub, COMMANDS)
 
     p = sub.add_parser("validate", help="validate config files (usable as a pre-commit hook)")
     p.add_argument("paths", nargs="*", help="files or folders (default: the config dir)")
+    p.add_argument("--check-secrets", action="store_true",
+                   help="also report each secret reference no provider has (values are never printed)")
 
     p = sub.add_parser("list", help="list the configured sources")
     p.add_argument("--json", action="store_true")
@@ -205,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--secrets", help="secrets file holding the [sources.<name>] connection sections")
     p.add_argument("--owner", default="data-ops", help="owner team of the imported sources")
     p.add_argument("--write", action="store_true", help="write the files (default: show them)")
+    p.add_argument("--destination", help="destination of the imported sources: the name of the destination made "
+                   "from [destination.filesystem] (default: filesystem), or an existing one")
 
     p = sub.add_parser("demo", help="generate the demo SQLite database and files")
     p.add_argument("--out", help="folder (default: demo/data beside the config dir)")
@@ -238,7 +275,7 @@ def skip_exit_collection() -> None:
 
 _EXIT_COLLECTION_SKIPPED = False
 # Commands that never run dlt: they skip importing it (0.8 s) for skip_streamlit_secrets_lookup.
-NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune"})
+NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune", "secrets"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,13 +4,18 @@ Each row of the job sheet names one table (or API endpoint) of one source. Rows 
 ``source_name`` into one source file each; the connection comes from the ``[sources.<name>]``
 section of the framework's secrets TOML file. Non-secret connection values (host, port,
 database, username, ...) are copied, every secret becomes a reference
-(``${secrets.sources.<name>.password}``) and its value stays in the secrets file.
+(``${secrets.sources.<name>.password}``) and its value stays where it is (the secrets file, or
+the scope, vault or environment the secrets chain finds it in). API sources: see
+``excel_rest``; the ``[destination.filesystem]`` section becomes a destination file
+(``excel_destination``) that every imported source uses. docs/migrating-from-excel.md is the
+user's side of this.
 
-Rows that cannot be converted are listed with the reason; nothing is written until
-:meth:`ImportResult.write`. Example::
+Rows that cannot be converted are listed with the reason (``skipped``), every value left out with
+its place and the reason (``dropped``), what was carried over in another form in ``notes``;
+nothing is written until :meth:`ImportResult.write`. Example::
 
     result = import_workbook(Path("ingestion_config.xlsx"), Path(".dlt/secrets.toml"), owner="market-de")
-    for problem in result.skipped:
+    for problem in result.skipped + result.dropped:
         print(problem.where, problem.reason)
     result.write(ConfigStore(), actor="ana")
 """
@@ -20,7 +25,6 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -29,17 +33,28 @@ from typing import Any
 from pydantic import ValidationError
 
 from ingestion_core import settings
-from ingestion_core.config_store import SCHEMA_COMMENT, ConfigStore, ConflictError, dump_yaml, validate_source_data
+from ingestion_core.config_store import (
+    DESTINATION_SCHEMA_COMMENT,
+    SCHEMA_COMMENT,
+    ConfigStore,
+    ConflictError,
+    dump_yaml,
+    validate_destination_data,
+    validate_source_data,
+)
+from ingestion_core.excel_destination import destination_from_section, filesystem_section
+from ingestion_core.excel_rest import apply_rows, rest_connection, row_settings
+from ingestion_core.excel_sheet import (
+    OUTPUT_ONLY_COLUMNS,
+    REST_COLUMNS,
+    Problem,
+    read_job_sheet,
+    text,
+)
 from ingestion_core.models.base import NAME_PATTERN, TEAM_PATTERN
 from ingestion_core.models.source_file import TABLE_MODELS
 from ingestion_core.models.tables import TableBase
 from ingestion_core.validation import ConfigIssue, issues_from_error
-
-SHEET = "SourceConfig"
-REQUIRED_COLUMNS = ("source_type", "source_name", "table_name", "load_type")
-OPTIONAL_COLUMNS = ("schema_name", "watermark_column", "last_watermark", "api_endpoint", "enabled", "chunk_size")
-OUTPUT_ONLY_COLUMNS = ("last_run_date", "last_run_status")  # written by the old framework; ignored
-COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + OUTPUT_ONLY_COLUMNS
 
 # workbook source_type -> source.type of the source file
 SOURCE_TYPES = {"postgresql": "postgres", "oracle": "oracle", "mssql": "mssql", "azure_sql": "azure_sql",
@@ -53,9 +68,13 @@ VALUE_KEYS = {"host": "host", "server": "host", "port": "port", "database": "dat
               "username": "username", "user": "username"}
 EXTRA_VALUE_KEYS = {
     "oracle": ("service_name", "sid"),
-    "mssql": ("driver", "encrypt", "trust_server_certificate"),
-    "azure_sql": ("driver", "authentication", "tenant_id", "client_id"),
+    "mssql": ("driver", "encrypt", "trust_server_certificate", "trusted_connection"),
+    "azure_sql": ("driver", "encrypt", "trust_server_certificate", "authentication", "tenant_id", "client_id"),
 }
+BOOLEAN_KEYS = ("encrypt", "trust_server_certificate", "trusted_connection")
+# secrets-section key -> the field it is, under another name the framework used
+ALIASES = {"windows_auth": "trusted_connection", "integrated_security": "trusted_connection",
+           "trustservercertificate": "trust_server_certificate", "odbc_driver": "driver"}
 # secrets-section key -> connection field, written as a reference
 SECRET_KEYS = {"password": "password", "url": "url", "connection_string": "url"}
 EXTRA_SECRET_KEYS = {"azure_sql": {"client_secret": "client_secret"}}
@@ -65,14 +84,6 @@ COLUMN_OF = {"name": "table_name", "schema": "schema_name", "cursor": "watermark
              "initial_value": "last_watermark", "path": "api_endpoint", "chunk_size": "chunk_size",
              "mode": "load_type", "enabled": "enabled"}
 SENSITIVE_PARAM = re.compile(r"(auth|token|key|secret|password|passwd|pwd|signature|sig)", re.I)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something not imported: ``where`` is e.g. ``SourceConfig!row 7``, ``reason`` says why and how to fix."""
-
-    where: str
-    reason: str
 
 
 class ImportConflictError(ValueError):
@@ -90,12 +101,16 @@ class ImportConflictError(ValueError):
 
 @dataclass
 class ImportResult:
-    """What the import would write (``files``: source name -> YAML text) and what it left out."""
+    """What the import would write (``files``: source name -> YAML text, ``destinations``:
+    destination name -> YAML text) and what it left out: ``skipped`` rows, ``dropped`` values
+    (each with its place and the reason), ``notes`` on what was carried over."""
 
     files: dict[str, str] = field(default_factory=dict)
     skipped: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     conflicts: list[Problem] = field(default_factory=list)
+    destinations: dict[str, str] = field(default_factory=dict)
+    dropped: list[Problem] = field(default_factory=list)
 
     def write(self, store: ConfigStore, actor: str, *, raise_on_conflict: bool = True) -> list[Path]:
         """Save every file that does not exist yet; returns their paths.
@@ -106,9 +121,14 @@ class ImportResult:
         """
         written: list[Path] = []
         self.conflicts = []
-        for name, text in self.files.items():
+        for name, yaml_text in self.destinations.items():
+            if store.path("destinations", name).exists():
+                continue  # an existing destination is used as it is (see notes)
+            store.save_text("destinations", name, yaml_text, actor=actor, expected_revision=None)
+            written.append(store.path("destinations", name))
+        for name, yaml_text in self.files.items():
             try:
-                store.save_text("sources", name, text, actor=actor, expected_revision=None)
+                store.save_text("sources", name, yaml_text, actor=actor, expected_revision=None)
             except ConflictError as exc:
                 self.conflicts.append(Problem(str(store.path("sources", name)), str(exc)))
                 continue
@@ -128,6 +148,8 @@ class _Job:
     kind: str
     label: str
     table: dict[str, Any]
+    extras: dict[str, Any] = field(default_factory=dict)
+    cells: dict[str, Any] = field(default_factory=dict)
 
 
 class _RowError(Exception):
@@ -148,7 +170,9 @@ def import_workbook(
 ) -> ImportResult:
     """Convert the job sheet of ``path``; the connection sections come from ``secrets_path``
     (default: the configured local secrets file). ``store`` (default: the config dir) gives the
-    known destinations; ``destination`` (default: local_duckdb) is set on every source."""
+    known destinations. ``destination`` is set on every source: the filesystem destination made from
+    the ``[destination.filesystem]`` section (named ``destination``, default ``filesystem``), else
+    an existing destination (default: local_duckdb)."""
     path = Path(path)
     if not re.fullmatch(TEAM_PATTERN, owner or ""):
         raise ValueError(f"owner '{owner}' is not a valid team name: use lower-case letters, digits, '-' and "
@@ -172,14 +196,49 @@ def import_workbook(
         else:
             groups.setdefault(job.source, []).append(job)
     destinations = store.destinations()
+    destination = _import_destination(result, sections, destination, destinations, secrets_file)
     for name, jobs in groups.items():
         base = {"name": name, "owner": owner, "description": f"Imported from {path.name} (sheet {sheet})."}
         if destination:
             base["destination"] = destination
         _build_source(result, base, jobs, sections, secrets_file, destinations)
+        if name in result.files:
+            for job in jobs:
+                _row_reports(job, job.cells, result)
     result.notes += _notes(result, store, secrets_file, secrets_path is not None)
     result.skipped.sort(key=_problem_order)
+    result.dropped.sort(key=lambda p: (p.source, _problem_order(p)))
     return result
+
+
+def _import_destination(result: ImportResult, sections: dict[str, Any], name: str | None,
+                        destinations: dict[str, Any], secrets_file: Path) -> str | None:
+    """The destination the sources use; made from [destination.filesystem] when the file has it."""
+    section = filesystem_section(sections)
+    if section is None:
+        if name and name not in destinations:
+            raise ValueError(f"--destination {name}: there is no destination '{name}' (have: "
+                             f"{', '.join(destinations) or 'none'}) and {secrets_file} has no [destination.filesystem] "
+                             "section to make it from; give an existing destination or add the section")
+        return name
+    target = name or "filesystem"
+    where = f"{secrets_file.name} [destination.filesystem]"
+    imported = destination_from_section(section, f"Imported from {secrets_file.name} [destination.filesystem].")
+    owner = f"destination {target}"
+    result.dropped += [Problem(f"{where} key {key}", reason, owner) for key, reason in imported.dropped.items()]
+    if target in destinations:
+        result.notes.append(f"destination '{target}' exists already: the imported sources use it as it is; "
+                            f"{where} is not written over it (import with --destination NEW_NAME to make another)")
+        return target
+    config, issues = (None, []) if imported.data is None else validate_destination_data(imported.data, target)
+    if config is None:
+        why = imported.problem or "; ".join(f"{i.path}: {i.message}" for i in issues)
+        result.dropped.append(Problem(where, f"no destination made: {why}; the sources load into "
+                                             f"{name or 'local_duckdb'} until it is fixed", owner))
+        return name
+    result.destinations[target] = dump_yaml(config, DESTINATION_SCHEMA_COMMENT)
+    destinations[target] = config
+    return target
 
 
 def _problem_order(problem: Problem) -> tuple[int, int]:
@@ -187,115 +246,46 @@ def _problem_order(problem: Problem) -> tuple[int, int]:
     return (0, int(match[2])) if match else (1, 0)
 
 
-# --- reading the workbook ------------------------------------------------------------------
-
-def read_job_sheet(path: Path) -> tuple[str, list[tuple[int, dict[str, Any]]], list[Problem]]:
-    """The job sheet's title, its non-blank rows (Excel row number, column -> cell value) and
-    the columns it ignores. Raises ValueError when the file or the sheet is not what is expected."""
-    workbook = _open_workbook(path)
-    try:
-        sheet = _find_sheet(workbook, path)
-        lines = enumerate(sheet.iter_rows(values_only=True), start=1)
-        header_row, header = _header_line(lines, path, sheet.title)
-        columns, problems = _columns(header, header_row, path, sheet.title)
-        rows = []
-        for number, values in lines:
-            if all(_text(v) == "" for v in values):
-                continue
-            rows.append((number, {name: values[i] if i < len(values) else None for i, name in columns.items()}))
-        return sheet.title, rows, problems
-    finally:
-        workbook.close()
-
-
-def _open_workbook(path: Path) -> Any:
-    import openpyxl
-
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file; give the path of the framework's workbook (ingestion_config.xlsx)")
-    try:
-        return openpyxl.load_workbook(path, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not an .xlsx
-        raise ValueError(
-            f"{path} cannot be read as an Excel workbook ({exc.__class__.__name__}); expected the framework's "
-            f".xlsx file with a sheet '{SHEET}'. Save it as 'Excel Workbook (.xlsx)', without a password"
-        ) from None
-
-
-def _find_sheet(workbook: Any, path: Path) -> Any:
-    for title in workbook.sheetnames:
-        if title.strip().lower() == SHEET.lower():
-            return workbook[title]
-    raise ValueError(
-        f"{path} has no sheet '{SHEET}' (its sheets: {', '.join(workbook.sheetnames) or 'none'}); the job sheet "
-        f"must be named {SHEET} and have one row per table with the columns {', '.join(COLUMNS[:10])}"
-    )
-
-
-def _header_line(lines: Iterator[tuple[int, tuple[Any, ...]]], path: Path, sheet: str) -> tuple[int, list[str]]:
-    for number, values in lines:
-        if any(_text(v) for v in values):
-            return number, [_column_name(v) for v in values]
-    raise ValueError(f"sheet '{sheet}' of {path} is empty; its first row must hold the column names "
-                     f"({', '.join(REQUIRED_COLUMNS)}, ...) and each further row one table")
-
-
-def _column_name(value: Any) -> str:
-    return re.sub(r"[\s-]+", "_", _text(value).lower())
-
-
-def _columns(header: list[str], row: int, path: Path, sheet: str) -> tuple[dict[int, str], list[Problem]]:
-    """Column index -> known column name; unknown columns come back as problems."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise ValueError(
-            f"sheet '{sheet}' of {path} lacks the column(s) {', '.join(missing)} in its header (row {row}); "
-            f"expected the columns {', '.join(COLUMNS)} (found: {', '.join(h for h in header if h) or 'none'})"
-        )
-    twice = sorted({h for h in header if h and header.count(h) > 1})
-    if twice:
-        raise ValueError(f"sheet '{sheet}' of {path} has the column(s) {', '.join(twice)} twice; keep one of each")
-    columns, problems = {}, []
-    for index, name in enumerate(header):
-        if name in COLUMNS:
-            columns[index] = name
-        elif name:
-            problems.append(Problem(f"{sheet}!column {_letter(index)}", f"column '{name}' is not a column of the "
-                                    f"job sheet ({', '.join(COLUMNS)}); its values are not imported"))
-    return columns, problems
-
-
-def _letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return get_column_letter(index + 1)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 # --- one row -------------------------------------------------------------------------------
 
 def _parse_row(number: int, where: str, cells: dict[str, Any]) -> _Job:
     reasons: list[str] = []
-    label = _text(cells.get("source_type")).lower()
+    label = text(cells.get("source_type")).lower()
     kind = SOURCE_TYPES.get(label)
     if kind is None:
         shown = f"'{label}' is unknown" if label else "is empty"
         reasons.append(f"source_type {shown}; use one of {', '.join(SOURCE_TYPES)}")
-    name = _text(cells.get("source_name"))
+    name = text(cells.get("source_name"))
     reasons += _name_problems(name)
     table = _table(cells, kind, reasons)
+    extras = row_settings(cells, table, reasons) if kind == "rest_api" else {}
     if not reasons and kind:
         reasons += _table_issues(table, kind)
     if reasons:
         raise _RowError(reasons)
-    return _Job(number, where, name, kind or "", label, table)
+    return _Job(number, where, name, kind or "", label, table, extras, cells)
+
+
+def _row_reports(job: _Job, cells: dict[str, Any], result: ImportResult) -> None:
+    """What the row holds beyond its table: the old framework's run columns and the REST columns
+    of a non-api row. Nothing is left out without a word."""
+    if job.kind != "rest_api":
+        for column in REST_COLUMNS:
+            if text(cells.get(column)):
+                result.dropped.append(Problem(f"{job.where} column {column}", f"'{text(cells.get(column))}' applies "
+                                              f"to api rows only; a {job.label} table has no such setting", job.source))
+    if text(cells.get("last_watermark")) and "initial_value" not in job.table:
+        result.dropped.append(Problem(f"{job.where} column last_watermark", "a FULL load has no watermark; the "
+                                      "table is loaded whole at every run", job.source))
+    elif "initial_value" in job.table:
+        result.notes.append(f"{job.where}: table {job.table['name']} of {job.source} starts from initial_value "
+                            f"{job.table['initial_value']!r} (the sheet's last_watermark): its first run loads the "
+                            f"rows whose {job.table['cursor']} is from there on")
+    last = [f"{c} {text(watermark_value(cells.get(c)) or cells.get(c))}" for c in OUTPUT_ONLY_COLUMNS
+            if text(cells.get(c))]
+    if last:
+        result.notes.append(f"{job.where}: {', '.join(last)} not imported: run history starts afresh here (the "
+                            "run records of `ingest runs`)")
 
 
 def _name_problems(name: str) -> list[str]:
@@ -322,43 +312,43 @@ def suggest_name(raw: str) -> str:
 def _table(cells: dict[str, Any], kind: str | None, reasons: list[str]) -> dict[str, Any]:
     """The ``tables:`` entry of a row; every problem is added to ``reasons``."""
     table: dict[str, Any] = {}
-    name = _text(cells.get("table_name"))
+    name = text(cells.get("table_name"))
     if name:
         table["name"] = name
     else:
         reasons.append("table_name is empty; fill in the table (or, for api, the resource) to load")
     if kind == "rest_api":
         _endpoint(cells, table, reasons)
-    elif kind and _text(cells.get("schema_name")):
-        table["schema"] = _text(cells["schema_name"])
+    elif kind and text(cells.get("schema_name")):
+        table["schema"] = text(cells["schema_name"])
     _load_type(cells, table, reasons)
-    enabled = _text(cells.get("enabled")).upper()
+    enabled = text(cells.get("enabled")).upper()
     if enabled in NO:
         table["enabled"] = False
     elif enabled and enabled not in YES:
-        reasons.append(f"enabled '{_text(cells.get('enabled'))}' is not Y or N; write Y, N or leave it empty (= Y)")
+        reasons.append(f"enabled '{text(cells.get('enabled'))}' is not Y or N; write Y, N or leave it empty (= Y)")
     chunk = cells.get("chunk_size")
-    if _text(chunk):
+    if text(chunk):
         if isinstance(chunk, (int, float)) and not isinstance(chunk, bool) and float(chunk).is_integer():
             table["chunk_size"] = int(chunk)
-        elif _text(chunk).isdigit():
-            table["chunk_size"] = int(_text(chunk))
+        elif text(chunk).isdigit():
+            table["chunk_size"] = int(text(chunk))
         else:
-            reasons.append(f"chunk_size '{_text(chunk)}' is not a whole number; write e.g. 50000 or leave it empty")
+            reasons.append(f"chunk_size '{text(chunk)}' is not a whole number; write e.g. 50000 or leave it empty")
     return table
 
 
 def _load_type(cells: dict[str, Any], table: dict[str, Any], reasons: list[str]) -> None:
-    load_type = _text(cells.get("load_type")).upper()
+    load_type = text(cells.get("load_type")).upper()
     mode = LOAD_TYPES.get(load_type)
     if mode is None:
-        shown = f"'{_text(cells.get('load_type'))}' is unknown" if load_type else "is empty"
+        shown = f"'{text(cells.get('load_type'))}' is unknown" if load_type else "is empty"
         reasons.append(f"load_type {shown}; write FULL or INCREMENTAL")
         return
     table["mode"] = mode
     if mode != "incremental":
         return
-    cursor = _text(cells.get("watermark_column"))
+    cursor = text(cells.get("watermark_column"))
     if not cursor:
         reasons.append("load_type INCREMENTAL needs a watermark_column (the column that grows with every "
                        "change, e.g. updated_at); fill it in or set load_type FULL")
@@ -371,7 +361,7 @@ def _load_type(cells: dict[str, Any], table: dict[str, Any], reasons: list[str])
 
 def watermark_value(value: Any) -> str | int | float | None:
     """last_watermark as the file holds it: dates and times as ISO text, numbers as numbers."""
-    if value is None or isinstance(value, bool) or _text(value) == "":
+    if value is None or isinstance(value, bool) or text(value) == "":
         return None
     if isinstance(value, datetime):
         if value.time() == time() and value.tzinfo is None:
@@ -383,11 +373,11 @@ def watermark_value(value: Any) -> str | int | float | None:
         return int(value)
     if isinstance(value, (int, float)):
         return value
-    return _text(value)
+    return text(value)
 
 
 def _endpoint(cells: dict[str, Any], table: dict[str, Any], reasons: list[str]) -> None:
-    endpoint = _text(cells.get("api_endpoint"))
+    endpoint = text(cells.get("api_endpoint"))
     if not endpoint:
         reasons.append("api_endpoint is empty; an api row needs the endpoint path under base_url (e.g. /v1/orders)")
         return
@@ -460,55 +450,53 @@ def _ref(source: str, key: str) -> str:
     return f"${{secrets.sources.{source}.{key}}}"
 
 
-def build_connection(kind: str, source: str, section: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def build_connection(kind: str, source: str, section: dict[str, Any],
+                     rows: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """``source:`` of a file from its secrets section: values copied, secrets as references.
-    Returns it with the keys of the section it did not use."""
+    Returns it with the keys of the section it did not use, each with the reason."""
     if kind == "rest_api":
-        return _rest_connection(source, section)
+        rest = _rest_connection(source, section, rows or [])
+        return rest.connection, rest.dropped
     connection: dict[str, Any] = {"type": kind}
     values = {**VALUE_KEYS, **{k: k for k in EXTRA_VALUE_KEYS.get(kind, ())}}
     secrets = {**SECRET_KEYS, **EXTRA_SECRET_KEYS.get(kind, {})}
-    unused = []
+    unused: dict[str, str] = {}
     for key, value in section.items():
-        target = values.get(key) or secrets.get(key)
-        if target is None or target in connection or (target == "url" and "host" in section):
-            unused.append(key)
-        elif key in secrets:
+        name = ALIASES.get(key.lower(), key)
+        target = values.get(name) or secrets.get(name)
+        if target is None:
+            unused[key] = f"not a connection setting of a {kind} source (known: {', '.join([*values, *secrets])})"
+        elif target in connection or (target == "url" and "host" in section):
+            unused[key] = f"{target} is given twice in the section; the first is kept"
+        elif name in secrets:
             connection[target] = _ref(source, key)
+        elif name in BOOLEAN_KEYS:
+            connection[target] = _boolean(value)
         else:
             connection[target] = value
     if kind == "azure_sql" and "client_secret" in connection and "authentication" not in connection:
         connection["authentication"] = "service_principal"
+    if connection.get("username") and not (connection.get("password") or connection.get("url")):
+        connection["password"] = _ref(source, "password")  # kept elsewhere: the scope, the vault, DLT_<SOURCE>_...
     return connection, unused
 
 
-def _rest_connection(source: str, section: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    base_key = "base_url" if "base_url" in section else "url"
-    base_url = _text(section.get(base_key))
+def _boolean(value: Any) -> Any:
+    """yes / no / true / false / 1 / 0 as the framework wrote them (anything else is left for
+    validation to name)."""
+    word = text(value).upper()
+    return True if word in YES else False if word in NO else value
+
+
+def _rest_connection(source: str, section: dict[str, Any], rows: list[dict[str, Any]]) -> Any:
+    base_url = text(section.get("base_url" if "base_url" in section else "url"))
     if not base_url:
         raise _RowError([f"[sources.{source}] has no base_url; add base_url = \"https://...\" (the common "
                          "prefix of the endpoints) to it"])
     if re.match(r"^[a-z]+://[^/@]*@", base_url, re.I):
         raise _RowError([f"base_url of [sources.{source}] holds credentials (user:password@); remove them and "
                          "give a token, an api_key or username / password keys instead"])
-    connection: dict[str, Any] = {"type": "rest_api", "base_url": base_url}
-    used = {base_key}
-    if "token" in section:
-        connection["auth"] = {"type": "bearer", "token": _ref(source, "token")}
-        used.add("token")
-    elif "api_key" in section:
-        auth = {"type": "api_key", "api_key": _ref(source, "api_key")}
-        for key, target in (("api_key_name", "name"), ("api_key_header", "name"), ("api_key_location", "location")):
-            if key in section and target not in auth:
-                auth[target] = _text(section[key])
-                used.add(key)
-        connection["auth"] = auth
-        used.add("api_key")
-    elif "username" in section and "password" in section:
-        connection["auth"] = {"type": "http_basic", "username": section["username"],
-                              "password": _ref(source, "password")}
-        used |= {"username", "password"}
-    return connection, [k for k in section if k not in used]
+    return rest_connection(source, section, rows)
 
 
 # --- one source ----------------------------------------------------------------------------
@@ -516,14 +504,24 @@ def _rest_connection(source: str, section: dict[str, Any]) -> tuple[dict[str, An
 def _build_source(result: ImportResult, base: dict[str, Any], jobs: list[_Job], sections: dict[str, Any],
                   secrets_file: Path, destinations: dict[str, Any]) -> None:
     name, kind = base["name"], jobs[0].kind
+    tables = [job.table for job in jobs]
     try:
-        connection, unused = build_connection(kind, name, _section(sections, name, secrets_file))
+        section = _section(sections, name, secrets_file)
+        if kind == "rest_api":
+            rest = _rest_connection(name, section, [job.extras for job in jobs])
+            connection, unused = rest.connection, rest.dropped
+            result.notes += [f"source {name}: {note}" for note in [*rest.notes, *apply_rows(tables, [
+                job.extras for job in jobs], rest.params)]]
+        else:
+            connection, unused = build_connection(kind, name, section)
+            if "password" in connection and "password" not in section:
+                result.notes.append(f"source {name}: [sources.{name}] has no password; it is referenced as "
+                                    f"{connection['password']}, found at run time in the secret scope, the Key "
+                                    f"Vault or DLT_{name.upper()}_PASSWORD (see docs/migrating-from-excel.md)")
     except _RowError as exc:
         result.skipped += [Problem(job.where, "; ".join(exc.reasons)) for job in jobs]
         return
-    result.notes += [f"[sources.{name}] key '{key}' is not used by a {jobs[0].label} source; left out"
-                     for key in unused]
-    data = {**base, "source": connection, "tables": [job.table for job in jobs]}
+    data = {**base, "source": connection, "tables": tables}
     if all(job.table.get("enabled") is False for job in jobs):
         data["enabled"] = False
     config, issues = validate_source_data(data, destinations)
@@ -533,6 +531,8 @@ def _build_source(result: ImportResult, base: dict[str, Any], jobs: list[_Job], 
             reason = f"source '{name}' is not valid: " + "; ".join(_issue_text(i, jobs) for i in errors)
             result.skipped.append(Problem(job.where, reason))
         return
+    result.dropped += [Problem(f"{secrets_file.name} [sources.{name}] key {key}", reason, name)
+                       for key, reason in unused.items()]
     result.files[name] = dump_yaml(config, SCHEMA_COMMENT)
 
 
@@ -552,7 +552,8 @@ def _notes(result: ImportResult, store: ConfigStore, secrets_file: Path, explici
     if explicit and result.files and secrets_file.absolute() != runtime_file.absolute():
         notes.append(
             f"the references point at [sources.<name>] keys of {secrets_file}, but runs read secrets from "
-            f"{runtime_file} (or SECRETS__SOURCES__<NAME>__<KEY> environment variables): copy the sections "
-            "there, or set INGEST_SECRETS_FILE"
+            f"{runtime_file} (or the environment variables SECRETS__SOURCES__<NAME>__<KEY> / DLT_<NAME>_<KEY>, "
+            "a Databricks secret scope, a Key Vault): copy the sections there, set INGEST_SECRETS_FILE, or "
+            "ingest secrets push them"
         )
     return notes

@@ -441,8 +441,14 @@ def _secrets(r: Renderer, chapters: Chapters) -> list[str]:
         "- `${env:NAME}`: the environment variable `NAME`.", "",
         f"A whole value must match `{secrets.REFERENCE_PATTERN}`. The environment can also supply "
         f"a `secrets` reference: `{example.text}` is read from "
-        f"`{secrets.EnvironmentProvider.variable(example)}`. Providers are asked in order, first match wins:", "",
+        f"{' or '.join(f'`{v}`' for v in secrets.EnvironmentProvider().variables(example))}. Providers are "
+        "asked in order, first match wins:", "",
         *providers, "",
+        "Each provider looks a reference up under the names of its name styles (`INGEST_SECRET_NAMES`, "
+        "per provider `INGEST_SECRET_NAMES_<PROVIDER>`): `path` (the whole path) and `framework` (the Excel "
+        "framework's names: `${secrets.sources.pg.password}` is also `DLT_PG_PASSWORD`, scope key and vault "
+        "secret `pg-password`); a Databricks scope and a Key Vault join the chain when present. See "
+        "[migrating from Excel](migrating-from-excel.md#secrets-where-they-already-are).", "",
         "Fields that accept only a reference (a connection URL: a password inside it must be one):", "",
     ]
     for model in chapters.documented():

@@ -218,7 +218,7 @@ def put_secret(client: Any, target: JobTarget, config: SourceFileBase, key: str,
     """Store a typed value in the workspace's secret scope (``jobs.secret_scope``) as the key
     ``<source>-<key>``; returns the reference to write into the YAML. The value is never logged,
     audited or put in an error."""
-    from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider, flat_key
+    from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider
     from ingestion_core.secrets import store_secret
 
     scope = target.jobs.secret_scope
@@ -232,6 +232,6 @@ def put_secret(client: Any, target: JobTarget, config: SourceFileBase, key: str,
     provider = DatabricksSecretScopeProvider(scope, client)
     created = provider.ensure_scope()
     store_secret(reference, value, provider=provider)
-    _audit(name, "put-secret", config.name, scope=scope, key=flat_key(parse_reference(reference)),
+    _audit(name, "put-secret", config.name, scope=scope, key=provider.keys(parse_reference(reference))[0],
            scope_created=created)
     return reference

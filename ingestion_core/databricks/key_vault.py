@@ -21,7 +21,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from ingestion_core.secrets import SecretReference, mask
+from ingestion_core.secrets import SecretReference, flat_names, mask
 
 API_VERSION = "7.4"
 DEFAULT_SCOPE = "https://vault.azure.net/.default"
@@ -32,8 +32,15 @@ class KeyVaultError(LookupError):
 
 
 def vault_secret_name(reference: SecretReference) -> str:
-    """``${secrets.sales_de.password}`` -> ``sales-de-password``."""
-    return re.sub(r"[^A-Za-z0-9-]", "-", "-".join(reference.parts))
+    """``${secrets.sales_de.password}`` -> ``sales-de-password`` (the first name style's name)."""
+    return vault_secret_names(reference)[0]
+
+
+def vault_secret_names(reference: SecretReference) -> list[str]:
+    """Every name looked up, one per name style (``${secrets.sources.pg.password}``:
+    ``sources-pg-password``, then ``pg-password``)."""
+    return flat_names(reference, AzureKeyVaultProvider.name, lambda parts: re.sub(r"[^A-Za-z0-9-]", "-",
+                                                                                  "-".join(parts)))
 
 
 def token_scope(vault_url: str) -> str:
@@ -45,6 +52,8 @@ def token_scope(vault_url: str) -> str:
 
 
 class AzureKeyVaultProvider:
+    name = "azure_keyvault"
+
     def __init__(self, vault_url: str, credential: Any = None, timeout_seconds: float = 15.0):
         if not vault_url.startswith("https://"):
             raise ValueError(f"Key Vault URL '{vault_url}' must start with https:// (e.g. "
@@ -81,17 +90,22 @@ class AzureKeyVaultProvider:
         except requests.RequestException as exc:
             raise KeyVaultError(f"Key Vault {self.vault_url} cannot be reached: {mask(exc)[:300]}") from None
 
+    def names(self, reference: SecretReference) -> list[str]:
+        return vault_secret_names(reference)
+
     def describe(self, reference: SecretReference) -> str:
-        return f"Azure Key Vault {self.vault_url} secret {vault_secret_name(reference)}"
+        return f"Azure Key Vault {self.vault_url} secret {' or '.join(vault_secret_names(reference))}"
 
     def get(self, reference: SecretReference) -> str | None:
         if reference.kind != "secrets":
             return None
-        response = self._request("GET", vault_secret_name(reference))
-        if response.status_code == 404:
-            return None
-        self._raise_for(response, "read", reference)
-        return response.json().get("value")
+        for name in vault_secret_names(reference):
+            response = self._request("GET", name)
+            if response.status_code == 404:
+                continue
+            self._raise_for(response, "read", reference)
+            return response.json().get("value")
+        return None
 
     def put(self, reference: SecretReference, value: str) -> None:
         if reference.kind != "secrets":

@@ -85,22 +85,40 @@ class MySqlSource(DatabaseConnection):
     default_port: ClassVar[int] = 3306
 
 
-class MsSqlSource(DatabaseConnection):
-    """Microsoft SQL Server, read through pyodbc and Microsoft's ODBC driver."""
+class SqlServerOptions(DatabaseConnection):
+    """ODBC settings SQL Server and Azure SQL share."""
 
-    type: Literal["mssql"] = Field(description="Microsoft SQL Server.")
     default_port: ClassVar[int] = 1433
     driver: str = Field("ODBC Driver 18 for SQL Server", description="Name of the installed ODBC driver.")
     encrypt: bool = Field(True, description="Encrypt the connection.")
     trust_server_certificate: bool = Field(False, description="Accept a self-signed server certificate.")
 
 
-class AzureSqlSource(DatabaseConnection):
+class MsSqlSource(SqlServerOptions):
+    """Microsoft SQL Server, read through pyodbc and Microsoft's ODBC driver."""
+
+    type: Literal["mssql"] = Field(description="Microsoft SQL Server.")
+    trusted_connection: bool = Field(
+        False, description="Windows authentication (Trusted_Connection=yes): sign in as the account the "
+        "process runs as (Kerberos on Linux); leave username and password out.",
+    )
+
+    @model_validator(mode="after")
+    def _windows_or_sql_login(self) -> MsSqlSource:
+        if self.trusted_connection and (self.username or self.password):
+            raise PydanticCustomError(
+                "trusted_with_login",
+                "trusted_connection: true signs in with the Windows account the process runs as; remove "
+                "username and password, or set trusted_connection: false to use the SQL login",
+                {"at": "trusted_connection"},
+            )
+        return self
+
+
+class AzureSqlSource(SqlServerOptions):
     """Azure SQL Database, with a SQL login or an Entra ID service principal."""
 
     type: Literal["azure_sql"] = Field(description="Azure SQL Database.")
-    default_port: ClassVar[int] = 1433
-    driver: str = Field("ODBC Driver 18 for SQL Server", description="Name of the installed ODBC driver.")
     authentication: Literal["sql_password", "service_principal", "managed_identity"] = Field(
         "sql_password", description="How to sign in."
     )

@@ -16,11 +16,10 @@ from ingestion_core.models.source_file import SOURCE_FILE_MODELS, TABLE_MODELS
 from ingestion_core.models.sources import SOURCE_MODELS, SQL_SOURCE_TYPES
 from ingestion_core.secrets import (
     SecretReference,
-    default_providers,
     is_reference,
+    locate_secret,
     mask,
     parse_reference,
-    register_secret,
 )
 from ingestion_core.validation import ConfigIssue, format_path, is_secret_field
 
@@ -210,18 +209,8 @@ def secret_status(reference: str) -> SecretStatus:
         ref = parse_reference(reference)
     except ValueError:
         return SecretStatus(False, "not a reference")
-    looked = []
-    for provider in default_providers():
-        try:
-            value = provider.get(ref)
-        except ValueError as exc:  # an unreadable secrets file
-            looked.append(mask(exc))
-            continue
-        if value is not None:
-            register_secret(value)
-            return SecretStatus(True, provider.describe(ref))
-        looked.append(provider.describe(ref))
-    return SecretStatus(False, "; ".join(looked))
+    where, looked = locate_secret(ref)
+    return SecretStatus(True, where) if where else SecretStatus(False, "; ".join(looked))
 
 
 def is_secret_path(source_type: str | None, path: str) -> bool:

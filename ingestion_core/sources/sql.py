@@ -112,6 +112,9 @@ def _mssql_url(config: SourceFileBase, source: dict[str, Any]) -> sa.URL:
         username, password = source.get("client_id"), source.get("client_secret")
     elif auth == "managed_identity":
         query["Authentication"] = "ActiveDirectoryMsi"
+    if source.get("trusted_connection"):
+        query["Trusted_Connection"] = "yes"
+        username = password = None
     return sa.URL.create("mssql+pyodbc", username=username, password=password, host=source.get("host"),
                          port=config.source.effective_port(), database=source.get("database"),  # type: ignore[attr-defined]
                          query=query)

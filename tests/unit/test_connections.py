@@ -50,6 +50,14 @@ REF = "${secrets.src.password}"
       "authentication": "managed_identity"},
      "mssql+pyodbc://acme.database.windows.net:1433/dw?Authentication=ActiveDirectoryMsi"
      "&Encrypt=yes&LoginTimeout=15&TrustServerCertificate=no&driver=ODBC+Driver+18+for+SQL+Server"),
+    ({"type": "mssql", "host": "sql", "database": "erp", "trusted_connection": True,
+      "driver": "ODBC Driver 17 for SQL Server"},  # Windows authentication: no login in the URL
+     "mssql+pyodbc://sql:1433/erp?Encrypt=yes&LoginTimeout=15&TrustServerCertificate=no&Trusted_Connection=yes"
+     "&driver=ODBC+Driver+17+for+SQL+Server"),
+    ({"type": "azure_sql", "host": "acme", "database": "dw", "username": "app", "password": REF,
+      "encrypt": False, "trust_server_certificate": True},
+     "mssql+pyodbc://app:***@acme.database.windows.net:1433/dw?Encrypt=no&LoginTimeout=15"
+     "&TrustServerCertificate=yes&driver=ODBC+Driver+18+for+SQL+Server"),
 ])
 def test_connection_url(source: dict, expected: str) -> None:
     url = sql.connection_url(config(**source))
@@ -113,3 +121,16 @@ def test_destination_plans(ingest_env: Path) -> None:
     assert dbx.type == "databricks" and dbx.staging is not None
     assert dbx.destination.config_params["credentials"]["access_token"] == "dapi-" + "y" * 20
     assert preview_plan("shop").location.endswith("preview/preview_shop.duckdb")
+
+
+def test_windows_authentication_refuses_a_sql_login_beside_it() -> None:
+    from ingestion_core.config_store import validate_source_data
+
+    data = {"name": "src", "owner": "data-ops", "tables": [{"name": "t"}], "source": {
+        "type": "mssql", "host": "sql", "database": "erp", "trusted_connection": True, "username": "app",
+        "password": REF}}
+    config_, issues = validate_source_data(data)
+    assert config_ is None
+    [issue] = issues
+    assert issue.path == "source.trusted_connection"
+    assert "remove username and password" in issue.message

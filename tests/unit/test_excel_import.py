@@ -247,14 +247,20 @@ def test_api_rows_become_rest_api_resources(result: Any) -> None:
     }
     shop = loaded(result, "shop_api")["source"]
     assert shop["auth"] == {"type": "api_key", "api_key": "${secrets.sources.shop_api.api_key}", "name": "X-API-Key"}
-    assert any("'colour'" in note and "shop_api" in note for note in result.notes)
+    [colour] = [p for p in result.dropped if "colour" in p.where]
+    assert colour.where == "secrets.toml [sources.shop_api] key colour"
+    assert "not a setting of an api source" in colour.reason
 
 
-def test_output_only_columns_are_ignored(result: Any) -> None:
+def test_output_only_columns_are_not_imported_but_reported(result: Any) -> None:
     everything = "".join(result.files.values()) + repr(result.skipped)
     assert "STATUS_FROM_OLD_FRAMEWORK" not in everything
     assert "2031" not in everything
     assert not any("last_run" in p.reason or "column" in p.where for p in result.skipped)
+    [row2] = [n for n in result.notes if n.startswith("SourceConfig!row 2: last_run")]
+    assert "last_run_date 2031-07-09T04:58:17, last_run_status STATUS_FROM_OLD_FRAMEWORK not imported" in row2
+    [watermark] = [n for n in result.notes if n.startswith("SourceConfig!row 2: table orders")]
+    assert "starts from initial_value '2024-01-01' (the sheet's last_watermark)" in watermark
 
 
 # --- problems ------------------------------------------------------------------------------

@@ -120,7 +120,8 @@ def test_missing_secret_names_the_reference_and_every_place_looked(secrets_file:
     assert "environment variable SECRETS__SALES_DE__PASSWORD" in message
     assert f"file {secrets_file} section [sales_de] key password" in message
     assert raised.value.looked == [
-        "environment variable SECRETS__SALES_DE__PASSWORD", f"file {secrets_file} section [sales_de] key password"]
+        "environment variable SECRETS__SALES_DE__PASSWORD or DLT_SALES_DE_PASSWORD",
+        f"file {secrets_file} section [sales_de] key password or section [sources.sales_de] key password"]
 
 
 def test_a_section_is_not_a_value(secrets_file: Path) -> None:
@@ -233,3 +234,37 @@ def test_registered_values_are_masked_everywhere() -> None:
     assert mask_data({"a": ["correct-horse-battery", 1], "b": None}) == {"a": [MASK, 1], "b": None}
     register_secret("ab")  # too short to mask without garbling every message
     assert mask("about") == "about"
+
+
+# --- the Excel framework's names -------------------------------------------------------------
+
+def test_the_frameworks_environment_names_resolve_long_and_short_references(
+        secrets_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLT_POSTGRESQL_PASSWORD", "from-dlt-env-1")
+    assert resolve_value("${secrets.postgresql.password}") == "from-dlt-env-1"
+    assert resolve_value("${secrets.sources.postgresql.password}") == "from-dlt-env-1"
+    monkeypatch.setenv("SECRETS__SOURCES__POSTGRESQL__PASSWORD", "from-path-env-2")  # today's name comes first
+    assert resolve_value("${secrets.sources.postgresql.password}") == "from-path-env-2"
+    env = EnvironmentProvider()
+    assert env.variables(parse_reference("${secrets.sources.sales-de.api_key}")) == [
+        "SECRETS__SOURCES__SALES_DE__API_KEY", "DLT_SALES_DE_API_KEY"]
+    assert env.variables(parse_reference("${secrets.sources.x}")) == ["SECRETS__SOURCES__X", "DLT_SOURCES_X"]
+
+
+def test_the_frameworks_file_sections_serve_short_references(secrets_file: Path) -> None:
+    secrets_file.parent.mkdir(parents=True, exist_ok=True)
+    secrets_file.write_text('[sources.postgresql]\npassword = "from-sources-section"\n')
+    assert resolve_value("${secrets.postgresql.password}") == "from-sources-section"
+
+
+def test_name_styles_per_provider(secrets_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLT_POSTGRESQL_PASSWORD", "from-dlt-env-1")
+    monkeypatch.setenv("INGEST_SECRET_NAMES_ENV", "path")
+    with pytest.raises(SecretNotFoundError, match=r"environment variable SECRETS__POSTGRESQL__PASSWORD;"):
+        resolve_value("${secrets.postgresql.password}")
+    monkeypatch.delenv("INGEST_SECRET_NAMES_ENV")
+    monkeypatch.setenv("INGEST_SECRET_NAMES", "path")  # every provider
+    with pytest.raises(SecretNotFoundError, match=r"file .* section \[postgresql\] key password\."):
+        resolve_value("${secrets.postgresql.password}")
+    monkeypatch.setenv("INGEST_SECRET_NAMES_ENV", "framework")  # one provider's own setting wins
+    assert resolve_value("${secrets.postgresql.password}") == "from-dlt-env-1"
