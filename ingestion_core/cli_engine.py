@@ -112,6 +112,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from ingestion_core.runner import run_source
 
+    if args.all or args.source is None:
+        return cmd_run_all(args)
+    if args.owner or args.tag or args.parallel != 1:
+        raise ValueError("--owner, --tag and --parallel go with --all: `ingest run --all --owner TEAM`")
     config = load_source_arg(args.source)
     signal.signal(signal.SIGTERM, _on_sigterm)
     holder: dict[str, RunRecord] = {}
@@ -137,6 +141,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         _summary(record)
     return record.exit_code
+
+
+def cmd_run_all(args: argparse.Namespace) -> int:
+    """Every enabled source, dependencies first; a summary table; exit 0 when all succeeded."""
+    from ingestion_core.run_all import run_all
+
+    if not args.all:
+        raise ValueError("name a source (`ingest run SOURCE`) or run every enabled one with `ingest run --all`")
+    if args.tables or args.destination or args.run_id or args.refresh:
+        raise ValueError("--tables, --destination, --run-id and --refresh go with one source, not --all")
+    if args.parallel < 1:
+        raise ValueError(f"--parallel must be at least 1, not {args.parallel}")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+    def progress(outcome: Any) -> None:
+        if not args.json:
+            print(f"  {outcome.source}: {outcome.status}" + (f" ({outcome.reason})" if outcome.status == "skipped"
+                                                              else ""), flush=True)
+
+    try:
+        result = run_all(actor=args.actor, owner=args.owner, tags=args.tag or None, parallel=args.parallel,
+                         trigger=args.trigger, on_outcome=progress)
+    except KeyboardInterrupt:
+        return EXIT_CODES["cancelled"]
+    if args.json:
+        _json(result.as_json())
+    else:
+        print(result.table())
+    return result.exit_code
 
 
 # --- cancel / state / reset-state ----------------------------------------------------------
@@ -276,8 +309,13 @@ def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespa
     p.add_argument("--trigger", default="cli", choices=["cli", "portal", "job", "schedule", "test"])
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("run", help="the real load into the source's destination")
-    p.add_argument("source")
+    p = sub.add_parser("run", help="the real load into the source's destination (--all: every enabled source)")
+    p.add_argument("source", nargs="?", help="a name under configs/sources/ or a path (omit with --all)")
+    p.add_argument("--all", action="store_true", help="every enabled source, dependencies (after:) first; a "
+                   "summary table; exit 0 only when all succeeded")
+    p.add_argument("--owner", help="with --all: only this team's sources")
+    p.add_argument("--tag", action="append", help="with --all: only sources with this tag (repeatable)")
+    p.add_argument("--parallel", type=int, default=1, help="with --all: sources run at the same time (default 1)")
     p.add_argument("--tables", help="comma-separated table names (default: all enabled)")
     p.add_argument("--destination", help="another destination name instead of the configured one")
     p.add_argument("--trigger", default="cli", choices=["cli", "portal", "job", "schedule", "test"])
