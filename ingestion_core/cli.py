@@ -238,7 +238,7 @@ def skip_exit_collection() -> None:
 
 _EXIT_COLLECTION_SKIPPED = False
 # Commands that never run dlt: they skip importing it (0.8 s) for skip_streamlit_secrets_lookup.
-NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune"})
+NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune", "scheduler"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -294,6 +294,36 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in results) else 1
 
 
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """The local scheduler: runs due sources by their cron until stopped (SIGINT / SIGTERM)."""
+    import threading
+    from datetime import timedelta
+
+    from ingestion_core.scheduler import Scheduler, scheduler_status
+
+    if args.status:
+        status = scheduler_status()
+        if args.json:
+            _json({"state": status.state, "text": status.text, "beat_at": status.beat_at,
+                   "next_due": status.next_due, "events": status.events})
+        else:
+            print(f"{status.state}: {status.text}")
+            for name, due in sorted((status.next_due or {}).items()):
+                print(f"  {name}: next run {due}")
+        return 0 if status.alive else 1
+    scheduler = Scheduler(actor=args.actor, interval_s=args.interval, parallel=args.parallel,
+                          grace=timedelta(seconds=parse_duration(args.grace).total_seconds()))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    print(f"scheduler started: tick every {args.interval:g} s; log {settings.data_dir() / 'logs' / 'scheduler.log'}",
+          flush=True)
+    try:
+        scheduler.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
 # --- parsers -------------------------------------------------------------------------------
 
 def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespace], int]]) -> None:
@@ -352,6 +382,16 @@ def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespa
     p = sub.add_parser("alerts", help="send e-mail / webhook alerts for new failed, quality-failed or late sources")
     p.add_argument("--dry-run", action="store_true", help="list what would be sent")
 
-    commands.update({"alerts": cmd_alerts, "test-connection": cmd_test_connection, "preview": cmd_preview,
+    p = sub.add_parser("scheduler", help="run due sources by their cron (the local scheduler of the embedded "
+                                         "default); --status: is it alive")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between checks (default 30)")
+    p.add_argument("--grace", default="2h", help="a run missed while stopped is made up at start when it was "
+                   "due within this (default 2h)")
+    p.add_argument("--parallel", type=int, default=2, help="sources run at the same time (default 2)")
+    p.add_argument("--status", action="store_true", help="print whether it is alive; exit 0 alive, 1 not")
+    p.add_argument("--json", action="store_true")
+
+    commands.update({"scheduler": cmd_scheduler, "alerts": cmd_alerts, "test-connection": cmd_test_connection,
+                     "preview": cmd_preview,
                      "run": cmd_run, "runs": cmd_runs, "prune": cmd_prune, "cancel": cmd_cancel,
                      "state": cmd_state, "reset-state": cmd_reset_state})

@@ -1,0 +1,375 @@
+"""The local scheduler of the embedded default: ``ingest scheduler`` runs every enabled source
+whose cron is due, through run-all (its ``after`` dependencies first, each source as its own
+``ingest run``, one run per source by the source's lock).
+
+Rules (docs/operations.md):
+
+- Due: a source's next cron time (UTC) has come. When several of its times passed while the
+  scheduler was busy or the machine slept, it runs once (never a run per missed time).
+- Missed runs after a restart: at start, a source whose latest scheduled time lies within the
+  grace window (default 2 h) and which has no real run started since that time runs once, now;
+  an older miss waits for the next scheduled time (the Overview shows the source late).
+- A source whose run is still in progress (the portal, the CLI, an earlier tick) is skipped,
+  with the run that holds it in the log; its next time comes as usual.
+- Sources whose destination runs them as Databricks jobs (a ``jobs:`` section) are left to
+  those jobs.
+- One scheduler per data dir (a lock); it writes a heartbeat (``INGEST_DATA_DIR/scheduler/
+  heartbeat.json``) every tick and logs to ``INGEST_DATA_DIR/logs/scheduler.log``.
+
+The clock is injectable, so tests fire schedules without waiting::
+
+    scheduler = Scheduler(actor="scheduler", clock=lambda: datetime(2026, 1, 5, 6, 0, tzinfo=UTC))
+    scheduler.start()      # the missed-run rule
+    scheduler.tick()       # due sources start in the background
+    scheduler.wait()       # (tests) until their runs ended
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import Any
+
+from ingestion_core import settings
+from ingestion_core.atomic import atomic_write_text
+from ingestion_core.config_store import ConfigStore
+from ingestion_core.records import latest_runs
+from ingestion_core.run_all import SourceOutcome, SubprocessLauncher, execute, plan_run_all
+
+LOGGER = logging.getLogger("ingestion_core.scheduler")
+Clock = Callable[[], datetime]
+DEFAULT_INTERVAL_S = 30.0
+DEFAULT_GRACE = timedelta(hours=2)
+STALE_AFTER_BEATS = 3  # a heartbeat older than this many intervals: the scheduler hangs
+START_COMMAND = "ingest scheduler"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def scheduler_dir() -> Path:
+    return settings.data_dir() / "scheduler"
+
+
+def heartbeat_path() -> Path:
+    return scheduler_dir() / "heartbeat.json"
+
+
+def log_path() -> Path:
+    return settings.data_dir() / "logs" / "scheduler.log"
+
+
+def next_time(cron: str, after: datetime) -> datetime:
+    from croniter import croniter
+
+    return croniter(cron, after.astimezone(UTC)).get_next(datetime)
+
+
+def previous_time(cron: str, before: datetime) -> datetime:
+    from croniter import croniter
+
+    return croniter(cron, before.astimezone(UTC)).get_prev(datetime)
+
+
+def locally_scheduled(store: ConfigStore) -> dict[str, str]:
+    """Enabled, valid, scheduled sources the local scheduler runs: name -> cron."""
+    destinations = store.destinations()
+    found = {}
+    for summary in store.list_sources():
+        if summary.valid and summary.enabled and summary.schedule \
+                and not runs_as_databricks_job(destinations.get(summary.destination or "")):
+            found[summary.name] = summary.schedule
+    return found
+
+
+def runs_as_databricks_job(destination: Any) -> bool:
+    return getattr(destination, "type", None) == "databricks" and getattr(destination, "jobs", None) is not None
+
+
+class SchedulerRunningError(RuntimeError):
+    """Another scheduler holds this data dir."""
+
+
+class Scheduler:
+    """Fires due sources; see the module's rules. ``tick`` is what the loop calls every interval."""
+
+    def __init__(self, *, actor: str = "scheduler", store: ConfigStore | None = None, clock: Clock = utc_now,
+                 interval_s: float = DEFAULT_INTERVAL_S, grace: timedelta = DEFAULT_GRACE, parallel: int = 2):
+        self.actor, self.store, self.clock = actor, store or ConfigStore(), clock
+        self.interval_s, self.grace, self.parallel = interval_s, grace, max(parallel, 1)
+        self.next_due: dict[str, datetime] = {}
+        self.crons: dict[str, str] = {}
+        self.in_flight: set[str] = set()
+        self.events: list[dict[str, Any]] = []
+        self.threads: list[threading.Thread] = []
+        self.lock = threading.Lock()
+        self.started_at = clock()
+
+    # --- the rules ----------------------------------------------------------------------------
+    def start(self) -> list[str]:
+        """Read the schedules and apply the missed-run rule; returns the sources started now."""
+        now = self.clock()
+        self._refresh(now)
+        missed = []
+        for name, cron in sorted(self.crons.items()):
+            scheduled = previous_time(cron, now)
+            if self._ran_since(name, scheduled):
+                continue
+            if now - scheduled <= self.grace:
+                self._event("missed", name, f"scheduled {scheduled:%Y-%m-%d %H:%M} UTC was missed; running it once now")
+                missed.append(name)
+            else:
+                self._event("missed", name, f"scheduled {scheduled:%Y-%m-%d %H:%M} UTC was missed more than "
+                            f"{_span(self.grace)} ago; it waits for {self.next_due[name]:%Y-%m-%d %H:%M} UTC")
+        self._launch(missed, "missed run")
+        self.beat()
+        return missed
+
+    def tick(self) -> list[str]:
+        """Start the sources that are due; returns their names."""
+        now = self.clock()
+        self._refresh(now)
+        due = sorted(n for n, at in self.next_due.items() if at <= now)
+        for name in due:
+            self.next_due[name] = next_time(self.crons[name], now)  # missed times in between collapse into one
+        self._launch(due, "schedule")
+        self.beat()
+        return due
+
+    def _refresh(self, now: datetime) -> None:
+        """Schedules are read again every tick: a new, changed or disabled source takes effect at once."""
+        crons = locally_scheduled(self.store)
+        for name, cron in crons.items():
+            if self.crons.get(name) != cron or name not in self.next_due:
+                self.next_due[name] = next_time(cron, now)
+        for name in set(self.next_due) - set(crons):
+            del self.next_due[name]
+        self.crons = crons
+
+    @staticmethod
+    def _ran_since(name: str, moment: datetime) -> bool:
+        runs = latest_runs(source=name, kind="run", limit=1)
+        return bool(runs) and runs[0]["started_at"].astimezone(UTC) >= moment
+
+    # --- starting runs ------------------------------------------------------------------------
+    def _launch(self, names: list[str], why: str) -> None:
+        with self.lock:
+            busy = [n for n in names if n in self.in_flight]
+            names = [n for n in names if n not in self.in_flight]
+        for name in busy:
+            self._event("skipped", name, "its run from an earlier tick is still in progress")
+        if not names:
+            return
+        plan = plan_run_all(self.store, names=names)
+        with self.lock:
+            self.in_flight |= set(plan.order)
+        for name in names:
+            self._event("due", name, f"{why}; runs with: {', '.join(plan.order)}")
+        launcher = SubprocessLauncher(self.store, self.actor, "schedule")
+        thread = threading.Thread(target=self._run_batch, args=(plan, launcher), name="scheduled-batch", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _run_batch(self, plan: Any, launcher: SubprocessLauncher) -> None:
+        try:
+            execute(plan, launcher, self.parallel, self._outcome)
+        except Exception as exc:  # the scheduler keeps going; the log says what broke
+            LOGGER.exception("a scheduled batch of %s stopped: %s", ", ".join(plan.order), exc)
+        finally:
+            with self.lock:
+                self.in_flight -= set(plan.order)
+
+    def _outcome(self, outcome: SourceOutcome) -> None:
+        detail = f"run {outcome.run_id}, {outcome.rows:,} rows" if outcome.run_id else ""
+        self._event(outcome.status, outcome.source, "; ".join(p for p in (detail, outcome.reason) if p))
+        with self.lock:
+            self.in_flight.discard(outcome.source)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until the runs started so far ended (tests, and a clean stop)."""
+        for thread in list(self.threads):
+            thread.join(timeout)
+
+    # --- heartbeat, events, the loop ----------------------------------------------------------
+    def _event(self, kind: str, source: str, detail: str) -> None:
+        event = {"at": self.clock().isoformat(), "event": kind, "source": source, "detail": detail}
+        LOGGER.info("%s %s: %s", source, kind, detail)
+        with self.lock:
+            self.events = [*self.events[-49:], event]
+
+    def beat(self) -> None:
+        """Write the heartbeat: alive since, last beat, what comes next, the latest events."""
+        with self.lock:
+            beat = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": self.started_at.isoformat(),
+                    "beat_at": self.clock().isoformat(), "interval_s": self.interval_s,
+                    "grace_s": self.grace.total_seconds(),
+                    "next_due": {n: t.isoformat() for n, t in sorted(self.next_due.items())},
+                    "running": sorted(self.in_flight), "events": list(self.events)}
+        atomic_write_text(heartbeat_path(), json.dumps(beat, indent=1))
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """The ``ingest scheduler`` loop: start, then a tick every interval until ``stop`` is set."""
+        with scheduler_lock(), scheduler_logging():
+            LOGGER.info("scheduler started (pid %d), tick every %g s, missed-run grace %s", os.getpid(),
+                        self.interval_s, _span(self.grace))
+            self.start()
+            while not stop.wait(self.interval_s):
+                try:
+                    self.tick()
+                except Exception:  # a broken config read must not end the scheduler
+                    LOGGER.exception("tick failed")
+            LOGGER.info("scheduler stopping; waiting for the runs it started")
+            self.wait()
+            self.beat()
+
+
+@contextlib.contextmanager
+def scheduler_lock() -> Iterator[None]:
+    """One scheduler per data dir; the kernel frees the lock when the process ends."""
+    path = scheduler_dir() / "scheduler.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SchedulerRunningError(f"a scheduler is already running for {settings.data_dir()} ("
+                                        f"{_beat_text()}); one is enough: stop it first to start another") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _beat_text() -> str:
+    beat = read_heartbeat() or {}
+    return f"pid {beat.get('pid', '?')} on {beat.get('host', '?')}"
+
+
+@contextlib.contextmanager
+def scheduler_logging() -> Iterator[Path]:
+    """The scheduler's own log file (rotated at 5 MB, 5 kept)."""
+    path = log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.INFO)
+    try:
+        yield path
+    finally:
+        LOGGER.removeHandler(handler)
+        handler.close()
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+# --- status, for the portal and `ingest scheduler --status` --------------------------------------
+
+def read_heartbeat() -> dict[str, Any] | None:
+    with contextlib.suppress(OSError, ValueError):
+        beat = json.loads(heartbeat_path().read_text(encoding="utf-8"))
+        return beat if isinstance(beat, dict) else None
+    return None
+
+
+@dataclass(frozen=True)
+class SchedulerStatus:
+    state: str  # alive | stale | not running
+    text: str
+    beat_at: datetime | None = None
+    next_due: dict[str, str] | None = None
+    events: list[dict[str, Any]] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.state == "alive"
+
+
+def scheduler_status(now: datetime | None = None) -> SchedulerStatus:
+    """Whether the local scheduler runs: alive (holds its lock, recent heartbeat), stale (holds
+    its lock but has not beaten for three intervals) or not running, with what to do."""
+    now = now or utc_now()
+    beat = read_heartbeat()
+    held = _lock_held()
+    if not held:
+        last = f"; it last beat at {beat['beat_at'][:19]} UTC" if beat else ""
+        return SchedulerStatus("not running", f"the local scheduler is not running{last}: start it with "
+                               f"`{START_COMMAND}` (see docs/operations.md)", None, None,
+                               beat.get("events") if beat else None)
+    beat_at = datetime.fromisoformat(beat["beat_at"]) if beat else None
+    interval = float(beat.get("interval_s", DEFAULT_INTERVAL_S)) if beat else DEFAULT_INTERVAL_S
+    if beat_at is None or (now - beat_at).total_seconds() > STALE_AFTER_BEATS * interval:
+        since = f"since {beat_at:%Y-%m-%d %H:%M:%S} UTC" if beat_at else "ever"
+        return SchedulerStatus("stale", f"the local scheduler ({_beat_text()}) has not beaten {since}: it may hang; "
+                               f"see {log_path()}, stop it and start `{START_COMMAND}` again", beat_at,
+                               beat.get("next_due") if beat else None, beat.get("events") if beat else None)
+    return SchedulerStatus("alive", f"the local scheduler is running ({_beat_text()}, last beat "
+                           f"{int((now - beat_at).total_seconds())} s ago)", beat_at, beat.get("next_due"),
+                           beat.get("events"))
+
+
+def _lock_held() -> bool:
+    path = scheduler_dir() / "scheduler.lock"
+    if not path.exists():
+        return False
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+@dataclass(frozen=True)
+class Executor:
+    """What executes a source's schedule."""
+
+    kind: str  # none (no schedule) | local_scheduler | databricks_job
+    state: str  # not scheduled | alive | stale | not running | deployed by ingest deploy
+    text: str
+    command: str | None = None  # what starts it, when nothing runs the schedule yet
+
+
+def describe_executor(config: Any, store: ConfigStore | None = None,
+                      status: SchedulerStatus | None = None) -> Executor:
+    """Who runs this source on its schedule: nothing (no schedule), its Databricks job (a
+    destination with ``jobs:``), or the local scheduler, alive, stale or not running (with the
+    command that starts it). ``status``: a :func:`scheduler_status` already read (a listing)."""
+    name = config.name
+    if not config.schedule:
+        return Executor("none", "not scheduled", "no schedule: runs only when started (Run in the portal, "
+                        f"`ingest run {name}`, `ingest run --all`)")
+    if not config.enabled:
+        return Executor("none", "disabled", f"disabled: its schedule {config.schedule} does not run")
+    store = store or ConfigStore()
+    destination = store.destinations().get(config.destination)
+    if runs_as_databricks_job(destination):
+        job = f"{destination.jobs.job_name_prefix}{name}"
+        return Executor("databricks_job", "deployed by ingest deploy",
+                        f"Databricks job {job} in the workspace of {config.destination}, on cron "
+                        f"{config.schedule} UTC (after a change: `ingest deploy {name}`)", f"ingest deploy {name}")
+    status = status or scheduler_status()
+    if status.alive:
+        due = (status.next_due or {}).get(name)
+        when = f"; next run {due[:16].replace('T', ' ')} UTC" if due else ""
+        return Executor("local_scheduler", "alive", f"local scheduler, cron {config.schedule} UTC{when}")
+    if status.state == "stale":
+        return Executor("local_scheduler", "stale", f"local scheduler, but it is not responding: {status.text}",
+                        START_COMMAND)
+    return Executor("local_scheduler", "not running", f"nothing runs cron {config.schedule} yet: the local "
+                    f"scheduler is not running; start it with `{START_COMMAND}`", START_COMMAND)
