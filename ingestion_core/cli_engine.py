@@ -282,6 +282,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from ingestion_core.alerts import incidents, load_notifications, send_alerts
     from ingestion_core.run_metrics import load_run_data
 
+    if args.summary or args.day:
+        return cmd_summary(args)
     store = ConfigStore()
     schedules = {s.name: s.schedule for s in store.list_sources() if s.valid and s.enabled}
     results = send_alerts(load_notifications(), incidents(load_run_data(), schedules, datetime.now(UTC)),
@@ -322,6 +324,27 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         stop.set()
     return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """The daily summary e-mail of ``--day`` (default: yesterday, UTC), once per day."""
+    from datetime import date, timedelta
+
+    from ingestion_core.alerts import load_notifications
+    from ingestion_core.daily_summary import send_summary, summary_rows
+    from ingestion_core.run_metrics import load_run_data
+
+    day = date.fromisoformat(args.day) if args.day else datetime.now(UTC).date() - timedelta(days=1)
+    sources = [s.name for s in ConfigStore().list_sources() if s.enabled]
+    rows = summary_rows(load_run_data(), day, sources)
+    results = send_summary(load_notifications(), rows, day, dry_run=args.dry_run, force=args.force)
+    for result in results:
+        state = "would send" if args.dry_run else ("sent" if result["ok"] else f"FAILED ({result.get('error')})")
+        print(f"{state} the summary of {day} ({len(rows)} sources) to {result['channel']}")
+    if not results:
+        print(f"the summary of {day} was sent already (--force sends it again) or no e-mail channel is "
+              "configured", file=sys.stderr)
+    return 0 if all(r["ok"] for r in results) else 1
 
 
 # --- parsers -------------------------------------------------------------------------------
@@ -381,6 +404,10 @@ def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespa
 
     p = sub.add_parser("alerts", help="send e-mail / webhook alerts for new failed, quality-failed or late sources")
     p.add_argument("--dry-run", action="store_true", help="list what would be sent")
+    p.add_argument("--summary", action="store_true", help="the daily summary e-mail instead (HTML table: source, "
+                   "status, rows, duration, checks), of yesterday unless --day")
+    p.add_argument("--day", help="with --summary: the day (YYYY-MM-DD, UTC)")
+    p.add_argument("--force", action="store_true", help="with --summary: send it even if it was sent already")
 
     p = sub.add_parser("scheduler", help="run due sources by their cron (the local scheduler of the embedded "
                                          "default); --status: is it alive")

@@ -115,6 +115,8 @@ class Scheduler:
         self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()
         self.started_at = clock()
+        self.summary_cron: str | None = None
+        self.summary_due: datetime | None = None
 
     # --- the rules ----------------------------------------------------------------------------
     def start(self) -> list[str]:
@@ -144,8 +146,42 @@ class Scheduler:
         for name in due:
             self.next_due[name] = next_time(self.crons[name], now)  # missed times in between collapse into one
         self._launch(due, "schedule")
+        self._daily_summary(now)
         self.beat()
         return due
+
+    def _daily_summary(self, now: datetime) -> None:
+        """At the notifications file's ``daily_summary`` cron: the e-mail of the day before (once)."""
+        from ingestion_core.alerts import load_notifications
+
+        try:
+            cron = load_notifications().daily_summary
+        except (ValueError, OSError) as exc:  # a broken notifications file must not stop the sources' runs
+            LOGGER.warning("daily summary: %s", exc)
+            return
+        if cron != self.summary_cron or self.summary_due is None:
+            self.summary_cron, self.summary_due = cron, next_time(cron, now) if cron else None
+            return
+        if self.summary_due <= now:
+            self.summary_due = next_time(cron, now)
+            thread = threading.Thread(target=self._send_summary, args=((now - timedelta(days=1)).date(),),
+                                      name="daily-summary", daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _send_summary(self, day: Any) -> None:
+        from ingestion_core.alerts import load_notifications
+        from ingestion_core.daily_summary import send_summary, summary_rows
+        from ingestion_core.run_metrics import load_run_data
+
+        try:
+            sources = [s.name for s in self.store.list_sources() if s.enabled]
+            results = send_summary(load_notifications(), summary_rows(load_run_data(), day, sources), day)
+            self._event("summary", "-", f"daily summary of {day}: " + (", ".join(
+                f"{r['channel']} {'sent' if r['ok'] else 'FAILED ' + str(r.get('error'))}" for r in results)
+                or "sent already"))
+        except Exception as exc:
+            LOGGER.exception("the daily summary of %s was not sent: %s", day, exc)
 
     def _refresh(self, now: datetime) -> None:
         """Schedules are read again every tick: a new, changed or disabled source takes effect at once."""
@@ -345,19 +381,21 @@ class Executor:
     command: str | None = None  # what starts it, when nothing runs the schedule yet
 
 
-def describe_executor(config: Any, store: ConfigStore | None = None,
-                      status: SchedulerStatus | None = None) -> Executor:
+def describe_executor(config: Any, store: ConfigStore | None = None, status: SchedulerStatus | None = None,
+                      destinations: dict[str, Any] | None = None) -> Executor:
     """Who runs this source on its schedule: nothing (no schedule), its Databricks job (a
     destination with ``jobs:``), or the local scheduler, alive, stale or not running (with the
-    command that starts it). ``status``: a :func:`scheduler_status` already read (a listing)."""
+    command that starts it). ``config``: a source file or a ``SourceSummary``; ``status`` and
+    ``destinations``: read once for a listing."""
     name = config.name
     if not config.schedule:
         return Executor("none", "not scheduled", "no schedule: runs only when started (Run in the portal, "
                         f"`ingest run {name}`, `ingest run --all`)")
     if not config.enabled:
         return Executor("none", "disabled", f"disabled: its schedule {config.schedule} does not run")
-    store = store or ConfigStore()
-    destination = store.destinations().get(config.destination)
+    if destinations is None:
+        destinations = (store or ConfigStore()).destinations()
+    destination = destinations.get(config.destination or "")
     if runs_as_databricks_job(destination):
         job = f"{destination.jobs.job_name_prefix}{name}"
         return Executor("databricks_job", "deployed by ingest deploy",
