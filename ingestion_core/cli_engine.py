@@ -112,9 +112,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from ingestion_core.runner import run_source
 
-    if args.all or args.source is None:
+    if getattr(args, "all", False) or args.source is None:  # job-run builds its own Namespace without them
         return cmd_run_all(args)
-    if args.owner or args.tag or args.parallel != 1:
+    if getattr(args, "owner", None) or getattr(args, "tag", None) or getattr(args, "parallel", 1) != 1:
         raise ValueError("--owner, --tag and --parallel go with --all: `ingest run --all --owner TEAM`")
     config = load_source_arg(args.source)
     signal.signal(signal.SIGTERM, _on_sigterm)
