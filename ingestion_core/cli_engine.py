@@ -301,7 +301,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     import threading
     from datetime import timedelta
 
-    from ingestion_core.scheduler import Scheduler, scheduler_status
+    from ingestion_core.schedule_status import scheduler_status
+    from ingestion_core.scheduler import Scheduler
 
     if args.status:
         status = scheduler_status()

@@ -11,7 +11,7 @@ import streamlit as st
 from ingestion_core import settings
 from ingestion_core.config_store import ConfigStore
 from ingestion_core.run_metrics import RunData
-from ingestion_core.scheduler import describe_executor, scheduler_status
+from ingestion_core.schedule_status import describe_executor, scheduler_status
 from ingestion_core.schema_drift import schema_drift
 from portal.components import md_escape
 from portal.data import source_summaries

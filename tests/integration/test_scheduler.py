@@ -14,14 +14,8 @@ import pytest
 from ingestion_core.config_store import ConfigStore
 from ingestion_core.records import latest_runs
 from ingestion_core.run_control import source_lock
-from ingestion_core.scheduler import (
-    Scheduler,
-    SchedulerRunningError,
-    describe_executor,
-    heartbeat_path,
-    log_path,
-    scheduler_status,
-)
+from ingestion_core.schedule_status import describe_executor, heartbeat_path, log_path, scheduler_status
+from ingestion_core.scheduler import Scheduler, SchedulerRunningError
 
 
 class FakeClock:
