@@ -95,7 +95,7 @@ def test_status_alive_stale_not_running_and_what_executes_a_schedule(shop: Path)
     assert "nothing runs cron 0 6 * * * yet" in executor.text
 
     stop = threading.Event()
-    scheduler = Scheduler(actor="scheduler", interval_s=0.2)
+    scheduler = Scheduler(actor="scheduler", interval_s=0.2, grace=timedelta(0))  # no make-up run whatever the hour
     loop = threading.Thread(target=scheduler.run_forever, args=(stop,))
     loop.start()
     try:
