@@ -302,7 +302,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from ingestion_core.schedule_status import scheduler_status
-    from ingestion_core.scheduler import Scheduler
+    from ingestion_core.scheduler import Scheduler, SchedulerRunningError
 
     if args.status:
         status = scheduler_status()
@@ -322,6 +322,9 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
           flush=True)
     try:
         scheduler.run_forever(stop)
+    except SchedulerRunningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         stop.set()
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ingestion_core.cli import main
 from ingestion_core.config_store import ConfigStore
 from ingestion_core.records import latest_runs
 from ingestion_core.run_control import source_lock
@@ -86,7 +87,7 @@ def test_a_restart_makes_up_a_missed_run_once_within_the_grace_window(shop: Path
     assert len(runs_of("five")) == 1
 
 
-def test_status_alive_stale_not_running_and_what_executes_a_schedule(shop: Path) -> None:
+def test_status_alive_stale_not_running_and_what_executes_a_schedule(shop: Path, capsys) -> None:
     write_source(shop, "due_src", "0 6 * * *")
     config = ConfigStore().load_source("due_src").config
     assert scheduler_status().state == "not running"
@@ -109,6 +110,9 @@ def test_status_alive_stale_not_running_and_what_executes_a_schedule(shop: Path)
         assert scheduler_status(now=later).state == "stale"
         with pytest.raises(SchedulerRunningError, match="already running"):
             Scheduler(actor="other").run_forever(threading.Event())
+        assert main(["scheduler", "--status"]) == 0
+        assert main(["scheduler", "--interval", "1"]) == 1  # a second one is refused, with the reason
+        assert "a scheduler is already running" in capsys.readouterr().err
     finally:
         stop.set()
         loop.join()
