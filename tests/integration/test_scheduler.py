@@ -96,7 +96,8 @@ def test_status_alive_stale_not_running_and_what_executes_a_schedule(shop: Path,
     assert "nothing runs cron 0 6 * * * yet" in executor.text
 
     stop = threading.Event()
-    scheduler = Scheduler(actor="scheduler", interval_s=0.2, grace=timedelta(0))  # no make-up run whatever the hour
+    # it beats at start and then every 30 s (stale after 90 s); no make-up run whatever the hour
+    scheduler = Scheduler(actor="scheduler", interval_s=30, grace=timedelta(0))
     loop = threading.Thread(target=scheduler.run_forever, args=(stop,))
     loop.start()
     try:
@@ -106,7 +107,7 @@ def test_status_alive_stale_not_running_and_what_executes_a_schedule(shop: Path,
             stop.wait(0.05)
         executor = describe_executor(config)
         assert executor.state == "alive" and "next run" in executor.text
-        later = datetime.now(UTC) + timedelta(seconds=5)
+        later = datetime.now(UTC) + timedelta(minutes=10)
         assert scheduler_status(now=later).state == "stale"
         with pytest.raises(SchedulerRunningError, match="already running"):
             Scheduler(actor="other").run_forever(threading.Event())

@@ -33,7 +33,8 @@ def test_sources_list_and_overview_say_what_runs_each_schedule(ingest_env: Path)
     assert len(warning) == 1 and "daily" in warning[0] and "ingest scheduler" in warning[0]
 
     stop = threading.Event()
-    scheduler = Scheduler(actor="scheduler", interval_s=0.2, grace=timedelta(0))  # no make-up run whatever the hour
+    # it beats at start and then every 30 s (stale after 90 s); no make-up run whatever the hour
+    scheduler = Scheduler(actor="scheduler", interval_s=30, grace=timedelta(0))
     loop = threading.Thread(target=scheduler.run_forever, args=(stop,))
     loop.start()
     try:

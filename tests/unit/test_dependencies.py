@@ -66,3 +66,18 @@ def test_after_itself_or_twice_is_refused(ingest_env: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "a.yaml:after[0]: a source cannot run after itself; remove 'a' from after" in out
     assert "b.yaml:after[1]: 'a' appears twice in after; keep it once" in out
+
+
+def test_run_all_plans_dependencies_first_and_blocks_a_cycle_with_the_reason(ingest_env: Path) -> None:
+    from ingestion_core.run_all import plan_run_all
+
+    write(ingest_env, "a", ["b"])
+    write(ingest_env, "b", ["a"])
+    write(ingest_env, "c", ["d"])
+    write(ingest_env, "d")
+    plan = plan_run_all(ConfigStore())
+    assert plan.order.index("d") < plan.order.index("c")
+    assert sorted(plan.blocked) == ["a", "b"]
+    assert "invalid config (after[0]: 'b' depends back on a (cycle a -> b -> a)" in plan.blocked["a"]
+    with pytest.raises(LookupError, match="no source named nope; the sources are a, b, c, d"):
+        plan_run_all(ConfigStore(), names=["nope"])
