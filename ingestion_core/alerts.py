@@ -1,5 +1,5 @@
 """Alerts for operations: e-mail (SMTP) and a generic webhook, for failed, quality-failed and
-late sources, sent once per incident.
+late sources and schema drift (columns added, removed or retyped), sent once per incident.
 
 The channels live in ``configs/notifications.yaml`` (credentials by reference). An incident is
 the latest real run of a source that did not succeed (keyed by its run id), or a source that is
@@ -21,11 +21,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from ingestion_core import settings
-from ingestion_core.models.base import ConfigModel, SecretRef, check_headers, url_credential_problem
+from ingestion_core.models.base import ConfigModel, Cron, SecretRef, check_headers, url_credential_problem
 from ingestion_core.run_metrics import RunData, failing_sources, freshness
 from ingestion_core.secrets import mask, resolve_value
 
-Event = Literal["failed", "quality_failed", "late"]
+Event = Literal["failed", "quality_failed", "late", "schema_drift"]
 STATUS_EVENT = {"failed": "failed", "partial": "failed", "abandoned": "failed", "quality_failed": "quality_failed"}
 
 
@@ -65,9 +65,12 @@ class NotificationConfig(ConfigModel):
     version: Literal[1] = Field(1, description="Format version of this file.")
     channels: list[Annotated[EmailChannel | WebhookChannel, Field(discriminator="type")]] = Field(
         default_factory=list, description="Where alerts go.")
-    events: list[Event] = Field(default_factory=lambda: ["failed", "quality_failed", "late"],
+    events: list[Event] = Field(default_factory=lambda: ["failed", "quality_failed", "late", "schema_drift"],
                                 description="Which incidents raise an alert.")
     sources: list[str] = Field(default_factory=list, description="Only these sources (default: all).")
+    daily_summary: Cron | None = Field(
+        None, description="When the local scheduler e-mails the summary of the day before (HTML table: source, "
+        "status, rows, duration, checks), as cron in UTC, e.g. '0 7 * * *'. `ingest alerts --summary` sends it too.")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,22 @@ def incidents(data: RunData, schedules: dict[str, str | None], now: datetime) ->
                                   f"{row['last_success'] or 'ever'} (due by {row['due_by']:%Y-%m-%d %H:%M} UTC, "
                                   f"schedule {row['schedule']})",
                                   hint="open the source's last run for its error, or run it now"))
+    return found + drift_incidents(data)
+
+
+def drift_incidents(data: RunData) -> list[Incident]:
+    """A ``schema_drift`` incident per latest real run whose tables added, removed or retyped columns."""
+    from ingestion_core.schema_drift import schema_drift
+
+    drift = schema_drift(data)
+    found = []
+    for run_id, group in drift.groupby("run_id", sort=False):
+        changes = "; ".join(f"{row['table']}: {row['summary']}" for row in group.to_dict("records"))
+        source = group["source"].iloc[0]
+        found.append(Incident(key=f"schema_drift:{run_id}", source=source, event="schema_drift",
+                              summary=f"{source}: the columns changed in run {run_id}: {changes}",
+                              hint="check that downstream reports and checks still fit; a removed or retyped "
+                                   "column may need a change there", run_id=str(run_id)))
     return found
 
 
@@ -146,10 +165,18 @@ def _deliver(channel: EmailChannel | WebhookChannel, incident: Incident, dry_run
 
 
 def _send_email(channel: EmailChannel, incident: Incident) -> None:
+    send_email(channel, f"[ingestion] {incident.event.replace('_', ' ')}: {incident.source}",
+               f"{mask(incident.summary)}\n\nWhat to do: {incident.hint}\n")
+
+
+def send_email(channel: EmailChannel, subject: str, text: str, html: str | None = None) -> None:
+    """One e-mail through the channel's SMTP server (an HTML alternative when ``html``)."""
     message = EmailMessage()
-    message["Subject"] = f"[ingestion] {incident.event.replace('_', ' ')}: {incident.source}"
+    message["Subject"] = subject
     message["From"], message["To"] = channel.sender, ", ".join(channel.to)
-    message.set_content(f"{mask(incident.summary)}\n\nWhat to do: {incident.hint}\n")
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
     with smtplib.SMTP(channel.smtp_host, channel.smtp_port, timeout=15) as smtp:
         if channel.starttls:
             smtp.starttls()

@@ -92,8 +92,8 @@ def validate_file(path: Path) -> list[ConfigIssue]:
     is_destination = isinstance(data, dict) and "source" not in data and "type" in data
     if path.parent.name == "destinations" or is_destination:
         return validate_destination_data(data, file_name)[1]
-    destinations = _store_for(path).destinations()
-    return validate_source_data(data, destinations, file_name)[1]
+    store = _store_for(path)
+    return store.with_dependency_issues(*validate_source_data(data, store.destinations(), file_name))[1]
 
 
 @command("validate")
@@ -275,7 +275,8 @@ def skip_exit_collection() -> None:
 
 _EXIT_COLLECTION_SKIPPED = False
 # Commands that never run dlt: they skip importing it (0.8 s) for skip_streamlit_secrets_lookup.
-NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune", "secrets"})
+NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune", "secrets",
+                             "scheduler"})
 
 
 def main(argv: list[str] | None = None) -> int:

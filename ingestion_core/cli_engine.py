@@ -112,6 +112,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from ingestion_core.runner import run_source
 
+    if getattr(args, "all", False) or args.source is None:  # job-run builds its own Namespace without them
+        return cmd_run_all(args)
+    if getattr(args, "owner", None) or getattr(args, "tag", None) or getattr(args, "parallel", 1) != 1:
+        raise ValueError("--owner, --tag and --parallel go with --all: `ingest run --all --owner TEAM`")
     config = load_source_arg(args.source)
     signal.signal(signal.SIGTERM, _on_sigterm)
     holder: dict[str, RunRecord] = {}
@@ -137,6 +141,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         _summary(record)
     return record.exit_code
+
+
+def cmd_run_all(args: argparse.Namespace) -> int:
+    """Every enabled source, dependencies first; a summary table; exit 0 when all succeeded."""
+    from ingestion_core.run_all import run_all
+
+    if not args.all:
+        raise ValueError("name a source (`ingest run SOURCE`) or run every enabled one with `ingest run --all`")
+    if args.tables or args.destination or args.run_id or args.refresh:
+        raise ValueError("--tables, --destination, --run-id and --refresh go with one source, not --all")
+    if args.parallel < 1:
+        raise ValueError(f"--parallel must be at least 1, not {args.parallel}")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+    def progress(outcome: Any) -> None:
+        if not args.json:
+            print(f"  {outcome.source}: {outcome.status}" + (f" ({outcome.reason})" if outcome.status == "skipped"
+                                                              else ""), flush=True)
+
+    try:
+        result = run_all(actor=args.actor, owner=args.owner, tags=args.tag or None, parallel=args.parallel,
+                         trigger=args.trigger, on_outcome=progress)
+    except KeyboardInterrupt:
+        return EXIT_CODES["cancelled"]
+    if args.json:
+        _json(result.as_json())
+    else:
+        print(result.table())
+    return result.exit_code
 
 
 # --- cancel / state / reset-state ----------------------------------------------------------
@@ -249,6 +282,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from ingestion_core.alerts import incidents, load_notifications, send_alerts
     from ingestion_core.run_metrics import load_run_data
 
+    if args.summary or args.day:
+        return cmd_summary(args)
     store = ConfigStore()
     schedules = {s.name: s.schedule for s in store.list_sources() if s.valid and s.enabled}
     results = send_alerts(load_notifications(), incidents(load_run_data(), schedules, datetime.now(UTC)),
@@ -258,6 +293,61 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         print(f"{state} to {result['channel']}: {result['event']} {result['summary']}")
     if not results:
         print("no new incidents", file=sys.stderr)
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """The local scheduler: runs due sources by their cron until stopped (SIGINT / SIGTERM)."""
+    import threading
+    from datetime import timedelta
+
+    from ingestion_core.schedule_status import scheduler_status
+    from ingestion_core.scheduler import Scheduler, SchedulerRunningError
+
+    if args.status:
+        status = scheduler_status()
+        if args.json:
+            _json({"state": status.state, "text": status.text, "beat_at": status.beat_at,
+                   "next_due": status.next_due, "events": status.events})
+        else:
+            print(f"{status.state}: {status.text}")
+            for name, due in sorted((status.next_due or {}).items()):
+                print(f"  {name}: next run {due}")
+        return 0 if status.alive else 1
+    scheduler = Scheduler(actor=args.actor, interval_s=args.interval, parallel=args.parallel,
+                          grace=timedelta(seconds=parse_duration(args.grace).total_seconds()))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    print(f"scheduler started: tick every {args.interval:g} s; log {settings.data_dir() / 'logs' / 'scheduler.log'}",
+          flush=True)
+    try:
+        scheduler.run_forever(stop)
+    except SchedulerRunningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """The daily summary e-mail of ``--day`` (default: yesterday, UTC), once per day."""
+    from datetime import date, timedelta
+
+    from ingestion_core.alerts import load_notifications
+    from ingestion_core.daily_summary import send_summary, summary_rows
+    from ingestion_core.run_metrics import load_run_data
+
+    day = date.fromisoformat(args.day) if args.day else datetime.now(UTC).date() - timedelta(days=1)
+    sources = [s.name for s in ConfigStore().list_sources() if s.enabled]
+    rows = summary_rows(load_run_data(), day, sources)
+    results = send_summary(load_notifications(), rows, day, dry_run=args.dry_run, force=args.force)
+    for result in results:
+        state = "would send" if args.dry_run else ("sent" if result["ok"] else f"FAILED ({result.get('error')})")
+        print(f"{state} the summary of {day} ({len(rows)} sources) to {result['channel']}")
+    if not results:
+        print(f"the summary of {day} was sent already (--force sends it again) or no e-mail channel is "
+              "configured", file=sys.stderr)
     return 0 if all(r["ok"] for r in results) else 1
 
 
@@ -276,8 +366,13 @@ def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespa
     p.add_argument("--trigger", default="cli", choices=["cli", "portal", "job", "schedule", "test"])
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("run", help="the real load into the source's destination")
-    p.add_argument("source")
+    p = sub.add_parser("run", help="the real load into the source's destination (--all: every enabled source)")
+    p.add_argument("source", nargs="?", help="a name under configs/sources/ or a path (omit with --all)")
+    p.add_argument("--all", action="store_true", help="every enabled source, dependencies (after:) first; a "
+                   "summary table; exit 0 only when all succeeded")
+    p.add_argument("--owner", help="with --all: only this team's sources")
+    p.add_argument("--tag", action="append", help="with --all: only sources with this tag (repeatable)")
+    p.add_argument("--parallel", type=int, default=1, help="with --all: sources run at the same time (default 1)")
     p.add_argument("--tables", help="comma-separated table names (default: all enabled)")
     p.add_argument("--destination", help="another destination name instead of the configured one")
     p.add_argument("--trigger", default="cli", choices=["cli", "portal", "job", "schedule", "test"])
@@ -313,7 +408,21 @@ def add_engine_commands(sub: Any, commands: dict[str, Callable[[argparse.Namespa
 
     p = sub.add_parser("alerts", help="send e-mail / webhook alerts for new failed, quality-failed or late sources")
     p.add_argument("--dry-run", action="store_true", help="list what would be sent")
+    p.add_argument("--summary", action="store_true", help="the daily summary e-mail instead (HTML table: source, "
+                   "status, rows, duration, checks), of yesterday unless --day")
+    p.add_argument("--day", help="with --summary: the day (YYYY-MM-DD, UTC)")
+    p.add_argument("--force", action="store_true", help="with --summary: send it even if it was sent already")
 
-    commands.update({"alerts": cmd_alerts, "test-connection": cmd_test_connection, "preview": cmd_preview,
+    p = sub.add_parser("scheduler", help="run due sources by their cron (the local scheduler of the embedded "
+                                         "default); --status: is it alive")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between checks (default 30)")
+    p.add_argument("--grace", default="2h", help="a run missed while stopped is made up at start when it was "
+                   "due within this (default 2h)")
+    p.add_argument("--parallel", type=int, default=2, help="sources run at the same time (default 2)")
+    p.add_argument("--status", action="store_true", help="print whether it is alive; exit 0 alive, 1 not")
+    p.add_argument("--json", action="store_true")
+
+    commands.update({"scheduler": cmd_scheduler, "alerts": cmd_alerts, "test-connection": cmd_test_connection,
+                     "preview": cmd_preview,
                      "run": cmd_run, "runs": cmd_runs, "prune": cmd_prune, "cancel": cmd_cancel,
                      "state": cmd_state, "reset-state": cmd_reset_state})

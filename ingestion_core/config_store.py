@@ -43,6 +43,7 @@ from pydantic import BaseModel, ValidationError
 from ingestion_core import access, settings
 from ingestion_core.access import Principal
 from ingestion_core.atomic import atomic_write, folder_lock
+from ingestion_core.dependencies import dependency_issues
 from ingestion_core.migrations import NewerVersionError, migrate
 from ingestion_core.models.base import NAME_PATTERN
 from ingestion_core.models.destinations import DESTINATION_ADAPTER, parse_destination
@@ -294,16 +295,40 @@ class ConfigStore:
             return None, issues
         if kind == "destinations":
             return validate_destination_data(data, file_name)
-        return validate_source_data(data, self.destinations(), file_name)
+        return self.with_dependency_issues(*validate_source_data(data, self.destinations(), file_name))
+
+    def dependency_graph(self) -> dict[str, list[str]]:
+        """Every source name -> its ``after`` list, read from the YAML as it is (an invalid file
+        still counts as a source; a value that is not a list of names counts as no dependency)."""
+        graph: dict[str, list[str]] = {}
+        for name in self.names("sources"):
+            try:
+                text, _ = self.read("sources", name)
+            except ConfigNotFoundError:  # deleted while listing
+                continue
+            data, _issues = parse_yaml(text)
+            after = data.get("after") if isinstance(data, dict) else None
+            graph[name] = [a for a in after if isinstance(a, str)] if isinstance(after, list) else []
+        return graph
+
+    def with_dependency_issues(self, config: SourceFileBase | None, issues: list[ConfigIssue],
+                               graph: dict[str, list[str]] | None = None) -> tuple[SourceFileBase | None,
+                                                                                   list[ConfigIssue]]:
+        """Add the checks of ``after`` against the other sources (unknown name, cycle). Only a file
+        with ``after`` entries can close a cycle, so the others cost nothing."""
+        if config is None or not config.after:
+            return config, issues
+        issues = issues + dependency_issues(config.name, config.after, graph or self.dependency_graph())
+        return (None if any(i.severity == "error" for i in issues) else config), issues
 
     def list_sources(self) -> list[SourceSummary]:
         """Every source file, valid or not; a misnamed file is listed as invalid."""
-        destinations = self.destinations()
-        summaries = [s for s in (self._summary(n, destinations) for n in self.names("sources")) if s]
+        destinations, graph = self.destinations(), self.dependency_graph()
+        summaries = [s for s in (self._summary(n, destinations, graph) for n in self.names("sources")) if s]
         summaries += [_misnamed_summary(name) for name in self.misnamed("sources")]
         return sorted(summaries, key=lambda s: s.name)
 
-    def _summary(self, name: str, destinations: dict[str, Any]) -> SourceSummary | None:
+    def _summary(self, name: str, destinations: dict[str, Any], graph: dict[str, list[str]]) -> SourceSummary | None:
         try:
             text, _ = self.read("sources", name)
         except ConfigNotFoundError:  # deleted while listing
@@ -311,7 +336,7 @@ class ConfigStore:
         data, issues = parse_yaml(text)
         config = None
         if not issues:
-            config, issues = validate_source_data(data, destinations, name)
+            config, issues = self.with_dependency_issues(*validate_source_data(data, destinations, name), graph)
         raw = data if isinstance(data, dict) else {}
         source = raw.get("source") if isinstance(raw.get("source"), dict) else {}
         tables = raw.get("tables") if isinstance(raw.get("tables"), list) else []

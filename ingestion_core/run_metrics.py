@@ -92,6 +92,16 @@ _TABLE_COLUMNS = ["run_id", "source", "kind", "started_at", "run_status", "table
                   *PHASE_COLUMNS]
 
 
+def json_list(value: Any) -> list[dict[str, Any]]:
+    """The dicts of a JSON list column (``quality``, ``schema_changes``): parsed text or a list."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _phase_columns(column: str) -> str:
     return ", ".join(f"coalesce(TRY_CAST(json_extract({column}, '$.{p}.duration_s') AS DOUBLE), 0) AS {p}_s"
                      for p in PHASES)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from ingestion_core import run_metrics as rm
-from portal import charts, components, dashboard_data
+from portal import charts, components, dashboard_data, operations_view
 from portal import dashboard_widgets as ui
 from portal.components import md_escape
 
@@ -62,6 +62,7 @@ for row in late.to_dict("records"):
     st.warning(f"**{md_escape(row['source'])}** is late: last successful run {since}, schedule "
                f"{ui.code(row['schedule'])}.\n\n**What to do:** check that its job or scheduler ran; open its last "
                "run in Run history for the error, or run it now.", icon=":material/schedule:")
+operations_view.attention_notes(data)
 
 st.subheader("Sources", anchor=False)
 table = pd.DataFrame({
@@ -91,7 +92,6 @@ st.dataframe(table.style.apply(_highlight, axis=1), key="overview_sources", hide
 })
 st.caption("Failing sources first (red), then late ones (amber). Freshness compares the last successful run with "
            "the source's schedule.")
-
 left, right = st.columns(2)
 ui.chart(charts.rows_per_day_chart(rm.rows_per_day(data, days=30, now=now)),
          "Rows loaded per day over the last 30 days (UTC), stacked by source.", key="overview_rows", column=left)

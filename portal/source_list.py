@@ -15,14 +15,15 @@ from ingestion_core.access import AccessDeniedError
 from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, ConflictError
 from ingestion_core.onboarding import SourceRow
 from ingestion_core.validation import ConfigError
-from portal import components, data, test_run, wizard
+from portal import components, data, operations_view, test_run, wizard
 from portal.components import md_escape
 from portal.identity import acting_user
 
 FLASH_KEY = "sources-flash"
 CONFIRM_KEY = "sources-confirm"
 STATUSES = ("all", "valid", "invalid", "enabled", "disabled", "last run failed")
-COLUMNS = ("name", "type", "owner", "destination", "tables", "enabled", "valid", "last run", "last run at")
+COLUMNS = ("name", "type", "owner", "destination", "tables", "enabled", "valid", "last run", "last run at",
+           "schedule run by")
 
 
 def render() -> None:
@@ -80,12 +81,14 @@ def _matches(row: SourceRow, text: str, types: list[str], teams: list[str], stat
 
 
 def rows_frame(rows: Sequence[SourceRow]) -> pd.DataFrame:
+    executors = operations_view.executor_labels([r.summary for r in rows])
     records = [{
         "name": r.summary.name, "type": r.summary.type, "owner": r.summary.owner,
         "destination": r.summary.destination, "tables": r.summary.tables, "enabled": r.summary.enabled,
         "valid": r.summary.valid,
         "last run": (r.last_status + (" (preview)" if r.last_kind == "preview" else "")) if r.last_status else "never",
         "last run at": pd.to_datetime(r.last_started, utc=True) if r.last_started else None,
+        "schedule run by": executors.get(r.summary.name, "-"),
     } for r in rows]
     return pd.DataFrame(records, columns=list(COLUMNS))
 

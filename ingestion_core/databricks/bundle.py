@@ -33,11 +33,14 @@ def job_key(source: str) -> str:
 
 
 def bundle_jobs(configs: list[SourceFileBase], target: JobTarget, config_dir: str = "configs") -> dict[str, Any]:
-    """``resources.jobs`` of the bundle: one job per source."""
+    """``resources.jobs`` of the bundle: one job per source; a source's ``after`` sources run
+    first as ``run_job_task`` tasks referring to their jobs in the bundle."""
     actor = target.jobs.run_as_service_principal or "${workspace.current_user.userName}"
     jobs = {}
+    references = {c.name: f"${{resources.jobs.{job_key(c.name)}.id}}" for c in configs}
     for config in configs:
-        settings = job_settings(config, target, WHEEL, actor, config_dir=f"${{workspace.file_path}}/{config_dir}")
+        settings = job_settings(config, target, WHEEL, actor, config_dir=f"${{workspace.file_path}}/{config_dir}",
+                                dependency_jobs=references)
         settings.run_as = None  # a bundle sets run_as for the target
         jobs[job_key(config.name)] = settings.as_dict()
     return jobs

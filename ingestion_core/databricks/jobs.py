@@ -112,18 +112,33 @@ def cluster_spec(jobs_config: Any) -> Any:
     )
 
 
+def dependency_tasks(config: SourceFileBase, dependency_jobs: dict[str, Any]) -> list[Any]:
+    """``after: [a]`` as tasks: ``after_a`` runs source a's own job (``run_job_task``) and waits for
+    it; the ingest task depends on these, so it is skipped ("Upstream failed") when one fails."""
+    from databricks.sdk.service import jobs
+
+    missing = [d for d in config.after if d not in dependency_jobs]
+    if missing:
+        raise LookupError(f"{config.name} runs after {', '.join(missing)}, which has no job here yet: deploy it first "
+                          f"(`ingest deploy {missing[0]}`), or put it in the same bundle")
+    return [jobs.Task(task_key=f"after_{d}", description=f"run source {d}'s job first (after: in {config.name})",
+                      run_job_task=jobs.RunJobTask(job_id=dependency_jobs[d])) for d in config.after]
+
+
 def job_settings(config: SourceFileBase, target: JobTarget, wheel_path: str, actor: str,
-                 config_dir: str | None = None) -> Any:
-    """The whole ``JobSettings`` of a source's job (what create / reset send)."""
+                 config_dir: str | None = None, dependency_jobs: dict[str, Any] | None = None) -> Any:
+    """The whole ``JobSettings`` of a source's job (what create / reset send). ``dependency_jobs``:
+    the job id (or a bundle reference) of each source in ``after``."""
     from databricks.sdk.service import compute, jobs
 
     settings_of = target.jobs
+    before = dependency_tasks(config, dependency_jobs or {}) if config.after else []
     task = jobs.Task(
         task_key=TASK_KEY, description=f"ingest {config.name}",
         python_wheel_task=jobs.PythonWheelTask(package_name=DISTRIBUTION, entry_point=ENTRY_POINT,
                                                parameters=task_parameters(config, target, actor, config_dir)),
         max_retries=settings_of.max_retries, min_retry_interval_millis=settings_of.min_retry_interval_minutes * 60_000,
-        retry_on_timeout=False,
+        retry_on_timeout=False, depends_on=[jobs.TaskDependency(task_key=t.task_key) for t in before] or None,
     )
     settings = jobs.JobSettings(
         name=target.job_name(config.name),
@@ -131,7 +146,7 @@ def job_settings(config: SourceFileBase, target: JobTarget, wheel_path: str, act
         + f"loads source {config.name}; managed by `ingest deploy` (changes made here are overwritten)",
         tags={SOURCE_TAG: config.name, "ingest_owner": config.owner, MANAGED_TAG[0]: MANAGED_TAG[1],
               **settings_of.tags},
-        tasks=[task],
+        tasks=[*before, task],
         parameters=[jobs.JobParameterDefinition(name=RUN_ID_PARAMETER, default="")],
         max_concurrent_runs=1,
         timeout_seconds=settings_of.timeout_minutes * 60,
@@ -270,7 +285,10 @@ def deploy_source(config: SourceFileBase, target: JobTarget, *, wheel: Path, sto
     for path, data in files.items():
         (uploaded if upload_if_changed(client, path, data) else unchanged).append(path)
     identity = deploying_identity(client, target)
-    settings = job_settings(config, target, f"{target.wheels_dir}/{wheel.name}", identity)
+    dependency_jobs = {d: job.job_id for d in config.after
+                       for job in [find_job(client, target.job_name(d), d)] if job is not None}
+    settings = job_settings(config, target, f"{target.wheels_dir}/{wheel.name}", identity,
+                            dependency_jobs=dependency_jobs)
     existing = find_job(client, settings.name, config.name)
     if existing is None:
         job_id, action = client.jobs.create(**_fields(settings)).job_id, "created"

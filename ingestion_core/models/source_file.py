@@ -89,6 +89,11 @@ class SourceFileBase(ConfigModel):
     schedule: Cron | None = Field(None, description="When to run, as cron in UTC, e.g. '0 6 * * *'.")
     retries: Retries = Field(default_factory=Retries, description="Retry policy of a run.")
     workers: Workers = Field(default_factory=Workers, description="Parallelism of a run.")
+    tags: list[Name] = Field(default_factory=list, description="Labels to select sources by, e.g. "
+                             "`ingest run --all --tag daily`.")
+    after: list[Name] = Field(default_factory=list, description="Sources that must load successfully before "
+                              "this one: run-all, the local scheduler and Databricks jobs run them first and skip "
+                              "this source when one of them fails.")
 
     @property
     def source_type(self) -> str:
@@ -130,7 +135,20 @@ class SourceFileBase(ConfigModel):
             self._check_mode_needs(index, table)
             self._check_type_mapping(index, table)
         self._check_destination((info.context or {}).get("destinations"))
+        self._check_after()
         return self
+
+    def _check_after(self) -> None:
+        """Within the file: no dependency on itself, none twice (other sources: ``dependencies``)."""
+        seen: set[str] = set()
+        for index, name in enumerate(self.after):
+            if name == self.name:
+                raise PydanticCustomError("self_dependency", "a source cannot run after itself; remove '{name}' "
+                                          "from after", {"name": name, "at": f"after[{index}]"})
+            if name in seen:
+                raise PydanticCustomError("duplicate_dependency", "'{name}' appears twice in after; keep it once",
+                                          {"name": name, "at": f"after[{index}]"})
+            seen.add(name)
 
     def _mode_text(self, table: TableBase) -> str:
         mode = self.settings_for(table).mode

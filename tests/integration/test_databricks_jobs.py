@@ -340,3 +340,24 @@ def test_a_scheduled_run_is_followed_by_its_job_run_id(ingest_env: Path, tmp_pat
     [record] = latest_runs()
     assert (record["run_id"], record["status"], record["rows_total"]) == (f"job{job_run_id}-shop", "success", 5)
     assert landed_rows(tmp_path) == 5
+
+
+def test_a_source_after_another_runs_that_job_first_as_a_task(ingest_env: Path, tmp_path: Path, dbx,
+                                                               capsys) -> None:
+    write_sqlite_shop(ingest_env, tmp_path)
+    shop = (ingest_env / "configs" / "sources" / "shop.yaml").read_text()
+    (ingest_env / "configs" / "sources" / "report.yaml").write_text(
+        shop.replace("name: shop", "name: report") + "after: [shop]\n")
+    wheel = wheel_file(tmp_path)
+    assert main(["deploy", "report", "--workspace", "dbx", "--wheel", str(wheel)]) == 1
+    assert "report runs after shop, which has no job here yet: deploy it first (`ingest deploy shop`)" in \
+        capsys.readouterr().err
+    assert main(["deploy", "shop", "--workspace", "dbx", "--wheel", str(wheel)]) == 0
+    assert main(["deploy", "report", "--workspace", "dbx", "--wheel", str(wheel)]) == 0
+    assert "job ingest-report (1002) created" in capsys.readouterr().out
+    create = [r for r in dbx.requests if r.path == "/api/2.2/jobs/create"][-1]
+    first, ingest = create.body["tasks"]
+    assert first == {"task_key": "after_shop", "run_job_task": {"job_id": 1001},
+                     "description": "run source shop's job first (after: in report)"}
+    assert ingest["task_key"] == "ingest" and ingest["depends_on"] == [{"task_key": "after_shop"}]
+    assert "run_if" not in ingest  # the default, ALL_SUCCESS: a failed shop skips report

@@ -80,3 +80,18 @@ def test_bundle_of_named_sources_and_a_source_without_a_databricks_workspace(pro
     assert list(yaml.safe_load(out.read_text())["resources"]["jobs"]) == ["ingest_sales_fr"]
     # without --workspace the source's own destination (local DuckDB) is no workspace
     assert main(["bundle", "sales_fr", "--out", str(out)]) == 1
+
+
+def test_after_becomes_a_run_job_task_referring_to_the_dependency_in_the_bundle(project: Path, capsys) -> None:
+    path = project / "configs" / "sources" / "sales_fr.yaml"
+    path.write_text(path.read_text() + "after: [sales_de]\n")
+    out = project / "databricks.yml"
+    assert main(["bundle", "--workspace", "dbx", "--out", str(out)]) == 0
+    job = yaml.safe_load(out.read_text())["resources"]["jobs"]["ingest_sales_fr"]
+    resolved = yaml.safe_load(out.read_text().replace("${resources.jobs.ingest_sales_de.id}", "1001"))
+    parse_strict(jobs.JobSettings, resolved["resources"]["jobs"]["ingest_sales_fr"], "ingest_sales_fr")  # as deployed
+    assert [t["task_key"] for t in job["tasks"]] == ["after_sales_de", "ingest"]
+    assert job["tasks"][0]["run_job_task"] == {"job_id": "${resources.jobs.ingest_sales_de.id}"}
+    assert job["tasks"][1]["depends_on"] == [{"task_key": "after_sales_de"}]
+    assert main(["bundle", "sales_fr", "--workspace", "dbx", "--out", str(out)]) == 1
+    assert "put it in the same bundle" in capsys.readouterr().err
