@@ -51,7 +51,7 @@ def test_a_loop_on_a_later_page_lands_nothing_and_keeps_earlier_data_and_state(h
     config = write_source(
         http_api, "  - {name: items, path: echo/offset/items, mode: incremental, cursor: updated_at,\n"
         "     cursor_param: since, initial_value: '2024-01-01T00:00:00Z', primary_key: id}\n",
-        paginator={"type": "offset", "limit": 100})
+        paginator={"type": "offset", "limit": 100, "maximum_pages": 60})  # no cap hides a loop
     http_api.echo_from_page = 10**9  # a well-behaved API for the first run
     first = run_source(config, actor="ana")
     assert first.status == "success" and ids("items") == ALL_IDS
