@@ -472,8 +472,9 @@ def paging_fix(inner: Any, configured: bool, cap: bool) -> str:
     """What to change when a paginator stopped: maximum_pages for the cap; for a paginator dlt
     detected, a ``paginator`` to set; else the settings that pick the next page."""
     if cap:
-        return ("if the API really has more pages, set paginator.maximum_pages higher (a maximum_pages you set "
-                "is a deliberate limit: the pages read are then loaded)")
+        unset = "" if configured else ", on a paginator of the table: none is set, dlt detected one"
+        return (f"if the API really has more pages, set paginator.maximum_pages higher{unset} (a maximum_pages you "
+                "set is a deliberate limit: the pages read are then loaded)")
     name = type(inner).__name__
     if not configured:
         found = f"no paginator is set, so dlt detected one from the first response: {describe_paginator(inner)['type']}"
