@@ -1,8 +1,10 @@
 """What went wrong, in words a market-team user can act on.
 
 :func:`explain` digs the root cause out of dlt's wrappers (PipelineStepFailed ->
-ResourceExtractionError -> driver error), masks secrets, and adds a hint; :func:`is_transient`
-tells whether a retry can help.
+ResourceExtractionError -> driver error), masks secrets, and adds a hint; :func:`error_class`
+names the root cause's class; :func:`is_transient` tells whether a retry can help, and
+:func:`retry_table` whether the runner should try the table again now (not when the layer
+that raised has already used up its own retries, see :func:`retries_spent`).
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ RULES: list[Rule] = [
           "variable it points to)"),
     # REST APIs (ingestion_core.sources.rest): before the generic rules, whose words they contain
     _rule(r"PagingStoppedError",
-          "the API kept offering pages it had already sent (or more than the page cap): the pages read "
-          "were loaded once; the message names the paginator setting to check"),
+          "the API kept offering pages it had already sent (or more than the page cap): nothing of the table "
+          "was loaded; the message names the paginator setting to check"),
     _rule(r"\b40[13] Client Error",
           "the API refused the credentials: check the token, key or password reference in source.auth "
           "(the secrets file or environment variable it points to) and that it may read this endpoint"),
@@ -123,6 +125,28 @@ def explain(exc: BaseException) -> tuple[str, str]:
         return describe(exc), "the reading backend crashed on a column type: set backend: pyarrow for this table"
     rule = _match(exc)
     return describe(exc), (rule.hint if rule else "see the run log for details")
+
+
+def error_class(exc: BaseException) -> str:
+    """The class name of the root cause, e.g. ``SecretNotFoundError`` or ``ReadTimeout``."""
+    return type(root_cause(exc)).__name__
+
+
+_RETRIES_SPENT = "_ingest_retries_spent"
+
+
+def retries_spent(exc: BaseException) -> BaseException:
+    """Marks an error raised after its own layer's retries (a REST request tried ``retry_attempts``
+    + 1 times): those retries were the table's budget."""
+    setattr(exc, _RETRIES_SPENT, True)
+    return exc
+
+
+def retry_table(exc: BaseException) -> bool:
+    """Whether the runner tries a failed table again: a transient error whose retries were not
+    already spent below it (one retry budget per table, never attempts x request retries)."""
+    spent = getattr(root_cause(exc), _RETRIES_SPENT, False) or getattr(exc, _RETRIES_SPENT, False)
+    return isinstance(exc, Exception) and not spent and is_transient(exc)
 
 
 def is_transient(exc: BaseException) -> bool:

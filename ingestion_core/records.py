@@ -53,6 +53,10 @@ class TableResult(BaseModel):
     ended_at: datetime | None = None
     phases: dict[str, Phase] = Field(default_factory=dict)
     attempts: int = 0
+    request_retries: int = Field(
+        0, description="HTTP requests sent again (REST sources: 429, 5xx, timeouts, lost connections), over all "
+        "attempts. The source's retry_attempts per request are the table's whole retry budget: a table whose "
+        "request ran out of them is not attempted again.")
     cursor: dict[str, Any] | None = Field(None, description="Incremental cursor: column and last value.")
     quality: list[dict[str, Any]] = Field(default_factory=list, description="Quality check results.")
     schema_changes: list[dict[str, Any]] = Field(default_factory=list, description="Columns added / removed / retyped.")

@@ -24,7 +24,14 @@ from typing import Any
 from ingestion_core.models.base import SENSITIVE_HEADER
 from ingestion_core.models.rest import PLACEHOLDER, RestResource
 from ingestion_core.models.source_file import SourceFileBase
-from ingestion_core.rest_client import build_auth, build_paginator, describe_paginator, detect_paginator, http_session
+from ingestion_core.rest_client import (
+    build_auth,
+    build_paginator,
+    describe_paginator,
+    detect_paginator,
+    http_session,
+    masked_url,
+)
 from ingestion_core.secrets import MASK, mask, mask_data, resolve_value
 from ingestion_core.sources import ConnectionReport
 
@@ -117,7 +124,7 @@ def _probe(config: SourceFileBase, table: RestResource, probe: EndpointProbe, sa
         paginator.init_request(request)
     probe.url = mask(request.url)
     prepared = session.prepare_request(request)  # applies auth (an OAuth token request happens here)
-    probe.url = _safe_url(prepared.url)
+    probe.url = masked_url(prepared.url)
     probe.request_headers = masked_headers(prepared.headers)
     response = session.send(prepared)
     _read_response(probe, response, table, paginator, request, sample_rows)
@@ -169,7 +176,7 @@ def _next_request(probe: EndpointProbe, paginator: Any, response: Any, data: lis
         from requests import Request
 
         following = Request(method=request.method, url=request.url, params=request.params).prepare()
-        probe.next_request = _safe_url(following.url)
+        probe.next_request = masked_url(following.url)
 
 
 def _parent_values(config: SourceFileBase, table: RestResource) -> dict[str, Any]:
@@ -211,12 +218,6 @@ def _lookup(record: dict[str, Any], path: str, default: str) -> Any:
 def masked_headers(headers: Any) -> dict[str, str]:
     """Headers with credential-like names hidden and known secret values masked."""
     return {k: MASK if SENSITIVE_HEADER.search(k) else mask(v) for k, v in headers.items()}
-
-
-def _safe_url(url: str) -> str:
-    from dlt.sources.helpers.rest_client.redaction import sanitize_url
-
-    return mask(sanitize_url(url))
 
 
 # --- errors --------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from typing import Any
 from ingestion_core import settings
 from ingestion_core.config_store import SCHEMA_COMMENT, ConfigStore, dump_yaml
 from ingestion_core.destinations import DestinationPlan, build_destination, preview_plan
-from ingestion_core.errors import describe, explain, is_transient
+from ingestion_core.errors import describe, error_class, explain, is_transient, retry_table
 from ingestion_core.models.source_file import SourceFileBase, TableSettings
 from ingestion_core.models.tables import TableBase
 from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, new_run_id, record_path, write_record
@@ -269,7 +269,7 @@ def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
     retrying = Retrying(
         stop=stop_after_attempt(1 if plan.kind == "preview" else retries.attempts),
         wait=wait_exponential(multiplier=retries.backoff_seconds, max=retries.max_backoff_seconds),
-        retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and is_transient(exc)),
+        retry=retry_if_exception(retry_table),
         before_sleep=lambda state: LOGGER.warning("%s: attempt %d failed, retrying: %s", table.name,
                                                   state.attempt_number, describe(state.outcome.exception())),
         reraise=True,
@@ -287,7 +287,7 @@ def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
         message, hint = explain(exc)
         LOGGER.error("%s failed after %d attempt(s): %s", table.name, result.attempts, message)
         result.status = "failed"
-        result.error = ErrorInfo(error_class=message.split(":", 1)[0], message=message, hint=hint,
+        result.error = ErrorInfo(error_class=error_class(exc), message=message, hint=hint,
                                  transient=is_transient(exc))
         for hook in AFTER_TABLE_FAILED:
             hook(plan, table, result)

@@ -14,7 +14,10 @@ A request path is ``/[<auth>/][<fault>/]<style>/<collection>``:
   ``slow`` (pages from ``slow_from_page`` on wait ``slow_seconds`` before answering), ``malformed``
   (page 2 is cut-off JSON), ``empty`` (no records at all), ``loop`` (page 1 again, forever: the
   same body and the same next link / cursor, whatever the request asks for), ``relink`` (the
-  right records, but every next link / cursor points at page 2 again).
+  right records, but every next link / cursor points at page 2 again), ``echo`` (from page
+  ``echo_from_page`` on, the records of the page before it whatever the request asks for, in a
+  body that echoes the page asked for and a huge ``total`` / ``total_pages``: an API that ignores
+  the paging parameter, whose bodies never repeat; offset and page styles).
 - ``<style>``: how pages are followed:
 
   ============== ========================================================= ==================
@@ -23,7 +26,7 @@ A request path is ``/[<auth>/][<fault>/]<style>/<collection>``:
   offset         ``?offset=0&limit=100``                                   ``{data, total}``
   offset_more    ``?offset=0&limit=100``                                   ``{data, has_more}``
   offset_bare    ``?offset=0&limit=100`` (ends with an empty page)         ``{data}``
-  page           ``?page=1&per_page=100``                                  ``{data, total_pages}``
+  page           ``?page=1&per_page=100`` (no ``page``: page 1)            ``{data, total_pages}``
   page_bare      ``?page=1&per_page=100`` (ends with an empty page)        ``{data}``
   cursor         ``?cursor=<c>&limit=100``                                 ``{data, cursors: {next}}``
   header_cursor  ``?cursor=<c>&limit=100``                                 list + ``X-Next-Cursor``
@@ -59,7 +62,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from tests.security.scanner import fake_secret, register_secret
 
 AUTH_KINDS = ("bearer", "basic", "header_key", "query_key", "oauth")
-FAULTS = ("flaky", "fail500", "slow", "malformed", "empty", "loop", "relink")
+FAULTS = ("flaky", "fail500", "slow", "malformed", "empty", "loop", "relink", "echo")
 STYLES = ("offset", "offset_more", "offset_bare", "page", "page_bare", "cursor", "header_cursor",
           "json_link", "header_link", "single")
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -118,6 +121,7 @@ class ApiServer:
     retry_after_seconds: int = 1
     slow_seconds: float = 2.0
     slow_from_page: int = 2
+    echo_from_page: int = 2
     token: str = field(default_factory=lambda: fake_secret("api_token", "tok-"))
     api_key: str = field(default_factory=lambda: fake_secret("api_key", "key-"))
     username: str = "reporter"
@@ -238,6 +242,8 @@ def route(api: ApiServer, method: str, path: str, params: dict[str, str], body: 
         records = _apply_fault(api, fault, path, params, page, records)
     if fault == "loop":
         return _loop_page(api, style, path, params, records)
+    if fault == "echo":
+        return _echo_page(api, style, path, params, records, page)
     return _paged(api, style, path, params, records, relink=fault == "relink")
 
 
@@ -364,6 +370,18 @@ def _loop_page(api: ApiServer, style: str, path: str, params: dict[str, str],
     }
     headers = {"header_cursor": {"X-Next-Cursor": "c-again"}, "header_link": {"Link": f'<{same}>; rel="next"'}}
     return 200, _json(bodies[style]), headers.get(style, {})
+
+
+def _echo_page(api: ApiServer, style: str, path: str, params: dict[str, str], records: list[dict[str, Any]],
+               page: int) -> tuple[int, bytes, dict[str, str]]:
+    """Pages from ``echo_from_page`` on repeat the page before it; the body says which page was asked for."""
+    if not style.startswith(("offset", "page")):
+        raise Reply(404, _json({"error": f"echo serves offset and page styles, not {style}"}))
+    size = _size(params, api.default_page_size)
+    served = min(page, api.echo_from_page - 1) if api.echo_from_page > 1 else 1
+    chunk = records[(served - 1) * size: served * size]
+    total = {"total": 1_000_000} if style.startswith("offset") else {"total_pages": 10_000}
+    return 200, _json({"data": chunk, **total, "page": page}), {}
 
 
 # --- starting and stopping -----------------------------------------------------------------

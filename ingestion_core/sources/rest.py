@@ -10,8 +10,10 @@ What dlt does not do by itself, this module adds:
 - the session: a timeout on every request, retries with backoff and Retry-After, a rate
   limit (:mod:`ingestion_core.rest_client`);
 - a :class:`~ingestion_core.rest_client.PageGuard` around every paginator: a page cap and
-  repeated-page / repeated-link detection; after the load, a table that stopped for that
-  reason fails with the reason (its rows stay loaded, none twice);
+  repeated-records / repeated-link detection, raised inside the extract, so a table that stopped
+  for that reason fails with the reason and loads nothing of the run;
+- one retry budget per table: the session's request retries; after the table, the retries used
+  are written to the run record (``request_retries``);
 - previews read only the pages needed for ``limit`` rows, however large the API.
 
 Example (what the runner does for one table)::
@@ -28,14 +30,18 @@ from typing import Any
 
 from ingestion_core.models.rest import CONTEXTS, PLACEHOLDER, RestResource
 from ingestion_core.models.source_file import SourceFileBase
-from ingestion_core.rest_client import PagingLog, PagingStop, build_auth, build_paginator, guard, http_session
+from ingestion_core.rest_client import (
+    PagingLog,
+    PagingStoppedError,
+    build_auth,
+    build_paginator,
+    guard,
+    http_session,
+)
 from ingestion_core.secrets import resolve_value
 from ingestion_core.sources import BuildContext, ConnectionReport, lookback_lag, reads_incrementally, register_source
 
-
-class PagingStoppedError(RuntimeError):
-    """A resource stopped following pages because the API repeated itself or the page cap was
-    hit; the pages read before were loaded (once)."""
+__all__ = ["PagingStoppedError", "RestConfigError", "RestSource", "rest_api_config"]
 
 
 class RestConfigError(ValueError):
@@ -51,9 +57,9 @@ class RestSource:
         _register_paging_check()
         table: RestResource = ctx.table  # type: ignore[assignment]
         log = PagingLog(table.name)
+        _remember_log(ctx.config.name, table.name, log)  # before the config: a missing secret is a failure too
         resources = rest_api_resources(rest_api_config(ctx.config, table, log, reads_incrementally(ctx)))
         resource = next(r for r in resources if r.name == table.name)
-        _remember_log(ctx.config.name, table.name, log)
         if ctx.limit:
             # add_limit counts pages and does not limit child resources: take the first rows here
             resource = dlt.resource(first_rows(resource, ctx.limit), name=table.name)
@@ -71,7 +77,7 @@ class RestSource:
 def rest_api_config(config: SourceFileBase, table: RestResource, log: PagingLog, incremental: bool) -> dict[str, Any]:
     """dlt's ``RESTAPIConfig`` for one table and its ancestors, secrets resolved (never log it)."""
     source = config.source
-    session = http_session(source, config.name)  # type: ignore[arg-type]
+    session = http_session(source, config.name, log=log)  # type: ignore[arg-type]
     client: dict[str, Any] = {"base_url": source.base_url, "session": session}  # type: ignore[attr-defined]
     if source.headers:  # type: ignore[attr-defined]
         client["headers"] = resolve_value(dict(source.headers))  # type: ignore[attr-defined]
@@ -115,7 +121,7 @@ def endpoint_resource(config: SourceFileBase, table: RestResource, log: PagingLo
     endpoint: dict[str, Any] = {
         "path": fill_from_parent(table.path, parent), "method": table.method,
         "params": fill_from_parent(resolve_value(dict(table.params)), parent),
-        "paginator": guard(inner, model, log, table.name),
+        "paginator": guard(inner, model, log, table.name, tuple(table.primary_key or ())),
     }
     if table.data_selector:
         endpoint["data_selector"] = compile_path(table.data_selector)  # dlt would parse the text on every page
@@ -169,7 +175,7 @@ def first_rows(resource: Any, limit: int) -> Iterator[list[Any]]:
         yield rows
 
 
-# --- after the load: a resource that stopped paging early fails its table ------------------
+# --- after the table: what the paginators and the session did -----------------------------
 
 _LOGS: dict[tuple[str, str, int], PagingLog] = {}
 _LOGS_LOCK = threading.Lock()
@@ -177,13 +183,18 @@ _HOOK_LOCK = threading.Lock()
 
 
 def _remember_log(source: str, table: str, log: PagingLog) -> None:
-    # the runner builds, extracts and runs the after-load hooks of a table in one thread;
-    # logs of threads that ended (a failed extract never reaches the hook) are dropped here
+    # the runner builds, extracts and runs the after-table hooks of a table in one thread; a
+    # second attempt of the table carries the requests of the first over (one budget, one count);
+    # logs of threads that ended (a cancelled run) are dropped here
     alive = {t.ident for t in threading.enumerate()}
+    key = (source, table, threading.get_ident())
     with _LOGS_LOCK:
-        for key in [k for k in _LOGS if k[2] not in alive]:
-            del _LOGS[key]
-        _LOGS[(source, table, threading.get_ident())] = log
+        for stale in [k for k in _LOGS if k[2] not in alive]:
+            del _LOGS[stale]
+        earlier = _LOGS.get(key)
+        if earlier is not None:
+            log.sent(tries=earlier.tries, requests=earlier.requests)
+        _LOGS[key] = log
 
 
 def _register_paging_check() -> None:
@@ -192,40 +203,35 @@ def _register_paging_check() -> None:
     with _HOOK_LOCK:
         if check_paging not in runner.AFTER_TABLE_LOAD:
             runner.AFTER_TABLE_LOAD.append(check_paging)
+        if count_failed_requests not in runner.AFTER_TABLE_FAILED:
+            runner.AFTER_TABLE_FAILED.append(count_failed_requests)
+
+
+def _take_log(plan: Any, table: Any, result: Any) -> PagingLog | None:
+    with _LOGS_LOCK:
+        log = _LOGS.pop((plan.config.name, table.name, threading.get_ident()), None)
+    if log is not None:
+        result.request_retries = log.retries
+    return log
 
 
 def check_paging(pipeline: Any, plan: Any, table: Any, result: Any) -> None:
-    """Log what the paginators did; raise :class:`PagingStoppedError` when a resource stopped
-    early (a repeated page or link, or the default page cap), so the table ends failed with the
-    reason while the rows it read stay loaded."""
+    """Log what the paginators did (and a warning for a configured ``maximum_pages`` that cut
+    the API short); record the request retries. Loops and the default page cap never get here:
+    the guard raised during the extract (:class:`PagingStoppedError`)."""
     from ingestion_core.run_log import LOGGER
 
-    with _LOGS_LOCK:
-        log = _LOGS.pop((plan.config.name, table.name, threading.get_ident()), None)
+    log = _take_log(plan, table, result)
     if log is None:
         return
     for resource, pages in log.pages.items():
         LOGGER.info("%s: %s read %d page(s), %d record(s) with %s", table.name, resource, pages,
                     log.records.get(resource, 0), log.paginators.get(resource))
-    problems = []
     for stop in log.stops:
-        if stop.kind == "page_cap" and stop.explicit_cap:
-            LOGGER.warning("%s: %s stopped at maximum_pages (%d) as configured; the API offered more",
-                           table.name, stop.resource, stop.page)
-        else:
-            problems.append(stop)
-    if problems:
-        raise PagingStoppedError(paging_message(problems[0], table.name, len(problems)))
+        LOGGER.warning("%s: %s stopped at maximum_pages (%d) as configured; the API offered more after %s",
+                       table.name, stop.resource, stop.page, stop.url)
 
 
-def paging_message(stop: PagingStop, table: str, count: int) -> str:
-    where = f"'{stop.resource}'" + ("" if stop.resource == table else f" (parent of '{table}')")
-    more = f" ({count - 1} more stop(s) like it in the run log)" if count > 1 else ""
-    if stop.kind == "page_cap":
-        return (f"{where} stopped at page {stop.page}, the default page cap, while the API still offered "
-                f"more ({stop.url}); the {stop.page} pages read were loaded. If the API really has more, set "
-                f"paginator.maximum_pages higher{more}")
-    fix = ("the API seems to ignore the paginator's parameter: check the paginator settings (the parameter "
-           "names, e.g. offset_param / page_param / cursor_param) against the API's documentation")
-    return (f"{where} stopped at page {stop.page}: {stop.detail} ({stop.url}). The pages before were loaded "
-            f"once; {fix}{more}")
+def count_failed_requests(plan: Any, table: Any, result: Any) -> None:
+    """After a failed table: the request retries it used, for the run record."""
+    _take_log(plan, table, result)

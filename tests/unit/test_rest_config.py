@@ -178,3 +178,49 @@ def test_a_body_is_parsed_once_and_unusual_json_falls_back_to_requests() -> None
     unusual = Response()
     unusual._content = '{"x": 1}'.encode("utf-16-le")  # orjson reads UTF-8 only; requests detects UTF-16
     assert _parsed_once(unusual)() == {"x": 1}
+
+
+def page(url: str, records: list[Any], next_url: str | None) -> Any:
+    """A response of a JSON-link API: ``{"data": records, "next": next_url}``."""
+    import json
+
+    from requests import Request, Response
+
+    response = Response()
+    response.status_code, response._content = 200, json.dumps({"data": records, "next": next_url}).encode()
+    response.request = Request("GET", url).prepare()
+    return response
+
+
+def follow(guarded: Any, pages: list[list[Any]]) -> int:
+    """Feeds ``pages`` to a guard (each pointing at the next) the way dlt's paginate does; the pages read."""
+    from requests import Request
+
+    guarded.init_request(Request("GET", "https://api.example.com/v1/t"))
+    for number, records in enumerate(pages, start=1):
+        guarded.update_state(page(f"https://api.example.com/v1/t?p={number}", records,
+                                  f"https://api.example.com/v1/t?p={number + 1}"), records)
+    return guarded.pages
+
+
+def json_link_guard(primary_key: tuple[str, ...] = ()) -> Any:
+    from ingestion_core.models.rest import JsonLinkPaginator
+
+    model = JsonLinkPaginator(type="json_link", next_url_path="next")
+    return guard(build_paginator(model), model, PagingLog("t"), "t", primary_key)
+
+
+def test_guard_compares_records_not_bodies_and_keys_when_there_is_a_primary_key() -> None:
+    from ingestion_core.rest_client import PagingStoppedError
+
+    first, second = [{"id": 1, "seen": "a"}, {"id": 2, "seen": "a"}], [{"id": 3, "seen": "b"}]
+    assert follow(json_link_guard(), [first, second, [{"id": 1, "seen": "c"}, {"id": 2, "seen": "c"}]]) == 3
+    with pytest.raises(PagingStoppedError, match=r"'t' stopped at page 3: the records of page 3 are the records of "
+                                                 r"page 1\. Nothing of the table was loaded"):
+        follow(json_link_guard(("id",)), [first, second, [{"id": 1, "seen": "c"}, {"id": 2, "seen": "c"}]])
+    with pytest.raises(PagingStoppedError, match="the records of page 2 are the records of page 1"):
+        follow(json_link_guard(), [first, list(first)])
+
+
+def test_empty_pages_are_never_a_repeat() -> None:
+    assert follow(json_link_guard(), [[{"id": 1}], [], [], [{"id": 2}]]) == 4
