@@ -95,10 +95,25 @@ def cell(value: object) -> object:
     return value
 
 
+# Session settings a role or database may carry that change how the server prints values (issue 14):
+# the loader sets its own at connect, so these land exactly what the server defaults land.
+HOSTILE_SESSION = {"role": {"TimeZone": "Asia/Tokyo", "IntervalStyle": "sql_standard", "DateStyle": "SQL, DMY"},
+                   "database": {"extra_float_digits": "0"}}
+
+
+def hostile_session(db) -> None:
+    """``ALTER ROLE <user> IN DATABASE`` and ``ALTER DATABASE`` settings, scoped to the test's database."""
+    for name, value in HOSTILE_SESSION["role"].items():
+        db.execute(f"ALTER ROLE \"{db.user}\" IN DATABASE \"{db.name}\" SET {name} = '{value}'")
+    for name, value in HOSTILE_SESSION["database"].items():
+        db.execute(f"ALTER DATABASE \"{db.name}\" SET {name} = '{value}'")
+
+
 def source_rows(db) -> list[tuple]:
     connection = db.connect()
     try:
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor:  # the reading side sets its own session, whatever the role's
+            cursor.execute("SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET DateStyle = 'ISO'")
             cursor.execute("SET intervalstyle = 'iso_8601'")
             cursor.execute(EXPECTED_SQL)
             return [tuple(cell(v) for v in row) for row in cursor.fetchall()]
@@ -106,9 +121,13 @@ def source_rows(db) -> list[tuple]:
         connection.close()
 
 
+@pytest.mark.parametrize("session", ["server defaults", "hostile role and database settings"])
 @pytest.mark.parametrize("backend", ["auto", "pyarrow", "connectorx", "sqlalchemy"])
-def test_awkward_types_land_exactly_or_in_their_documented_form(ingest_env: Path, postgres_db, backend: str) -> None:
+def test_awkward_types_land_exactly_or_in_their_documented_form(ingest_env: Path, postgres_db, backend: str,
+                                                                session: str) -> None:
     postgres_db.execute(AWKWARD)
+    if session != "server defaults":
+        hostile_session(postgres_db)
     config = write_source(ingest_env, postgres_db, f"  - {{name: awkward, mode: full, backend: {backend}}}\n")
     record = run_source(config, actor="ana")
     result = record.tables[0]
