@@ -428,17 +428,21 @@ class _PlannedLoaderMixin:
             raise named from None
 
 
+def connectorx_url(engine: sa.Engine) -> str:
+    """The URL connectorx connects with (secrets included: never log it). Its MySQL reader refuses
+    URL parameters it does not know (connect_timeout, init_command); the PostgreSQL reader takes
+    them all, ``options`` (the session settings) included, spaces written %20 (it reads '+' as is)."""
+    from urllib.parse import quote, urlencode
+
+    url = engine.url
+    query = {} if url.get_backend_name() == "mysql" else dict(url.query)
+    base = url.set(drivername=url.get_backend_name(), query={}).render_as_string(hide_password=False)
+    return f"{base}?{urlencode(query, doseq=True, quote_via=quote)}" if query else base
+
+
 class _ConnectorXUrl:
     def get_connection_url(self) -> str:
-        """connectorx's MySQL reader refuses URL parameters it does not know (connect_timeout,
-        init_command); the PostgreSQL reader takes them all, ``options`` (the session settings)
-        included, spaces written %20 (it reads a '+' as itself)."""
-        from urllib.parse import quote, urlencode
-
-        url = self.engine.url  # type: ignore[attr-defined]
-        query = {} if url.get_backend_name() == "mysql" else dict(url.query)
-        base = url.set(drivername=url.get_backend_name(), query={}).render_as_string(hide_password=False)
-        return f"{base}?{urlencode(query, doseq=True, quote_via=quote)}" if query else base
+        return connectorx_url(self.engine)  # type: ignore[attr-defined]
 
 
 def loader_class(plan: TablePlan, backend: str) -> type:

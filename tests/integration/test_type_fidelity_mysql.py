@@ -189,3 +189,25 @@ def test_column_types_land_a_zero_date_as_text_and_a_wide_decimal_as_decimal(
     decisions = {d["column"]: (d["decision"], d["landed_type"]) for d in record.tables[0].type_decisions}
     assert decisions == {"id": ("exact", "integer"), "placed": ("converted", "text"),
                          "amount": ("converted", "decimal(38,30)")}
+
+
+def test_the_loaders_sessions_read_in_utc_without_padding_whatever_the_server_defaults(
+        ingest_env: Path, mariadb_db) -> None:
+    """The engine behind reads, discovery and the connection test sets its own session."""
+    import sqlalchemy as sa
+
+    from ingestion_core import sources
+    from ingestion_core.sources.sql import create_engine
+
+    mariadb_db.execute("CREATE TABLE calm (id INT)")
+    config = write_source(ingest_env, mariadb_db, "  - {name: calm}\n")
+    with hostile_globals(mariadb_db):
+        assert mariadb_db.execute("SELECT @@session.time_zone")[0] == ("+09:00",)
+        engine = create_engine(config)
+        try:
+            with engine.connect() as connection:
+                zone, mode = connection.execute(sa.text("SELECT @@session.time_zone, @@session.sql_mode")).one()
+        finally:
+            engine.dispose()
+        assert sources.test_connection(config).ok
+    assert zone == "+00:00" and "PAD_CHAR_TO_FULL_LENGTH" not in mode

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import sqlalchemy as sa
 
 from ingestion_core.config_store import ConfigStore
 from ingestion_core.runner import preview_source, run_source
@@ -151,6 +152,37 @@ def test_awkward_types_land_exactly_or_in_their_documented_form(ingest_env: Path
                                "decision": "exact", "note": "integer width kept"}
     # auto: connectorx would have to convert numeric(38,10) in Arrow, so pyarrow reads the table
     assert result.backend == {"connectorx": "connectorx"}.get(backend, "pyarrow")
+
+
+SESSION_SQL = ("SELECT current_setting('TimeZone') AS zone, current_setting('extra_float_digits') AS digits, "
+               "current_setting('IntervalStyle') AS intervals, current_setting('DateStyle') AS dates")
+
+
+def test_every_connection_the_loader_opens_has_its_own_session_settings(ingest_env: Path, postgres_db) -> None:
+    """The engine behind reads, discovery and the connection test, and the URL connectorx reads
+    with, override the role's and the database's settings."""
+    import connectorx
+
+    from ingestion_core import discovery, sources
+    from ingestion_core.sources.sql import create_engine
+    from ingestion_core.type_fidelity import connectorx_url
+
+    hostile_session(postgres_db)
+    assert postgres_db.execute(SESSION_SQL)[0][:3] == ("Asia/Tokyo", "0", "sql_standard")  # psycopg2 sets ISO dates
+    postgres_db.execute("CREATE TABLE calm (id int)")
+    config = write_source(ingest_env, postgres_db, "  - {name: calm}\n")
+    engine = create_engine(config)
+    try:
+        with engine.connect() as connection:
+            zone, digits, intervals, dates = connection.execute(sa.text(SESSION_SQL)).one()
+        cx_row = connectorx.read_sql(connectorx_url(engine), SESSION_SQL, return_type="arrow").to_pylist()[0]
+    finally:
+        engine.dispose()
+    assert (zone, digits, intervals) == ("UTC", "3", "iso_8601") and dates.startswith("ISO")
+    assert (cx_row["zone"], cx_row["digits"], cx_row["intervals"]) == ("UTC", "3", "iso_8601")
+    assert cx_row["dates"].startswith("ISO")
+    assert sources.test_connection(config).ok
+    assert [t.name for t in discovery.discover_tables(config, schema="public")] == ["calm"]
 
 
 def test_preview_shows_the_decision_for_every_column(ingest_env: Path, postgres_db) -> None:
