@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# wall-clock limit of `make test`'s pytest: SIGINT (pytest reports what ran), SIGKILL a minute later
+TEST_BUDGET_S ?= 3300
 
 .PHONY: run test lint demo validate schema clean
 
@@ -13,7 +15,7 @@ run:
 test:
 	@scripts/bootstrap.sh --test
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	timeout -s INT -k 60 $(TEST_BUDGET_S) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -74,6 +74,7 @@ class ColumnPlan:
     read: Reader | None = None
     cx_read: Reader | None = None
     keeps_order: bool = True
+    pyarrow_only: str = ""  # why connectorx cannot read the column exactly (then pyarrow reads the table)
 
     @property
     def landed_type(self) -> str:
@@ -114,6 +115,11 @@ class TablePlan:
             f"table {self.table}: {len(names)} column(s) cannot land exactly: {parts}. Choices: land a column "
             f"as text with column_types: {{{names[0]}: text}}, or leave columns out with "
             f"exclude_columns: [{', '.join(names)}]", names, self.records())
+
+    def connectorx_blocker(self) -> str | None:
+        """Why connectorx cannot read this table exactly, naming the column; None when it can."""
+        return next((f"column {c.name} ({c.source_type}): {c.pyarrow_only}" for c in self.columns.values()
+                     if c.pyarrow_only), None)
 
     def needs_arrow_fixup(self) -> bool:
         """connectorx would read some decimal as text, converted in Arrow afterwards."""
@@ -230,8 +236,8 @@ class ColumnInfo:
         return self.column.name
 
     def plan(self, decision: Decision, landed: dict[str, Any], note: str, read: Reader | None = None,
-             keeps_order: bool = True, cx_read: Reader | None = None) -> ColumnPlan:
-        return ColumnPlan(self.name, self.declared, decision, landed, note, read, cx_read, keeps_order)
+             keeps_order: bool = True, cx_read: Reader | None = None, pyarrow_only: str = "") -> ColumnPlan:
+        return ColumnPlan(self.name, self.declared, decision, landed, note, read, cx_read, keeps_order, pyarrow_only)
 
 
 Rule = Callable[[ColumnInfo], ColumnPlan | None]
@@ -422,13 +428,21 @@ class _PlannedLoaderMixin:
             raise named from None
 
 
+def connectorx_url(engine: sa.Engine) -> str:
+    """The URL connectorx connects with (secrets included: never log it). Its MySQL reader refuses
+    URL parameters it does not know (connect_timeout, init_command); the PostgreSQL reader takes
+    them all, ``options`` (the session settings) included, spaces written %20 (it reads '+' as is)."""
+    from urllib.parse import quote, urlencode
+
+    url = engine.url
+    query = {} if url.get_backend_name() == "mysql" else dict(url.query)
+    base = url.set(drivername=url.get_backend_name(), query={}).render_as_string(hide_password=False)
+    return f"{base}?{urlencode(query, doseq=True, quote_via=quote)}" if query else base
+
+
 class _ConnectorXUrl:
     def get_connection_url(self) -> str:
-        """connectorx's MySQL reader refuses URL parameters it does not know (connect_timeout)."""
-        url = self.engine.url  # type: ignore[attr-defined]
-        if url.get_backend_name() == "mysql":
-            url = url.set(query={})
-        return url._replace(drivername=url.get_backend_name()).render_as_string(hide_password=False)
+        return connectorx_url(self.engine)  # type: ignore[attr-defined]
 
 
 def loader_class(plan: TablePlan, backend: str) -> type:

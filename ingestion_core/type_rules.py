@@ -246,13 +246,24 @@ def pg_special(info: ColumnInfo) -> ColumnPlan | None:
 
 # --- MySQL / MariaDB -----------------------------------------------------------------------
 
+# names of a time zone that is UTC all year round (a MySQL / MariaDB server's default, for connectorx)
+UTC_NAMES = {"+00:00", "-00:00", "UTC", "GMT", "Etc/UTC", "Etc/GMT", "Universal", "Zulu", "Coordinated Universal Time"}
+
+
+def utc_by_default(time_zone: str | None, system_time_zone: str | None) -> bool:
+    """Whether a MySQL / MariaDB session that sets no time zone reads TIMESTAMP values in UTC."""
+    return (system_time_zone if time_zone == "SYSTEM" else time_zone) in UTC_NAMES
+
+
 def _mysql_facts(engine: sa.Engine, table: sa.Table) -> dict[str, Any]:
     with engine.connect() as connection:
         rows = connection.execute(sa.text(
             "SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE FROM information_schema.COLUMNS "
             "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :name"),
             {"schema": table.schema, "name": table.name}).fetchall()
-    return {"declared": {r[0]: r[1] for r in rows}, "data_type": {r[0]: r[2].lower() for r in rows}}
+        zones = connection.execute(sa.text("SELECT @@global.time_zone, @@system_time_zone")).one()
+    return {"declared": {r[0]: r[1] for r in rows}, "data_type": {r[0]: r[2].lower() for r in rows},
+            "default_time_zone": None if utc_by_default(*zones) else zones[0] if zones[0] != "SYSTEM" else zones[1]}
 
 
 FACT_PROBES["mysql"] = _mysql_facts
@@ -282,8 +293,11 @@ def mysql_special(info: ColumnInfo) -> ColumnPlan | None:
         landed = {"data_type": "date"} if not isinstance(kind, sa.DateTime) else \
             {"data_type": "timestamp", "timezone": False}
         # PyMySQL hands zero and invalid dates over as text; connectorx panics on them (then pyarrow reads)
-        return info.plan("exact", landed, "zero or invalid dates (0000-00-00) stop the load, naming the column",
-                         read=_coerced(info, landed["data_type"], _driver_date))
+        note = "zero or invalid dates (0000-00-00) stop the load, naming the column"
+        if data_type == "timestamp":
+            return info.plan("exact", landed, f"TIMESTAMP read in UTC; {note}", pyarrow_only=_cx_time_zone(info),
+                             read=_coerced(info, landed["data_type"], _driver_date))
+        return info.plan("exact", landed, note, read=_coerced(info, landed["data_type"], _driver_date))
     if data_type in SPATIAL:
         return info.plan("converted", {"data_type": "binary"}, "geometry in MySQL's internal form (SRID + WKB)",
                          keeps_order=False)
@@ -291,6 +305,13 @@ def mysql_special(info: ColumnInfo) -> ColumnPlan | None:
         return info.plan("converted", TEXT, f"{info.declared} as the text the server prints",
                          read=lambda c: sa.cast(c, sa.CHAR), keeps_order=False)
     return None
+
+
+def _cx_time_zone(info: ColumnInfo) -> str:
+    """connectorx's MySQL reader takes no session settings: it reads TIMESTAMP values in the server's
+    default time zone, which must then be UTC."""
+    zone = info.facts.get("default_time_zone")
+    return f"connectorx would read it in the server's time zone {zone}, not UTC" if zone else ""
 
 
 # --- SQLite --------------------------------------------------------------------------------

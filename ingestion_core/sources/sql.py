@@ -29,6 +29,7 @@ from ingestion_core.models.source_file import SourceFileBase
 from ingestion_core.models.tables import FilterCondition, SqlTable
 from ingestion_core.secrets import is_reference, register_secret, resolve_value
 from ingestion_core.sources import BuildContext, ConnectionReport, lookback_lag, reads_incrementally, register_source
+from ingestion_core.sources.sql_session import with_session_settings
 from ingestion_core.type_adapters import table_type_mapping, type_adapter_for
 from ingestion_core.type_fidelity import TablePlan, apply_plan_hints, loader_class, overrides_for, plan_table
 
@@ -138,8 +139,10 @@ _BUILDERS: dict[str, Callable[[SourceFileBase, dict[str, Any]], sa.URL]] = {
 
 
 def create_engine(config: SourceFileBase) -> sa.Engine:
+    """The engine every read, discovery and connection test uses: its URL carries the session
+    settings the readers rely on (UTC, full float precision, ISO dates; see ``sql_session``)."""
     require_driver(config.source_type)
-    url = connection_url(config)
+    url = with_session_settings(connection_url(config))
     if config.source_type == "oracle" and config.source.thick_mode:  # type: ignore[attr-defined]
         import oracledb
 
@@ -194,12 +197,17 @@ def landed_columns(plan: TablePlan) -> list[tuple[str, dict[str, Any]]]:
 
 def choose_backend(source_type: str, requested: str, plan: TablePlan | None) -> str:
     """The dlt loader a table is read with: ``connectorx`` or ``pyarrow``. ``auto``: connectorx
-    when it reads every planned column exactly without an Arrow fix-up, else pyarrow."""
-    if requested == "connectorx":
-        return "connectorx" if source_type in CONNECTORX_TYPES else "pyarrow"
-    if requested != "auto":
+    when it reads every planned column exactly without an Arrow fix-up, else pyarrow; pyarrow also
+    when connectorx cannot read a column exactly at all (a MySQL TIMESTAMP on a server whose time zone
+    is not UTC: connectorx cannot set the session's)."""
+    if requested not in ("auto", "connectorx"):
         return ARROW_LOADER[requested]
-    if source_type not in CONNECTORX_TYPES or plan is None or plan.needs_arrow_fixup():
+    blocker = plan.connectorx_blocker() if plan else None
+    if requested == "connectorx":
+        if blocker and source_type in CONNECTORX_TYPES:
+            LOGGER.warning("%s: read with pyarrow, not connectorx: %s", plan.table, blocker)  # type: ignore[union-attr]
+        return "connectorx" if source_type in CONNECTORX_TYPES and not blocker else "pyarrow"
+    if source_type not in CONNECTORX_TYPES or plan is None or plan.needs_arrow_fixup() or blocker:
         return "pyarrow"
     return "connectorx"
 

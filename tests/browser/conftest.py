@@ -3,8 +3,9 @@ Debian's Chromium driven by Playwright (never ``playwright install``).
 
 - ``portal_app``: the app on 127.0.0.1:<free port>, INGEST_* pointing at the test's project folder;
   ready once /_stcore/health answers; stopped with ``os.killpg``.
-- ``browser_page``: a 1280x800 page; on a failed test a full-page screenshot is saved and its path
-  printed (under ``$INGEST_ARTIFACTS_DIR`` when set, else the test's tmp folder).
+- ``browser_page``: a 1280x800 page; actions and ``expect`` assertions wait up to 30 s; on a failed test a
+  full-page screenshot is saved and its path printed (under ``$INGEST_ARTIFACTS_DIR`` when set, else the
+  test's tmp folder).
 
 Every screenshot taken in the session (``page.screenshot``) also saves the page's inner text and the values
 its fields show (password fields left out) next to it, as ``<name>.png.txt`` (for screenshots saved into the
@@ -37,6 +38,7 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", 
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT = 60.0
 VIEWPORT = {"width": 1280, "height": 800}
+EXPECT_TIMEOUT_MS = 30_000  # Playwright's expect() and every page action
 
 
 @dataclass
@@ -122,9 +124,13 @@ def _text_with_screenshots(page_class: type) -> None:
 
 
 with contextlib.suppress(ImportError):  # every browser test's screenshots, whichever way it launched Chromium
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, expect
 
     _text_with_screenshots(Page)
+    # expect() waits 5 s by default, not the page's default timeout: the first script run of a fresh
+    # server (app.py's imports) took longer on a loaded 2-core machine, and the sign-in test failed
+    # with the page still drawing (issue 14). Assertions wait as long as actions do.
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +153,7 @@ def chromium() -> Iterator[object]:
 def browser_page(chromium: object, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     context = chromium.new_context(viewport=VIEWPORT, device_scale_factor=1)  # type: ignore[attr-defined]
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(EXPECT_TIMEOUT_MS)
     try:
         yield page
     finally:

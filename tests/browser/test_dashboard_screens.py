@@ -16,6 +16,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,8 +28,6 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOW = datetime.now(UTC)
 TODAY = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
 FAILED_RUN = "crm_fr-today-failed"
@@ -208,59 +207,60 @@ def _screenshot(page, path: Path) -> None:
     page.set_viewport_size({"width": 1400, "height": 900})
 
 
-def test_dashboards_in_chromium(portal: str, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_dashboards_in_chromium(portal: str, chromium: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
 
     shots = _shots_dir(tmp_path)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900}, accept_downloads=True)
-        try:
-            # The entry page first: until app.py has called st.navigation once in this server
-            # process, Streamlit serves a deep link from the pages/ folder the v1 way (the page
-            # alone, without app.py's layout and navigation).
-            page.goto(portal)
-            page.wait_for_selector("[data-testid='stSidebarNav'] >> text=Run history", timeout=30_000)
-            page.goto(f"{portal}/overview")
-            _settle(page, charts=2)
-            main = page.locator("[data-testid='stMain']")
-            alerts = main.locator("[data-testid='stAlert']")
-            expect(alerts.filter(has_text="crm_fr: last run failed")).to_contain_text("check host and port")
-            expect(alerts.filter(has_text="finance_ledger is late")).to_be_visible()
-            _screenshot(page, shots / "dashboard_overview.png")
+    # the session's Chromium: a second sync_playwright() in the same thread fails while the shared one runs
+    # (this test failed every time after another browser test, passed only when it came first)
+    context = chromium.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    try:
+        # The entry page first: until app.py has called st.navigation once in this server
+        # process, Streamlit serves a deep link from the pages/ folder the v1 way (the page
+        # alone, without app.py's layout and navigation).
+        page.goto(portal)
+        page.wait_for_selector("[data-testid='stSidebarNav'] >> text=Run history", timeout=30_000)
+        page.goto(f"{portal}/overview")
+        _settle(page, charts=2)
+        main = page.locator("[data-testid='stMain']")
+        alerts = main.locator("[data-testid='stAlert']")
+        expect(alerts.filter(has_text="crm_fr: last run failed")).to_contain_text("check host and port")
+        expect(alerts.filter(has_text="finance_ledger is late")).to_be_visible()
+        _screenshot(page, shots / "dashboard_overview.png")
 
-            page.goto(f"{portal}/metrics")
-            _settle(page, charts=5)
-            page.get_by_label("Show", exact=True).click()
-            page.get_by_role("option", name="sales_de / orders").click()
-            _settle(page, charts=5)
-            expect(main.locator(".js-plotly-plot .legendtext", has_text="anomaly").first).to_be_visible()
-            expect(main.get_by_role("heading", name="Anomalies")).to_be_visible()
-            _screenshot(page, shots / "dashboard_metrics.png")
+        page.goto(f"{portal}/metrics")
+        _settle(page, charts=5)
+        page.get_by_label("Show", exact=True).click()
+        page.get_by_role("option", name="sales_de / orders").click()
+        _settle(page, charts=5)
+        expect(main.locator(".js-plotly-plot .legendtext", has_text="anomaly").first).to_be_visible()
+        expect(main.get_by_role("heading", name="Anomalies")).to_be_visible()
+        _screenshot(page, shots / "dashboard_metrics.png")
 
-            page.goto(f"{portal}/history?run={FAILED_RUN}")
-            page.wait_for_selector("text=What to do", timeout=30_000)
-            expect(main.locator("[data-testid='stAlert']").filter(
-                has_text="OperationalError: connection refused by crm-db.internal:5432")).to_contain_text("What to do")
-            page.get_by_role("tab", name="Config diff").click()
-            expect(main.get_by_text("+    mode: merge")).to_be_visible()
-            with page.expect_download() as download:
-                page.get_by_role("button", name="Download CSV").click()
-            rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
-            assert len(rows) == 30 * 5 - 3 + 2  # every run, the two previews included
-            assert {r["kind"] for r in rows} == {"run", "preview"}
-            page.get_by_role("tab", name="Log excerpt").click()
-            _screenshot(page, shots / "dashboard_history.png")
+        page.goto(f"{portal}/history?run={FAILED_RUN}")
+        page.wait_for_selector("text=What to do", timeout=30_000)
+        expect(main.locator("[data-testid='stAlert']").filter(
+            has_text="OperationalError: connection refused by crm-db.internal:5432")).to_contain_text("What to do")
+        page.get_by_role("tab", name="Config diff").click()
+        expect(main.get_by_text("+    mode: merge")).to_be_visible()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download CSV").click()
+        rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+        assert len(rows) == 30 * 5 - 3 + 2  # every run, the two previews included
+        assert {r["kind"] for r in rows} == {"run", "preview"}
+        page.get_by_role("tab", name="Log excerpt").click()
+        _screenshot(page, shots / "dashboard_history.png")
 
-            page.goto(f"{portal}/quality")
-            _settle(page, charts=2)
-            expect(main.get_by_text("Latest result of each check")).to_be_visible()
-            _screenshot(page, shots / "dashboard_quality.png")
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
-            raise
-        finally:
-            browser.close()
+        page.goto(f"{portal}/quality")
+        _settle(page, charts=2)
+        expect(main.get_by_text("Latest result of each check")).to_be_visible()
+        _screenshot(page, shots / "dashboard_quality.png")
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+        print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
+        raise
+    finally:
+        context.close()
     for name in ("overview", "metrics", "history", "quality"):
         assert (shots / f"dashboard_{name}.png").stat().st_size > 20_000

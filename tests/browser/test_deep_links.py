@@ -27,5 +27,6 @@ def test_a_deep_link_as_the_first_visit_shows_the_page(portal_app: Any, browser_
     browser_page.goto(f"{portal_app.url}/{path}")
     title = {"config_history": "Config history", "source_editor": "New source"}[path]
     expect(browser_page.get_by_role("heading", name=re.compile(title))).to_be_visible()
-    browser_page.wait_for_timeout(1500)  # the dialog comes with the first script run
+    # the dialog would come with the first script run: wait for that run to end, then look
+    expect(browser_page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
     assert "Page not found" not in browser_page.inner_text("body")

@@ -138,11 +138,14 @@ def test_sigterm_cancels_the_run_and_records_it(shop: Path) -> None:
     with sqlite3.connect(shop / "shop.sqlite") as con:
         con.execute("INSERT INTO orders VALUES (1000, 1.0, '2024-12-31')")
     child = subprocess.Popen([sys.executable, "-c", slow], env=os.environ.copy(), cwd=shop)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while True:  # SIGTERM only once the run reads (before, the CLI's handler may not be installed yet)
         running = [r for r in latest_runs() if r["status"] == "running"]
         if running and running[0]["tables"][0]["status"] == "running":
             break
+        if child.poll() is not None or time.monotonic() > deadline:
+            child.kill()
+            pytest.fail(f"the run never reached its table (exit code {child.poll()})")
         time.sleep(0.2)
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=60) == 130

@@ -4,7 +4,9 @@ the product changes the type), and a zero date stopping its table with the colum
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -82,17 +84,53 @@ def cell(value: object) -> object:
     return value
 
 
+# Server settings that change what a session reads (issue 14): TIMESTAMP values are printed in the
+# session's time zone, CHAR values padded to their length. The loader sets its own session at connect.
+HOSTILE_GLOBALS = {"time_zone": "'+09:00'", "sql_mode": "CONCAT(@@global.sql_mode, ',PAD_CHAR_TO_FULL_LENGTH')"}
+UTC_SESSION = "SET SESSION time_zone = '+00:00', sql_mode = REPLACE(@@sql_mode, 'PAD_CHAR_TO_FULL_LENGTH', '')"
+
+
+@contextlib.contextmanager
+def hostile_globals(db) -> Iterator[None]:
+    """Every new session of the server in Tokyo time with padded CHARs, restored afterwards."""
+    before = dict(zip(HOSTILE_GLOBALS, db.execute(f"SELECT {', '.join('@@global.' + n for n in HOSTILE_GLOBALS)}")[0],
+                      strict=True))
+    try:
+        for name, value in HOSTILE_GLOBALS.items():
+            db.execute(f"SET GLOBAL {name} = {value}")
+        yield
+    finally:
+        for name, value in before.items():
+            db.execute(f"SET GLOBAL {name} = %s", params=(value,))
+
+
+def source_rows(db, sql: str) -> list[tuple]:
+    """The source side, read in UTC without padding whatever the server's defaults."""
+    connection = db.connect(autocommit=True)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(UTC_SESSION)
+            cursor.execute(sql)
+            return [tuple(cell(v) for v in row) for row in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("session", ["server defaults", "hostile server settings"])
 @pytest.mark.parametrize("backend", ["auto", "pyarrow", "connectorx", "sqlalchemy"])
-def test_awkward_types_land_exactly_or_in_their_documented_form(ingest_env: Path, mariadb_db, backend: str) -> None:
+def test_awkward_types_land_exactly_or_in_their_documented_form(ingest_env: Path, mariadb_db, backend: str,
+                                                                session: str) -> None:
     for statement in AWKWARD:
         mariadb_db.execute(statement)
-    record = run_source(write_source(ingest_env, mariadb_db, f"  - {{name: awkward, backend: {backend}}}\n"),
-                        actor="ana")
+    hostile = session != "server defaults"
+    with hostile_globals(mariadb_db) if hostile else contextlib.nullcontext():
+        record = run_source(write_source(ingest_env, mariadb_db, f"  - {{name: awkward, backend: {backend}}}\n"),
+                            actor="ana")
     result = record.tables[0]
     assert record.status == "success", result.error
 
     select = ", ".join(SOURCE_FORMS.get(c, c) for c in COLUMNS)
-    expected = [tuple(cell(v) for v in row) for row in mariadb_db.execute(f"SELECT {select} FROM awkward ORDER BY id")]
+    expected = source_rows(mariadb_db, f"SELECT {select} FROM awkward ORDER BY id")
     actual = [tuple(cell(v) for v in row)
               for row in landed(ingest_env, f"SELECT {', '.join(COLUMNS)} FROM maria.awkward ORDER BY id")]
     for want, got in zip(expected, actual, strict=True):
@@ -108,7 +146,9 @@ def test_awkward_types_land_exactly_or_in_their_documented_form(ingest_env: Path
     assert decisions["d65"]["source_type"] == "decimal(65,30)" and decisions["d65"]["landed_type"] == "text"
     assert decisions["tm"]["decision"] == "converted" and "838:59:59" in decisions["tm"]["note"]
     assert decisions["ubig"]["landed_type"] == "decimal(20,0)"
-    assert result.backend == {"connectorx": "connectorx"}.get(backend, "pyarrow")
+    # connectorx's MySQL reader cannot be told UTC: with a server in another time zone, a table with a
+    # TIMESTAMP column is read with pyarrow
+    assert result.backend == ("connectorx" if backend == "connectorx" and not hostile else "pyarrow")
 
 
 def test_a_zero_date_stops_its_table_naming_the_column(ingest_env: Path, mariadb_db) -> None:
@@ -149,3 +189,25 @@ def test_column_types_land_a_zero_date_as_text_and_a_wide_decimal_as_decimal(
     decisions = {d["column"]: (d["decision"], d["landed_type"]) for d in record.tables[0].type_decisions}
     assert decisions == {"id": ("exact", "integer"), "placed": ("converted", "text"),
                          "amount": ("converted", "decimal(38,30)")}
+
+
+def test_the_loaders_sessions_read_in_utc_without_padding_whatever_the_server_defaults(
+        ingest_env: Path, mariadb_db) -> None:
+    """The engine behind reads, discovery and the connection test sets its own session."""
+    import sqlalchemy as sa
+
+    from ingestion_core import sources
+    from ingestion_core.sources.sql import create_engine
+
+    mariadb_db.execute("CREATE TABLE calm (id INT)")
+    config = write_source(ingest_env, mariadb_db, "  - {name: calm}\n")
+    with hostile_globals(mariadb_db):
+        assert mariadb_db.execute("SELECT @@session.time_zone")[0] == ("+09:00",)
+        engine = create_engine(config)
+        try:
+            with engine.connect() as connection:
+                zone, mode = connection.execute(sa.text("SELECT @@session.time_zone, @@session.sql_mode")).one()
+        finally:
+            engine.dispose()
+        assert sources.test_connection(config).ok
+    assert zone == "+00:00" and "PAD_CHAR_TO_FULL_LENGTH" not in mode

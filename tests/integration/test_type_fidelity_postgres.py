@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import sqlalchemy as sa
 
 from ingestion_core.config_store import ConfigStore
 from ingestion_core.runner import preview_source, run_source
@@ -95,10 +96,25 @@ def cell(value: object) -> object:
     return value
 
 
+# Session settings a role or database may carry that change how the server prints values (issue 14):
+# the loader sets its own at connect, so these land exactly what the server defaults land.
+HOSTILE_SESSION = {"role": {"TimeZone": "Asia/Tokyo", "IntervalStyle": "sql_standard", "DateStyle": "SQL, DMY"},
+                   "database": {"extra_float_digits": "0"}}
+
+
+def hostile_session(db) -> None:
+    """``ALTER ROLE <user> IN DATABASE`` and ``ALTER DATABASE`` settings, scoped to the test's database."""
+    for name, value in HOSTILE_SESSION["role"].items():
+        db.execute(f"ALTER ROLE \"{db.user}\" IN DATABASE \"{db.name}\" SET {name} = '{value}'")
+    for name, value in HOSTILE_SESSION["database"].items():
+        db.execute(f"ALTER DATABASE \"{db.name}\" SET {name} = '{value}'")
+
+
 def source_rows(db) -> list[tuple]:
     connection = db.connect()
     try:
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor:  # the reading side sets its own session, whatever the role's
+            cursor.execute("SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET DateStyle = 'ISO'")
             cursor.execute("SET intervalstyle = 'iso_8601'")
             cursor.execute(EXPECTED_SQL)
             return [tuple(cell(v) for v in row) for row in cursor.fetchall()]
@@ -106,9 +122,13 @@ def source_rows(db) -> list[tuple]:
         connection.close()
 
 
+@pytest.mark.parametrize("session", ["server defaults", "hostile role and database settings"])
 @pytest.mark.parametrize("backend", ["auto", "pyarrow", "connectorx", "sqlalchemy"])
-def test_awkward_types_land_exactly_or_in_their_documented_form(ingest_env: Path, postgres_db, backend: str) -> None:
+def test_awkward_types_land_exactly_or_in_their_documented_form(ingest_env: Path, postgres_db, backend: str,
+                                                                session: str) -> None:
     postgres_db.execute(AWKWARD)
+    if session != "server defaults":
+        hostile_session(postgres_db)
     config = write_source(ingest_env, postgres_db, f"  - {{name: awkward, mode: full, backend: {backend}}}\n")
     record = run_source(config, actor="ana")
     result = record.tables[0]
@@ -132,6 +152,37 @@ def test_awkward_types_land_exactly_or_in_their_documented_form(ingest_env: Path
                                "decision": "exact", "note": "integer width kept"}
     # auto: connectorx would have to convert numeric(38,10) in Arrow, so pyarrow reads the table
     assert result.backend == {"connectorx": "connectorx"}.get(backend, "pyarrow")
+
+
+SESSION_SQL = ("SELECT current_setting('TimeZone') AS zone, current_setting('extra_float_digits') AS digits, "
+               "current_setting('IntervalStyle') AS intervals, current_setting('DateStyle') AS dates")
+
+
+def test_every_connection_the_loader_opens_has_its_own_session_settings(ingest_env: Path, postgres_db) -> None:
+    """The engine behind reads, discovery and the connection test, and the URL connectorx reads
+    with, override the role's and the database's settings."""
+    import connectorx
+
+    from ingestion_core import discovery, sources
+    from ingestion_core.sources.sql import create_engine
+    from ingestion_core.type_fidelity import connectorx_url
+
+    hostile_session(postgres_db)
+    assert postgres_db.execute(SESSION_SQL)[0][:3] == ("Asia/Tokyo", "0", "sql_standard")  # psycopg2 sets ISO dates
+    postgres_db.execute("CREATE TABLE calm (id int)")
+    config = write_source(ingest_env, postgres_db, "  - {name: calm}\n")
+    engine = create_engine(config)
+    try:
+        with engine.connect() as connection:
+            zone, digits, intervals, dates = connection.execute(sa.text(SESSION_SQL)).one()
+        cx_row = connectorx.read_sql(connectorx_url(engine), SESSION_SQL, return_type="arrow").to_pylist()[0]
+    finally:
+        engine.dispose()
+    assert (zone, digits, intervals) == ("UTC", "3", "iso_8601") and dates.startswith("ISO")
+    assert (cx_row["zone"], cx_row["digits"], cx_row["intervals"]) == ("UTC", "3", "iso_8601")
+    assert cx_row["dates"].startswith("ISO")
+    assert sources.test_connection(config).ok
+    assert [t.name for t in discovery.discover_tables(config, schema="public")] == ["calm"]
 
 
 def test_preview_shows_the_decision_for_every_column(ingest_env: Path, postgres_db) -> None:

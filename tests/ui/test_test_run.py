@@ -65,7 +65,7 @@ def grid(at: AppTest, key: str) -> pd.DataFrame:
 def preview_rows(source: str, dataset: str, table: str) -> pd.DataFrame:
     """The table as it landed in the source's preview DuckDB, read independently of the portal."""
     with duckdb.connect(str(preview_database(source)), read_only=True) as con:
-        rows = con.execute(f'SELECT * FROM "{dataset}"."{table}"').fetch_arrow_table().to_pandas()
+        rows = con.execute(f'SELECT * FROM "{dataset}"."{table}"').to_arrow_table().to_pandas()
     return rows[[c for c in rows.columns if not c.startswith("_dlt")]]
 
 

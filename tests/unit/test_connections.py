@@ -67,6 +67,27 @@ def test_connection_url(source: dict, expected: str) -> None:
     assert PASSWORD not in repr(url)
 
 
+def test_the_engine_url_carries_the_session_settings_after_the_users_own() -> None:
+    """The readers' session settings ride on every engine (the type-fidelity tests prove them on
+    real servers); a user's own ``options`` / ``init_command`` stay, ours come last and win."""
+    from ingestion_core.sources.sql_session import MYSQL_INIT
+    from ingestion_core.type_fidelity import connectorx_url
+
+    postgres = config(type="postgres", host="db", database="sales", username="app", password=REF,
+                      options={"options": "-c search_path=sales"})
+    engine = sql.create_engine(postgres)
+    assert engine.url.query["options"] == ("-c search_path=sales -c TimeZone=UTC -c extra_float_digits=3 "
+                                           "-c IntervalStyle=iso_8601 -c DateStyle=ISO")
+    query = connectorx_url(engine).split("?", 1)[1].split("&")  # spaces as %20: connectorx reads '+' as is
+    assert sorted(query) == ["connect_timeout=15", "options=-c%20search_path%3Dsales%20-c%20TimeZone%3DUTC%20-c%20"
+                             "extra_float_digits%3D3%20-c%20IntervalStyle%3Diso_8601%20-c%20DateStyle%3DISO"]
+    mysql = sql.create_engine(config(type="mysql", host="db", database="crm", username="app", password=REF))
+    assert mysql.url.query["init_command"] == MYSQL_INIT
+    assert "?" not in connectorx_url(mysql)  # connectorx's MySQL reader refuses parameters it does not know
+    sqlite = sql.create_engine(config(type="sqlite", path="shop.sqlite"))
+    assert not sqlite.url.query
+
+
 def test_url_with_inline_reference_and_sqlite_relative_path(ingest_env: Path) -> None:
     url = sql.connection_url(config(type="postgres", url="postgresql+psycopg2://app:" + REF + "@db/sales"))
     assert url.password == PASSWORD and url.host == "db"
