@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingestion_core import settings
+from ingestion_core import preload, settings
 from ingestion_core.config_store import SCHEMA_COMMENT, ConfigStore, dump_yaml
 from ingestion_core.destinations import DestinationPlan, build_destination, preview_plan
 from ingestion_core.errors import describe, explain, is_transient
@@ -118,6 +118,7 @@ def run_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tabl
     incremental state, nothing else); without ``tables`` only they run."""
     from ingestion_core.run_control import audit, source_lock
 
+    preload.load_heavy_modules()  # before any thread of this run (or of the caller's) can race the imports
     store = store or ConfigStore()
     name = destination or config.destination
     selected = config.enabled_tables(tables or refresh_tables)
@@ -146,6 +147,7 @@ def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", 
                    sample_rows: int = 100) -> PreviewResult:
     """The real code path limited to ``limit`` rows per table, into a DuckDB file of its own
     with its own pipeline state: it never touches real data or real incremental cursors."""
+    preload.load_heavy_modules()  # before any thread of this run (or of the caller's) can race the imports
     plan = _plan(config, "preview", preview_plan(config.name), actor, trigger, limit, on_progress, None)
     record = _execute(plan, config.enabled_tables(tables))
     return PreviewResult(record, _samples(plan, record, sample_rows))
@@ -194,11 +196,7 @@ def _execute(plan: RunPlan, tables: list[TableBase]) -> RunRecord:
     from ingestion_core import quality  # noqa: F401  (registers the quality and schema-change hooks)
 
     record = plan.record
-    get_source_kind(plan.config.source_type)  # import source modules (and pandas) before the threads start
-    if plan.config.source_type == "filesystem" or (len(tables) > 1 and plan.config.workers.tables_in_parallel > 1):
-        # two threads importing pandas at once break ("partially initialized module"); file
-        # readers, connectorx, DuckDB result fetches and dlt import it lazily
-        import pandas  # noqa: F401
+    get_source_kind(plan.config.source_type)  # its module, imported before the table threads start
     record.tables = [TableResult(name=t.name, mode=plan.config.settings_for(t).mode) for t in tables]
     with run_logging(record.run_id) as (log_path, error_log_path):
         record.log_path, record.error_log_path = str(log_path), str(error_log_path)
@@ -284,8 +282,8 @@ def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # connectorx panics are BaseException: recorded like any failure
-        message, hint = explain(exc)
-        LOGGER.error("%s failed after %d attempt(s): %s", table.name, result.attempts, message)
+        message, hint = explain(exc, plan.record.log_path)
+        LOGGER.error("%s failed after %d attempt(s): %s", table.name, result.attempts, message, exc_info=exc)
         result.status = "failed"
         result.error = ErrorInfo(error_class=message.split(":", 1)[0], message=message, hint=hint,
                                  transient=is_transient(exc))
