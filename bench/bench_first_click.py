@@ -67,6 +67,7 @@ def first_click(browser: object, url: str, timeout_s: float, shots: Path) -> tup
     """Sources -> demo_shop -> Test run; (sample rows shown, seconds from the click, what failed)."""
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=60_000)  # a loaded machine: each step may take a while; only the rows are judged
     context = browser.new_context(viewport=VIEWPORT)  # type: ignore[attr-defined]
     page = context.new_page()
     page.set_default_timeout(60_000)
