@@ -8,11 +8,13 @@ quality check failed, 3 partial (some tables failed), 130 cancelled.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +24,7 @@ from ingestion_core import settings
 from ingestion_core.config_store import ConfigStore
 from ingestion_core.models.base import parse_duration
 from ingestion_core.models.source_file import SourceFileBase
-from ingestion_core.records import EXIT_CODES, RunRecord, latest_runs, record_path
+from ingestion_core.records import RunRecord, latest_runs, record_path
 from ingestion_core.validation import ConfigError
 
 
@@ -79,11 +81,37 @@ class TableProgress:
                 detail = f" {table.rows:,} rows in {table.duration_s:.1f} s" if table.status == "success" else ""
                 if table.error:
                     detail = f" {table.error.message}"
-                print(f"  {table.name}: {table.status}{detail}", flush=True)
+                try:
+                    print(f"  {table.name}: {table.status}{detail}", flush=True)
+                except OSError:  # the terminal went away: the run goes on, the record has it all
+                    self.enabled = False
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+_CANCELLING = threading.Event()
+
+
+def _on_cancel(signum: int, frame: Any) -> None:
+    """SIGTERM / SIGINT: the first one cancels the run (KeyboardInterrupt in the main thread, where
+    the runner stops the tables and waits for them); later ones must not cut that wait short."""
+    first = not _CANCELLING.is_set()
+    _CANCELLING.set()
+    note = ("cancelling: the tables stop at their next chunk" if first else
+            f"already cancelling: waiting for the tables to stop (kill -9 {os.getpid()} stops it at once)")
+    with contextlib.suppress(OSError):  # stderr may be gone too
+        print(note, file=sys.stderr, flush=True)
+    if first:
+        raise KeyboardInterrupt
+
+
+def _write_stdout(write: Callable[[], None]) -> None:
+    """Print the outcome; a reader that has gone (a closed pipe) does not change the run's exit code."""
+    try:
+        write()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail again
+        with contextlib.suppress(OSError):
+            print("stdout was closed before the outcome was printed; the run record has it", file=sys.stderr)
 
 
 def _summary(record: RunRecord) -> None:
@@ -113,7 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ingestion_core.runner import run_source
 
     config = load_source_arg(args.source)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _on_cancel)
     holder: dict[str, RunRecord] = {}
 
     def progress(record: RunRecord) -> None:
@@ -125,17 +154,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         record = run_source(config, actor=args.actor, trigger=args.trigger, tables=_tables(args.tables),
                             destination=args.destination, on_progress=progress, run_id=args.run_id,
                             refresh_tables=_tables(getattr(args, "refresh", None)))
-    except KeyboardInterrupt:
-        # the record says cancelled; end now rather than wait for the table threads to finish
-        if "record" in holder:
-            _summary(holder["record"])
-        sys.stdout.flush()
-        os._exit(EXIT_CODES["cancelled"])
+    except KeyboardInterrupt:  # cancelled: the table threads have stopped and the record says so
+        if "record" not in holder:  # before the run had started: nothing ran
+            raise
+        record = holder["record"]
     if args.json:
-        _json({"run_id": record.run_id, "status": record.status, "exit_code": record.exit_code,
-               "record_path": record_path(record), **record.model_dump(mode="json", exclude={"config_snapshot"})})
+        _write_stdout(lambda: _json({"run_id": record.run_id, "status": record.status, "exit_code": record.exit_code,
+                                     "record_path": record_path(record),
+                                     **record.model_dump(mode="json", exclude={"config_snapshot"})}))
     else:
-        _summary(record)
+        _write_stdout(lambda: _summary(record))
     return record.exit_code
 
 
