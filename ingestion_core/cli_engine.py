@@ -15,7 +15,7 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,18 @@ def _on_cancel(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def _cancel_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT cancel the run (:func:`_on_cancel`) for the block; then as before."""
+    _CANCELLING.clear()
+    previous = {signum: signal.signal(signum, _on_cancel) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _write_stdout(write: Callable[[], None]) -> None:
     """Print the outcome; a reader that has gone (a closed pipe) does not change the run's exit code."""
     try:
@@ -141,8 +153,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ingestion_core.runner import run_source
 
     config = load_source_arg(args.source)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _on_cancel)
     holder: dict[str, RunRecord] = {}
 
     def progress(record: RunRecord) -> None:
@@ -151,9 +161,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     printer = TableProgress(sys.stdout.isatty() and not args.json)
     try:
-        record = run_source(config, actor=args.actor, trigger=args.trigger, tables=_tables(args.tables),
-                            destination=args.destination, on_progress=progress, run_id=args.run_id,
-                            refresh_tables=_tables(getattr(args, "refresh", None)))
+        with _cancel_on_signals():
+            record = run_source(config, actor=args.actor, trigger=args.trigger, tables=_tables(args.tables),
+                                destination=args.destination, on_progress=progress, run_id=args.run_id,
+                                refresh_tables=_tables(getattr(args, "refresh", None)))
     except KeyboardInterrupt:  # cancelled: the table threads have stopped and the record says so
         if "record" not in holder:  # before the run had started: nothing ran
             raise

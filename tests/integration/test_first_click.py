@@ -52,7 +52,7 @@ FIRST_CLICK = """
 """
 
 
-@pytest.mark.parametrize("module", ["dlt", "dlt", "dlt.common", "pandas"])
+@pytest.mark.parametrize("module", ["dlt", "dlt.common", "pandas"])
 def test_the_first_test_run_and_the_page_state_read_import_dlt_at_once(demo: Path, module: str) -> None:  # noqa: F811
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(FIRST_CLICK), module], capture_output=True,
                           text=True, cwd=REPO, timeout=600, check=False,
