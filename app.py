@@ -8,7 +8,7 @@ it the portal runs in local single-user mode and says so (docs/security.md).
 
 import streamlit as st
 
-from ingestion_core import settings
+from ingestion_core import preload, settings
 from portal.components import render_sidebar
 from portal.identity import acting_user, local_mode_banner, sign_in_screen
 
@@ -40,3 +40,5 @@ render_sidebar(settings.config_dir(), user)
 if not user.auth_configured and not user.signed_in:
     local_mode_banner(user)
 page.run()
+# once the first page is drawn: dlt, pandas... imported in one thread, before a test run's threads need them
+preload.load_in_background()

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ingestion_core import access, settings
+from ingestion_core import access, preload, settings
 from ingestion_core.config_store import (
     ConfigStore,
     ConflictError,
@@ -277,6 +277,8 @@ _EXIT_COLLECTION_SKIPPED = False
 # Commands that never run dlt: they skip importing it (0.8 s) for skip_streamlit_secrets_lookup.
 NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune", "secrets",
                              "scheduler"})
+# Commands that load data in threads: the heavy modules are imported first, in the main thread.
+THREADED_COMMANDS = frozenset({"run", "preview", "job-run"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     skip_exit_collection()
     if args.command not in NO_DLT_COMMANDS:
         skip_streamlit_secrets_lookup()
+    if args.command in THREADED_COMMANDS:
+        preload.load_heavy_modules()
     args.actor = args.actor or default_actor()
     try:
         return COMMANDS[args.command](args)

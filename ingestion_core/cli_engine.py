@@ -8,12 +8,14 @@ quality check failed, 3 partial (some tables failed), 130 cancelled.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,11 +81,49 @@ class TableProgress:
                 detail = f" {table.rows:,} rows in {table.duration_s:.1f} s" if table.status == "success" else ""
                 if table.error:
                     detail = f" {table.error.message}"
-                print(f"  {table.name}: {table.status}{detail}", flush=True)
+                try:
+                    print(f"  {table.name}: {table.status}{detail}", flush=True)
+                except OSError:  # the terminal went away: the run goes on, the record has it all
+                    self.enabled = False
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+_CANCELLING = threading.Event()
+
+
+def _on_cancel(signum: int, frame: Any) -> None:
+    """SIGTERM / SIGINT: the first one cancels the run (KeyboardInterrupt in the main thread, where
+    the runner stops the tables and waits for them); later ones must not cut that wait short."""
+    first = not _CANCELLING.is_set()
+    _CANCELLING.set()
+    note = ("cancelling: the tables stop at their next chunk" if first else
+            f"already cancelling: waiting for the tables to stop (kill -9 {os.getpid()} stops it at once)")
+    with contextlib.suppress(OSError):  # stderr may be gone too
+        print(note, file=sys.stderr, flush=True)
+    if first:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _cancel_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT cancel the run (:func:`_on_cancel`) for the block; then as before."""
+    _CANCELLING.clear()
+    previous = {signum: signal.signal(signum, _on_cancel) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _write_stdout(write: Callable[[], None]) -> None:
+    """Print the outcome; a reader that has gone (a closed pipe) does not change the run's exit code."""
+    try:
+        write()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail again
+        with contextlib.suppress(OSError):
+            print("stdout was closed before the outcome was printed; the run record has it", file=sys.stderr)
 
 
 def _summary(record: RunRecord) -> None:
@@ -117,7 +157,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "owner", None) or getattr(args, "tag", None) or getattr(args, "parallel", 1) != 1:
         raise ValueError("--owner, --tag and --parallel go with --all: `ingest run --all --owner TEAM`")
     config = load_source_arg(args.source)
-    signal.signal(signal.SIGTERM, _on_sigterm)
     holder: dict[str, RunRecord] = {}
 
     def progress(record: RunRecord) -> None:
@@ -126,20 +165,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     printer = TableProgress(sys.stdout.isatty() and not args.json)
     try:
-        record = run_source(config, actor=args.actor, trigger=args.trigger, tables=_tables(args.tables),
-                            destination=args.destination, on_progress=progress, run_id=args.run_id,
-                            refresh_tables=_tables(getattr(args, "refresh", None)))
-    except KeyboardInterrupt:
-        # the record says cancelled; end now rather than wait for the table threads to finish
-        if "record" in holder:
-            _summary(holder["record"])
-        sys.stdout.flush()
-        os._exit(EXIT_CODES["cancelled"])
+        with _cancel_on_signals():
+            record = run_source(config, actor=args.actor, trigger=args.trigger, tables=_tables(args.tables),
+                                destination=args.destination, on_progress=progress, run_id=args.run_id,
+                                refresh_tables=_tables(getattr(args, "refresh", None)))
+    except KeyboardInterrupt:  # cancelled: the table threads have stopped and the record says so
+        if "record" not in holder:  # before the run had started: nothing ran
+            raise
+        record = holder["record"]
     if args.json:
-        _json({"run_id": record.run_id, "status": record.status, "exit_code": record.exit_code,
-               "record_path": record_path(record), **record.model_dump(mode="json", exclude={"config_snapshot"})})
+        _write_stdout(lambda: _json({"run_id": record.run_id, "status": record.status, "exit_code": record.exit_code,
+                                     "record_path": record_path(record),
+                                     **record.model_dump(mode="json", exclude={"config_snapshot"})}))
     else:
-        _summary(record)
+        _write_stdout(lambda: _summary(record))
     return record.exit_code
 
 
@@ -153,16 +192,15 @@ def cmd_run_all(args: argparse.Namespace) -> int:
         raise ValueError("--tables, --destination, --run-id and --refresh go with one source, not --all")
     if args.parallel < 1:
         raise ValueError(f"--parallel must be at least 1, not {args.parallel}")
-    signal.signal(signal.SIGTERM, _on_sigterm)
-
     def progress(outcome: Any) -> None:
         if not args.json:
             print(f"  {outcome.source}: {outcome.status}" + (f" ({outcome.reason})" if outcome.status == "skipped"
                                                               else ""), flush=True)
 
     try:
-        result = run_all(actor=args.actor, owner=args.owner, tags=args.tag or None, parallel=args.parallel,
-                         trigger=args.trigger, on_outcome=progress)
+        with _cancel_on_signals():  # SIGTERM / SIGINT cancel the running sources (run_all signals them)
+            result = run_all(actor=args.actor, owner=args.owner, tags=args.tag or None, parallel=args.parallel,
+                             trigger=args.trigger, on_outcome=progress)
     except KeyboardInterrupt:
         return EXIT_CODES["cancelled"]
     if args.json:

@@ -10,7 +10,9 @@ that raised has already used up its own retries, see :func:`retries_spent`).
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 from ingestion_core.secrets import mask
 
@@ -111,8 +113,10 @@ def _match(exc: BaseException) -> Rule | None:
     return None
 
 
-def explain(exc: BaseException) -> tuple[str, str]:
-    """(masked message, hint) for an error."""
+def explain(exc: BaseException, log_path: str | None = None) -> tuple[str, str]:
+    """(masked message, hint) for an error. An error no rule knows points at ``log_path`` when
+    that log exists, else carries the end of its traceback: the hint never names a log that
+    was not written."""
     from ingestion_core.secrets import SecretNotFoundError
 
     cause = root_cause(exc)
@@ -124,7 +128,33 @@ def explain(exc: BaseException) -> tuple[str, str]:
     if type(cause).__name__ == "PanicException":
         return describe(exc), "the reading backend crashed on a column type: set backend: pyarrow for this table"
     rule = _match(exc)
-    return describe(exc), (rule.hint if rule else "see the run log for details")
+    return describe(exc), (rule.hint if rule else unknown_error_hint(exc, log_path))
+
+
+def unknown_error_hint(exc: BaseException, log_path: str | None = None) -> str:
+    if log_path and Path(log_path).is_file():
+        return f"the run log has the details: {log_path}"
+    return f"no log was written for it; where it failed: {traceback_excerpt(exc)}"
+
+
+def traceback_excerpt(exc: BaseException, frames: int = 3) -> str:
+    """The innermost ``frames`` frames of the error's traceback, masked, on one line."""
+    cause = root_cause(exc)
+    stack = traceback.extract_tb(cause.__traceback__ or exc.__traceback__)[-frames:]
+    if not stack:
+        return "(no traceback)"
+    return mask(" -> ".join(f"{_short(f.filename)}:{f.lineno} in {f.name}" + (f" ({f.line.strip()})" if f.line else "")
+                            for f in stack))
+
+
+def _short(filename: str) -> str:
+    """site-packages/dlt/common/json/__init__.py -> dlt/common/json/__init__.py"""
+    parts = Path(filename).parts
+    for marker in ("site-packages", "ingestion_core", "portal"):
+        if marker in parts:
+            index = parts.index(marker)
+            return "/".join(parts[index + (marker == "site-packages"):])
+    return Path(filename).name
 
 
 def error_class(exc: BaseException) -> str:

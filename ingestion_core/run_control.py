@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingestion_core import access, settings
+from ingestion_core import access, preload, settings
 from ingestion_core.access import Principal
 from ingestion_core.config_store import ConfigStore
 from ingestion_core.models.base import NAME_PATTERN
@@ -363,6 +363,7 @@ class TableState:
 def table_states(config: SourceFileBase, store: ConfigStore | None = None) -> list[TableState]:
     """Each enabled table's cursor value (from its dlt pipeline state on this machine, else from
     its last successful run's record) and its last successful real run."""
+    preload.load_heavy_modules()  # a page reads this while a test run's threads may be importing dlt
     runs = latest_runs(source=config.name, kind="run", limit=100)
     states = []
     for table in config.enabled_tables():
@@ -414,6 +415,7 @@ def reset_state(config: SourceFileBase, table: str, *, actor: str | Principal,
     from dlt.pipeline.helpers import pipeline_drop
 
     actor = access.require(actor, "run", config.owner, name=config.name).name
+    preload.load_heavy_modules()
     store = store or ConfigStore()
     entry = _incremental_table(config, table)
     with source_lock(config.name, action="reset-state"):

@@ -31,7 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingestion_core import settings
+from ingestion_core import preload, settings
+from ingestion_core.cancellation import raise_if_cancelled, stop_when_cancelled, wait_for_tables
 from ingestion_core.config_store import SCHEMA_COMMENT, ConfigStore, dump_yaml
 from ingestion_core.destinations import DestinationPlan, build_destination, preview_plan
 from ingestion_core.errors import describe, error_class, explain, is_transient, retry_table
@@ -81,6 +82,8 @@ class RunPlan:
     limit: int | None = None
     on_progress: ProgressCallback | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    """Set when the run is cancelled: each table thread stops at its next chunk (ingestion_core.cancellation)."""
     refresh: frozenset[str] = frozenset()  # tables dropped and reloaded from initial_value
     source_columns: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
     """Per table, the columns its load read (name in the source, landed dlt hints), when the
@@ -118,6 +121,7 @@ def run_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tabl
     incremental state, nothing else); without ``tables`` only they run."""
     from ingestion_core.run_control import audit, source_lock
 
+    preload.load_heavy_modules()  # before any thread of this run (or of the caller's) can race the imports
     store = store or ConfigStore()
     name = destination or config.destination
     selected = config.enabled_tables(tables or refresh_tables)
@@ -146,6 +150,7 @@ def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", 
                    sample_rows: int = 100) -> PreviewResult:
     """The real code path limited to ``limit`` rows per table, into a DuckDB file of its own
     with its own pipeline state: it never touches real data or real incremental cursors."""
+    preload.load_heavy_modules()  # before any thread of this run (or of the caller's) can race the imports
     plan = _plan(config, "preview", preview_plan(config.name), actor, trigger, limit, on_progress, None)
     record = _execute(plan, config.enabled_tables(tables))
     return PreviewResult(record, _samples(plan, record, sample_rows))
@@ -194,11 +199,7 @@ def _execute(plan: RunPlan, tables: list[TableBase]) -> RunRecord:
     from ingestion_core import quality  # noqa: F401  (registers the quality and schema-change hooks)
 
     record = plan.record
-    get_source_kind(plan.config.source_type)  # import source modules (and pandas) before the threads start
-    if plan.config.source_type == "filesystem" or (len(tables) > 1 and plan.config.workers.tables_in_parallel > 1):
-        # two threads importing pandas at once break ("partially initialized module"); file
-        # readers, connectorx, DuckDB result fetches and dlt import it lazily
-        import pandas  # noqa: F401
+    get_source_kind(plan.config.source_type)  # its module, imported before the table threads start
     record.tables = [TableResult(name=t.name, mode=plan.config.settings_for(t).mode) for t in tables]
     with run_logging(record.run_id) as (log_path, error_log_path):
         record.log_path, record.error_log_path = str(log_path), str(error_log_path)
@@ -210,8 +211,10 @@ def _execute(plan: RunPlan, tables: list[TableBase]) -> RunRecord:
         try:
             list(pool.map(lambda pair: _run_table(plan, *pair), zip(tables, record.tables, strict=True)))
             pool.shutdown()
-        except KeyboardInterrupt:  # SIGINT / SIGTERM: record the cancel; the caller ends the process
-            pool.shutdown(wait=False, cancel_futures=True)
+        except KeyboardInterrupt:  # SIGINT / SIGTERM: stop the tables, wait for them, record the cancel
+            plan.cancel.set()
+            LOGGER.warning("%s %s cancelled: waiting for the tables to stop", record.kind, record.run_id)
+            wait_for_tables(pool)
             record.status = "cancelled"
             for result in record.tables:
                 if result.status in ("pending", "running"):
@@ -269,7 +272,8 @@ def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
     retrying = Retrying(
         stop=stop_after_attempt(1 if plan.kind == "preview" else retries.attempts),
         wait=wait_exponential(multiplier=retries.backoff_seconds, max=retries.max_backoff_seconds),
-        retry=retry_if_exception(retry_table),
+        retry=retry_if_exception(lambda exc: retry_table(exc) and not plan.cancel.is_set()),
+        sleep=plan.cancel.wait,  # a cancel ends the back-off at once (and the next attempt stops)
         before_sleep=lambda state: LOGGER.warning("%s: attempt %d failed, retrying: %s", table.name,
                                                   state.attempt_number, describe(state.outcome.exception())),
         reraise=True,
@@ -284,16 +288,24 @@ def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # connectorx panics are BaseException: recorded like any failure
-        message, hint = explain(exc)
-        LOGGER.error("%s failed after %d attempt(s): %s", table.name, result.attempts, message)
-        result.status = "failed"
-        result.error = ErrorInfo(error_class=error_class(exc), message=message, hint=hint,
-                                 transient=is_transient(exc))
-        for hook in AFTER_TABLE_FAILED:
-            hook(plan, table, result)
+        if plan.cancel.is_set():  # stopped by the cancel (whatever dlt wrapped it in): not a failure
+            LOGGER.info("%s: stopped, the run was cancelled", table.name)
+            result.status = "cancelled"
+        else:
+            _record_failure(plan, table, result, exc)
     result.ended_at = datetime.now(UTC)
     result.duration_s = round((result.ended_at - result.started_at).total_seconds(), 3)
     plan.publish()
+
+
+def _record_failure(plan: RunPlan, table: TableBase, result: TableResult, exc: BaseException) -> None:
+    message, hint = explain(exc, plan.record.log_path)
+    LOGGER.error("%s failed after %d attempt(s): %s", table.name, result.attempts, message, exc_info=exc)
+    result.status = "failed"
+    result.error = ErrorInfo(error_class=error_class(exc), message=message, hint=hint,
+                             transient=is_transient(exc))
+    for hook in AFTER_TABLE_FAILED:
+        hook(plan, table, result)
 
 
 def quality_failed(result: TableResult) -> bool:
@@ -311,7 +323,7 @@ def _load_with_fallback(plan: RunPlan, table: TableBase, result: TableResult) ->
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:
-        if result.backend != "connectorx" or table_settings.backend != "auto":
+        if result.backend != "connectorx" or table_settings.backend != "auto" or plan.cancel.is_set():
             raise
         LOGGER.warning("%s: connectorx failed (%s); reading again with pyarrow", table.name, describe(exc))
         _drop_pending(plan, table)
@@ -336,6 +348,7 @@ def _drop_pending(plan: RunPlan, table: TableBase) -> None:
 
 def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, result: TableResult,
                 backend_override: str | None) -> None:
+    raise_if_cancelled(plan.cancel, table.name)
     pipeline = _pipeline(plan, table)
     workers = plan.config.workers
     if pipeline.has_pending_data:  # a run killed mid-way: finish its package first (no row lost or doubled)
@@ -354,12 +367,15 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
     if getattr(resource, "planned_columns", None) is not None:
         plan.source_columns[table.name] = resource.planned_columns
     resource = _with_hints(resource, plan, table, table_settings)
+    resource.add_map(stop_when_cancelled(plan.cancel, table.name))
     timings: dict[str, float] = {}
     with _timed(timings, "extract"):
         pipeline.extract(resource, loader_file_format=plan.destination.loader_file_format,
                          refresh=_refresh_mode(plan, table))
+    raise_if_cancelled(plan.cancel, table.name)
     with _timed(timings, "normalize"):
         pipeline.normalize(workers=workers.normalize)
+    raise_if_cancelled(plan.cancel, table.name)
     with _timed(timings, "load"), load_slot(plan.destination):
         load_info = pipeline.load(workers=workers.load)
     load_info.raise_on_failed_jobs()

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ingestion_core.errors import explain
 from ingestion_core.records import RunRecord
 from ingestion_core.runner import PreviewResult
 
+LOGGER = logging.getLogger("portal.preview_jobs")
 DONE_TABLE = ("success", "failed", "quality_failed", "skipped", "cancelled")
 
 
@@ -130,7 +132,8 @@ def _run(job: PreviewJob, config: Any) -> None:
                                            on_progress=job.progress)
         job.progress(job.result.record)
     except BaseException as exc:  # recorded for the page; the thread must not die silently
-        job.error = explain(exc)
+        LOGGER.error("the test run of %s failed", job.source, exc_info=exc)
+        job.error = explain(exc, job.record.log_path if job.record else None)
     finally:
         job.finished.set()
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ingestion_core import preload
 from ingestion_core.config_store import ConfigStore
 from ingestion_core.errors import explain
 from ingestion_core.models.source_file import SourceFileBase
@@ -85,7 +86,9 @@ def _for_connection(draft: Draft, store: ConfigStore | None) -> tuple[Any, list[
 
 def run_with_timeout(func: Callable[[], T], timeout: float) -> T:
     """``func()`` in a daemon thread; TimeoutError when it takes longer (the thread is left to
-    finish on its own: a hanging connect must not hold the page)."""
+    finish on its own: a hanging connect must not hold the page). The heavy modules are
+    imported first, here: never by this thread while another one imports them."""
+    preload.load_heavy_modules()
     outcome: dict[str, Any] = {}
 
     def target() -> None:
