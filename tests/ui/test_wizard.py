@@ -145,50 +145,46 @@ def test_sqlite_source_from_type_to_saved_yaml(ingest_env: Path) -> None:
     type_in(at, "f-description", "Web shop")
     type_in(at, "f-source-path", "shop.sqlite")
     assert not errors(at)
-    click(at, "wiz-next")
-    assert state(at).step == 3
 
-    # 3. test connection
+    # the connection is tested on its own step
     click(at, "wiz-test")
     assert at.success and "Connected in" in at.success[0].value
     click(at, "wiz-next")
+    assert state(at).step == 3
 
-    # 4. tick two of the three tables discovery found
-    assert {c.key for c in at.checkbox} == {"wiz-pick-main-orders", "wiz-pick-main-customers", "wiz-pick-main-audit"}
-    assert "~2 rows" in at.checkbox(key="wiz-pick-main-customers").label
+    # 3. one table of every table: tick two of the three; per row mode, cursor and key
+    assert {c.key for c in at.checkbox if c.key.startswith("wiz-pick-")} == {
+        "wiz-pick-main-orders", "wiz-pick-main-customers", "wiz-pick-main-audit"}
+    assert "~2" in page_text(at)
     ok(at.checkbox(key="wiz-pick-main-orders").check().run())
     ok(at.checkbox(key="wiz-pick-main-customers").check().run())
-    click(at, "wiz-next")
-    assert state(at).step == 5
-
-    # 5. incremental picks the timestamp cursor, merge the declared key; real columns offered
-    ok(at.radio(key="f-tables-0-mode").set_value("incremental").run())
-    ok(at.radio(key="f-tables-1-mode").set_value("merge").run())
+    ok(at.segmented_control(key="f-tables-0-mode").set_value("incremental").run())
+    ok(at.segmented_control(key="f-tables-1-mode").set_value("merge").run())
     cursor = at.selectbox(key="f-tables-0-cursor")
     assert cursor.value == "updated_at"
-    assert cursor.options[1:4] == ["updated_at · TIMESTAMP", "created_on · DATE", "order_id · INTEGER"]
+    # only orderable columns are offered as cursor: no TEXT column
+    assert cursor.options == ["(choose)", "updated_at · TIMESTAMP", "created_on · DATE", "order_id · INTEGER",
+                              "amount · NUMERIC"]
     assert at.multiselect(key="f-tables-1-primary_key").value == ["customer_id"]
     click(at, "wiz-next")
 
-    # 6. checks: the key suggestion
+    # 4. checks: the key suggestion
     click(at, "wiz-check-suggest-1")
     click(at, "wiz-next")
+    assert state(at).step == 5
 
-    # 7. destination and schedule: a bad cron is explained, then fixed
+    # 5. review and schedule: the summary comes first; a daily schedule at 06:00
     assert at.selectbox(key="f-destination").value == "local_duckdb"
-    type_in(at, "f-schedule", "every morning")
-    assert any("'every morning' is not a 5-field cron expression" in e for e in errors(at))
-    click(at, "wiz-next")
-    assert state(at).step == 7
-    type_in(at, "f-schedule", "0 6 * * *")
-    click(at, "wiz-next")
-    assert state(at).step == 8
-
-    # 8. review shows the exact file; save writes it
+    ok(at.radio(key="wiz-sched-kind").set_value("daily").run())
+    summary = unescape(at.info[0].value)
+    assert "2 tables; orders incremental on updated_at; customers merged on customer_id; daily at 06:00 UTC, " \
+           "next run" in summary
+    assert "Next runs:" in page_text(at)
     assert at.code[0].value == EXPECTED_SHOP.rstrip("\n")
     click(at, "wiz-save")
     assert "is now in the Sources list" in unescape(at.success[0].value)
     assert (ingest_env / "configs" / "sources" / "shop.yaml").read_text(encoding="utf-8") == EXPECTED_SHOP
+    assert {"editor-test-now", "editor-run-now", "editor-to-sources"} <= {b.key for b in at.button}
 
 
 def test_going_back_and_forth_keeps_what_was_typed(ingest_env: Path) -> None:
@@ -533,8 +529,8 @@ def test_checks_are_added_checked_and_removed(ingest_env: Path) -> None:
 @pytest.mark.parametrize("kind", SOURCE_TYPES)
 def test_every_step_renders_for_every_source_type(ingest_env: Path, kind: str) -> None:
     at = start_type(open_editor(), kind)
-    state(at).furthest = 8
+    state(at).furthest = 5
     ok(at.run())
-    for step in (4, 5, 6, 7, 8):  # 2 was drawn by start_type; 3 only draws a button
+    for step in (3, 4, 5):  # 2 was drawn by start_type
         click(at, f"wiz-go-{step}")
         assert state(at).step == step
