@@ -280,6 +280,7 @@ def _show_endpoint_result(result: Any) -> None:
 
 
 CHOOSERS = {"filesystem": choose_files, "rest_api": choose_endpoints}
+IDENTITY_FIELDS = ("name", "glob", "format", "path")  # drawn by the chooser above the settings
 
 
 # --- settings of files and endpoints ----------------------------------------------------------------
@@ -327,7 +328,7 @@ def step_settings(state: Any, ctx: FormContext, model: Any) -> None:
             _table_heading(entry, info)
             sub = replace(ctx, columns=list(info.columns) if info else [],
                           cursor_candidates=list(info.cursor_candidates) if info else [], choices={"schema": schemas})
-            render_fields(table_model, path, sub, skip=("checks",),
+            render_fields(table_model, path, sub, skip=("checks", *IDENTITY_FIELDS),
                           more_label=f"More settings for {entry.get('name') or 'this table'}")
     show_leftover(ctx, ("tables",), only=lambda i: ".checks" not in i.path and not is_entry_identity(i.path, None))
 
