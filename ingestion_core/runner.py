@@ -141,6 +141,15 @@ def refresh_set(config: SourceFileBase, selected: list[TableBase], refresh_table
     return frozenset(refresh_tables or ())
 
 
+def import_engine() -> None:
+    """Import dlt in the calling thread, before a run is started in another thread of a
+    long-lived process (the portal). dlt is imported lazily; when the run's thread imported it
+    while the page's thread imported a part of it (``dlt.common.versioned_state`` for the
+    incremental state), Python's per-module import locks deadlocked (``_DeadlockError``) and
+    the test run failed."""
+    import dlt  # noqa: F401
+
+
 def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
                    limit: int = DEFAULT_PREVIEW_LIMIT, on_progress: ProgressCallback | None = None,
                    sample_rows: int = 100) -> PreviewResult:

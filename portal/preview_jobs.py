@@ -107,6 +107,7 @@ def start_preview(source: str, *, actor: str, limit: int = runner.DEFAULT_PREVIE
             return existing, False
         job = PreviewJob(source, actor, limit)
         _JOBS[_job_key(source)] = job
+    runner.import_engine()  # not from two threads at once: see its docstring
     thread = threading.Thread(target=_run, args=(job, config), name=f"preview-{source}", daemon=True)
     thread.start()
     return job, True

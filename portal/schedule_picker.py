@@ -33,28 +33,30 @@ def render(ctx: FormContext) -> None:
     zone = data.get("timezone") if isinstance(data.get("timezone"), str) else "UTC"
     picked = review.schedule_of(cron)
     shown = picked if picked.kind not in ("none", "custom") else DEFAULT
+    # each widget is seeded in the run that draws it: a key seeded while its widget is not drawn
+    # stays a plain session value, which comes back over the widget's value when it is hidden again
     seed("wiz-sched-kind", picked.kind)
-    seed("wiz-sched-time", time(shown.hour, shown.minute))
-    seed("wiz-sched-minute", shown.minute)
-    seed("wiz-sched-day", shown.weekday)
-    seed("wiz-sched-cron", cron or "")
-    seed("wiz-sched-tz", zone if zone in time_zones() else "UTC")
     st.radio("When should it run?", list(KINDS), key="wiz-sched-kind", format_func=KINDS.get, horizontal=True,
              on_change=_changed, help="Real runs on a schedule. Test runs are never scheduled.")
     kind = st.session_state.get("wiz-sched-kind")
     left, right = st.columns(2)
     if kind in ("daily", "weekly"):
+        seed("wiz-sched-time", time(shown.hour, shown.minute))
         left.time_input("At", key="wiz-sched-time", step=900, on_change=_changed)
     if kind == "weekly":
+        seed("wiz-sched-day", shown.weekday)
         right.selectbox("On", range(7), key="wiz-sched-day", format_func=lambda d: review.WEEKDAYS[d],
                         on_change=_changed)
     if kind == "hourly":
+        seed("wiz-sched-minute", shown.minute)
         left.number_input("Minute past the hour", 0, 59, key="wiz-sched-minute", on_change=_changed)
     if kind == "custom":
+        seed("wiz-sched-cron", cron or "")
         left.text_input("Cron (minute hour day-of-month month day-of-week)", key="wiz-sched-cron",
                         placeholder="0 6 * * 1-5", on_change=_changed, live="300ms",
                         help="Five fields, e.g. '30 7 * * 1-5' for 07:30 on working days.")
     if kind != "none":
+        seed("wiz-sched-tz", zone if zone in time_zones() else "UTC")
         (right if kind in ("hourly", "custom") else st).selectbox(
             "Time zone", time_zones(), key="wiz-sched-tz", on_change=_changed,
             help="The schedule is read in this zone (daylight saving included).")
@@ -89,8 +91,6 @@ def _changed() -> None:
         remove_path(data, "timezone")
     else:
         data["timezone"] = zone
-    if picked.kind != "custom":
-        st.session_state["wiz-sched-cron"] = cron or ""
 
 
 def forget() -> None:

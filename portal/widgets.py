@@ -355,6 +355,8 @@ def _stop_replacing(state_key: str, path: str) -> None:
 @widget("model")
 def model_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
     current = get_path(ctx.data, path)
+    if current is True:  # the shorthand of "on with the defaults" (reconcile: true)
+        set_path(ctx.data, path, current := {})
     if spec.optional:
         seed(widget_key(path, "on"), isinstance(current, dict))
         on = st.toggle(label_of(spec), key=widget_key(path, "on"), help=spec.help,
@@ -368,10 +370,18 @@ def model_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
 
 
 def _model_toggled(state_key: str, path: str) -> None:
+    """On writes an empty mapping into the draft (the toggle is drawn from the draft again after
+    a step switch: an 'on' kept only in the widget was lost); off removes it."""
     state = _state(state_key)
-    if state is not None and not st.session_state.get(widget_key(path, "on")):
-        remove_path(state.draft.data, path)
-        _forget_secrets_under(state, path)
+    if state is None:
+        return
+    if st.session_state.get(widget_key(path, "on")):
+        if not isinstance(get_path(state.draft.data, path), dict):
+            with contextlib.suppress(IndexError, KeyError, TypeError, AttributeError):
+                set_path(state.draft.data, path, {})
+        return
+    remove_path(state.draft.data, path)
+    _forget_secrets_under(state, path)
 
 
 @widget("union")

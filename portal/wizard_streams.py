@@ -18,7 +18,7 @@ from portal.widgets import WIDGET_PREFIX, FormContext, render_fields, reset_widg
 
 STATE_KEY = "editor"
 MODES = ("full", "append", "incremental", "merge", "scd2")
-ROW = [0.4, 2.2, 0.9, 3.2, 1.8, 1.8, 0.7]  # load, table, rows, mode, cursor, key, more
+ROW = [0.35, 1.9, 0.8, 3.5, 2.6, 0.9]  # load, table, rows, mode, cursor or key, more
 ROW_OWNED = ("name", "schema", "mode", "cursor", "primary_key", "checks")
 
 
@@ -117,7 +117,7 @@ def _table(state: Any, ctx: FormContext, found: list[Any]) -> None:
     st.caption(f"{len(found)} tables and views in {len(schemas)} schema(s): {md_escape(', '.join(schemas))}. "
                f"{len(_tables(state))} chosen. Mode: {md_escape(_mode_help())}")
     header = st.columns(ROW, vertical_alignment="bottom")
-    for column, title in zip(header, ("", "Table", "Rows (est.)", "Mode", "Cursor", "Primary key", ""),
+    for column, title in zip(header, ("", "Table", "Rows (est.)", "Mode", "Cursor or primary key", ""),
                              strict=True):
         column.markdown(f"**{title}**")
     for info in shown:
@@ -134,7 +134,7 @@ def _row(state: Any, ctx: FormContext, info: Any) -> None:
     index = index_of(state, info)
     slug = f"{_slug(info.schema)}-{_slug(info.name)}"
     with st.container(key=f"wiz-row-{slug}"):
-        load, name, rows, mode, cursor, key, more = st.columns(ROW, vertical_alignment="center")
+        load, name, rows, mode, cursor_or_key, more = st.columns(ROW, vertical_alignment="center")
         pick = f"wiz-pick-{slug}"
         seed(pick, index is not None)
         load.checkbox("Load", key=pick, label_visibility="collapsed", on_change=_toggle, args=(info, pick))
@@ -150,12 +150,13 @@ def _row(state: Any, ctx: FormContext, info: Any) -> None:
         with mode:
             _mode(state, path, entry)
         current = entry.get("mode") or _default_mode(state)
-        with cursor:
+        with cursor_or_key:
             if current == "incremental":
                 _cursor(sub, path, entry, info)
-        with key:
-            if current in ("merge", "scd2"):
+            elif current in ("merge", "scd2"):
                 _key(sub, path, entry)
+            else:
+                st.caption("no cursor or key needed")
         with more.popover("More", key=f"wiz-more-{slug}", help="This table's other settings"):
             _more(state, sub, path, info)
         show_issues(sub, path)
