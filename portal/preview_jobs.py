@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,7 @@ def _run(job: PreviewJob, config: Any) -> None:
         job.progress(job.result.record)
     except BaseException as exc:  # recorded for the page; the thread must not die silently
         job.error = explain(exc)
+        traceback.print_exc()  # into the portal's log: the page shows only the message
     finally:
         job.finished.set()
 

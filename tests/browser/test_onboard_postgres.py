@@ -28,6 +28,7 @@ from tests.ui.test_wizard import tiny_api  # noqa: F401  (a fixture: a JSON API 
 pytestmark = [pytest.mark.browser, pytest.mark.services]
 
 CLICK_BUDGET = 15
+IDLE_TIMEOUT_MS = 30_000  # a page drawn on a loaded machine
 RUN_TIMEOUT_MS = 120_000  # a test run on a loaded machine; the page shows its progress meanwhile
 VIEWPORT = {"width": 1280, "height": 800}
 MAX_SHOT_HEIGHT = 2400
@@ -59,8 +60,10 @@ class Driver:
         waiting for the effect of an action (a rerun that has not started yet looks idle)."""
         from playwright.sync_api import expect
 
-        expect(self.page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
-        expect(self.page.get_by_test_id("stSkeleton")).to_have_count(0)
+        expect(self.page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning",
+                                                                     timeout=IDLE_TIMEOUT_MS)
+        # a skeleton also stands for a component whose code is still loading (the YAML's code block)
+        expect(self.page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=IDLE_TIMEOUT_MS)
 
     def settle(self) -> None:
         """After an action whose effect cannot be seen: let its rerun start (if it has not
