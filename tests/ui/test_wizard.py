@@ -85,11 +85,12 @@ def errors(at: AppTest) -> list[str]:
     return [unescape(e.value) for e in at.error]
 
 
-def page_text(at: AppTest) -> str:
-    """Every text the page shows, widget values included."""
+def page_text(at: AppTest, skip_keys: tuple[str, ...] = ()) -> str:
+    """Every text the page shows, widget values included (but those of ``skip_keys``: a
+    password field, whose value the browser shows as dots)."""
     parts = [str(getattr(e, "value", "")) for kind in ("markdown", "caption", "error", "warning", "info", "success",
                                                         "code", "text_input", "text_area")
-             for e in getattr(at, kind)]
+             for e in getattr(at, kind) if getattr(e, "key", None) not in skip_keys]
     return "\n".join(unescape(p) for p in parts)
 
 
