@@ -25,7 +25,7 @@ from ingestion_core.validation import ConfigIssue
 CONNECTION_FIELDS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(p, re.I), path) for p, path in (
         (r"password authentication failed|no password supplied|fe_sendauth|access denied for user|login failed|"
-         r"ORA-01017|invalid username/password|password", "source.password"),
+         r"ORA-01017|invalid username/password|the password", "source.password"),
         (r"role \S+ does not exist|user \S+ does not exist", "source.username"),
         (r"database \S+ does not exist|unknown database|cannot open database", "source.database"),
         (r"could not translate host name|name or service not known|temporary failure in name resolution|"
@@ -41,8 +41,8 @@ def connection_issues(report: ConnectionReport | None, typed_secrets: dict[str, 
     password rather than wrote a reference."""
     if report is None or report.ok:
         return []
-    text = f"{report.reason} {report.mitigation}"
-    path = next((p for pattern, p in CONNECTION_FIELDS if pattern.search(text)), "source")
+    path = next((p for text in (report.reason, report.mitigation) for pattern, p in CONNECTION_FIELDS
+                 if pattern.search(text or "")), "source")  # what the server said first, then the hint
     hint = report.mitigation or "check the connection settings"
     if typed_secrets.get("source.password"):
         hint = hint.replace("the password reference (the secrets file or environment variable it points to)",
