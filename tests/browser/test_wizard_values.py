@@ -26,6 +26,7 @@ def test_password_typed_then_tab_survives_next_and_back(portal_app: Any, browser
                        ("f-source-port", str(postgres_db.port)), ("f-source-database", postgres_db.name),
                        ("f-source-username", postgres_db.user)):
         ui.fill(key, value)
+    ui.settle()  # the rerun of the last field is drawn: it cannot take the focus away while typing
     field = ui.widget("f-source-password").locator("input")
     field.click()
     field.press_sequentially(postgres_db.password)
