@@ -18,7 +18,7 @@ from portal.widgets import WIDGET_PREFIX, FormContext, render_fields, reset_widg
 
 STATE_KEY = "editor"
 MODES = ("full", "append", "incremental", "merge", "scd2")
-ROW = [0.35, 1.9, 0.8, 3.5, 2.6, 0.9]  # load, table, rows, mode, cursor or key, more
+ROW = [0.35, 1.7, 0.7, 4.1, 2.4, 0.8]  # load, table, rows, mode, cursor or key, more
 ROW_OWNED = ("name", "schema", "mode", "cursor", "primary_key", "checks")
 
 
