@@ -52,7 +52,7 @@ RULES: list[Rule] = [
     _rule(r"JSONDecodeError|Expecting value|Unterminated string",
           "the API answered something that is not valid JSON (a web page, or a body cut off): check base_url "
           "and path, and try again if the API was overloaded"),
-    _rule(r"password authentication failed|access denied for user|login failed|ORA-01017|"
+    _rule(r"password authentication failed|no password supplied|access denied for user|login failed|ORA-01017|"
           r"invalid username/password|\b401\b|\b403\b|unauthori[sz]ed|forbidden",
           "the server refused the credentials: check username and the password reference "
           "(the secrets file or environment variable it points to)"),

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestion_core import records, runner, settings
+from ingestion_core import preload, records, runner, settings
 from ingestion_core.config_store import ConfigStore
 from ingestion_core.errors import explain
 from ingestion_core.records import RunRecord
@@ -109,6 +109,7 @@ def start_preview(source: str, *, actor: str, limit: int = runner.DEFAULT_PREVIE
             return existing, False
         job = PreviewJob(source, actor, limit)
         _JOBS[_job_key(source)] = job
+    preload.load_heavy_modules()  # in this thread, before the run's thread: see ingestion_core.preload
     thread = threading.Thread(target=_run, args=(job, config), name=f"preview-{source}", daemon=True)
     thread.start()
     return job, True

@@ -47,6 +47,10 @@ from portal.fields import (
 )
 
 WIDGET_PREFIX = "f-"
+# Text fields commit a short pause after typing, not only on blur or Enter: Streamlit does not
+# commit a password field left with Tab (focus moves to its own "Show password" button, so the
+# field never blurs out of the widget), and the typed password was lost on Next.
+LIVE = "300ms"
 _MISSING_WORDS = re.compile(r"is required|\bmissing\b|needs at least 1", re.I)
 
 
@@ -190,13 +194,15 @@ def _common(spec: FieldSpec, path: str, ctx: FormContext, convert: Callable[[Fie
 def text_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
     current = get_path(ctx.data, path)
     default = spec.default if isinstance(spec.default, str) else ""
-    st.text_input(label_of(spec), **_common(spec, path, ctx, _as_text, default if current is None else str(current)))
+    st.text_input(label_of(spec), live=LIVE,
+                  **_common(spec, path, ctx, _as_text, default if current is None else str(current)))
 
 
 @widget("scalar")
 def scalar_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
     current = get_path(ctx.data, path)
-    st.text_input(label_of(spec), **_common(spec, path, ctx, _as_scalar, "" if current is None else str(current)))
+    st.text_input(label_of(spec), live=LIVE,
+                  **_common(spec, path, ctx, _as_scalar, "" if current is None else str(current)))
 
 
 @widget("int", "float")
@@ -248,7 +254,8 @@ def choice_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
 @widget("text_list")
 def list_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
     current = get_path(ctx.data, path)
-    st.text_input(label_of(spec), placeholder="a, b, c", **_common(spec, path, ctx, _as_list, list_text(current)))
+    st.text_input(label_of(spec), placeholder="a, b, c", live=LIVE,
+                  **_common(spec, path, ctx, _as_list, list_text(current)))
 
 
 @widget("yaml")
@@ -294,7 +301,7 @@ def secret_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
         return
     key = widget_key(path)
     seed(key, typed or "")
-    st.text_input(label_of(spec), type="password", key=key, disabled=path in ctx.disabled,
+    st.text_input(label_of(spec), type="password", key=key, disabled=path in ctx.disabled, live=LIVE,
                   help=f"{spec.help} Typed once: stored in the secrets file when you save; the YAML only "
                        "gets a reference to it.",
                   on_change=_secret_typed, args=(ctx.state_key, path, key))
@@ -348,6 +355,8 @@ def _stop_replacing(state_key: str, path: str) -> None:
 @widget("model")
 def model_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
     current = get_path(ctx.data, path)
+    if current is True:  # the shorthand of "on with the defaults" (reconcile: true)
+        set_path(ctx.data, path, current := {})
     if spec.optional:
         seed(widget_key(path, "on"), isinstance(current, dict))
         on = st.toggle(label_of(spec), key=widget_key(path, "on"), help=spec.help,
@@ -361,10 +370,18 @@ def model_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
 
 
 def _model_toggled(state_key: str, path: str) -> None:
+    """On writes an empty mapping into the draft (the toggle is drawn from the draft again after
+    a step switch: an 'on' kept only in the widget was lost); off removes it."""
     state = _state(state_key)
-    if state is not None and not st.session_state.get(widget_key(path, "on")):
-        remove_path(state.draft.data, path)
-        _forget_secrets_under(state, path)
+    if state is None:
+        return
+    if st.session_state.get(widget_key(path, "on")):
+        if not isinstance(get_path(state.draft.data, path), dict):
+            with contextlib.suppress(IndexError, KeyError, TypeError, AttributeError):
+                set_path(state.draft.data, path, {})
+        return
+    remove_path(state.draft.data, path)
+    _forget_secrets_under(state, path)
 
 
 @widget("union")

@@ -1,8 +1,10 @@
-"""The new / edit source wizard and its YAML mode. Eight steps over one draft kept in the
-session, so going back and forth keeps everything typed:
+"""The new / edit source wizard and its YAML mode. Five steps over one draft kept in the
+session, so going back and forth keeps everything typed (every widget writes into the draft in
+its ``on_change``; a widget that is not drawn in a run is drawn again from the draft):
 
-1. type or template, 2. connection, 3. test connection, 4. tables / files / endpoints,
-5. table settings, 6. quality checks, 7. destination and schedule, 8. review and save.
+1. type or template, 2. connection and its test, 3. tables (one table of every schema's tables
+and views with mode, cursor and key per row; files or endpoints), 4. quality checks,
+5. review: summary, destination, schedule, diff, the YAML, save, then test or run it.
 
 Fields come from the models through :mod:`portal.widgets`; everything that reads or writes
 configs, secrets or sources goes through :mod:`ingestion_core.onboarding`.
@@ -16,14 +18,13 @@ from typing import Any
 import streamlit as st
 
 from ingestion_core import onboarding
-from ingestion_core.access import AccessDeniedError
-from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, ConflictError
+from ingestion_core.config_store import ConfigNotFoundError
 from ingestion_core.models.source_file import SOURCE_FILE_MODELS
 from ingestion_core.models.sources import SOURCE_MODELS
-from ingestion_core.onboarding import Discovered, Draft, SaveResult, is_under
+from ingestion_core.onboarding import Discovered, Draft, SaveResult, is_under, review
 from ingestion_core.sources import ConnectionReport
-from ingestion_core.validation import ConfigError, ConfigIssue
-from portal import wizard_tables
+from ingestion_core.validation import ConfigIssue
+from portal import wizard_review, wizard_tables
 from portal.components import md_escape
 from portal.identity import acting_user
 from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
@@ -34,10 +35,8 @@ EDITOR_PAGE = "pages/source_editor.py"
 SOURCES_PAGE = "pages/sources.py"
 YAML_KEY = "editor-yaml-text"
 
-STEPS = ("Type", "Connection", "Test connection", "Tables", "Table settings", "Quality checks",
-         "Destination & schedule", "Review & save")
-SHORT = {"Test connection": "Test", "Table settings": "Settings", "Quality checks": "Checks",
-         "Destination & schedule": "Destination", "Review & save": "Review"}
+STEPS = ("Type", "Connection", "Tables", "Quality checks", "Review & schedule")
+SHORT = {"Quality checks": "Checks", "Review & schedule": "Review"}
 ABOUT_KEYS = ("name", "owner", "description")
 FORM_OWNED = {"version", "source", "tables", *ABOUT_KEYS}
 
@@ -60,6 +59,8 @@ class EditorState(FormState):
     endpoint_tests: dict[str, Any] = field(default_factory=dict)
     saved: SaveResult | None = None
     notice: str = ""
+    confirm_save: bool = False  # Save was pressed after a failed connection test
+    lookup_note: str = ""  # the answer of the last "Look up the columns"
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -115,11 +116,11 @@ def render(state: EditorState) -> None:
     if state.notice:
         st.warning(md_escape(state.notice), icon=":material/info:")
     if state.saved is not None:
-        _saved_banner(state.saved)
+        wizard_review.saved_banner(state.saved)
     if state.yaml_mode:
         render_yaml_mode(state)
         return
-    if state.step >= 5:
+    if state.step >= 3:
         wizard_tables.autofill_all(state)
     model, issues = onboarding.validate_draft(state.draft)
     _stepper(state)
@@ -142,21 +143,9 @@ def _header(state: EditorState) -> None:
                       "rules as the form.")
 
 
-def _saved_banner(saved: SaveResult) -> None:
-    stored = f" Secrets stored: {', '.join(f'`{r}`' for r in saved.stored_secrets)}." if saved.stored_secrets else ""
-    st.success(f"Saved `{md_escape(saved.path)}`. **{md_escape(saved.name)}** is now in the Sources list.{stored}",
-               icon=":material/check_circle:")
-    st.button("Go to Sources", key="editor-to-sources", icon=":material/list:", on_click=_to_sources)
-
-
-def _to_sources() -> None:
-    st.session_state["sources_go"] = True
-
-
 def follow_links() -> None:
     """Page switches asked for in callbacks (st.switch_page cannot run inside one)."""
-    if st.session_state.pop("sources_go", False):
-        st.switch_page(SOURCES_PAGE)
+    wizard_review.follow_links()
 
 
 def _stepper(state: EditorState) -> None:
@@ -203,15 +192,10 @@ def step_issues(step: int, issues: list[ConfigIssue], draft: Draft) -> list[Conf
         return [i for i in issues if i.path == "source.type"]
     if step == 2:
         return [i for i in issues if any(is_under(i.path, p) for p in (*ABOUT_KEYS, "source"))]
+    if step == 3:
+        return [i for i in issues if is_under(i.path, "tables") and ".checks" not in i.path]
     if step == 4:
-        return [i for i in issues if wizard_tables.is_entry_identity(i.path, draft.source_type)]
-    if step == 5:
-        return [i for i in issues if is_under(i.path, "tables") and ".checks" not in i.path
-                and not wizard_tables.is_entry_identity(i.path, draft.source_type)]
-    if step == 6:
         return [i for i in issues if is_under(i.path, "tables") and ".checks" in i.path]
-    if step == 7:
-        return [i for i in issues if not any(is_under(i.path, p) for p in ("source", "tables", *ABOUT_KEYS))]
     return []
 
 
@@ -285,25 +269,35 @@ def step_connection(state: EditorState, ctx: FormContext, model: Any) -> None:
         return
     if not state.draft.is_new:
         ctx.disabled.add("name")
+    if current_report(state) is not None:
+        ctx.issues = [*ctx.issues, *review.connection_issues(state.report, state.draft.secrets)]
     st.subheader("About this source", anchor=False)
     render_fields(SOURCE_FILE_MODELS[kind], "", ctx, only=ABOUT_KEYS, inline=True)
     st.subheader("Connection", anchor=False)
     render_fields(SOURCE_MODELS[kind], "source", ctx, skip=("type",), more_label="More connection settings")
     show_leftover(ctx, ("source", *ABOUT_KEYS))
+    connection_test(state)
 
 
-def step_test(state: EditorState, ctx: FormContext, model: Any) -> None:
+def current_report(state: EditorState) -> ConnectionReport | None:
+    """The last connection test, when it was made with the connection as it is now."""
+    fresh = state.report is not None and state.report_for == onboarding.connection_fingerprint(state.draft)
+    return state.report if fresh else None
+
+
+def connection_test(state: EditorState) -> None:
     fingerprint = onboarding.connection_fingerprint(state.draft)
     timeout = onboarding.call_timeout()
-    st.write("Check that the portal can reach the source with these settings. Nothing is saved yet; "
-             "typed secrets are used for the test only.")
-    if st.button("Test connection", key="wiz-test", icon=":material/electrical_services:", type="primary"):
+    st.divider()
+    test, note = st.columns([1, 3], vertical_alignment="center")
+    if test.button("Test connection", key="wiz-test", icon=":material/electrical_services:", type="primary"):
         with st.spinner(f"Connecting (up to {timeout:g} s)...", show_time=True):
             state.report = onboarding.test_connection(state.draft, timeout)
             state.report_for = fingerprint
+        st.rerun()  # draw the fields again with the answer attached to the one to fix
+    note.caption("Checks that the portal can reach the source with these settings. Nothing is saved; a "
+                 "typed password is used for the test only. You may skip it and come back later.")
     show_report(state.report, stale=state.report is not None and state.report_for != fingerprint)
-    if state.report is None:
-        st.caption("You may skip the test and come back later.")
 
 
 def show_report(report: ConnectionReport | None, *, stale: bool = False) -> None:
@@ -321,108 +315,9 @@ def show_report(report: ConnectionReport | None, *, stale: bool = False) -> None
         st.caption(":material/history: The connection settings changed since this test; test again.")
 
 
-# --- steps 7-8 -----------------------------------------------------------------------------
-
-def step_destination(state: EditorState, ctx: FormContext, model: Any) -> None:
-    kind = state.draft.source_type
-    if kind not in SOURCE_FILE_MODELS:
-        st.info("Choose a type in step 1 first.", icon=":material/info:")
-        return
-    ctx.choices["destination"] = ConfigStore().names("destinations")
-    file_model = SOURCE_FILE_MODELS[kind]
-    keys = [name for name, info in file_model.model_fields.items() if (info.alias or name) not in FORM_OWNED]
-    st.caption("Where real runs load the tables and when they run. Test runs (previews) always use a local "
-               "DuckDB file, so trying things out never touches the real destination.")
-    render_fields(file_model, "", ctx, only=keys, more_label="Defaults, retries and parallelism")
-    show_leftover(ctx, ("*",))
-
-
-def step_review(state: EditorState, ctx: FormContext, model: Any) -> None:
-    draft = state.draft
-    errors = [i for i in ctx.issues if i.severity == "error"]
-    if errors:
-        st.error("**Fix these before saving:**", icon=":material/error:")
-        titles = wizard_tables.step_titles(draft.source_type, STEPS)
-        for number, issue in enumerate(errors):
-            step = next((s for s in range(1, len(STEPS)) if issue in step_issues(s, [issue], draft)), 7)
-            text, go = st.columns([5, 1], vertical_alignment="center")
-            text.markdown(f"- `{md_escape(issue.path or 'file')}`: {md_escape(issue.message)}")
-            go.button(f"Go to {titles[step - 1]}", key=f"wiz-fix-{number}", on_click=_go_to, args=(step,))
-    for warning in (i for i in ctx.issues if i.severity != "error"):
-        st.warning(f"`{md_escape(warning.path)}`: {md_escape(warning.message)}", icon=":material/warning:")
-    if model is not None:
-        text = onboarding.draft_yaml(model, onboarding.saved_data(draft))
-        st.subheader("The file that will be saved", anchor=False)
-        st.caption(f"configs/sources/{model.name}.yaml")
-        if _has_comments(draft.text):
-            st.warning("Saving from the form leaves out the comments of the saved file. To keep them, make "
-                       "the change in YAML mode instead.", icon=":material/comments_disabled:")
-        st.code(text, language="yaml")
-        _show_diff(draft, text)
-        _show_pending_secrets(draft, model.name)
-    saving = st.button("Save", key="wiz-save", type="primary", icon=":material/save:", disabled=model is None)
-    if saving:
-        _save(state, lambda: onboarding.save_draft(draft, actor=acting_user().principal))
-    st.button("Back", key="wiz-back", icon=":material/arrow_back:", on_click=_go_to, args=(state.step - 1,))
-
-
-def _has_comments(text: str) -> bool:
-    return any(line.lstrip().startswith("#") and "yaml-language-server" not in line for line in text.splitlines())
-
-
-def _show_diff(draft: Draft, text: str) -> None:
-    if draft.is_new:
-        return
-    diff = onboarding.diff_text(draft.text, text, draft.original_name or "")
-    st.subheader("Changes against the saved file", anchor=False)
-    if diff:
-        st.code(diff, language="diff")
-    else:
-        st.caption("No changes.")
-
-
-def _show_pending_secrets(draft: Draft, name: str) -> None:
-    pending = [onboarding.reference_for(name, path) for path, value in draft.secrets.items() if value]
-    if pending:
-        where = onboarding.describe_reference(pending[0]).split(",")[0]
-        st.info(f"On save, {len(pending)} secret(s) go to the {md_escape(where)}: "
-                + ", ".join(f"`{r}`" for r in pending) + ". The YAML only holds these references.",
-                icon=":material/lock:")
-
-
-def _save(state: EditorState, save: Any) -> None:
-    try:
-        saved = save()
-    except ConflictError as exc:
-        st.error(f"**Not saved.** {md_escape(exc)}", icon=":material/sync_problem:")
-        return
-    except AccessDeniedError as exc:
-        st.error(f"**Not saved.** {md_escape(exc)}", icon=":material/lock:")
-        return
-    except ConfigError as exc:
-        st.error("**Not saved.** " + "; ".join(f"`{md_escape(i.path)}`: {md_escape(i.message)}" for i in exc.issues),
-                 icon=":material/error:")
-        return
-    draft = state.draft
-    draft.revision, draft.original_name = saved.revision, saved.name
-    draft.text = saved.path.read_text(encoding="utf-8")
-    draft.secrets.clear()
-    draft.data = onboarding.load_draft(saved.name)[0].data
-    state.replacing.clear()
-    state.saved = saved
-    state.yaml_text = draft.text
-    st.session_state.pop(YAML_KEY, None)
-    reset_widgets()
-    st.query_params["source"] = saved.name
-    from portal import data
-
-    data.refresh_sources()
-    st.rerun()
-
-
 STEP_VIEWS = {
-    1: step_type, 2: step_connection, 3: step_test, 4: wizard_tables.step_choose, 5: wizard_tables.step_settings,
-    6: wizard_tables.step_checks, 7: step_destination, 8: step_review,
+    1: step_type, 2: step_connection, 3: wizard_tables.step_tables, 4: wizard_tables.step_checks,
+    5: wizard_review.step_review,
 }
 
 
@@ -468,7 +363,7 @@ def render_yaml_mode(state: EditorState) -> None:
     for warning in (i for i in issues if i.severity != "error"):
         st.warning(f"`{md_escape(warning.path)}`: {md_escape(warning.message)}", icon=":material/warning:")
     if model is not None:
-        _show_diff(draft, state.yaml_text)
-        _show_pending_secrets(draft, model.name)
+        wizard_review.show_diff(draft, state.yaml_text)
+        wizard_review.show_pending_secrets(draft, model.name)
     if st.button("Save", key="yaml-save", type="primary", icon=":material/save:", disabled=model is None):
-        _save(state, lambda: onboarding.save_yaml(state.yaml_text, draft, actor=acting_user().principal))
+        wizard_review.save(state, lambda: onboarding.save_yaml(state.yaml_text, draft, actor=acting_user().principal))

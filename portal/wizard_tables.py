@@ -1,6 +1,6 @@
-"""Steps 4-6 of the source wizard: what to load (database tables from discovery, file sets
-matching a glob, REST endpoints), the settings of each table with pickers offering its real
-columns, and the quality checks of each table."""
+"""Steps 3-4 of the source form: what to load and how (database tables: the one table of
+:mod:`portal.wizard_streams`; file sets matching a glob or REST endpoints with their settings
+below them), and the quality checks of each table."""
 
 from __future__ import annotations
 
@@ -13,32 +13,31 @@ import streamlit as st
 
 from ingestion_core import onboarding
 from ingestion_core.models.checks import CHECKS, Check
-from ingestion_core.onboarding import Discovered
+from ingestion_core.onboarding import review
+from portal import wizard_streams
 from portal.components import md_escape
 from portal.widgets import (
-    WIDGET_PREFIX,
     FormContext,
     render_fields,
     reset_widgets,
-    seed,
     show_issues,
     show_leftover,
     widget_key,
 )
 
 STATE_KEY = "editor"
-STEP4_TITLES = {"filesystem": "Files", "rest_api": "Endpoints"}
+STEP3_TITLES = {"filesystem": "Files", "rest_api": "Endpoints"}
 _IDENTITY = re.compile(r"tables(\[\d+\](\.(name|glob|format|path))?)?")
 
 
 def step_titles(kind: str | None, steps: tuple[str, ...]) -> list[str]:
     titles = list(steps)
-    titles[3] = STEP4_TITLES.get(kind or "", steps[3])
+    titles[2] = STEP3_TITLES.get(kind or "", steps[2])
     return titles
 
 
 def is_entry_identity(path: str, kind: str | None) -> bool:
-    """Paths step 4 answers for: the list itself and what names an entry."""
+    """Paths that name an entry: the list itself and what names an entry."""
     return bool(_IDENTITY.fullmatch(path))
 
 
@@ -57,158 +56,95 @@ def _tables(state: Any) -> list[Any]:
     return tables
 
 
-# --- step 4: choose ------------------------------------------------------------------------
+# --- step 3: what to load and how ------------------------------------------------------------
 
-def step_choose(state: Any, ctx: FormContext, model: Any) -> None:
+def step_tables(state: Any, ctx: FormContext, model: Any) -> None:
     kind = state.draft.source_type
     if kind is None:
         st.info("Choose a type in step 1 first.", icon=":material/info:")
         return
-    CHOOSERS.get(kind, choose_sql_tables)(state, ctx)
-    show_leftover(ctx, ("tables",), title="To fix before going on",
-                  only=lambda i: is_entry_identity(i.path, kind))
-
-
-def choose_sql_tables(state: Any, ctx: FormContext) -> None:
-    draft = state.draft
-    fingerprint = onboarding.connection_fingerprint(draft)
-    if state.schemas is None or state.schemas_for != fingerprint:
-        with st.spinner("Looking up the schemas...", show_time=True):
-            state.schemas = onboarding.discover_schemas(draft, onboarding.call_timeout())
-        state.schemas_for = fingerprint
-        state.schema = onboarding.default_schema(draft, state.schemas.items) if state.schemas.ok else None
-    if not state.schemas.ok:
-        _discovery_error(state.schemas, "the schemas")
-    else:
-        schemas = state.schemas.items
-        if len(schemas) > 1:
-            seed("wiz-schema", state.schema if state.schema in schemas else schemas[0])
-            st.selectbox("Schema", schemas, key="wiz-schema", on_change=_schema_chosen,
-                         help="The database schema to list tables of.")
-        found = _tables_of(state, state.schema, fingerprint)
-        if found.ok:
-            _table_checkboxes(state, found.items)
-        else:
-            _discovery_error(found, "the tables")
+    if kind in CHOOSERS:
+        CHOOSERS[kind](state, ctx)
+        st.divider()
+        step_settings(state, ctx, model)
+        return
+    wizard_streams.render(state, ctx)
+    _typed_tables(state, ctx)
     _manual_table(state)
-    _chosen_list(state)
+    for issue in missing_table_issues(state):
+        st.error(f"`{md_escape(issue.path)}`: {md_escape(issue.message)}", icon=":material/search_off:")
+    show_leftover(ctx, ("tables",), title="To fix before going on", only=lambda i: ".checks" not in i.path)
 
 
-def _discovery_error(found: Discovered, what: str) -> None:
-    st.error(f"**Could not list {what}.** {md_escape(found.error)}\n\n**What to do:** {md_escape(found.hint)}",
-             icon=":material/error:")
-    st.button("Try again", key="wiz-rediscover", icon=":material/refresh:", on_click=_forget_discovery)
+def missing_table_issues(state: Any) -> list[Any]:
+    """Chosen tables that discovery says the database does not have (schemas it could list only)."""
+    if not onboarding.is_sql(state.draft.source_type) or state.schemas is None or not state.schemas.ok:
+        return []
+    fingerprint = onboarding.connection_fingerprint(state.draft)
+    found: dict[str | None, list[str]] = {}
+    for schema in state.schemas.items:
+        listed = state.tables_found.get(f"{fingerprint}|{schema}")
+        if listed is not None and listed.ok:
+            found[_entry_schema(state.draft.source_type, schema)] = [t.name for t in listed.items]
+    if state.draft.source_type == "sqlite" and found:
+        found = {None: [n for names in found.values() for n in names]}
+    return review.missing_tables(_tables(state), found)
 
 
-def _forget_discovery() -> None:
-    state = _state()
-    state.schemas = None
-    state.tables_found.clear()
-
-
-def _schema_chosen() -> None:
-    _state().schema = st.session_state.get("wiz-schema")
+def _typed_tables(state: Any, ctx: FormContext) -> None:
+    """Chosen tables discovery did not list (typed by name, or from a saved file)."""
+    listed = {(_entry_schema(state.draft.source_type, i.schema), i.name) for i in state.infos.values()}
+    for index, entry in enumerate(_tables(state)):
+        if not isinstance(entry, dict):
+            continue
+        name = entry.get("source_table") or entry.get("name")
+        if (_entry_schema(state.draft.source_type, entry.get("schema")), name) in listed and \
+                _info_for(state, entry) is not None:
+            continue
+        with st.container(border=True, key=f"wiz-typed-{index}"):
+            text, look, remove = st.columns([4, 1, 1], vertical_alignment="center")
+            text.markdown(f"**{md_escape(name)}**" + (f" ({md_escape(entry['schema'])})" if entry.get("schema")
+                                                       else "") + " — typed by name, not found by discovery")
+            look.button("Look up the columns", key=f"wiz-columns-{index}", icon=":material/search:",
+                        on_click=_lookup_columns, args=(entry.get("schema"),))
+            remove.button("Remove", key=f"wiz-remove-{index}", on_click=_remove_table, args=(index,))
+            info = _info_for(state, entry)
+            sub = replace(ctx, columns=list(info.columns) if info else [],
+                          cursor_candidates=list(info.cursor_candidates) if info else [])
+            render_fields(onboarding.table_model(state.draft.source_type), f"tables[{index}]", sub,
+                          skip=("checks",), more_label=f"More settings for {name}")
+    if state.lookup_note:
+        kind, text = state.lookup_note
+        (st.success if kind == "ok" else st.error)(md_escape(text), icon=":material/search:")
 
 
 def _entry_schema(kind: str | None, schema: str | None) -> str | None:
     return None if kind == "sqlite" else schema
 
 
-def _tables_of(state: Any, schema: str | None, fingerprint: str) -> Discovered:
-    key = f"{fingerprint}|{schema}"
-    if key not in state.tables_found:
-        with st.spinner(f"Looking up the tables of {schema or 'the database'}...", show_time=True):
-            state.tables_found[key] = onboarding.discover_tables(state.draft, schema, onboarding.call_timeout())
-        for table in state.tables_found[key].items:
-            state.infos[(_entry_schema(state.draft.source_type, schema), table.name)] = table
-    return state.tables_found[key]
-
-
-def _table_label(table: Any) -> str:
-    parts = [f"**{md_escape(table.name)}**", f"{len(table.columns)} columns"]
-    if table.row_estimate is not None:
-        parts.append(f"~{table.row_estimate:,} rows")
-    if table.primary_key:
-        parts.append("key " + md_escape(", ".join(table.primary_key)))
-    return " · ".join(parts)
-
-
-def _matches(entry: Any, kind: str | None, schema: str | None, name: str) -> bool:
-    if not isinstance(entry, dict):
-        return False
-    source_name = entry.get("source_table") or entry.get("name")
-    entry_schema = entry.get("schema") or _entry_schema(kind, _state().schema)
-    return source_name == name and entry_schema == _entry_schema(kind, schema)
-
-
-def _table_checkboxes(state: Any, tables: list[Any]) -> None:
-    kind = state.draft.source_type
-    shown = tables
-    if len(tables) > 12:
-        wanted = st.text_input("Filter tables", key="wiz-table-filter", placeholder="part of a name")
-        shown = [t for t in tables if (wanted or "").lower() in t.name.lower()]
-    if not tables:
-        st.info(f"No tables or views in {md_escape(state.schema or 'this database')}.", icon=":material/info:")
-        return
-    st.caption(f"{len(tables)} tables and views in **{md_escape(state.schema or 'the database')}**. "
-               "Tick the ones to load.")
-    chosen = _tables(state)
-    for table in shown:
-        key = f"wiz-pick-{_slug(state.schema)}-{_slug(table.name)}"
-        seed(key, any(_matches(e, kind, state.schema, table.name) for e in chosen))
-        st.checkbox(_table_label(table), key=key, on_change=_toggle_table, args=(state.schema, table.name, key))
-
-
-def _toggle_table(schema: str | None, name: str, key: str) -> None:
-    state = _state()
-    kind = state.draft.source_type
-    tables = _tables(state)
-    matching = [i for i, e in enumerate(tables) if _matches(e, kind, schema, name)]
-    if st.session_state.get(key) and not matching:
-        info = state.infos.get((_entry_schema(kind, schema), name))
-        entry = onboarding.table_entry(kind, info) if info else {"name": name}
-        if kind != "sqlite" and schema:
-            entry["schema"] = schema
-        if any(isinstance(e, dict) and e.get("name") == entry["name"] for e in tables):
-            entry = {"name": f"{_slug(schema).lower()}_{name}", "source_table": name,
-                     **{k: v for k, v in entry.items() if k != "name"}}
-        tables.append(entry)
-    elif not st.session_state.get(key):
-        for index in reversed(matching):
-            del tables[index]
-    reset_widgets((WIDGET_PREFIX,))  # the checkboxes keep their own state: a quick second tick is not undone
-
-
 def _manual_table(state: Any) -> None:
     with st.expander("Add a table by name", icon=":material/add:"):
-        st.text_input("Table name", key="wiz-manual-name", help="As it is called in the database.")
+        st.text_input("Table name", key="wiz-manual-name", placeholder="schema.table",
+                      help="As it is called in the database, with its schema in front (crm.orders).")
         st.button("Add table", key="wiz-manual-add", on_click=_add_manual)
 
 
 def _add_manual() -> None:
     state = _state()
-    name = (st.session_state.get("wiz-manual-name") or "").strip()
-    if not name:
+    typed = (st.session_state.get("wiz-manual-name") or "").strip()
+    if not typed:
         return
+    schema, _, name = typed.rpartition(".")
+    kind = state.draft.source_type
+    if not schema and state.schemas is not None and state.schemas.ok:
+        schema = onboarding.default_schema(state.draft, state.schemas.items) or ""
     entry: dict[str, Any] = {"name": name}
-    if state.draft.source_type != "sqlite" and state.schema:
-        entry["schema"] = state.schema
+    if kind != "sqlite" and schema:
+        entry["schema"] = schema
     _tables(state).append(entry)
     st.session_state["wiz-manual-name"] = ""
     reset_widgets()
-
-
-def _chosen_list(state: Any) -> None:
-    tables = _tables(state)
-    if not tables:
-        return
-    st.markdown(f"**Chosen ({len(tables)})**")
-    for index, entry in enumerate(tables):
-        text, remove = st.columns([6, 1], vertical_alignment="center")
-        name = entry.get("name") if isinstance(entry, dict) else entry
-        schema = entry.get("schema") if isinstance(entry, dict) else None
-        text.markdown(f"- {md_escape(name)}" + (f" ({md_escape(schema)})" if schema else ""))
-        remove.button("Remove", key=f"wiz-remove-{index}", on_click=_remove_table, args=(index,))
+    _lookup_columns(entry.get("schema"))
 
 
 def _remove_table(index: int) -> None:
@@ -344,9 +280,10 @@ def _show_endpoint_result(result: Any) -> None:
 
 
 CHOOSERS = {"filesystem": choose_files, "rest_api": choose_endpoints}
+IDENTITY_FIELDS = ("name", "glob", "format", "path")  # drawn by the chooser above the settings
 
 
-# --- step 5: table settings ----------------------------------------------------------------
+# --- settings of files and endpoints ----------------------------------------------------------------
 
 def _info_for(state: Any, entry: dict[str, Any]) -> Any:
     name = entry.get("source_table") or entry.get("name")
@@ -375,11 +312,11 @@ def step_settings(state: Any, ctx: FormContext, model: Any) -> None:
     tables = _tables(state)
     table_model = onboarding.table_model(state.draft.source_type)
     if not tables or table_model is None:
-        st.info("Choose at least one table in the previous step first.", icon=":material/info:")
+        st.info("Add at least one above.", icon=":material/info:")
         return
     default_mode = _default_mode(state)
     st.caption(f"Mode: {md_escape(_mode_help())} Tables without a mode use **{md_escape(default_mode)}** "
-               "(step 7, defaults).")
+               "(the last step, defaults).")
     schemas = state.schemas.items if state.schemas is not None and state.schemas.ok else []
     for index, entry in enumerate(tables):
         path = f"tables[{index}]"
@@ -391,12 +328,8 @@ def step_settings(state: Any, ctx: FormContext, model: Any) -> None:
             _table_heading(entry, info)
             sub = replace(ctx, columns=list(info.columns) if info else [],
                           cursor_candidates=list(info.cursor_candidates) if info else [], choices={"schema": schemas})
-            render_fields(table_model, path, sub, skip=("checks",),
+            render_fields(table_model, path, sub, skip=("checks", *IDENTITY_FIELDS),
                           more_label=f"More settings for {entry.get('name') or 'this table'}")
-            if info is None and onboarding.is_sql(state.draft.source_type):
-                st.button("Look up the columns", key=f"wiz-columns-{index}", icon=":material/search:",
-                          help="Offers the table's real columns for cursor and primary key.",
-                          on_click=_lookup_columns, args=(entry.get("schema"),))
     show_leftover(ctx, ("tables",), only=lambda i: ".checks" not in i.path and not is_entry_identity(i.path, None))
 
 
@@ -421,15 +354,27 @@ def _table_heading(entry: dict[str, Any], info: Any) -> None:
 
 
 def _lookup_columns(schema: str | None) -> None:
+    """Discover the schema again; the pickers are drawn afresh from the draft with its columns,
+    and the answer is said in any case."""
     state = _state()
     found = onboarding.discover_tables(state.draft, schema, onboarding.call_timeout())
     for table in found.items:
         state.infos[(_entry_schema(state.draft.source_type, schema), table.name)] = table
+    if found.ok:
+        state.tables_found[f"{onboarding.connection_fingerprint(state.draft)}|{schema}"] = found
+    where = schema or "the database"
+    missing = missing_table_issues(state)
     if not found.ok:
-        state.notice = f"Could not look up the columns: {found.error} ({found.hint})"
+        state.lookup_note = ("error", f"Could not look up the columns of {where}: {found.error} ({found.hint})")
+    elif missing:
+        state.lookup_note = ("error", "; ".join(i.message for i in missing))
+    else:
+        state.lookup_note = ("ok", f"Looked up {len(found.items)} tables and views of {where}: their columns are "
+                                   "offered for cursor and primary key.")
+    reset_widgets()
 
 
-# --- step 6: quality checks ----------------------------------------------------------------
+# --- step 4: quality checks ----------------------------------------------------------------
 
 def step_checks(state: Any, ctx: FormContext, model: Any) -> None:
     tables = _tables(state)

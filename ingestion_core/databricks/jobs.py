@@ -161,7 +161,7 @@ def job_settings(config: SourceFileBase, target: JobTarget, wheel_path: str, act
         settings.job_clusters = [jobs.JobCluster(job_cluster_key=TASK_KEY, new_cluster=cluster_spec(settings_of))]
     if config.schedule:
         settings.schedule = jobs.CronSchedule(
-            quartz_cron_expression=quartz_cron(config.schedule), timezone_id="UTC",
+            quartz_cron_expression=quartz_cron(config.schedule), timezone_id=config.timezone,
             pause_status=jobs.PauseStatus.UNPAUSED if config.enabled else jobs.PauseStatus.PAUSED)
     if settings_of.notify_on_failure:
         settings.email_notifications = jobs.JobEmailNotifications(

@@ -271,21 +271,58 @@ Duration = Annotated[
 ]
 
 
-def _check_cron(value: str) -> str:
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12),
+               ("day-of-week", 0, 7))
+_CRON_NUMBER = re.compile(r"\d+")
+
+
+def cron_problem(value: str) -> str | None:
+    """What is wrong with a 5-field cron, in words naming the field (None: valid).
+
+    Example: ``cron_problem("61 25 * * *")`` -> ``"minute 61 is out of range 0-59; hour 25 ..."``."""
     from croniter import croniter
 
+    parts = value.split()
+    if len(parts) != 5:
+        return (f"'{value[:80]}' is not a 5-field cron expression (minute hour day-of-month month "
+                f"day-of-week): it has {len(parts)} field(s); e.g. '0 6 * * *' for every day at 06:00")
+    wrong = []
+    for text, (name, low, high) in zip(parts, CRON_FIELDS, strict=True):
+        steps = set(re.findall(r"/(\d+)", text))
+        bad = [n for n in _CRON_NUMBER.findall(text) if n not in steps and not low <= int(n) <= high]
+        if bad:
+            wrong.append(f"{name} {bad[0]} is out of range {low}-{high}")
+    if wrong:
+        return f"'{value[:80]}': " + "; ".join(wrong)
     try:
-        valid = len(value.split()) == 5 and croniter.is_valid(value)
+        valid = croniter.is_valid(value)
     except Exception:  # croniter raises odd errors on odd input; all mean "not a cron"
         valid = False
-    if not valid:
-        raise _fail(
-            "invalid_cron",
-            "'{value}' is not a 5-field cron expression (minute hour day-of-month month "
-            "day-of-week), e.g. '0 6 * * *' for every day at 06:00 UTC",
-            value=value[:80],
-        )
+    if valid:
+        return None
+    return (f"'{value[:80]}' is not a valid cron expression (minute hour day-of-month month day-of-week): "
+            "each field takes a number, *, a range a-b, a list a,b or a step */n; e.g. '0 6 * * *'")
+
+
+def _check_cron(value: str) -> str:
+    problem = cron_problem(value)
+    if problem:
+        raise _fail("invalid_cron", "{problem}", problem=problem)
     return value
+
+
+def _check_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail("invalid_timezone", "'{value}' is not a time zone: use an IANA name such as 'UTC', "
+                    "'Europe/Berlin' or 'America/New_York'", value=value[:80]) from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 
 
 Cron = Annotated[str, AfterValidator(_check_cron), Field(json_schema_extra={"format": "cron"})]

@@ -35,7 +35,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ingestion_core.models.base import ConfigModel, Cron, Name, Team
+from ingestion_core.models.base import ConfigModel, Cron, Name, Team, TimeZone
 from ingestion_core.models.destinations import mode_refusal
 from ingestion_core.models.rest import RestResource
 from ingestion_core.models.sources import SOURCE_MODELS, SQL_SOURCE_TYPES
@@ -86,7 +86,9 @@ class SourceFileBase(ConfigModel):
     )
     dataset: Name | None = Field(None, description="Dataset (schema) the tables land in. Default: the source name.")
     defaults: TableDefaults = Field(default_factory=TableDefaults, description="Settings every table inherits.")
-    schedule: Cron | None = Field(None, description="When to run, as cron in UTC, e.g. '0 6 * * *'.")
+    schedule: Cron | None = Field(None, description="When to run, as cron (minute hour day-of-month month "
+                                  "day-of-week) in the time zone of `timezone`, e.g. '0 6 * * *'.")
+    timezone: TimeZone = Field("UTC", description="IANA time zone the schedule is read in, e.g. 'Europe/Berlin'.")
     retries: Retries = Field(default_factory=Retries, description="Retry policy of a run.")
     workers: Workers = Field(default_factory=Workers, description="Parallelism of a run.")
     tags: list[Name] = Field(default_factory=list, description="Labels to select sources by, e.g. "

@@ -173,7 +173,7 @@ def test_after_saving_the_source_is_in_the_list(ingest_env: Path) -> None:
     click(at, "sources-duplicate")
     at.switch_page("pages/source_editor.py")  # AppTest stays on the page it was last sent to
     ok(at.text_input(key="f-name").input("crm_fr").run())
-    click(at, "wiz-go-8")
+    click(at, "wiz-go-5")
     click(at, "wiz-save")
     click(at, "editor-to-sources")
     assert at.title[0].value == "Sources"

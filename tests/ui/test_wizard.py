@@ -85,11 +85,12 @@ def errors(at: AppTest) -> list[str]:
     return [unescape(e.value) for e in at.error]
 
 
-def page_text(at: AppTest) -> str:
-    """Every text the page shows, widget values included."""
+def page_text(at: AppTest, skip_keys: tuple[str, ...] = ()) -> str:
+    """Every text the page shows, widget values included (but those of ``skip_keys``: a
+    password field, whose value the browser shows as dots)."""
     parts = [str(getattr(e, "value", "")) for kind in ("markdown", "caption", "error", "warning", "info", "success",
                                                         "code", "text_input", "text_area")
-             for e in getattr(at, kind)]
+             for e in getattr(at, kind) if getattr(e, "key", None) not in skip_keys]
     return "\n".join(unescape(p) for p in parts)
 
 
@@ -145,50 +146,46 @@ def test_sqlite_source_from_type_to_saved_yaml(ingest_env: Path) -> None:
     type_in(at, "f-description", "Web shop")
     type_in(at, "f-source-path", "shop.sqlite")
     assert not errors(at)
-    click(at, "wiz-next")
-    assert state(at).step == 3
 
-    # 3. test connection
+    # the connection is tested on its own step
     click(at, "wiz-test")
     assert at.success and "Connected in" in at.success[0].value
     click(at, "wiz-next")
+    assert state(at).step == 3
 
-    # 4. tick two of the three tables discovery found
-    assert {c.key for c in at.checkbox} == {"wiz-pick-main-orders", "wiz-pick-main-customers", "wiz-pick-main-audit"}
-    assert "~2 rows" in at.checkbox(key="wiz-pick-main-customers").label
+    # 3. one table of every table: tick two of the three; per row mode, cursor and key
+    assert {c.key for c in at.checkbox if c.key.startswith("wiz-pick-")} == {
+        "wiz-pick-main-orders", "wiz-pick-main-customers", "wiz-pick-main-audit"}
+    assert "~2" in page_text(at)
     ok(at.checkbox(key="wiz-pick-main-orders").check().run())
     ok(at.checkbox(key="wiz-pick-main-customers").check().run())
-    click(at, "wiz-next")
-    assert state(at).step == 5
-
-    # 5. incremental picks the timestamp cursor, merge the declared key; real columns offered
-    ok(at.radio(key="f-tables-0-mode").set_value("incremental").run())
-    ok(at.radio(key="f-tables-1-mode").set_value("merge").run())
+    ok(at.segmented_control(key="f-tables-0-mode").set_value("incremental").run())
+    ok(at.segmented_control(key="f-tables-1-mode").set_value("merge").run())
     cursor = at.selectbox(key="f-tables-0-cursor")
     assert cursor.value == "updated_at"
-    assert cursor.options[1:4] == ["updated_at · TIMESTAMP", "created_on · DATE", "order_id · INTEGER"]
+    # only orderable columns are offered as cursor: no TEXT column
+    assert cursor.options == ["(choose)", "updated_at · TIMESTAMP", "created_on · DATE", "order_id · INTEGER",
+                              "amount · NUMERIC"]
     assert at.multiselect(key="f-tables-1-primary_key").value == ["customer_id"]
     click(at, "wiz-next")
 
-    # 6. checks: the key suggestion
+    # 4. checks: the key suggestion
     click(at, "wiz-check-suggest-1")
     click(at, "wiz-next")
+    assert state(at).step == 5
 
-    # 7. destination and schedule: a bad cron is explained, then fixed
+    # 5. review and schedule: the summary comes first; a daily schedule at 06:00
     assert at.selectbox(key="f-destination").value == "local_duckdb"
-    type_in(at, "f-schedule", "every morning")
-    assert any("'every morning' is not a 5-field cron expression" in e for e in errors(at))
-    click(at, "wiz-next")
-    assert state(at).step == 7
-    type_in(at, "f-schedule", "0 6 * * *")
-    click(at, "wiz-next")
-    assert state(at).step == 8
-
-    # 8. review shows the exact file; save writes it
+    ok(at.radio(key="wiz-sched-kind").set_value("daily").run())
+    summary = unescape(at.info[0].value)
+    assert "2 tables; orders incremental on updated_at; customers merged on customer_id; daily at 06:00 UTC, " \
+           "next run" in summary
+    assert "Next runs:" in page_text(at)
     assert at.code[0].value == EXPECTED_SHOP.rstrip("\n")
     click(at, "wiz-save")
     assert "is now in the Sources list" in unescape(at.success[0].value)
     assert (ingest_env / "configs" / "sources" / "shop.yaml").read_text(encoding="utf-8") == EXPECTED_SHOP
+    assert {"editor-test-now", "editor-run-now", "editor-to-sources"} <= {b.key for b in at.button}
 
 
 def test_going_back_and_forth_keeps_what_was_typed(ingest_env: Path) -> None:
@@ -231,29 +228,30 @@ def test_postgres_password_goes_to_the_provider_only(ingest_env: Path, crm_db) -
     ok(at.number_input(key="f-source-port").set_value(crm_db.port).run())
     ok(at.text_input(key="f-source-password").input("wrong-password-123").run())
     assert "${secrets.crm.password}" in page_text(at)
-    click(at, "wiz-next")
 
+    # tested on the connection step; the refusal is drawn under the password, in plain words
     click(at, "wiz-test")
-    failure = unescape(at.error[0].value)
-    assert "Could not connect." in failure and "check username and the password reference" in failure
-    assert "wrong-password-123" not in page_text(at)
+    failure = next(unescape(e.value) for e in at.error if "Could not connect." in e.value)
+    assert "check username and the password" in failure
+    under_password = [unescape(e.value) for e in at.error if "the connection test failed" in e.value]
+    assert len(under_password) == 1 and "the password you typed" in under_password[0]
+    assert "password reference" not in under_password[0]
+    shown = [e.value for kind in ("error", "warning", "caption", "markdown", "success") for e in getattr(at, kind)]
+    assert "wrong-password-123" not in "\n".join(shown)
 
-    click(at, "wiz-back")
     ok(at.text_input(key="f-source-password").input(crm_db.password).run())
-    click(at, "wiz-next")
     click(at, "wiz-test")
     assert "Connected in" in at.success[0].value
+    assert not [e for e in at.error if "connection test failed" in e.value]
     click(at, "wiz-next")
 
-    assert at.selectbox(key="wiz-schema").value == "public"
-    ok(at.selectbox(key="wiz-schema").select("crm").run())
+    # every schema's tables in one table: crm is there without choosing a schema
     ok(at.checkbox(key="wiz-pick-crm-contacts").check().run())
-    click(at, "wiz-next")
-    ok(at.radio(key="f-tables-0-mode").set_value("incremental").run())
+    ok(at.segmented_control(key="f-tables-0-mode").set_value("incremental").run())
     assert at.selectbox(key="f-tables-0-cursor").value == "changed_at"
-    for _ in range(3):
+    for _ in range(2):
         click(at, "wiz-next")
-    assert state(at).step == 8
+    assert state(at).step == 5
     click(at, "wiz-save")
 
     text = (ingest_env / "configs" / "sources" / "crm.yaml").read_text(encoding="utf-8")
@@ -262,6 +260,82 @@ def test_postgres_password_goes_to_the_provider_only(ingest_env: Path, crm_db) -
     assert data["tables"] == [{"name": "contacts", "schema": "crm", "mode": "incremental", "cursor": "changed_at"}]
     assert crm_db.password not in text
     assert secrets_file(ingest_env)["crm"]["password"] == crm_db.password
+
+
+def _postgres_connection(at: AppTest, db, name: str = "crm") -> AppTest:
+    for key, value in (("f-name", name), ("f-owner", "market-fr"), ("f-source-host", db.host),
+                       ("f-source-database", db.name), ("f-source-username", db.user),
+                       ("f-source-password", db.password)):
+        type_in(at, key, value)
+    return ok(at.number_input(key="f-source-port").set_value(db.port).run())
+
+
+def test_a_refused_port_is_said_under_the_port(ingest_env: Path) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    server.close()  # nothing listens there now
+    at = start_type(open_editor(), "postgres")
+    for key, value in (("f-name", "crm"), ("f-owner", "market-fr"), ("f-source-host", "127.0.0.1"),
+                       ("f-source-database", "x"), ("f-source-username", "u")):
+        type_in(at, key, value)
+    ok(at.number_input(key="f-source-port").set_value(port).run())
+    click(at, "wiz-test")
+    flagged = [e for e in at.error if "the connection test failed" in e.value]
+    assert len(flagged) == 1 and "check host and port" in unescape(flagged[0].value).lower()
+    # drawn right under the port field: the element after the port widget in the page's order
+    keys = [getattr(e, "key", None) or getattr(e, "value", "") for e in at.main]
+    assert flagged[0].value in keys[keys.index("f-source-port") + 1:keys.index("f-source-port") + 3]
+
+
+def test_save_after_a_failed_test_asks_and_the_review_says_so(ingest_env: Path, crm_db) -> None:
+    at = start_type(open_editor(), "postgres")
+    _postgres_connection(at, crm_db)
+    click(at, "wiz-next")
+    ok(at.checkbox(key="wiz-pick-crm-notes").check().run())
+    click(at, "wiz-go-2")
+    ok(at.text_input(key="f-source-password").input("not-the-password").run())
+    click(at, "wiz-test")
+    state(at).furthest = 5
+    ok(at.run())
+    click(at, "wiz-go-5")
+    assert any("The connection test failed" in unescape(w.value) for w in at.warning)
+    click(at, "wiz-save")
+    assert not (ingest_env / "configs" / "sources" / "crm.yaml").exists()
+    assert any("Save anyway?" in unescape(w.value) for w in at.warning)
+    click(at, "wiz-save-anyway")
+    assert (ingest_env / "configs" / "sources" / "crm.yaml").exists()
+
+
+def test_a_table_the_database_does_not_have_is_refused_with_the_closest_names(ingest_env: Path, crm_db) -> None:
+    at = start_type(open_editor(), "postgres")
+    _postgres_connection(at, crm_db)
+    click(at, "wiz-next")
+    ok(at.text_input(key="wiz-manual-name").input("crm.contact").run())
+    click(at, "wiz-manual-add")
+    shown = errors(at)
+    assert any("table 'contact' is not in schema crm: did you mean 'contacts'?" in e for e in shown), shown
+    state(at).furthest = 5
+    ok(at.run())
+    click(at, "wiz-go-5")
+    assert at.button(key="wiz-save").disabled
+    assert "table 'contact' is not in schema crm: did you mean 'contacts'?" in page_text(at)
+
+
+def test_look_up_the_columns_shows_the_yaml_values_at_once(ingest_env: Path, crm_db) -> None:
+    write_source(ingest_env, "crm", SAVED_CRM.replace("name: contacts\n  schema: public", "name: contacts\n"
+                                                      "  schema: crm\n  mode: incremental\n  cursor: score"))
+    at = open_editor({"mode": "edit", "name": "crm"})
+    click(at, "wiz-go-2")
+    type_in(at, "f-source-host", crm_db.host)
+    ok(at.number_input(key="f-source-port").set_value(crm_db.port).run())
+    type_in(at, "f-source-database", crm_db.name)
+    type_in(at, "f-source-username", crm_db.user)
+    click(at, "f-source-password-replace")
+    type_in(at, "f-source-password", crm_db.password)
+    click(at, "wiz-go-3")
+    # found by discovery: the row's cursor picker holds the YAML's value straight away
+    assert at.selectbox(key="f-tables-0-cursor").value == "score"
 
 
 def _blackhole() -> tuple[socket.socket, int]:
@@ -281,13 +355,13 @@ def test_connection_test_gives_up_after_the_timeout(ingest_env: Path, monkeypatc
                            ("f-source-database", "x")):
             type_in(at, key, value)
         ok(at.number_input(key="f-source-port").set_value(port).run())
-        click(at, "wiz-next")
         click(at, "wiz-test")
     finally:
         server.close()
-    message = unescape(at.error[0].value)
+    message = next(unescape(e.value) for e in at.error if "Could not connect." in e.value)
     assert "the source did not answer within 1 seconds" in message
     assert "check host and port" in message
+    assert any("did not answer" in unescape(e.value) for e in at.error if "connection test failed" in e.value)
 
 
 # --- editing a saved source ----------------------------------------------------------------
@@ -321,8 +395,8 @@ def test_edit_shows_a_saved_secret_as_set_replaces_it_and_diffs(ingest_env: Path
     click(at, "f-source-password-replace")
     ok(at.text_input(key="f-source-password").input("new-secret-2").run())
     type_in(at, "f-source-host", "db2.local")
-    click(at, "wiz-go-8")
-    diff = at.code[1].value
+    click(at, "wiz-go-5")
+    diff = at.code[0].value  # the diff comes before the YAML
     assert "-  host: db.local\n+  host: db2.local" in diff
     changed = [line for line in diff.splitlines()[2:] if line.startswith(("-", "+"))]
     assert changed == ["-# The CRM database (comment kept in YAML mode)",
@@ -343,7 +417,7 @@ def test_save_refuses_a_file_changed_since_it_was_opened(ingest_env: Path) -> No
     type_in(at, "f-source-host", "mine.local")
     theirs = SAVED_CRM.replace("db.local", "theirs.local")
     path.write_text(theirs, encoding="utf-8")
-    click(at, "wiz-go-8")
+    click(at, "wiz-go-5")
     click(at, "wiz-save")
     assert any("Not saved." in e and "was changed by someone else since you opened it" in e for e in errors(at))
     assert path.read_text(encoding="utf-8") == theirs
@@ -430,7 +504,6 @@ def test_files_matching_a_glob_become_a_table(ingest_env: Path) -> None:
     at = start_type(open_editor(), "filesystem")
     for key, value in (("f-name", "partner_files"), ("f-owner", "market-de"), ("f-source-bucket_url", "landing")):
         type_in(at, key, value)
-    click(at, "wiz-next")
     click(at, "wiz-test")
     assert "Connected in" in at.success[0].value
     click(at, "wiz-next")
@@ -440,10 +513,9 @@ def test_files_matching_a_glob_become_a_table(ingest_env: Path) -> None:
     click(at, "wiz-add-files")
     assert at.text_input(key="f-tables-0-name").value == "sales"
     assert at.radio(key="f-tables-0-format").value == "csv"
-    click(at, "wiz-next")
     ok(at.toggle(key="f-tables-0-csv-on").set_value(True).run())
     type_in(at, "f-tables-0-csv-delimiter", ";")
-    for _ in range(3):
+    for _ in range(2):
         click(at, "wiz-next")
     click(at, "wiz-save")
     saved = yaml.safe_load((ingest_env / "configs" / "sources" / "partner_files.yaml").read_text(encoding="utf-8"))
@@ -485,7 +557,6 @@ def test_rest_api_with_a_token_and_an_endpoint_test(ingest_env: Path, tiny_api: 
     ok(at.selectbox(key="f-source-auth-type").select("bearer").run())
     ok(at.text_input(key="f-source-auth-token").input("tok-en-42").run())
     click(at, "wiz-next")
-    click(at, "wiz-next")
     type_in(at, "wiz-endpoint-name", "contacts")
     type_in(at, "wiz-endpoint-path", "contacts")
     click(at, "wiz-endpoint-add")
@@ -494,7 +565,7 @@ def test_rest_api_with_a_token_and_an_endpoint_test(ingest_env: Path, tiny_api: 
     click(at, "wiz-test-endpoint-0")
     shown = page_text(at)
     assert ("HTTP 200" in shown and "tok-en-42" not in shown) or "Endpoint test not available yet" in shown
-    for _ in range(4):
+    for _ in range(2):
         click(at, "wiz-next")
     click(at, "wiz-save")
     text = (ingest_env / "configs" / "sources" / "crm_api.yaml").read_text(encoding="utf-8")
@@ -511,9 +582,7 @@ def test_checks_are_added_checked_and_removed(ingest_env: Path) -> None:
     for key, value in (("f-name", "shop"), ("f-owner", "market-de"), ("f-source-path", "shop.sqlite")):
         type_in(at, key, value)
     click(at, "wiz-next")
-    click(at, "wiz-next")
     ok(at.checkbox(key="wiz-pick-main-orders").check().run())
-    click(at, "wiz-next")
     click(at, "wiz-next")
     ok(at.selectbox(key="wiz-check-kind-0").select("row_count").run())
     click(at, "wiz-check-add-0")
@@ -521,11 +590,11 @@ def test_checks_are_added_checked_and_removed(ingest_env: Path) -> None:
     ok(at.number_input(key="f-tables-0-checks-0-row_count-max").set_value(0).run())
     assert any("row_count min (1) is above max (0); swap them" in e for e in errors(at))
     click(at, "wiz-next")
-    assert state(at).step == 6
+    assert state(at).step == 4
     click(at, "wiz-check-remove-0-0")
     assert "checks" not in state(at).draft.data["tables"][0]
     click(at, "wiz-next")
-    assert state(at).step == 7
+    assert state(at).step == 5
 
 
 # --- every step of every source type renders -----------------------------------------------
@@ -533,8 +602,8 @@ def test_checks_are_added_checked_and_removed(ingest_env: Path) -> None:
 @pytest.mark.parametrize("kind", SOURCE_TYPES)
 def test_every_step_renders_for_every_source_type(ingest_env: Path, kind: str) -> None:
     at = start_type(open_editor(), kind)
-    state(at).furthest = 8
+    state(at).furthest = 5
     ok(at.run())
-    for step in (4, 5, 6, 7, 8):  # 2 was drawn by start_type; 3 only draws a button
+    for step in (3, 4, 5):  # 2 was drawn by start_type
         click(at, f"wiz-go-{step}")
         assert state(at).step == step

@@ -608,7 +608,12 @@ INVALID: list[tuple[str, dict[str, Any], str, list[str]]] = [
     # schedule, retries, workers
     ("cron four fields", src(schedule="0 6 * *"), "schedule",
      ["'0 6 * *' is not a 5-field cron expression", "'0 6 * * *'"]),
-    ("cron out of range", src(schedule="61 * * * *"), "schedule", ["'61 * * * *' is not a 5-field cron"]),
+    ("cron out of range", src(schedule="61 25 * * *"), "schedule",
+     ["'61 25 * * *': minute 61 is out of range 0-59; hour 25 is out of range 0-23"]),
+    ("cron weekday out of range", src(schedule="0 6 * * 9"), "schedule", ["day-of-week 9 is out of range 0-7"]),
+    ("cron month in a range", src(schedule="0 6 1 1-13 *"), "schedule", ["month 13 is out of range 1-12"]),
+    ("timezone unknown", src(timezone="Europe/Bonn"), "timezone", ["'Europe/Bonn' is not a time zone",
+                                                                    "'Europe/Berlin'"]),
     ("cron six fields", src(schedule="0 0 6 * * *"), "schedule", ["not a 5-field cron"]),
     ("cron words", src(schedule="every day"), "schedule", ["'every day'"]),
     ("cron a number", src(schedule=6), "schedule", ["must be text", "got 6", "quotes"]),

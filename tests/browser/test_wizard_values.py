@@ -1,0 +1,41 @@
+"""A typed value is never lost, in a real Chromium: a password typed and left with Tab (the focus
+moves to the field's own "Show password" button, so Streamlit never saw the field blur) reaches
+the connection test after Next and Back, and is still in the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.test_onboard_postgres import Driver
+
+pytestmark = [pytest.mark.browser, pytest.mark.services]
+
+
+def test_password_typed_then_tab_survives_next_and_back(portal_app: Any, browser_page: Any, postgres_db: Any,
+                                                       tmp_path: Any) -> None:
+    from playwright.sync_api import expect
+
+    ui = Driver(browser_page, tmp_path)
+    browser_page.goto(f"{portal_app.url}/source_editor")
+    ui.click(ui.widget("wiz-type").get_by_text("PostgreSQL (postgres)", exact=True))
+    ui.wait_text("Type: postgres")
+    ui.next_step(2)
+    for key, value in (("f-name", "sales"), ("f-owner", "market-de"), ("f-source-host", postgres_db.host),
+                       ("f-source-port", str(postgres_db.port)), ("f-source-database", postgres_db.name),
+                       ("f-source-username", postgres_db.user)):
+        ui.fill(key, value)
+    ui.settle()  # the rerun of the last field is drawn: it cannot take the focus away while typing
+    field = ui.widget("f-source-password").locator("input")
+    field.click()
+    field.press_sequentially(postgres_db.password)
+    field.press("Tab")
+    expect(browser_page.get_by_role("button", name="Show password")).to_be_focused()
+    ui.press("wiz-next")
+    ui.wait_text("Step 3 of 5")
+    ui.press("wiz-back")
+    ui.wait_text("Step 2 of 5")
+    expect(ui.widget("f-source-password").locator("input")).to_have_value(postgres_db.password)
+    ui.press("wiz-test")
+    ui.wait_text("Connected in")
