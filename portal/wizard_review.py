@@ -15,6 +15,7 @@ from ingestion_core.access import AccessDeniedError
 from ingestion_core.config_store import ConfigStore, ConflictError
 from ingestion_core.models.source_file import SOURCE_FILE_MODELS
 from ingestion_core.onboarding import Draft, SaveResult, review
+from ingestion_core.schedule_status import describe_executor
 from ingestion_core.validation import ConfigError, ConfigIssue
 from portal import schedule_picker, wizard_tables
 from portal.components import md_escape
@@ -27,6 +28,16 @@ SOURCES_PAGE = "pages/sources.py"
 GO_KEY = "editor-go"  # a page switch asked for in a callback: ("sources" | "test" | "run", name)
 RUN_FLASH_KEY = "run-now-flash"
 FORM_OWNED = {"version", "source", "tables", "name", "owner", "description", "schedule", "timezone"}
+
+
+def _executor(model: Any) -> None:
+    """One line under the picker: what will execute this schedule (a Databricks job, the local
+    scheduler, alive or not with the command that starts it, or nothing: no schedule)."""
+    if model is not None and model.schedule:
+        executor = describe_executor(model)
+        running = executor.state in ("alive", "deployed by ingest deploy")
+        icon = ":material/check_circle:" if running else ":material/info:"
+        st.caption(f"{icon} **Runs on:** {executor.text}")
 
 
 def step_review(state: Any, ctx: FormContext, model: Any) -> None:
@@ -42,8 +53,7 @@ def step_review(state: Any, ctx: FormContext, model: Any) -> None:
     _problems(state, ctx, [*ctx.issues, *missing])
     st.subheader("When it runs", anchor=False)
     schedule_picker.render(ctx)
-    # HOOK (lead): one line saying what executes the schedule (Databricks job, local scheduler or
-    # nothing yet), from the scheduler module; draw it here, under the picker.
+    _executor(model)
     _destination(state, ctx)
     if model is not None:
         text = onboarding.draft_yaml(model, onboarding.saved_data(draft))
