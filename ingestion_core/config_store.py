@@ -94,6 +94,7 @@ class SourceSummary:
     issues: list[ConfigIssue]
     description: str = ""
     schedule: str | None = None
+    timezone: str = "UTC"  # the schedule's time zone
 
 
 def revision_of(data: bytes) -> str:
@@ -344,7 +345,7 @@ class ConfigStore:
             return SourceSummary(
                 name=name, type=config.source_type, owner=config.owner, destination=config.destination,
                 tables=len(config.tables), enabled=config.enabled, valid=True, issues=issues,
-                description=config.description, schedule=config.schedule,
+                description=config.description, schedule=config.schedule, timezone=config.timezone,
             )
         return SourceSummary(
             name=name, type=_text(source.get("type")), owner=_text(raw.get("owner")),

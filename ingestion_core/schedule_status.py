@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ingestion_core import settings
 from ingestion_core.config_store import ConfigStore
@@ -28,6 +29,24 @@ START_COMMAND = "ingest scheduler"
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def cron_next(cron: str, after: datetime, timezone: str = "UTC") -> datetime:
+    """The first time of ``cron`` (read in ``timezone``) after ``after``, in UTC."""
+    from croniter import croniter
+
+    return croniter(cron, after.astimezone(ZoneInfo(timezone))).get_next(datetime).astimezone(UTC)
+
+
+def cron_previous(cron: str, before: datetime, timezone: str = "UTC") -> datetime:
+    """The last time of ``cron`` (read in ``timezone``) before ``before``, in UTC."""
+    from croniter import croniter
+
+    return croniter(cron, before.astimezone(ZoneInfo(timezone))).get_prev(datetime).astimezone(UTC)
+
+
+def _cron_text(config: Any) -> str:
+    return f"{config.schedule} {getattr(config, 'timezone', 'UTC')}"
 
 
 def scheduler_dir() -> Path:
@@ -136,14 +155,14 @@ def describe_executor(config: Any, store: ConfigStore | None = None, status: Sch
         job = f"{destination.jobs.job_name_prefix}{name}"
         return Executor("databricks_job", "deployed by ingest deploy",
                         f"Databricks job {job} in the workspace of {config.destination}, on cron "
-                        f"{config.schedule} UTC (after a change: `ingest deploy {name}`)", f"ingest deploy {name}")
+                        f"{_cron_text(config)} (after a change: `ingest deploy {name}`)", f"ingest deploy {name}")
     status = status or scheduler_status()
     if status.alive:
         due = (status.next_due or {}).get(name)
         when = f"; next run {due[:16].replace('T', ' ')} UTC" if due else ""
-        return Executor("local_scheduler", "alive", f"local scheduler, cron {config.schedule} UTC{when}")
+        return Executor("local_scheduler", "alive", f"local scheduler, cron {_cron_text(config)}{when}")
     if status.state == "stale":
         return Executor("local_scheduler", "stale", f"local scheduler, but it is not responding: {status.text}",
                         START_COMMAND)
-    return Executor("local_scheduler", "not running", f"nothing runs cron {config.schedule} yet: the local "
+    return Executor("local_scheduler", "not running", f"nothing runs cron {_cron_text(config)} yet: the local "
                     f"scheduler is not running; start it with `{START_COMMAND}`", START_COMMAND)

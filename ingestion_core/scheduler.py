@@ -4,8 +4,9 @@ whose cron is due, through run-all (its ``after`` dependencies first, each sourc
 
 Rules (docs/operations.md):
 
-- Due: a source's next cron time (UTC) has come. When several of its times passed while the
-  scheduler was busy or the machine slept, it runs once (never a run per missed time).
+- Due: a source's next cron time (read in its `timezone`, default UTC) has come. When several
+  of its times passed while the scheduler was busy or the machine slept, it runs once (never a
+  run per missed time).
 - Missed runs after a restart: at start, a source whose latest scheduled time lies within the
   grace window (default 2 h) and which has no real run started since that time runs once, now;
   an older miss waits for the next scheduled time (the Overview shows the source late).
@@ -48,6 +49,8 @@ from ingestion_core.run_all import SourceOutcome, SubprocessLauncher, execute, p
 from ingestion_core.schedule_status import (
     DEFAULT_INTERVAL_S,
     beat_text,
+    cron_next,
+    cron_previous,
     heartbeat_path,
     log_path,
     runs_as_databricks_job,
@@ -60,26 +63,25 @@ Clock = Callable[[], datetime]
 DEFAULT_GRACE = timedelta(hours=2)
 
 
-def next_time(cron: str, after: datetime) -> datetime:
-    from croniter import croniter
-
-    return croniter(cron, after.astimezone(UTC)).get_next(datetime)
-
-
-def previous_time(cron: str, before: datetime) -> datetime:
-    from croniter import croniter
-
-    return croniter(cron, before.astimezone(UTC)).get_prev(datetime)
+def next_time(schedule: tuple[str, str] | str, after: datetime) -> datetime:
+    """``schedule``: a cron in UTC, or (cron, time zone)."""
+    cron, zone = (schedule, "UTC") if isinstance(schedule, str) else schedule
+    return cron_next(cron, after, zone)
 
 
-def locally_scheduled(store: ConfigStore) -> dict[str, str]:
-    """Enabled, valid, scheduled sources the local scheduler runs: name -> cron."""
+def previous_time(schedule: tuple[str, str] | str, before: datetime) -> datetime:
+    cron, zone = (schedule, "UTC") if isinstance(schedule, str) else schedule
+    return cron_previous(cron, before, zone)
+
+
+def locally_scheduled(store: ConfigStore) -> dict[str, tuple[str, str]]:
+    """Enabled, valid, scheduled sources the local scheduler runs: name -> (cron, time zone)."""
     destinations = store.destinations()
     found = {}
     for summary in store.list_sources():
         if summary.valid and summary.enabled and summary.schedule \
                 and not runs_as_databricks_job(destinations.get(summary.destination or "")):
-            found[summary.name] = summary.schedule
+            found[summary.name] = (summary.schedule, summary.timezone)
     return found
 
 
@@ -95,7 +97,7 @@ class Scheduler:
         self.actor, self.store, self.clock = actor, store or ConfigStore(), clock
         self.interval_s, self.grace, self.parallel = interval_s, grace, max(parallel, 1)
         self.next_due: dict[str, datetime] = {}
-        self.crons: dict[str, str] = {}
+        self.crons: dict[str, tuple[str, str]] = {}
         self.in_flight: set[str] = set()
         self.events: list[dict[str, Any]] = []
         self.threads: list[threading.Thread] = []

@@ -27,10 +27,10 @@ class FakeClock:
         return self.now
 
 
-def write_source(project: Path, name: str, schedule: str) -> None:
+def write_source(project: Path, name: str, schedule: str, timezone: str = "UTC") -> None:
     (project / "configs" / "sources" / f"{name}.yaml").write_text(
-        f"name: {name}\nowner: market-de\nschedule: '{schedule}'\nsource: {{type: sqlite, path: shop.sqlite}}\n"
-        "retries: {attempts: 1}\ntables:\n  - {name: orders, mode: full}\n")
+        f"name: {name}\nowner: market-de\nschedule: '{schedule}'\ntimezone: {timezone}\n"
+        "source: {type: sqlite, path: shop.sqlite}\nretries: {attempts: 1}\ntables:\n  - {name: orders, mode: full}\n")
 
 
 @pytest.fixture
@@ -69,6 +69,26 @@ def test_a_due_source_fires_and_one_whose_run_is_in_progress_is_skipped(shop: Pa
     assert heartbeat_path().exists()
 
 
+def test_a_schedule_is_read_in_its_time_zone(shop: Path) -> None:
+    write_source(shop, "berlin", "0 6 * * *", timezone="Europe/Berlin")  # 06:00 in Berlin: 05:00 UTC in winter
+    write_source(shop, "london", "0 6 * * *", timezone="Europe/London")
+    clock = FakeClock(datetime(2026, 1, 5, 4, 59, 30, tzinfo=UTC))
+    scheduler = Scheduler(actor="scheduler", clock=clock, grace=timedelta(0))
+    assert scheduler.start() == []
+    assert scheduler.next_due == {"berlin": datetime(2026, 1, 5, 5, 0, tzinfo=UTC),
+                                  "london": datetime(2026, 1, 5, 6, 0, tzinfo=UTC)}
+    clock.now = datetime(2026, 1, 5, 5, 0, 10, tzinfo=UTC)
+    assert scheduler.tick() == ["berlin"]
+    scheduler.wait()
+    assert scheduler.next_due["berlin"] == datetime(2026, 1, 6, 5, 0, tzinfo=UTC)
+    clock.now = datetime(2026, 7, 1, 3, 59, tzinfo=UTC)  # summer time: 06:00 in Berlin is 04:00 UTC
+    assert scheduler.tick() == ["berlin", "london"]  # both overdue since January: once each
+    scheduler.wait()
+    assert scheduler.next_due["berlin"] == datetime(2026, 7, 1, 4, 0, tzinfo=UTC)
+    config = ConfigStore().load_source("berlin").config
+    assert "cron 0 6 * * * Europe/Berlin" in describe_executor(config).text
+
+
 def test_a_restart_makes_up_a_missed_run_once_within_the_grace_window(shop: Path) -> None:
     write_source(shop, "five", "*/5 * * * *")  # 06:00 .. 06:20 all missed while stopped
     write_source(shop, "daily", "0 6 * * *")  # missed 22 min ago: beyond a 10 min grace
@@ -93,7 +113,7 @@ def test_status_alive_stale_not_running_and_what_executes_a_schedule(shop: Path,
     assert scheduler_status().state == "not running"
     executor = describe_executor(config)
     assert (executor.kind, executor.state, executor.command) == ("local_scheduler", "not running", "ingest scheduler")
-    assert "nothing runs cron 0 6 * * * yet" in executor.text
+    assert "nothing runs cron 0 6 * * * UTC yet" in executor.text
 
     stop = threading.Event()
     # it beats at start and then every 30 s (stale after 90 s); no make-up run whatever the hour

@@ -182,7 +182,7 @@ def test_sqlite_source_from_type_to_saved_yaml(ingest_env: Path) -> None:
            "next run" in summary
     assert "Next runs:" in page_text(at)
     # what executes it: no scheduler runs in this test, so the review names the command that starts one
-    assert "Runs on:** nothing runs cron 0 6 * * * yet" in page_text(at)
+    assert "Runs on:** nothing runs cron 0 6 * * * UTC yet" in page_text(at)
     assert "ingest scheduler" in page_text(at)
     assert at.code[0].value == EXPECTED_SHOP.rstrip("\n")
     click(at, "wiz-save")
