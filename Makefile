@@ -16,6 +16,7 @@ test:
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
+	@scripts/bootstrap.sh --test
 	$(VENV)/bin/ruff check .
 
 demo:
