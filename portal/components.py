@@ -26,10 +26,21 @@ def md_escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
+def code(text: object) -> str:
+    """``text`` as inline code in Markdown: shown literally, so it takes no ``md_escape`` (inside
+    backticks a backslash shows as itself: ``sales\\_crm.yaml``). A backtick in it becomes a quote."""
+    return f"`{str(text).replace('`', chr(39))}`"
+
+
 def issue_markdown(issue: ConfigIssue) -> str:
     """One issue as ``<yaml.path>: <message>``, the path in code style."""
     message = md_escape(issue.message)
-    return f"`{issue.path}`: {message}" if issue.path else message
+    return f"{code(issue.path)}: {message}" if issue.path else message
+
+
+def tables_progress(done: int, total: int) -> str:
+    """``3 of 5 tables done``; before the run has listed its tables (total 0), ``starting``."""
+    return f"{done} of {total} tables done" if total else "starting: reading the config and connecting"
 
 
 # --- navigation ----------------------------------------------------------------------------
@@ -64,7 +75,7 @@ def render_sidebar(config_dir: Path, user: ActingUser) -> None:
         if principal.local:
             st.caption(":material/shield_person: every user is an admin: no `teams.yaml` in the config dir")
         else:
-            teams = ", ".join(f"`{md_escape(t)}`" for t in sorted(principal.teams)) or "none"
+            teams = ", ".join(f"{code(t)}" for t in sorted(principal.teams)) or "none"
             role = " · **admin**" if principal.admin else ""
             st.caption(f":material/group: Teams: {teams}{role}")
         if user.problem:

@@ -19,7 +19,7 @@ from ingestion_core.access import AccessDeniedError
 from ingestion_core.config_store import Change, ConfigNotFoundError, ConfigStore, ConflictError, parse_yaml
 from ingestion_core.validation import ConfigError
 from portal import data
-from portal.components import md_escape
+from portal.components import code, md_escape
 from portal.identity import acting_user
 
 KIND = "sources"
@@ -122,7 +122,7 @@ def _restore(store: ConfigStore, name: str, change: Change, current_revision: st
     user = acting_user()
     owner = _owner_in(store, name, revision)
     if not access.can(user.principal, "restore", owner):
-        st.caption(f"You may view this source; team `{md_escape(owner or 'none')}` or an admin may restore it.")
+        st.caption(f"You may view this source; team {code(owner or 'none')} or an admin may restore it.")
     st.button(f"Restore revision {revision}", key="history-restore", icon=":material/restore:",
               on_click=_do_restore, args=(name, revision, current_revision))
 

@@ -14,6 +14,7 @@ import streamlit as st
 from ingestion_core import run_metrics as rm
 from ingestion_core import settings
 from portal import dashboard_data
+from portal.components import code
 
 STATUS_ORDER = ["success", "failed", "partial", "quality_failed", "cancelled", "abandoned", "running"]
 STATUS_ICONS = {"success": ":material/check_circle:", "failed": ":material/error:", "partial": ":material/warning:",
@@ -31,11 +32,6 @@ STATUS_HINTS = {  # when the run recorded no hint of its own
 
 def status_label(status: str | None) -> str:
     return (status or "-").replace("_", " ")
-
-
-def code(text: str) -> str:
-    """``text`` as inline code in Markdown: shown literally (escapes would show too)."""
-    return f"`{str(text).replace('`', chr(39))}`"
 
 
 def run_link(run_id: str) -> str:

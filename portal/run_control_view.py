@@ -21,7 +21,7 @@ from ingestion_core.secrets import mask
 from ingestion_core.validation import ConfigError
 from portal import dashboard_data, run_view, test_run
 from portal import data as config_data
-from portal.components import md_escape
+from portal.components import md_escape, tables_progress
 from portal.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 
 FLASH_KEY = "run-flash"
@@ -78,7 +78,7 @@ def _live(name: str) -> None:
         st.rerun()
     st.session_state[LAST_KEY] = (name, record.run_id)
     done = sum(t.status not in ("pending", "running") for t in record.tables)
-    box = st.status(f"Run {record.run_id} of {name}: {done} of {len(record.tables)} tables done · running for "
+    box = st.status(f"Run {record.run_id} of {name}: {tables_progress(done, len(record.tables))} · running for "
                     f"{rm.human_duration(_age(record))}", state="running", expanded=True)
     box.progress(done / len(record.tables) if record.tables else 0.0)
     box.markdown(f"Started by **{md_escape(record.actor)}** ({record.trigger}) on {code(record.host)}, pid "

@@ -16,7 +16,7 @@ from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, Confli
 from ingestion_core.onboarding import SourceRow
 from ingestion_core.validation import ConfigError
 from portal import components, data, test_run, wizard
-from portal.components import md_escape
+from portal.components import code, md_escape
 from portal.identity import acting_user
 
 FLASH_KEY = "sources-flash"
@@ -158,11 +158,11 @@ def _confirm_delete() -> None:
         return
     name, _ = pending
     with st.container(border=True, key="sources-confirm-box"):
-        st.warning(f"Delete **{md_escape(name)}**? The file moves to the bin "
-                   f"(`{md_escape(onboarding.bin_folder())}`); you can restore it below.",
+        st.warning(f"Delete **{md_escape(name)}**? Its file goes to the bin ({code(onboarding.bin_folder())}) and "
+                   "can be restored from **Deleted sources** at the bottom of this page at any time.",
                    icon=":material/delete:")
         yes, no, _ = st.columns([1, 1, 4])
-        yes.button("Delete for good", key="sources-delete-yes", type="primary", on_click=_delete)
+        yes.button("Move to the bin", key="sources-delete-yes", type="primary", on_click=_delete)
         no.button("Cancel", key="sources-delete-no", on_click=lambda: st.session_state.pop(CONFIRM_KEY, None))
 
 

@@ -17,7 +17,7 @@ from ingestion_core.records import RunRecord, TableResult
 from ingestion_core.secrets import mask
 from ingestion_core.validation import ConfigError
 from portal import data, preview_jobs, run_view
-from portal.components import md_escape
+from portal.components import md_escape, tables_progress
 from portal.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 from portal.identity import acting_user
 
@@ -148,7 +148,7 @@ def progress(job: preview_jobs.PreviewJob) -> None:
     record = job.snapshot()
     done, total = job.tables_done()
     # not a `with` block: leaving one would mark the status complete
-    box = st.status(f"Test run of {job.source}: {done} of {total or '?'} tables done · {job.elapsed():.1f} s",
+    box = st.status(f"Test run of {job.source}: {tables_progress(done, total)} · {job.elapsed():.1f} s",
                     state="running", expanded=True)
     box.progress(done / total if total else 0.0)
     for table in record.tables if record else []:

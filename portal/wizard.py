@@ -24,7 +24,7 @@ from ingestion_core.onboarding import Discovered, Draft, SaveResult, is_under
 from ingestion_core.sources import ConnectionReport
 from ingestion_core.validation import ConfigError, ConfigIssue
 from portal import wizard_tables
-from portal.components import md_escape
+from portal.components import code, md_escape
 from portal.identity import acting_user
 from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
 
@@ -144,7 +144,7 @@ def _header(state: EditorState) -> None:
 
 def _saved_banner(saved: SaveResult) -> None:
     stored = f" Secrets stored: {', '.join(f'`{r}`' for r in saved.stored_secrets)}." if saved.stored_secrets else ""
-    st.success(f"Saved `{md_escape(saved.path)}`. **{md_escape(saved.name)}** is now in the Sources list.{stored}",
+    st.success(f"Saved {code(saved.path)}. **{md_escape(saved.name)}** is now in the Sources list.{stored}",
                icon=":material/check_circle:")
     st.button("Go to Sources", key="editor-to-sources", icon=":material/list:", on_click=_to_sources)
 
@@ -346,10 +346,10 @@ def step_review(state: EditorState, ctx: FormContext, model: Any) -> None:
         for number, issue in enumerate(errors):
             step = next((s for s in range(1, len(STEPS)) if issue in step_issues(s, [issue], draft)), 7)
             text, go = st.columns([5, 1], vertical_alignment="center")
-            text.markdown(f"- `{md_escape(issue.path or 'file')}`: {md_escape(issue.message)}")
+            text.markdown(f"- {code(issue.path or 'file')}: {md_escape(issue.message)}")
             go.button(f"Go to {titles[step - 1]}", key=f"wiz-fix-{number}", on_click=_go_to, args=(step,))
     for warning in (i for i in ctx.issues if i.severity != "error"):
-        st.warning(f"`{md_escape(warning.path)}`: {md_escape(warning.message)}", icon=":material/warning:")
+        st.warning(f"{code(warning.path)}: {md_escape(warning.message)}", icon=":material/warning:")
     if model is not None:
         text = onboarding.draft_yaml(model, onboarding.saved_data(draft))
         st.subheader("The file that will be saved", anchor=False)
@@ -400,7 +400,7 @@ def _save(state: EditorState, save: Any) -> None:
         st.error(f"**Not saved.** {md_escape(exc)}", icon=":material/lock:")
         return
     except ConfigError as exc:
-        st.error("**Not saved.** " + "; ".join(f"`{md_escape(i.path)}`: {md_escape(i.message)}" for i in exc.issues),
+        st.error("**Not saved.** " + "; ".join(f"{code(i.path)}: {md_escape(i.message)}" for i in exc.issues),
                  icon=":material/error:")
         return
     draft = state.draft
@@ -461,12 +461,12 @@ def render_yaml_mode(state: EditorState) -> None:
     model, issues = onboarding.validate_yaml(state.yaml_text, draft)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
-        st.error("**Problems:**\n" + "\n".join(f"- `{md_escape(i.path or 'file')}`: {md_escape(i.message)}"
+        st.error("**Problems:**\n" + "\n".join(f"- {code(i.path or 'file')}: {md_escape(i.message)}"
                                                 for i in errors), icon=":material/error:")
     else:
         st.success("Valid.", icon=":material/check_circle:")
     for warning in (i for i in issues if i.severity != "error"):
-        st.warning(f"`{md_escape(warning.path)}`: {md_escape(warning.message)}", icon=":material/warning:")
+        st.warning(f"{code(warning.path)}: {md_escape(warning.message)}", icon=":material/warning:")
     if model is not None:
         _show_diff(draft, state.yaml_text)
         _show_pending_secrets(draft, model.name)

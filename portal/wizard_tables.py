@@ -14,7 +14,7 @@ import streamlit as st
 from ingestion_core import onboarding
 from ingestion_core.models.checks import CHECKS, Check
 from ingestion_core.onboarding import Discovered
-from portal.components import md_escape
+from portal.components import code, md_escape
 from portal.widgets import (
     WIDGET_PREFIX,
     FormContext,
@@ -330,7 +330,7 @@ def _show_endpoint_result(result: Any) -> None:
                  icon=":material/error:")
     elif result.get("status") is not None:
         st.success(f"HTTP {result['status']} {md_escape(result.get('reason') or '')} from "
-                   f"`{md_escape(result.get('url') or '')}` in {result.get('duration_s', 0)} s: "
+                   f"{code(result.get('url') or '')} in {result.get('duration_s', 0)} s: "
                    f"{result.get('records_on_page', 0)} record(s) on the first page.", icon=":material/check:")
     summary = {k: result[k] for k in ("data_selector", "data_selector_detected", "paginator", "paginator_detected",
                                       "has_next_page", "next_request") if k in result}
