@@ -126,3 +126,55 @@ def test_largest_keeps_the_biggest_series() -> None:
 
     assert hidden == 2 and sorted(kept["source"].unique()) == sorted(f"s{i}" for i in range(2, 12))
     assert charts.largest(frame, "source", limit=12) == (frame, 0)
+
+
+# --- one day, one run: axes that read right -----------------------------------------------------
+
+def _ms(value) -> float:
+    return pd.Timestamp(value).value / 1e6
+
+
+def test_one_day_of_data_ticks_in_days_over_a_week_with_a_bar_not_a_wall() -> None:
+    frame = pd.DataFrame({"day": [T0], "source": ["shop"], "rows": [250_000]})
+
+    figure = charts.rows_per_day_chart(frame)
+
+    low, high = (_ms(v) for v in figure.layout.xaxis.range)
+    assert high - low >= charts.MIN_DAYS_SHOWN * charts.DAY_MS  # not a sub-millisecond zoom on one moment
+    assert figure.layout.xaxis.dtick % charts.DAY_MS == 0 and figure.layout.xaxis.tickformat == "%d %b"
+    assert figure.data[0].width < charts.DAY_MS  # one bar a day wide, not the whole plot
+    assert figure.layout.yaxis.rangemode == "tozero"  # 0..250k, not 249.999k..250.001k
+
+
+@pytest.mark.parametrize("metric", list(charts.METRICS))
+def test_a_single_run_gets_an_hour_either_side_and_a_y_axis_from_zero(metric: str) -> None:
+    frame = pd.DataFrame({"started_at": [T0], "table": ["orders"], "run_id": ["r1"], "duration_s": [19.6],
+                          "rows": [250_000], "throughput": [12_770.0], "bytes": [5_015_700]})
+
+    figure = charts.metric_chart(frame, metric, "table")
+
+    low, high = (_ms(v) for v in figure.layout.xaxis.range)
+    assert high - low == 2 * charts.SINGLE_TIME_PAD.total_seconds() * 1000
+    assert figure.layout.yaxis.rangemode == "tozero"
+
+
+def test_daily_totals_of_one_day_tick_in_days() -> None:
+    frame = pd.DataFrame({"day": [T0.date()], "source": ["shop"], "duration_s": [3.0], "rows": [5],
+                          "throughput": [1.0], "bytes": [9]})
+    figure = charts.metric_chart(frame, "rows", "source", x="day")
+    assert figure.layout.xaxis.dtick % charts.DAY_MS == 0
+    low, high = (_ms(v) for v in figure.layout.xaxis.range)
+    assert high - low >= charts.MIN_DAYS_SHOWN * charts.DAY_MS
+
+
+def test_a_single_run_in_the_phase_chart_is_a_narrow_bar() -> None:
+    frame = pd.DataFrame({"started_at": [T0], "extract_s": [1.0], "normalize_s": [0.5], "load_s": [2.0]})
+    figure = charts.phase_chart(frame)
+    assert all(t.width and t.width <= 3_600_000 for t in figure.data)
+    assert figure.layout.xaxis.range is not None
+
+
+def test_a_heatmap_of_one_day_has_one_labelled_column() -> None:
+    matrix = pd.DataFrame([[0.0]], index=["x · not_null(id)"], columns=[T0])
+    figure = charts.quality_heatmap(matrix)
+    assert list(figure.data[0].x) == ["01 Nov 2026"] and figure.layout.xaxis.type == "category"
