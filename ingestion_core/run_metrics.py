@@ -137,11 +137,13 @@ def success_rates(data: RunData, now: datetime) -> pd.DataFrame:
 
 
 def freshness(data: RunData, schedules: dict[str, str | None], now: datetime,
-              grace: timedelta = timedelta(minutes=30)) -> pd.DataFrame:
+              grace: timedelta = timedelta(minutes=30), since: dict[str, datetime] | None = None) -> pd.DataFrame:
     """Time since each source's last successful real run against its schedule.
 
     A source is late when it has not succeeded since the scheduled time before the last one
-    (plus ``grace``): one missed run. Sources without a schedule are 'not scheduled'."""
+    (plus ``grace``): one missed run. Sources without a schedule are 'not scheduled'. A source
+    that never succeeded is 'waiting' (not late) while that scheduled time lies before it
+    existed (``since``: when each source was created, ``ConfigStore.first_seen``)."""
     from croniter import croniter
 
     success = data.real[data.real["status"].isin(("success", "quality_failed"))]
@@ -154,9 +156,11 @@ def freshness(data: RunData, schedules: dict[str, str | None], now: datetime,
         if schedule:
             itr = croniter(schedule, now.astimezone(UTC))
             itr.get_prev(datetime)
-            due = itr.get_prev(datetime) + grace  # the run before the latest one must have landed
+            slot = itr.get_prev(datetime)  # the run before the latest one must have landed
+            due = slot + grace
             state = "late" if finished is None or finished < due else "fresh"
-            if finished is None and due > now:
+            created = (since or {}).get(source)
+            if finished is None and (due > now or (created is not None and slot < created)):
                 state = "waiting"
         rows.append({"source": source, "schedule": schedule, "last_success": finished, "due_by": due,
                      "age_s": (now - finished).total_seconds() if finished else None, "state": state})
@@ -173,12 +177,14 @@ HEALTH_COLUMNS = ["source", "owner", "status", "last_run", "message", "hint", "r
                   "runs_30d", "success_30d", "schedule", "last_success", "age_s", "state"]
 
 
-def source_health(data: RunData, schedules: dict[str, str | None], now: datetime) -> pd.DataFrame:
+def source_health(data: RunData, schedules: dict[str, str | None], now: datetime,
+                  since: dict[str, datetime] | None = None) -> pd.DataFrame:
     """One row per source (configured or seen in the records): its latest real run, success
-    rates and freshness; failing sources first, then late ones, then the rest by name."""
+    rates and freshness (``since``: as for :func:`freshness`); failing sources first, then late
+    ones, then the rest by name."""
     latest = data.real.drop_duplicates("source", keep="first").set_index("source")
     sources = sorted(set(schedules) | set(latest.index))
-    fresh = freshness(data, {s: schedules.get(s) for s in sources}, now).set_index("source")
+    fresh = freshness(data, {s: schedules.get(s) for s in sources}, now, since=since).set_index("source")
     rates = success_rates(data, now).set_index("source")
     rows = []
     for source in sources:

@@ -23,7 +23,7 @@ if data.real.empty:
     st.stop()
 
 now = datetime.now(UTC)
-health = rm.source_health(data, dashboard_data.schedules(), now)
+health = rm.source_health(data, dashboard_data.schedules(), now, dashboard_data.first_seen())
 failing = health[health["status"].isin(rm.FAILED)]
 late = health[(health["state"] == "late") & ~health["status"].isin(rm.FAILED)]
 

@@ -77,6 +77,25 @@ def test_freshness_against_schedules(history) -> None:
     assert table.loc["new", "state"] == "late"  # never succeeded, due since yesterday 06:00
 
 
+def test_a_new_scheduled_source_is_not_late_before_its_first_scheduled_run(history) -> None:
+    schedules = {"new": "0 6 * * *"}  # daily at 06:00; NOW is 12:00
+    created_today = {"new": NOW - timedelta(hours=3)}  # after today's 06:00: its first run is tomorrow
+    assert freshness(load_run_data(), schedules, NOW, since=created_today).iloc[0]["state"] == "waiting"
+    created_before_yesterday = {"new": NOW - timedelta(days=2)}  # missed yesterday's 06:00 run
+    assert freshness(load_run_data(), schedules, NOW, since=created_before_yesterday).iloc[0]["state"] == "late"
+
+
+def test_first_seen_is_the_first_save_or_the_file_time(ingest_env: Path) -> None:
+    from ingestion_core.config_store import ConfigStore
+    store = ConfigStore()
+    before = datetime.now(UTC)
+    store.save_text("sources", "shop", "version: 1\nname: shop\nowner: team\nsource: {type: sqlite, path: x.db}\n"
+               "tables: [{name: t}]\n", actor="ana", expected_revision=None)
+    (ingest_env / "configs" / "sources" / "byhand.yaml").write_text("name: byhand\n")
+    seen = store.first_seen()
+    assert set(seen) == {"shop", "byhand"} and all(t >= before - timedelta(seconds=2) for t in seen.values())
+
+
 def test_anomaly_flagged_only_for_the_spike(history) -> None:
     flagged = anomalies(load_run_data())
     assert list(zip(flagged["source"], flagged["metric"], flagged["value"], strict=True)) == [("shop", "rows", 100_000)]
