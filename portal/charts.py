@@ -28,9 +28,10 @@ DAY_MS = 86_400_000  # plotly date axes count in milliseconds
 MIN_DAYS_SHOWN = 7  # a day axis shows at least a week, so one day of data is one bar, not a wall
 SINGLE_TIME_PAD = pd.Timedelta(hours=1)  # around a single run on a time axis
 METRICS = {  # column -> (axis title, hover format)
-    "duration_s": ("seconds", ",.1f"), "rows": ("rows", ",.0f"), "throughput": ("rows per second", ",.0f"),
+    "duration_s": ("seconds", ",.1f"), "records": ("records", ",.0f"), "throughput": ("records per second", ",.0f"),
     "bytes": ("bytes", ",.0f"),
 }
+AXIS_FORMATS = {"bytes": {"tickformat": ".2~s", "ticksuffix": "B"}}  # 5 MB, as human_bytes and the tables say
 
 
 def _values(column: pd.Series):
@@ -80,20 +81,20 @@ def _counts_axis(figure: go.Figure) -> go.Figure:
 
 
 def rows_per_day_chart(frame: pd.DataFrame) -> go.Figure:
-    """Rows loaded per day (columns day, source, rows), one stacked bar trace per source; past
-    MAX_STACKED sources the smallest share one "other" trace."""
-    totals = frame.groupby("source")["rows"].sum().sort_values(ascending=False)
+    """Records loaded per day (columns day, source, records), one stacked bar trace per source;
+    past MAX_STACKED sources the smallest share one "other" trace."""
+    totals = frame.groupby("source")["records"].sum().sort_values(ascending=False)
     shown = list(totals.index[:MAX_STACKED]) if len(totals) > MAX_STACKED + 1 else list(totals.index)
     frame = frame.assign(series=frame["source"].where(frame["source"].isin(shown),
                                                       f"other ({len(totals) - len(shown)} sources)"))
-    daily = frame.groupby(["series", "day"], as_index=False)["rows"].sum()
+    daily = frame.groupby(["series", "day"], as_index=False)["records"].sum()
     figure = go.Figure()
     for series in [*shown, *sorted(set(daily["series"]) - set(shown))]:
         part = daily[daily["series"] == series]
-        figure.add_bar(x=_values(part["day"]), y=_values(part["rows"]), name=series, width=DAY_MS * 0.8,
-                       hovertemplate="%{x|%d %b}: %{y:,.0f} rows")
+        figure.add_bar(x=_values(part["day"]), y=_values(part["records"]), name=series, width=DAY_MS * 0.8,
+                       hovertemplate="%{x|%d %b}: %{y:,.0f} records")
     _time_axis(_counts_axis(figure), frame["day"], days=True)
-    return _layout(figure, barmode="stack", yaxis_title="rows", xaxis_title=None)
+    return _layout(figure, barmode="stack", yaxis_title="records", xaxis_title=None)
 
 
 def success_rate_chart(rates: pd.DataFrame) -> go.Figure:
@@ -110,7 +111,8 @@ def success_rate_chart(rates: pd.DataFrame) -> go.Figure:
                    xaxis={"title": "successful runs (%)", "range": [0, 100]})
 
 
-def largest(frame: pd.DataFrame, series: str, by: str = "rows", limit: int = MAX_STACKED) -> tuple[pd.DataFrame, int]:
+def largest(frame: pd.DataFrame, series: str, by: str = "records",
+            limit: int = MAX_STACKED) -> tuple[pd.DataFrame, int]:
     """The rows of the ``limit`` values of ``series`` with the largest total ``by`` (more lines
     than that make a chart unreadable), and how many values were left out."""
     totals = frame.groupby(series)[by].sum()
@@ -137,12 +139,13 @@ def metric_chart(frame: pd.DataFrame, metric: str, series: str, anomalies: pd.Da
                                customdata=_values(flagged["run_id"]),
                                hovertemplate=f"anomaly: %{{y:{number}}} {title}<br>run %{{customdata}}<extra></extra>")
     _time_axis(_counts_axis(figure), frame[x], days=x == "day")
+    figure.update_yaxes(**AXIS_FORMATS.get(metric, {}))
     return _layout(figure, yaxis_title=title, showlegend=len(figure.data) <= 12)
 
 
 def _metric_rows(anomalies: pd.DataFrame, metric: str) -> pd.Series:
     # anomalies are judged on rows and on duration only
-    wanted = {"rows": ["rows"], "duration_s": ["duration_s"]}.get(metric, [])
+    wanted = {"records": ["rows"], "duration_s": ["duration_s"]}.get(metric, [])
     return anomalies["metric"].isin(wanted)
 
 

@@ -117,7 +117,11 @@ def chart(figure: go.Figure, caption: str, key: str, column=st) -> None:
 HISTORY_COLUMNS = {
     "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss", help="UTC"),
     "seconds": st.column_config.NumberColumn("seconds", format="%.1f", help="Duration of the run"),
-    "rows": st.column_config.NumberColumn("rows", format="compact", help="Rows loaded (previews: rows sampled)"),
+    "records": st.column_config.NumberColumn("records", format="compact",
+                                             help="Records the source yielded (previews: records sampled)"),
+    "child rows": st.column_config.NumberColumn("child rows", format="compact",
+                                                help="Rows unpacked into child tables from nested lists"),
+    "records/s": st.column_config.NumberColumn("records/s", format="compact", help="Records per second of the run"),
     "bytes": st.column_config.NumberColumn("bytes", format="bytes", help="Bytes extracted"),
     "error": st.column_config.TextColumn("error", width="large"),
 }
@@ -127,11 +131,13 @@ def history_table(runs: pd.DataFrame, search: str = "") -> pd.DataFrame:
     """The runs as Run history lists (and exports) them; ``search`` keeps the runs whose id,
     source, actor or error text contains it (any case)."""
     errors = [e.get("message") if isinstance(e, dict) else None for e in runs["error"]]
+    runs = rm.run_figures(runs)
     table = pd.DataFrame({
         "started": runs["started_at"].to_numpy(), "run": runs["run_id"].to_numpy(),
         "source": runs["source"].to_numpy(), "kind": runs["kind"].to_numpy(), "status": runs["status"].to_numpy(),
         "trigger": runs["trigger"].to_numpy(), "actor": runs["actor"].to_numpy(),
-        "seconds": runs["duration_s"].round(1).to_numpy(), "rows": runs["rows_total"].to_numpy(),
+        "seconds": runs["duration_s"].round(1).to_numpy(), "records": runs["records"].to_numpy(),
+        "child rows": runs["child_rows"].to_numpy(), "records/s": runs["records_per_s"].to_numpy(),
         "bytes": runs["bytes_total"].to_numpy(), "destination": runs["destination"].to_numpy(),
         "owner": runs["owner"].to_numpy(), "error": pd.array(errors, dtype="string")})
     table["started"] = pd.to_datetime(table["started"], utc=True)

@@ -122,7 +122,8 @@ def _last_run(name: str) -> RunRecord | None:
 def _outcome(record: RunRecord) -> None:
     status = "abandoned" if is_abandoned(record) else record.status  # the file may still say running
     ok = status == "success"
-    box = st.status(f"Last run {record.run_id}: {status_label(status)} · {record.rows_total:,} rows in "
+    box = st.status(f"Last run {record.run_id}: {status_label(status)} · "
+                    f"{rm.human_count(rm.record_figures(record)['records'])} records in "
                     f"{rm.human_duration(record.duration_s)}", state="complete" if ok else "error", expanded=not ok)
     ended = f"{record.ended_at:%Y-%m-%d %H:%M:%S} UTC" if record.ended_at else "not recorded"
     box.markdown(f"Started by **{md_escape(record.actor)}** ({record.trigger}), ended {ended}. "

@@ -173,7 +173,8 @@ def results(job: preview_jobs.PreviewJob) -> None:
                  f"**What to do:** {md_escape(hint)}", icon=":material/error:")
         return
     ok = record.status in ("success", "quality_failed")
-    label = (f"Test run of {record.source}: {status_label(record.status)} · {record.rows_total:,} rows from "
+    label = (f"Test run of {record.source}: {status_label(record.status)} · "
+             f"{rm.human_count(rm.record_figures(record)['records'])} records from "
              f"{len(record.tables)} table(s) in {rm.human_duration(record.duration_s)}")
     with st.status(label, state="complete" if ok else "error", expanded=not ok):
         st.markdown(f"Run {code(record.run_id)} by **{md_escape(record.actor)}**, at most "
