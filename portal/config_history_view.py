@@ -30,11 +30,16 @@ HISTORY_COLUMNS = ("time", "actor", "action", "revision_before", "revision_after
 def render() -> None:
     st.title("Config history", anchor=False)
     st.caption("Every save of a source: who, when and what changed. Restore an earlier revision as a new save.")
-    _show_outcome()
     store = ConfigStore()
     name = _pick_source(store)
-    if name is None:
-        return
+    if name is not None:
+        render_source(name, store)
+
+
+def render_source(name: str, store: ConfigStore | None = None) -> None:
+    """The saves of one source with diffs and restore (the History tab of the source's home)."""
+    _show_outcome()
+    store = store or ConfigStore()
     changes = store.history(KIND, name)
     if not changes:
         st.info(f"No saves of **{md_escape(name)}** were recorded yet: history starts with the first save "
