@@ -75,8 +75,8 @@ def _with_rights(name: str, signed_in: bool, configured: bool, claims: dict) -> 
 
 # --- screens -------------------------------------------------------------------------------
 
-LOCAL_MODE_BANNER = ("**Local single-user mode**: no sign-in, everyone acts as **{name}**{rights}. To require "
-                     "sign-in, add `[auth]` to `.streamlit/secrets.toml` (docs/security.md).")
+LOCAL_MODE_BANNER = ("**Local single-user mode**: no sign-in, everyone acts as **{name}**{rights}. "
+                     "Sign-in: `[auth]` in secrets.toml, see docs/security.md")
 BANNER_HIDDEN_KEY = "local-mode-banner-hidden"
 
 

@@ -78,7 +78,7 @@ def test_without_auth_the_portal_runs_in_local_mode_with_a_banner(ingest_env: Pa
     at = app()
     banner = unescape(at.caption[0].value)
     assert "Local single-user mode" in banner and "ana" in banner and "with every right" in banner
-    assert "[auth]" in banner and ".streamlit/secrets.toml" in banner and "docs/security.md" in banner
+    assert "[auth]" in banner and "secrets.toml" in banner and "docs/security.md" in banner
     assert "\n" not in banner  # one line
     assert "every user is an admin" in sidebar_text(at)
     assert not [b for b in at.button if b.key == "sign-out"]
