@@ -40,6 +40,7 @@ from ingestion_core.models.tables import TableBase
 from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, new_run_id, record_path, write_record
 from ingestion_core.run_log import LOGGER, run_logging
 from ingestion_core.sources import BuildContext, get_source_kind
+from ingestion_core.type_names import type_text as _type_text  # schema_changes imports this name
 
 DEFAULT_PREVIEW_LIMIT = 1000
 PHASES = ("extract", "normalize", "load")
@@ -497,14 +498,6 @@ def cursor_state(pipeline: Any, resource: str) -> dict[str, Any] | None:
         for cursor, values in incremental.items():  # a quoted path ('"updated at"') names a plain column
             return {"column": extract_simple_field_name(cursor) or cursor, "last_value": str(values.get("last_value"))}
     return None
-
-
-def _type_text(column: dict[str, Any]) -> str:
-    kind = column.get("data_type", "unknown")
-    if column.get("precision") is not None and kind in ("decimal", "text", "binary", "timestamp", "time"):
-        scale = f",{column['scale']}" if column.get("scale") is not None else ""
-        return f"{kind}({column['precision']}{scale})"
-    return kind
 
 
 def _samples(plan: RunPlan, record: RunRecord, rows: int) -> dict[str, list[dict[str, Any]]]:
