@@ -88,6 +88,6 @@ if flagged.empty:
 else:
     st.dataframe(ui.anomalies_table(flagged),
         key="metrics_anomalies", hide_index=True, placeholder="-",
-        column_config={"started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm")})
+        column_config={"started": components.time_column("started")})
     st.caption("Runs whose rows or duration lie beyond 3 median absolute deviations of the median of the table's "
                "last 14 successful real runs; open one in Run history to see why.")

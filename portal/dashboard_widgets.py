@@ -14,7 +14,7 @@ import streamlit as st
 from ingestion_core import run_metrics as rm
 from ingestion_core import settings
 from portal import dashboard_data
-from portal.components import code
+from portal.components import code, time_column
 
 STATUS_ORDER = ["success", "failed", "partial", "quality_failed", "cancelled", "abandoned", "running"]
 STATUS_ICONS = {"success": ":material/check_circle:", "failed": ":material/error:", "partial": ":material/warning:",
@@ -114,17 +114,20 @@ def chart(figure: go.Figure, caption: str, key: str, column=st) -> None:
     column.caption(caption)
 
 
-HISTORY_COLUMNS = {
-    "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss", help="UTC"),
-    "seconds": st.column_config.NumberColumn("seconds", format="%.1f", help="Duration of the run"),
-    "records": st.column_config.NumberColumn("records", format="compact",
-                                             help="Records the source yielded (previews: records sampled)"),
-    "child rows": st.column_config.NumberColumn("child rows", format="compact",
-                                                help="Rows unpacked into child tables from nested lists"),
-    "records/s": st.column_config.NumberColumn("records/s", format="compact", help="Records per second of the run"),
-    "bytes": st.column_config.NumberColumn("bytes", format="bytes", help="Bytes extracted"),
-    "error": st.column_config.TextColumn("error", width="large"),
-}
+def history_columns() -> dict:
+    """Run history's column settings; times in the viewer's time zone."""
+    return {
+        "started": time_column("started", format="YYYY-MM-DD HH:mm:ss"),
+        "seconds": st.column_config.NumberColumn("seconds", format="%.1f", help="Duration of the run"),
+        "records": st.column_config.NumberColumn("records", format="compact",
+                                                 help="Records the source yielded (previews: records sampled)"),
+        "child rows": st.column_config.NumberColumn("child rows", format="compact",
+                                                    help="Rows unpacked into child tables from nested lists"),
+        "records/s": st.column_config.NumberColumn("records/s", format="compact",
+                                                   help="Records per second of the run"),
+        "bytes": st.column_config.NumberColumn("bytes", format="bytes", help="Bytes extracted"),
+        "error": st.column_config.TextColumn("error", width="large"),
+    }
 
 
 def history_table(runs: pd.DataFrame, search: str = "") -> pd.DataFrame:
@@ -148,12 +151,14 @@ def history_table(runs: pd.DataFrame, search: str = "") -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-CHECK_COLUMNS = {
-    "last checked": st.column_config.DatetimeColumn("last checked", format="YYYY-MM-DD HH:mm", help="UTC"),
-    "failed": st.column_config.NumberColumn("failed", help="Runs in range where the check failed"),
-    "warned": st.column_config.NumberColumn("warned", help="Runs in range where the check warned"),
-    "runs": st.column_config.NumberColumn("runs", help="Runs in range that judged the check"),
-}
+def check_columns() -> dict:
+    """The Quality table's column settings; times in the viewer's time zone."""
+    return {
+        "last checked": time_column("last checked"),
+        "failed": st.column_config.NumberColumn("failed", help="Runs in range where the check failed"),
+        "warned": st.column_config.NumberColumn("warned", help="Runs in range where the check warned"),
+        "runs": st.column_config.NumberColumn("runs", help="Runs in range that judged the check"),
+    }
 
 
 def checks_table(latest: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import streamlit as st
 from ingestion_core import run_metrics as rm
 from ingestion_core.records import RunRecord, TableResult
 from ingestion_core.secrets import mask
-from portal.components import md_escape
+from portal.components import md_escape, relative_time
 from portal.dashboard_widgets import STATUS_ICONS, code, status_label
 
 
@@ -57,10 +57,11 @@ def child_rows_help(figures: dict[str, float]) -> str:
 
 
 def _provenance(record: RunRecord) -> str:
-    ended = f"{record.ended_at:%Y-%m-%d %H:%M:%S} UTC" if record.ended_at else "not yet"
+    started = "{} ({})".format(*relative_time(record.started_at))
+    ended = "{} ({})".format(*relative_time(record.ended_at)) if record.ended_at else "not yet"
     limit = f", limit {record.limit:,} rows per table" if record.limit else ""
     return (f"Triggered by **{record.trigger}** as **{md_escape(record.actor)}** on {code(record.host)} "
-            f"(pid {record.pid}) · started {record.started_at:%Y-%m-%d %H:%M:%S} UTC · ended {ended}  \n"
+            f"(pid {record.pid}) · started {started} · ended {ended}  \n"
             f"{record.kind.capitalize()}{limit} of **{md_escape(record.source)}** ({record.source_type}, owner "
             f"{md_escape(record.owner)}) into **{md_escape(record.destination)}** ({record.destination_type}) "
             f"dataset {code(record.dataset)} · config {code(record.config_hash or '-')}")

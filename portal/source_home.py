@@ -16,7 +16,7 @@ from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, Source
 from ingestion_core.records import RunRecord
 from portal import config_history_view, dashboard_data, data, explorer_view, run_control_view, source_list, test_run
 from portal import dashboard_widgets as ui
-from portal.components import code, md_escape, relative_time, time_column
+from portal.components import code, md_escape, relative_time
 
 TABS = ("Status", "Runs", "Schema", "Settings", "History")
 
@@ -82,7 +82,7 @@ def render_runs(name: str) -> None:
     table = ui.history_table(mine).drop(columns=["source", "owner"])
     table.insert(1, "open", [f"history?run={r}" for r in table["run"]])
     test_run.grid(table, "source-runs", placeholder="-", column_config={
-        **ui.HISTORY_COLUMNS, "started": time_column("started"),
+        **ui.history_columns(),
         "open": st.column_config.LinkColumn("open", display_text="details", help="Everything about the run")})
     st.caption(f"{len(table):,} runs and test runs of {name}, newest first. **details** opens one in Run history.")
 

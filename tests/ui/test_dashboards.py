@@ -344,6 +344,7 @@ def test_history_drill_down_shows_everything_about_a_run(history: Path) -> None:
     assert "running it again may be enough" in error
     provenance = next(m.value for m in at.markdown if m.value.startswith("Triggered by"))
     assert "**schedule** as **ana**" in provenance
+    assert " ago (" in provenance and ":%S." not in provenance  # relative, exact time alongside
     tables = at.dataframe[1].value
     assert tables[["table", "status", "records"]].values.tolist() == [["orders", "failed", 0]]
     code = {c.language: c.value for c in at.code}
