@@ -35,8 +35,8 @@ if user.must_sign_in:
                   position="hidden").run()
     st.stop()
 
-page = st.navigation(PAGES)
-render_sidebar(settings.config_dir(), user)
+page = st.navigation(PAGES, position="hidden")  # the sidebar links come from render_sidebar
+render_sidebar(settings.config_dir(), user, PAGES)
 if not user.auth_configured and not user.signed_in:
     local_mode_banner(user)
 page.run()

@@ -102,9 +102,16 @@ def ensure_app_navigation() -> None:
 
 # --- sidebar -------------------------------------------------------------------------------
 
-def render_sidebar(config_dir: Path, user: ActingUser) -> None:
-    """Where the configs come from, who is acting, their teams and rights, and sign-out."""
+def render_sidebar(config_dir: Path, user: ActingUser, pages: Sequence[object] = ()) -> None:
+    """The page links, where the configs come from, who is acting, their teams and rights, and
+    sign-out. The links are drawn here rather than by Streamlit's own sidebar navigation, which a
+    first visit (served in the pages-folder mode) would fill with raw file names."""
     with st.sidebar:
+        with st.container(key="page-links", gap=None):
+            for page in pages:
+                st.page_link(page)
+        if pages:
+            st.divider()
         st.caption(f":material/folder: Configs: `{config_dir}`")
         who = (f"**{md_escape(user.display_name)}** ({md_escape(user.name)})" if user.display_name
                else f"**{md_escape(user.name)}**")

@@ -26,6 +26,6 @@ def test_a_deep_link_as_the_first_visit_shows_the_page(portal_app: Any, browser_
 
     browser_page.goto(f"{portal_app.url}/{path}")
     title = {"config_history": "Config history", "source_editor": "New source"}[path]
-    expect(browser_page.get_by_role("heading", name=re.compile(title))).to_be_visible()
+    expect(browser_page.get_by_role("heading", name=re.compile(title))).to_be_visible(timeout=30_000)  # a cold start
     browser_page.wait_for_timeout(1500)  # the dialog comes with the first script run
     assert "Page not found" not in browser_page.inner_text("body")

@@ -53,9 +53,31 @@ def test_the_local_mode_notice_is_one_line_and_can_be_dismissed(portal_app: Any,
     assert notice.bounding_box()["height"] < 2 * line + 16  # one line of text (plus the button's padding)
     notice.get_by_role("button").click()
     expect(notice).to_have_count(0)
-    browser_page.get_by_test_id("stSidebarNav").get_by_text("Sources").click()
+    browser_page.get_by_test_id("stSidebar").get_by_role("link", name="Sources", exact=True).click()
     expect(browser_page.get_by_role("heading", name="Sources")).to_be_visible()
     expect(browser_page.get_by_text("Local single-user mode")).to_have_count(0)  # gone for the session
+
+
+NAV_WATCH = """
+window.__navTexts = [];
+new MutationObserver(() => {
+  for (const nav of document.querySelectorAll('[data-testid=stSidebarNav]')) window.__navTexts.push(nav.innerText);
+}).observe(document, {childList: true, subtree: true, characterData: true});
+"""
+
+
+def test_a_first_visit_never_shows_raw_file_names_in_the_sidebar(portal_app: Any, browser_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    browser_page.add_init_script(NAV_WATCH)  # records every sidebar navigation list the page ever shows
+    browser_page.goto(f"{portal_app.url}/config_history")
+    sidebar = browser_page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_role("link", name="Config history", exact=True)).to_be_visible(timeout=30_000)
+    expect(browser_page.get_by_role("heading", name="Config history")).to_be_visible()
+    shown = "\n".join(browser_page.evaluate("window.__navTexts"))
+    assert "source editor" not in shown and "config history" not in shown, shown  # pages/*.py file names
+    labels = [text.split("\n")[-1] for text in sidebar.get_by_test_id("stPageLink").all_inner_texts()]  # icon first
+    assert labels[:4] == ["Home", "Sources", "New / edit source", "Source home"]
 
 
 def test_no_aria_label_shows_a_markdown_escape(portal_app: Any, browser_page: Any) -> None:
