@@ -18,6 +18,7 @@ test:
 	timeout -s INT -k 60 $(TEST_BUDGET_S) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
+	@scripts/bootstrap.sh --test
 	$(VENV)/bin/ruff check .
 
 demo:

@@ -18,7 +18,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/sources.py", title="Sources", icon=":material/database:"),
     st.Page("pages/source_editor.py", title="New / edit source", icon=":material/edit_note:", url_path="source_editor"),
-    st.Page("pages/source.py", title="Test & run", icon=":material/play_circle:", url_path="source"),
+    st.Page("pages/source.py", title="Source home", icon=":material/play_circle:", url_path="source"),
     st.Page("pages/config_history.py", title="Config history", icon=":material/manage_history:",
             url_path="config_history"),
     st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", url_path="overview"),
@@ -35,8 +35,8 @@ if user.must_sign_in:
                   position="hidden").run()
     st.stop()
 
-page = st.navigation(PAGES)
-render_sidebar(settings.config_dir(), user)
+page = st.navigation(PAGES, position="hidden")  # the sidebar links come from render_sidebar
+render_sidebar(settings.config_dir(), user, PAGES)
 if not user.auth_configured and not user.signed_in:
     local_mode_banner(user)
 page.run()

@@ -324,8 +324,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         return cmd_summary(args)
     store = ConfigStore()
     schedules = {s.name: s.schedule for s in store.list_sources() if s.valid and s.enabled}
-    results = send_alerts(load_notifications(), incidents(load_run_data(), schedules, datetime.now(UTC)),
-                          dry_run=args.dry_run)
+    found = incidents(load_run_data(), schedules, datetime.now(UTC), store.first_seen())
+    results = send_alerts(load_notifications(), found, dry_run=args.dry_run)
     for result in results:
         state = "would send" if args.dry_run else ("sent" if result["ok"] else f"FAILED ({result.get('error')})")
         print(f"{state} to {result['channel']}: {result['event']} {result['summary']}")

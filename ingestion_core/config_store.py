@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -453,6 +454,17 @@ class ConfigStore:
         self.path(kind, name)  # checks kind and name
         changes = [Change.from_entry(e) for e in access.audit_entries(kind, name) if e["outcome"] == "done"]
         return changes[::-1]
+
+    def first_seen(self, kind: str = "sources") -> dict[str, datetime]:
+        """When each config now present first existed: its first recorded save, else (a file
+        written by hand) its modification time. Freshness counts scheduled runs from then on."""
+        seen: dict[str, datetime] = {}
+        for entry in access.audit_entries(kind):
+            if entry["outcome"] == "done" and entry.get("name") and entry.get("name") not in seen:
+                with contextlib.suppress(TypeError, ValueError):
+                    seen[entry["name"]] = datetime.fromisoformat(entry["time"])
+        return {name: seen.get(name) or datetime.fromtimestamp(self.path(kind, name).stat().st_mtime, UTC)
+                for name in self.names(kind)}
 
     def names_with_history(self, kind: str) -> list[str]:
         """Configs with kept revisions or a file now (a deleted source keeps its history)."""

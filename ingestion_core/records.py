@@ -46,6 +46,12 @@ class TableResult(BaseModel):
     status: Literal["pending", "running", "success", "failed", "quality_failed", "skipped", "cancelled"] = "pending"
     backend: str | None = None
     rows: int = Field(0, description="Rows loaded into the table (child tables included).")
+    records: int | None = Field(
+        None, description="Records of the table itself (its root table), child tables left out: what the source "
+        "yielded. None in records written before this field existed (then rows is the best count).")
+    child_rows: dict[str, int] = Field(
+        default_factory=dict, description="Rows per child table (landed name: rows), e.g. a REST record's nested "
+        "list unpacked into <table>__<field>; rows = records + the sum of these.")
     bytes: int = Field(0, description="Bytes of the files extracted for the table.")
     files: int = Field(0, description="Load jobs (files) loaded.")
     duration_s: float = 0.0
@@ -100,7 +106,10 @@ class RunRecord(BaseModel):
         default_factory=dict, description="extract / normalize / load, summed over tables."
     )
     tables: list[TableResult] = Field(default_factory=list)
-    rows_total: int = 0
+    rows_total: int = Field(0, description="Rows loaded, child tables included (sum of the tables' rows).")
+    records_total: int | None = Field(
+        None, description="Records of the root tables, child tables left out (sum of the tables' records); None "
+        "in records written before this field existed.")
     bytes_total: int = 0
     throughput_rows_per_s: float = 0.0
     workers: dict[str, int] = Field(default_factory=dict)
@@ -199,7 +208,7 @@ RECORD_COLUMNS = {
     "destination": "VARCHAR", "destination_type": "VARCHAR", "dataset": "VARCHAR", "trigger": "VARCHAR",
     "actor": "VARCHAR", "status": "VARCHAR", "started_at": "TIMESTAMPTZ", "ended_at": "TIMESTAMPTZ",
     "heartbeat_at": "TIMESTAMPTZ", "duration_s": "DOUBLE", "host": "VARCHAR", "pid": "BIGINT",
-    "rows_total": "BIGINT", "bytes_total": "BIGINT", "throughput_rows_per_s": "DOUBLE",
+    "rows_total": "BIGINT", "records_total": "BIGINT", "bytes_total": "BIGINT", "throughput_rows_per_s": "DOUBLE",
     "error": "STRUCT(error_class VARCHAR, message VARCHAR, hint VARCHAR, transient BOOLEAN)",
     "phases": "JSON", "tables": "JSON", "config_hash": "VARCHAR", "log_path": "VARCHAR",
 }

@@ -29,7 +29,8 @@ from ingestion_core import settings
 from ingestion_core.records import RECORD_COLUMNS, _glob, is_abandoned, records_connection
 
 FAILED = ("failed", "partial", "quality_failed", "abandoned")
-TABLE_TYPE = ("STRUCT(name VARCHAR, mode VARCHAR, status VARCHAR, backend VARCHAR, \"rows\" BIGINT, bytes BIGINT, "
+TABLE_TYPE = ("STRUCT(name VARCHAR, mode VARCHAR, status VARCHAR, backend VARCHAR, \"rows\" BIGINT, records BIGINT, "
+              "bytes BIGINT, "
               "files BIGINT, duration_s DOUBLE, phases JSON, quality JSON, schema_changes JSON, "
               "error STRUCT(error_class VARCHAR, message VARCHAR, hint VARCHAR))[]")
 RUN_COLUMNS = {k: v for k, v in RECORD_COLUMNS.items() if k != "tables"}
@@ -74,7 +75,8 @@ def load_run_data(since: datetime | None = None) -> RunData:
                                   "ORDER BY started_at DESC").to_arrow_table().to_pandas()
         tables = connection.execute(
             "SELECT run_id, source, kind, started_at, r.status AS run_status, t.name AS \"table\", t.mode, "
-            "t.status, t.backend, t.rows, t.bytes, t.files, t.duration_s, t.phases, t.quality, t.schema_changes, "
+            "t.status, t.backend, t.rows, t.records, t.bytes, t.files, t.duration_s, t.phases, t.quality, "
+            "t.schema_changes, "
             f"t.error.message AS error, {_phase_columns('t.phases')} FROM r, unnest(r.tables) AS u(t) "
             "ORDER BY started_at DESC").to_arrow_table().to_pandas()
     if not runs.empty:
@@ -88,7 +90,7 @@ def load_run_data(since: datetime | None = None) -> RunData:
 PHASES = ("extract", "normalize", "load")
 PHASE_COLUMNS = [f"{phase}_s" for phase in PHASES]  # seconds in each phase, 0 when not recorded
 _TABLE_COLUMNS = ["run_id", "source", "kind", "started_at", "run_status", "table", "mode", "status", "backend",
-                  "rows", "bytes", "files", "duration_s", "phases", "quality", "schema_changes", "error",
+                  "rows", "records", "bytes", "files", "duration_s", "phases", "quality", "schema_changes", "error",
                   *PHASE_COLUMNS]
 
 
@@ -105,6 +107,40 @@ def json_list(value: Any) -> list[dict[str, Any]]:
 def _phase_columns(column: str) -> str:
     return ", ".join(f"coalesce(TRY_CAST(json_extract({column}, '$.{p}.duration_s') AS DOUBLE), 0) AS {p}_s"
                      for p in PHASES)
+
+
+# --- one definition per figure -----------------------------------------------------------------
+# Every page shows a run's figures through these, so Metrics, Run history, the run drill-down
+# and the source's home agree: records are what the source yielded (root tables; child tables
+# that dlt unpacks from nested lists are counted apart as child rows), seconds are the run's
+# wall-clock time, throughput is records per wall-clock second.
+
+def records_of(rows: Any, records: Any) -> Any:
+    """Records of the root tables; a record written before ``records`` existed counts its rows."""
+    if isinstance(records, pd.Series):
+        return records.astype("Float64").fillna(rows.astype("Float64")).astype(float)
+    return rows if records is None or pd.isna(records) else records
+
+
+def throughput(records: Any, seconds: Any) -> Any:
+    """Records per second of wall-clock time; NaN (a '-') when no time was recorded."""
+    if isinstance(seconds, pd.Series):
+        return (records / seconds).where(seconds > 0)
+    return records / seconds if seconds else float("nan")
+
+
+def run_figures(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with the figures the pages show: records, child_rows and records_per_s."""
+    records = records_of(runs["rows_total"], runs["records_total"])
+    return runs.assign(records=records, child_rows=runs["rows_total"] - records,
+                       records_per_s=throughput(records, runs["duration_s"]))
+
+
+def record_figures(record: Any) -> dict[str, float]:
+    """The same figures for one :class:`RunRecord` (the drill-down and the source's home)."""
+    records = records_of(record.rows_total, record.records_total)
+    return {"records": records, "child_rows": record.rows_total - records, "seconds": record.duration_s,
+            "records_per_s": throughput(records, record.duration_s), "bytes": record.bytes_total}
 
 
 # --- overview ------------------------------------------------------------------------------
@@ -129,7 +165,7 @@ def rows_per_day(data: RunData, days: int = 30, now: datetime | None = None) -> 
     now = now or datetime.now(UTC)
     recent = data.real[data.real["started_at"] >= now - timedelta(days=days)].copy()
     recent["day"] = recent["started_at"].dt.tz_convert("UTC").dt.date
-    return recent.groupby(["day", "source"], as_index=False)["rows_total"].sum().rename(columns={"rows_total": "rows"})
+    return run_figures(recent).groupby(["day", "source"], as_index=False)["records"].sum()
 
 
 def success_rates(data: RunData, now: datetime) -> pd.DataFrame:
@@ -147,11 +183,13 @@ def success_rates(data: RunData, now: datetime) -> pd.DataFrame:
 
 
 def freshness(data: RunData, schedules: dict[str, str | None], now: datetime,
-              grace: timedelta = timedelta(minutes=30)) -> pd.DataFrame:
+              grace: timedelta = timedelta(minutes=30), since: dict[str, datetime] | None = None) -> pd.DataFrame:
     """Time since each source's last successful real run against its schedule.
 
     A source is late when it has not succeeded since the scheduled time before the last one
-    (plus ``grace``): one missed run. Sources without a schedule are 'not scheduled'."""
+    (plus ``grace``): one missed run. Sources without a schedule are 'not scheduled'. A source
+    that never succeeded is 'waiting' (not late) while that scheduled time lies before it
+    existed (``since``: when each source was created, ``ConfigStore.first_seen``)."""
     from croniter import croniter
 
     success = data.real[data.real["status"].isin(("success", "quality_failed"))]
@@ -164,9 +202,11 @@ def freshness(data: RunData, schedules: dict[str, str | None], now: datetime,
         if schedule:
             itr = croniter(schedule, now.astimezone(UTC))
             itr.get_prev(datetime)
-            due = itr.get_prev(datetime) + grace  # the run before the latest one must have landed
+            slot = itr.get_prev(datetime)  # the run before the latest one must have landed
+            due = slot + grace
             state = "late" if finished is None or finished < due else "fresh"
-            if finished is None and due > now:
+            created = (since or {}).get(source)
+            if finished is None and (due > now or (created is not None and slot < created)):
                 state = "waiting"
         rows.append({"source": source, "schedule": schedule, "last_success": finished, "due_by": due,
                      "age_s": (now - finished).total_seconds() if finished else None, "state": state})
@@ -183,12 +223,14 @@ HEALTH_COLUMNS = ["source", "owner", "status", "last_run", "message", "hint", "r
                   "runs_30d", "success_30d", "schedule", "last_success", "age_s", "state"]
 
 
-def source_health(data: RunData, schedules: dict[str, str | None], now: datetime) -> pd.DataFrame:
+def source_health(data: RunData, schedules: dict[str, str | None], now: datetime,
+                  since: dict[str, datetime] | None = None) -> pd.DataFrame:
     """One row per source (configured or seen in the records): its latest real run, success
-    rates and freshness; failing sources first, then late ones, then the rest by name."""
+    rates and freshness (``since``: as for :func:`freshness`); failing sources first, then late
+    ones, then the rest by name."""
     latest = data.real.drop_duplicates("source", keep="first").set_index("source")
     sources = sorted(set(schedules) | set(latest.index))
-    fresh = freshness(data, {s: schedules.get(s) for s in sources}, now).set_index("source")
+    fresh = freshness(data, {s: schedules.get(s) for s in sources}, now, since=since).set_index("source")
     rates = success_rates(data, now).set_index("source")
     rows = []
     for source in sources:
@@ -239,17 +281,21 @@ def table_runs(data: RunData, source: str | None = None, table: str | None = Non
     if table:
         frame = frame[frame["table"] == table]
     frame = frame.copy()
-    frame["throughput"] = (frame["rows"] / frame["duration_s"]).where(frame["duration_s"] > 0)
+    frame["records"] = records_of(frame["rows"], frame["records"])
+    frame["child_rows"] = frame["rows"] - frame["records"]
+    frame["throughput"] = throughput(frame["records"], frame["duration_s"])
     return frame
 
 
-def daily_totals(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per-table rows (from :func:`table_runs`) summed per day and source: rows, bytes, seconds
-    (of each phase too) and rows per second over the day."""
-    sums = ["rows", "bytes", "duration_s", *PHASE_COLUMNS]
+def daily_totals(runs: pd.DataFrame) -> pd.DataFrame:
+    """Real runs (``RunData.runs`` rows) summed per day and source: records, bytes, the runs'
+    wall-clock seconds (of each phase too) and records per second over the day, by the same
+    definitions as each run's own figures."""
+    frame = run_figures(runs[runs["kind"] == "run"]).rename(columns={"bytes_total": "bytes"})
+    sums = ["records", "child_rows", "bytes", "duration_s", *PHASE_COLUMNS]
     days = frame.assign(day=frame["started_at"].dt.tz_convert("UTC").dt.floor("D"))
     totals = days.groupby(["day", "source"], as_index=False)[sums].sum()
-    totals["throughput"] = (totals["rows"] / totals["duration_s"]).where(totals["duration_s"] > 0)
+    totals["throughput"] = throughput(totals["records"], totals["duration_s"])
     return totals
 
 
@@ -473,7 +519,8 @@ def human_duration(seconds: float | None) -> str:
 def human_bytes(value: float | None) -> str:
     if value is None or pd.isna(value):
         return "-"
-    for limit, suffix in ((1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "kB")):
+    # decimal units, as Streamlit's "bytes" columns and the charts' axes show them (5,015,700 -> 5 MB)
+    for limit, suffix in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
         if abs(value) >= limit:
             return f"{value / limit:.1f} {suffix}".replace(".0 ", " ")
     return f"{value:,.0f} B"

@@ -41,6 +41,7 @@ from ingestion_core.models.tables import TableBase
 from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, new_run_id, record_path, write_record
 from ingestion_core.run_log import LOGGER, run_logging
 from ingestion_core.sources import BuildContext, get_source_kind
+from ingestion_core.type_names import type_text as _type_text  # schema_changes imports this name
 
 DEFAULT_PREVIEW_LIMIT = 1000
 PHASES = ("extract", "normalize", "load")
@@ -230,6 +231,7 @@ def _finish(plan: RunPlan) -> None:
     record.ended_at = datetime.now(UTC)
     record.duration_s = round((record.ended_at - record.started_at).total_seconds(), 3)
     record.rows_total = sum(t.rows for t in record.tables)
+    record.records_total = sum(t.rows if t.records is None else t.records for t in record.tables)
     record.bytes_total = sum(t.bytes for t in record.tables)
     record.throughput_rows_per_s = round(record.rows_total / record.duration_s, 1) if record.duration_s else 0.0
     totals = {p: sum(t.phases[p].duration_s for t in record.tables if p in t.phases) for p in PHASES}
@@ -488,14 +490,18 @@ def _collect_metrics(pipeline: Any, load_info: Any, table: TableBase, result: Ta
     trace = pipeline.last_trace
     user_tables = lambda name: not name.startswith("_dlt")  # noqa: E731
     normalize = trace.last_normalize_info
-    result.rows = sum(n for t, n in (normalize.row_counts if normalize else {}).items() if user_tables(t))
+    counts = {t: n for t, n in (normalize.row_counts if normalize else {}).items() if user_tables(t)}
+    result.rows = sum(counts.values())
+    schema = pipeline.default_schema
+    landed = schema.naming.normalize_table_identifier(table.name)
+    if landed in counts or not counts:  # the root table and its children (<landed>__<field>) apart
+        result.records = counts.get(landed, 0)
+        result.child_rows = {t: n for t, n in counts.items() if t != landed}
     extract = trace.last_extract_info
     result.bytes = sum(m.file_size for metrics in (extract.metrics.values() if extract else [])
                        for entry in metrics for t, m in entry["table_metrics"].items() if user_tables(t))
     result.files = sum(1 for metrics in load_info.metrics.values() for entry in metrics
                        for job in entry["job_metrics"].values() if user_tables(job.table_name))
-    schema = pipeline.default_schema
-    landed = schema.naming.normalize_table_identifier(table.name)
     if landed in schema.tables:
         result.columns = [
             {"name": c["name"], "type": _type_text(c), "nullable": c.get("nullable", True)}
@@ -515,14 +521,6 @@ def cursor_state(pipeline: Any, resource: str) -> dict[str, Any] | None:
         for cursor, values in incremental.items():  # a quoted path ('"updated at"') names a plain column
             return {"column": extract_simple_field_name(cursor) or cursor, "last_value": str(values.get("last_value"))}
     return None
-
-
-def _type_text(column: dict[str, Any]) -> str:
-    kind = column.get("data_type", "unknown")
-    if column.get("precision") is not None and kind in ("decimal", "text", "binary", "timestamp", "time"):
-        scale = f",{column['scale']}" if column.get("scale") is not None else ""
-        return f"{kind}({column['precision']}{scale})"
-    return kind
 
 
 def _samples(plan: RunPlan, record: RunRecord, rows: int) -> dict[str, list[dict[str, Any]]]:

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from ingestion_core.type_names import type_text
+
 if TYPE_CHECKING:  # kept out of imports: the config models import parse_column_type
     import sqlalchemy as sa
 
@@ -78,14 +80,7 @@ class ColumnPlan:
 
     @property
     def landed_type(self) -> str:
-        kind = self.landed.get("data_type", "")
-        if kind == "decimal" and self.landed.get("precision") is not None:
-            return f"decimal({self.landed['precision']},{self.landed.get('scale', 0)})"
-        if kind == "bigint" and self.landed.get("precision"):
-            return {8: "tinyint", 16: "smallint", 32: "integer"}.get(self.landed["precision"], "bigint")
-        if kind == "timestamp" and self.landed.get("timezone"):
-            return "timestamp with time zone"
-        return kind or "-"
+        return type_text(self.landed)  # the landed schema of the run names it the same way
 
     def record(self) -> dict[str, Any]:
         """What the run record and the preview show for the column."""

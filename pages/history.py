@@ -50,7 +50,7 @@ if table.empty:
     st.info("**No run matches these filters.** Widen the dates or clear a filter.", icon=":material/filter_alt:")
 else:
     st.dataframe(table, key="history_table", hide_index=True, on_select=_pick_row, selection_mode="single-row",
-                 column_config=ui.HISTORY_COLUMNS, placeholder="")
+                 column_config=ui.history_columns(), placeholder="")
 left, right = st.columns([4, 1], vertical_alignment="center")
 left.caption(f"{len(table):,} of {len(runs):,} runs. Click a column header to sort; durations in seconds.")
 right.download_button("Download CSV", data=lambda: table.to_csv(index=False).encode(), key="history_csv",

@@ -40,7 +40,10 @@ flagged = dashboard_data.anomalies(data)
 flagged = flagged[flagged["run_id"].isin(shown.runs["run_id"])].sort_values("started_at", ascending=False)
 cells = st.columns(5)
 cells[0].metric("Runs", f"{len(shown.runs):,}", border=True)
-cells[1].metric("Rows loaded", rm.human_count(shown.runs["rows_total"].sum()), border=True)
+figures = rm.run_figures(shown.runs)
+cells[1].metric("Records loaded", rm.human_count(figures["records"].sum()), border=True,
+                help=f"Records the sources yielded; {rm.human_count(figures['child_rows'].sum())} more rows went into "
+                     "child tables (nested lists)")
 cells[2].metric("Data extracted", rm.human_bytes(shown.runs["bytes_total"].sum()), border=True)
 cells[3].metric("Median run", rm.human_duration(shown.runs["duration_s"].median()), border=True)
 cells[4].metric("Anomalies", len(flagged), border=True,
@@ -55,7 +58,7 @@ scope = st.selectbox("Show", list(scopes), key="metrics_scope",
                      help="Daily totals per source, or every run of one source or one table")
 source, table = scopes[scope]
 if source is None:
-    frame, x, series, marked = rm.daily_totals(tables), "day", "source", None
+    frame, x, series, marked = rm.daily_totals(shown.runs), "day", "source", None
     lines, hidden = charts.largest(frame, "source")
     unit = "per source and day (UTC)" + (f", the {charts.MAX_STACKED} sources that loaded most ({hidden} more: "
                                          "pick one above)" if hidden else "")
@@ -68,10 +71,10 @@ else:
 left, right = st.columns(2)
 ui.chart(charts.metric_chart(lines, "duration_s", series, marked, x), f"Seconds spent, {unit}; {flags}.",
          key="metrics_duration", column=left)
-ui.chart(charts.metric_chart(lines, "rows", series, marked, x), f"Rows loaded, {unit}; {flags}.",
+ui.chart(charts.metric_chart(lines, "records", series, marked, x), f"Records loaded, {unit}; {flags}.",
          key="metrics_rows", column=right)
 left, right = st.columns(2)
-ui.chart(charts.metric_chart(lines, "throughput", series, None, x), f"Rows per second, {unit}.",
+ui.chart(charts.metric_chart(lines, "throughput", series, None, x), f"Records per second, {unit}.",
          key="metrics_throughput", column=left)
 ui.chart(charts.metric_chart(lines, "bytes", series, None, x), f"Bytes extracted, {unit}.", key="metrics_bytes",
          column=right)
@@ -85,6 +88,6 @@ if flagged.empty:
 else:
     st.dataframe(ui.anomalies_table(flagged),
         key="metrics_anomalies", hide_index=True, placeholder="-",
-        column_config={"started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm")})
+        column_config={"started": components.time_column("started")})
     st.caption("Runs whose rows or duration lie beyond 3 median absolute deviations of the median of the table's "
                "last 14 successful real runs; open one in Run history to see why.")

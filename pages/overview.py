@@ -23,7 +23,7 @@ if data.real.empty:
     st.stop()
 
 now = datetime.now(UTC)
-health = rm.source_health(data, dashboard_data.schedules(), now)
+health = rm.source_health(data, dashboard_data.schedules(), now, dashboard_data.first_seen())
 failing = health[health["status"].isin(rm.FAILED)]
 late = health[(health["state"] == "late") & ~health["status"].isin(rm.FAILED)]
 
@@ -84,7 +84,7 @@ def _highlight(row: pd.Series) -> list[str]:
 
 st.dataframe(table.style.apply(_highlight, axis=1), key="overview_sources", hide_index=True, placeholder="-",
              column_config={
-    "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm", help="Latest real run (UTC)"),
+    "started": components.time_column("started", help="Latest real run, in your time zone"),
     "success 7 d": st.column_config.ProgressColumn("success 7 d", format="%.0f%%", min_value=0, max_value=100),
     "success 30 d": st.column_config.ProgressColumn("success 30 d", format="%.0f%%", min_value=0, max_value=100),
     "freshness": st.column_config.TextColumn("freshness", help="late: missed the run before the last scheduled one; "

@@ -50,7 +50,7 @@ cells[3].metric("Passing now", int(counts.get("pass", 0)), border=True, help="La
 
 st.subheader("Latest result of each check", anchor=False)
 st.dataframe(ui.checks_table(latest), key="quality_latest", hide_index=True, placeholder="-",
-             column_config=ui.CHECK_COLUMNS)
+             column_config=ui.check_columns())
 st.caption("Failing checks first, then warnings: the observed value against the threshold of the latest run that "
            "judged it, and how often it failed or warned in the chosen dates.")
 

@@ -1,20 +1,11 @@
-"""Test & run: test run a source on a sample, explore what landed, run it for real, follow and
-cancel the run, and look after each table's incremental state. ``?source=NAME`` opens a source."""
+"""A source's home (``?source=NAME``): Status (test run, run now, live progress), Runs, Schema
+(what landed, the preview explorer), Settings (YAML, edit, duplicate, enable, delete, incremental
+state) and History (every save). Every row of the Sources list leads here."""
 
-import streamlit as st
-
-from portal import components, explorer_view, run_control_view, test_run
+from portal import components, source_home, test_run
 
 components.ensure_app_navigation()
 
 name = test_run.pick_source()
 if name:
-    test, explore, run, state = st.tabs(["Test run", "Explore the preview", "Run now", "Incremental state"])
-    with test:
-        test_run.render(name)
-    with explore:
-        explorer_view.render(name)
-    with run:
-        run_control_view.render_run_now(name)
-    with state:
-        run_control_view.render_state(name)
+    source_home.render(name)

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import pandas as pd
@@ -23,10 +24,14 @@ OUTCOME_COLORS = {"pass": "#2da44e", "warn": "#d4a72c", "fail": "#cf222e"}
 PHASE_COLORS = {"extract": "#1f6feb", "normalize": "#8250df", "load": "#2da44e"}
 ANOMALY_COLOR = "#cf222e"
 MAX_STACKED = 10  # more sources than this: the smallest are summed into one "other" bar
+DAY_MS = 86_400_000  # plotly date axes count in milliseconds
+MIN_DAYS_SHOWN = 7  # a day axis shows at least a week, so one day of data is one bar, not a wall
+SINGLE_TIME_PAD = pd.Timedelta(hours=1)  # around a single run on a time axis
 METRICS = {  # column -> (axis title, hover format)
-    "duration_s": ("seconds", ",.1f"), "rows": ("rows", ",.0f"), "throughput": ("rows per second", ",.0f"),
+    "duration_s": ("seconds", ",.1f"), "records": ("records", ",.0f"), "throughput": ("records per second", ",.0f"),
     "bytes": ("bytes", ",.0f"),
 }
+AXIS_FORMATS = {"bytes": {"tickformat": ".2~s", "ticksuffix": "B"}}  # 5 MB, as human_bytes and the tables say
 
 
 def _values(column: pd.Series):
@@ -51,20 +56,45 @@ def _layout(figure: go.Figure, height: int = 320, **extra) -> go.Figure:
     return figure
 
 
+def _time_axis(figure: go.Figure, values, *, days: bool) -> go.Figure:
+    """An x axis that suits the data. A day axis ticks in whole days (``05 Dec``) over at least
+    MIN_DAYS_SHOWN days; a time axis with a single moment gets an hour either side. Left alone,
+    plotly zooms onto one value until its ticks read ``23:59:59.9996``."""
+    times = pd.to_datetime(pd.Series(values), utc=True).dropna().dt.tz_localize(None)
+    if times.empty:
+        return figure
+    low, high = times.min(), times.max()
+    if days:
+        span = max((high.normalize() - low.normalize()).days + 1, MIN_DAYS_SHOWN)
+        end = high.normalize() + pd.Timedelta(hours=12)
+        figure.update_xaxes(type="date", range=[end - pd.Timedelta(days=span), end], tickformat="%d %b",
+                            dtick=DAY_MS * math.ceil(span / 10), tick0="2000-01-01")
+    elif high - low < pd.Timedelta(minutes=1):
+        figure.update_xaxes(type="date", range=[low - SINGLE_TIME_PAD, high + SINGLE_TIME_PAD])
+    return figure
+
+
+def _counts_axis(figure: go.Figure) -> go.Figure:
+    """Counts, seconds and bytes start at zero: one value (or equal values) is a bar or a point
+    at its height, not an axis from 249.999k to 250.001k."""
+    return figure.update_yaxes(rangemode="tozero")
+
+
 def rows_per_day_chart(frame: pd.DataFrame) -> go.Figure:
-    """Rows loaded per day (columns day, source, rows), one stacked bar trace per source; past
-    MAX_STACKED sources the smallest share one "other" trace."""
-    totals = frame.groupby("source")["rows"].sum().sort_values(ascending=False)
+    """Records loaded per day (columns day, source, records), one stacked bar trace per source;
+    past MAX_STACKED sources the smallest share one "other" trace."""
+    totals = frame.groupby("source")["records"].sum().sort_values(ascending=False)
     shown = list(totals.index[:MAX_STACKED]) if len(totals) > MAX_STACKED + 1 else list(totals.index)
     frame = frame.assign(series=frame["source"].where(frame["source"].isin(shown),
                                                       f"other ({len(totals) - len(shown)} sources)"))
-    daily = frame.groupby(["series", "day"], as_index=False)["rows"].sum()
+    daily = frame.groupby(["series", "day"], as_index=False)["records"].sum()
     figure = go.Figure()
     for series in [*shown, *sorted(set(daily["series"]) - set(shown))]:
         part = daily[daily["series"] == series]
-        figure.add_bar(x=_values(part["day"]), y=_values(part["rows"]), name=series,
-                       hovertemplate="%{x|%d %b}: %{y:,.0f} rows")
-    return _layout(figure, barmode="stack", yaxis_title="rows", xaxis_title=None)
+        figure.add_bar(x=_values(part["day"]), y=_values(part["records"]), name=series, width=DAY_MS * 0.8,
+                       hovertemplate="%{x|%d %b}: %{y:,.0f} records")
+    _time_axis(_counts_axis(figure), frame["day"], days=True)
+    return _layout(figure, barmode="stack", yaxis_title="records", xaxis_title=None)
 
 
 def success_rate_chart(rates: pd.DataFrame) -> go.Figure:
@@ -81,7 +111,8 @@ def success_rate_chart(rates: pd.DataFrame) -> go.Figure:
                    xaxis={"title": "successful runs (%)", "range": [0, 100]})
 
 
-def largest(frame: pd.DataFrame, series: str, by: str = "rows", limit: int = MAX_STACKED) -> tuple[pd.DataFrame, int]:
+def largest(frame: pd.DataFrame, series: str, by: str = "records",
+            limit: int = MAX_STACKED) -> tuple[pd.DataFrame, int]:
     """The rows of the ``limit`` values of ``series`` with the largest total ``by`` (more lines
     than that make a chart unreadable), and how many values were left out."""
     totals = frame.groupby(series)[by].sum()
@@ -107,12 +138,14 @@ def metric_chart(frame: pd.DataFrame, metric: str, series: str, anomalies: pd.Da
                                marker={"symbol": "x", "size": 13, "color": ANOMALY_COLOR},
                                customdata=_values(flagged["run_id"]),
                                hovertemplate=f"anomaly: %{{y:{number}}} {title}<br>run %{{customdata}}<extra></extra>")
+    _time_axis(_counts_axis(figure), frame[x], days=x == "day")
+    figure.update_yaxes(**AXIS_FORMATS.get(metric, {}))
     return _layout(figure, yaxis_title=title, showlegend=len(figure.data) <= 12)
 
 
 def _metric_rows(anomalies: pd.DataFrame, metric: str) -> pd.Series:
     # anomalies are judged on rows and on duration only
-    wanted = {"rows": ["rows"], "duration_s": ["duration_s"]}.get(metric, [])
+    wanted = {"records": ["rows"], "duration_s": ["duration_s"]}.get(metric, [])
     return anomalies["metric"].isin(wanted)
 
 
@@ -120,11 +153,15 @@ def phase_chart(frame: pd.DataFrame, x: str = "started_at") -> go.Figure:
     """Seconds spent extracting, normalizing and loading (columns ``<phase>_s``) over ``x``,
     stacked."""
     sums = frame.groupby(x, as_index=False)[[f"{p}_s" for p in PHASES]].sum()
+    days = x == "day"
+    # a lone run's bar would fill the whole plot: give it the width of a few minutes
+    width = DAY_MS * 0.8 if days else (20 * 60_000 if sums[x].nunique() == 1 else None)
     figure = go.Figure()
     for phase in PHASES:
-        figure.add_bar(x=_values(sums[x]), y=_values(sums[f"{phase}_s"]), name=phase,
+        figure.add_bar(x=_values(sums[x]), y=_values(sums[f"{phase}_s"]), name=phase, width=width,
                        marker_color=PHASE_COLORS[phase],
                        hovertemplate=f"{phase}: %{{y:,.1f}} s<extra></extra>")
+    _time_axis(_counts_axis(figure), sums[x], days=days)
     return _layout(figure, barmode="stack", yaxis_title="seconds", legend_traceorder="normal")
 
 
@@ -137,11 +174,14 @@ def quality_heatmap(matrix: pd.DataFrame) -> go.Figure:
         scale += [[level / 3, OUTCOME_COLORS[name]], [(level + 1) / 3, OUTCOME_COLORS[name]]]
     text = matrix.map(lambda v: levels[int(v)] if pd.notna(v) else "not run")
     figure = go.Figure(go.Heatmap(
-        z=matrix.to_numpy(dtype=float), x=_values(pd.Series(matrix.columns)), y=list(matrix.index), zmin=-0.5,
+        # days as labels: one column per day whatever the count (a lone date column gets a zero-width axis)
+        z=matrix.to_numpy(dtype=float), x=[f"{pd.Timestamp(d):%d %b %Y}" for d in matrix.columns],
+        y=list(matrix.index), zmin=-0.5,
         zmax=2.5,
         colorscale=scale, showscale=False, xgap=2, ygap=2, text=text.to_numpy(),
-        hovertemplate="%{y}<br>%{x|%d %b %Y}: %{text}<extra></extra>"))
+        hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>"))
     figure.update_yaxes(autorange="reversed", automargin=True)
+    figure.update_xaxes(type="category")
     return _layout(figure, height=max(200, 60 + 24 * len(matrix)))
 
 
@@ -162,4 +202,5 @@ def check_trend_chart(trend: pd.DataFrame) -> go.Figure:
             figure.add_scatter(x=_values(trend["started_at"]), y=_values(trend[bound]), mode="lines",
                                name=f"threshold {label}",
                                line={"dash": "dash", "color": "#57606a"})
+    _time_axis(figure, trend["started_at"], days=False)
     return _layout(figure, yaxis_title="observed")

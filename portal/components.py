@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
 from ingestion_core.config_store import SourceSummary
+from ingestion_core.run_metrics import human_duration
 from ingestion_core.validation import ConfigIssue
 from portal.identity import ActingUser
 
@@ -26,10 +29,56 @@ def md_escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
+def code(text: object) -> str:
+    """``text`` as inline code in Markdown: shown literally, so it takes no ``md_escape`` (inside
+    backticks a backslash shows as itself: ``sales\\_crm.yaml``). A backtick in it becomes a quote."""
+    return f"`{str(text).replace('`', chr(39))}`"
+
+
 def issue_markdown(issue: ConfigIssue) -> str:
     """One issue as ``<yaml.path>: <message>``, the path in code style."""
     message = md_escape(issue.message)
-    return f"`{issue.path}`: {message}" if issue.path else message
+    return f"{code(issue.path)}: {message}" if issue.path else message
+
+
+def tables_progress(done: int, total: int) -> str:
+    """``3 of 5 tables done``; before the run has listed its tables (total 0), ``starting``."""
+    return f"{done} of {total} tables done" if total else "starting: reading the config and connecting"
+
+
+# --- time, for people ----------------------------------------------------------------------
+
+def viewer_timezone() -> str:
+    """The viewer's time zone as their browser reports it (``st.context.timezone``); UTC when it
+    does not say (AppTest, old browsers)."""
+    try:
+        return st.context.timezone or "UTC"
+    except Exception:  # outside a script run
+        return "UTC"
+
+
+def time_column(label: str, **options: object) -> object:
+    """A data-grid column of times in the viewer's time zone, to the minute (never microseconds)."""
+    options.setdefault("format", "YYYY-MM-DD HH:mm")
+    options.setdefault("help", f"In your time zone ({viewer_timezone()})")
+    return st.column_config.DatetimeColumn(label, timezone=viewer_timezone(), **options)
+
+
+def relative_time(moment: datetime | None, now: datetime | None = None) -> tuple[str, str]:
+    """(``"5 min ago"`` / ``"in 2 h"``, the moment in the viewer's time zone and in UTC, for a
+    tooltip); ``("never", "")`` for None."""
+    if moment is None or pd.isna(moment):
+        return "never", ""
+    moment = pd.Timestamp(moment).tz_convert("UTC") if pd.Timestamp(moment).tzinfo else \
+        pd.Timestamp(moment).tz_localize("UTC")
+    now = pd.Timestamp(now or datetime.now(UTC)).tz_convert("UTC")
+    seconds = (now - moment).total_seconds()
+    span = human_duration(abs(seconds)).split(" ")[:2]  # "3 h", "5 min", "12 s": the leading unit
+    text = "just now" if abs(seconds) < 60 else (f"{' '.join(span)} ago" if seconds > 0 else f"in {' '.join(span)}")
+    local = moment.tz_convert(ZoneInfo(viewer_timezone()))
+    hover = f"{local:%Y-%m-%d %H:%M} {local.tzname()}" + (
+        "" if local.utcoffset().total_seconds() == 0 else f" · {moment:%Y-%m-%d %H:%M} UTC")
+    return text, hover
 
 
 # --- navigation ----------------------------------------------------------------------------
@@ -53,9 +102,16 @@ def ensure_app_navigation() -> None:
 
 # --- sidebar -------------------------------------------------------------------------------
 
-def render_sidebar(config_dir: Path, user: ActingUser) -> None:
-    """Where the configs come from, who is acting, their teams and rights, and sign-out."""
+def render_sidebar(config_dir: Path, user: ActingUser, pages: Sequence[object] = ()) -> None:
+    """The page links, where the configs come from, who is acting, their teams and rights, and
+    sign-out. The links are drawn here rather than by Streamlit's own sidebar navigation, which a
+    first visit (served in the pages-folder mode) would fill with raw file names."""
     with st.sidebar:
+        with st.container(key="page-links", gap=None):
+            for page in pages:
+                st.page_link(page)
+        if pages:
+            st.divider()
         st.caption(f":material/folder: Configs: `{config_dir}`")
         who = (f"**{md_escape(user.display_name)}** ({md_escape(user.name)})" if user.display_name
                else f"**{md_escape(user.name)}**")
@@ -64,7 +120,7 @@ def render_sidebar(config_dir: Path, user: ActingUser) -> None:
         if principal.local:
             st.caption(":material/shield_person: every user is an admin: no `teams.yaml` in the config dir")
         else:
-            teams = ", ".join(f"`{md_escape(t)}`" for t in sorted(principal.teams)) or "none"
+            teams = ", ".join(f"{code(t)}" for t in sorted(principal.teams)) or "none"
             role = " · **admin**" if principal.admin else ""
             st.caption(f":material/group: Teams: {teams}{role}")
         if user.problem:

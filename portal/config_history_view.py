@@ -19,7 +19,7 @@ from ingestion_core.access import AccessDeniedError
 from ingestion_core.config_store import Change, ConfigNotFoundError, ConfigStore, ConflictError, parse_yaml
 from ingestion_core.validation import ConfigError
 from portal import data
-from portal.components import md_escape
+from portal.components import code, md_escape
 from portal.identity import acting_user
 
 KIND = "sources"
@@ -30,11 +30,16 @@ HISTORY_COLUMNS = ("time", "actor", "action", "revision_before", "revision_after
 def render() -> None:
     st.title("Config history", anchor=False)
     st.caption("Every save of a source: who, when and what changed. Restore an earlier revision as a new save.")
-    _show_outcome()
     store = ConfigStore()
     name = _pick_source(store)
-    if name is None:
-        return
+    if name is not None:
+        render_source(name, store)
+
+
+def render_source(name: str, store: ConfigStore | None = None) -> None:
+    """The saves of one source with diffs and restore (the History tab of the source's home)."""
+    _show_outcome()
+    store = store or ConfigStore()
     changes = store.history(KIND, name)
     if not changes:
         st.info(f"No saves of **{md_escape(name)}** were recorded yet: history starts with the first save "
@@ -122,7 +127,7 @@ def _restore(store: ConfigStore, name: str, change: Change, current_revision: st
     user = acting_user()
     owner = _owner_in(store, name, revision)
     if not access.can(user.principal, "restore", owner):
-        st.caption(f"You may view this source; team `{md_escape(owner or 'none')}` or an admin may restore it.")
+        st.caption(f"You may view this source; team {code(owner or 'none')} or an admin may restore it.")
     st.button(f"Restore revision {revision}", key="history-restore", icon=":material/restore:",
               on_click=_do_restore, args=(name, revision, current_revision))
 

@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from ingestion_core import run_metrics, settings
+from ingestion_core.config_store import ConfigStore
 from ingestion_core.run_metrics import RunData
 from portal import data as config_data
 
@@ -92,8 +93,20 @@ def schedules() -> dict[str, str | None]:
     return {s.name: (s.schedule if s.valid and s.enabled else None) for s in config_data.source_summaries()}
 
 
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _first_seen(config_dir: str) -> dict[str, datetime]:
+    return ConfigStore().first_seen("sources")
+
+
+def first_seen() -> dict[str, datetime]:
+    """When each source was created (``ConfigStore.first_seen``): no source is late before its
+    first scheduled run."""
+    return _first_seen(str(settings.config_dir()))
+
+
 def clear() -> None:
     """Forget the cached records: call it when a run ends, or from a Refresh button."""
     _load.clear()
     _anomalies.clear()
     _quality.clear()
+    _first_seen.clear()

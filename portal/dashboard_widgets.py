@@ -14,6 +14,7 @@ import streamlit as st
 from ingestion_core import run_metrics as rm
 from ingestion_core import settings
 from portal import dashboard_data
+from portal.components import code, time_column
 
 STATUS_ORDER = ["success", "failed", "partial", "quality_failed", "cancelled", "abandoned", "running"]
 STATUS_ICONS = {"success": ":material/check_circle:", "failed": ":material/error:", "partial": ":material/warning:",
@@ -31,11 +32,6 @@ STATUS_HINTS = {  # when the run recorded no hint of its own
 
 def status_label(status: str | None) -> str:
     return (status or "-").replace("_", " ")
-
-
-def code(text: str) -> str:
-    """``text`` as inline code in Markdown: shown literally (escapes would show too)."""
-    return f"`{str(text).replace('`', chr(39))}`"
 
 
 def run_link(run_id: str) -> str:
@@ -118,24 +114,33 @@ def chart(figure: go.Figure, caption: str, key: str, column=st) -> None:
     column.caption(caption)
 
 
-HISTORY_COLUMNS = {
-    "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss", help="UTC"),
-    "seconds": st.column_config.NumberColumn("seconds", format="%.1f", help="Duration of the run"),
-    "rows": st.column_config.NumberColumn("rows", format="compact", help="Rows loaded (previews: rows sampled)"),
-    "bytes": st.column_config.NumberColumn("bytes", format="bytes", help="Bytes extracted"),
-    "error": st.column_config.TextColumn("error", width="large"),
-}
+def history_columns() -> dict:
+    """Run history's column settings; times in the viewer's time zone."""
+    return {
+        "started": time_column("started", format="YYYY-MM-DD HH:mm:ss"),
+        "seconds": st.column_config.NumberColumn("seconds", format="%.1f", help="Duration of the run"),
+        "records": st.column_config.NumberColumn("records", format="compact",
+                                                 help="Records the source yielded (previews: records sampled)"),
+        "child rows": st.column_config.NumberColumn("child rows", format="compact",
+                                                    help="Rows unpacked into child tables from nested lists"),
+        "records/s": st.column_config.NumberColumn("records/s", format="compact",
+                                                   help="Records per second of the run"),
+        "bytes": st.column_config.NumberColumn("bytes", format="bytes", help="Bytes extracted"),
+        "error": st.column_config.TextColumn("error", width="large"),
+    }
 
 
 def history_table(runs: pd.DataFrame, search: str = "") -> pd.DataFrame:
     """The runs as Run history lists (and exports) them; ``search`` keeps the runs whose id,
     source, actor or error text contains it (any case)."""
     errors = [e.get("message") if isinstance(e, dict) else None for e in runs["error"]]
+    runs = rm.run_figures(runs)
     table = pd.DataFrame({
         "started": runs["started_at"].to_numpy(), "run": runs["run_id"].to_numpy(),
         "source": runs["source"].to_numpy(), "kind": runs["kind"].to_numpy(), "status": runs["status"].to_numpy(),
         "trigger": runs["trigger"].to_numpy(), "actor": runs["actor"].to_numpy(),
-        "seconds": runs["duration_s"].round(1).to_numpy(), "rows": runs["rows_total"].to_numpy(),
+        "seconds": runs["duration_s"].round(1).to_numpy(), "records": runs["records"].to_numpy(),
+        "child rows": runs["child_rows"].to_numpy(), "records/s": runs["records_per_s"].to_numpy(),
         "bytes": runs["bytes_total"].to_numpy(), "destination": runs["destination"].to_numpy(),
         "owner": runs["owner"].to_numpy(), "error": pd.array(errors, dtype="string")})
     table["started"] = pd.to_datetime(table["started"], utc=True)
@@ -146,12 +151,14 @@ def history_table(runs: pd.DataFrame, search: str = "") -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-CHECK_COLUMNS = {
-    "last checked": st.column_config.DatetimeColumn("last checked", format="YYYY-MM-DD HH:mm", help="UTC"),
-    "failed": st.column_config.NumberColumn("failed", help="Runs in range where the check failed"),
-    "warned": st.column_config.NumberColumn("warned", help="Runs in range where the check warned"),
-    "runs": st.column_config.NumberColumn("runs", help="Runs in range that judged the check"),
-}
+def check_columns() -> dict:
+    """The Quality table's column settings; times in the viewer's time zone."""
+    return {
+        "last checked": time_column("last checked"),
+        "failed": st.column_config.NumberColumn("failed", help="Runs in range where the check failed"),
+        "warned": st.column_config.NumberColumn("warned", help="Runs in range where the check warned"),
+        "runs": st.column_config.NumberColumn("runs", help="Runs in range that judged the check"),
+    }
 
 
 def checks_table(latest: pd.DataFrame) -> pd.DataFrame:

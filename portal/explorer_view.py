@@ -51,7 +51,7 @@ def render(name: str) -> None:
 
 
 def starter_query(table: str) -> str:
-    return f'SELECT *\nFROM "{table}"\nLIMIT 100'
+    return f'SELECT * FROM "{table}" LIMIT 100'  # as the user guide shows it
 
 
 def _follow_source(name: str, tables: list[str]) -> None:

@@ -75,20 +75,24 @@ def _with_rights(name: str, signed_in: bool, configured: bool, claims: dict) -> 
 
 # --- screens -------------------------------------------------------------------------------
 
-LOCAL_MODE_BANNER = (
-    "**Local single-user mode**: no sign-in is configured, so everyone who opens this portal acts as "
-    "**{name}**{rights}. To require sign-in, add an `[auth]` section (OIDC: `redirect_uri`, `cookie_secret`, "
-    "`client_id`, `client_secret`, `server_metadata_url`) to `.streamlit/secrets.toml` and restart; "
-    "see docs/security.md."
-)
+LOCAL_MODE_BANNER = ("**Local single-user mode**: no sign-in, everyone acts as **{name}**{rights}. "
+                     "Sign-in: `[auth]` in secrets.toml, see docs/security.md")
+BANNER_HIDDEN_KEY = "local-mode-banner-hidden"
 
 
 def local_mode_banner(user: ActingUser) -> None:
-    """The visible reminder that nobody signs in, and how to change that."""
+    """The reminder that nobody signs in and how to change that, on one line. The close button
+    hides it for the rest of the session (the sidebar keeps saying 'local mode')."""
     from portal.components import md_escape
 
+    if st.session_state.get(BANNER_HIDDEN_KEY):
+        return
     rights = " with every right" if user.principal.admin else ""
-    st.info(LOCAL_MODE_BANNER.format(name=md_escape(user.name), rights=rights), icon=":material/lock_open:")
+    with st.container(key="local-mode-banner", horizontal=True, vertical_alignment="center", gap="small"):
+        st.caption(":material/lock_open: " + LOCAL_MODE_BANNER.format(name=md_escape(user.name), rights=rights),
+                   width="stretch")
+        st.button("", key="local-mode-dismiss", icon=":material/close:", type="tertiary", help="Hide this notice",
+                  on_click=lambda: st.session_state.__setitem__(BANNER_HIDDEN_KEY, True))
 
 
 def sign_in_screen() -> None:

@@ -67,7 +67,7 @@ def render() -> None:
 
 
 def not_configured(workspaces: job_service.Workspaces) -> None:
-    st.info(f"No Databricks workspace is configured for jobs. {md_escape(job_service.HOW_TO_CONFIGURE)}",
+    st.info(f"No Databricks workspace is configured for jobs. {job_service.HOW_TO_CONFIGURE}",
             icon=":material/cloud_off:")
     if workspaces.without_jobs:
         st.warning(f"{', '.join(code(n) for n in workspaces.without_jobs)}: a Databricks destination without a "

@@ -21,7 +21,7 @@ from ingestion_core.secrets import mask
 from ingestion_core.validation import ConfigError
 from portal import dashboard_data, run_view, test_run
 from portal import data as config_data
-from portal.components import md_escape
+from portal.components import md_escape, relative_time, tables_progress, time_column
 from portal.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 
 FLASH_KEY = "run-flash"
@@ -78,7 +78,7 @@ def _live(name: str) -> None:
         st.rerun()
     st.session_state[LAST_KEY] = (name, record.run_id)
     done = sum(t.status not in ("pending", "running") for t in record.tables)
-    box = st.status(f"Run {record.run_id} of {name}: {done} of {len(record.tables)} tables done · running for "
+    box = st.status(f"Run {record.run_id} of {name}: {tables_progress(done, len(record.tables))} · running for "
                     f"{rm.human_duration(_age(record))}", state="running", expanded=True)
     box.progress(done / len(record.tables) if record.tables else 0.0)
     box.markdown(f"Started by **{md_escape(record.actor)}** ({record.trigger}) on {code(record.host)}, pid "
@@ -122,9 +122,10 @@ def _last_run(name: str) -> RunRecord | None:
 def _outcome(record: RunRecord) -> None:
     status = "abandoned" if is_abandoned(record) else record.status  # the file may still say running
     ok = status == "success"
-    box = st.status(f"Last run {record.run_id}: {status_label(status)} · {record.rows_total:,} rows in "
+    box = st.status(f"Last run {record.run_id}: {status_label(status)} · "
+                    f"{rm.human_count(rm.record_figures(record)['records'])} records in "
                     f"{rm.human_duration(record.duration_s)}", state="complete" if ok else "error", expanded=not ok)
-    ended = f"{record.ended_at:%Y-%m-%d %H:%M:%S} UTC" if record.ended_at else "not recorded"
+    ended = " ".join(relative_time(record.ended_at)) if record.ended_at else "not recorded"
     box.markdown(f"Started by **{md_escape(record.actor)}** ({record.trigger}), ended {ended}. "
                  f"{run_link(record.run_id)}")
     if record.error:
@@ -172,8 +173,7 @@ def render_state(name: str) -> None:
                "last successful run. Reset state makes the next run reload the table from its initial value.")
     with st.container(key="state-table-grid"):
         st.dataframe(states_frame(states), hide_index=True, placeholder="-",
-                     column_config={"last successful run": st.column_config.DatetimeColumn(
-                         format="YYYY-MM-DD HH:mm", timezone="UTC")})
+                     column_config={"last successful run": time_column("last successful run")})
     denied = test_run.refusal(name)
     pick, reset, refresh = st.columns([2, 1, 1], vertical_alignment="bottom")
     first = next((i for i, s in enumerate(states) if s.cursor), 0)  # a table with a state to reset, if any

@@ -12,7 +12,7 @@ import streamlit as st
 from ingestion_core import run_metrics as rm
 from ingestion_core.records import RunRecord, TableResult
 from ingestion_core.secrets import mask
-from portal.components import md_escape
+from portal.components import md_escape, relative_time
 from portal.dashboard_widgets import STATUS_ICONS, code, status_label
 
 
@@ -22,11 +22,11 @@ def render_run(detail: dict[str, Any], key: str) -> None:
     st.subheader(f"{record.source}: {record.kind} {record.run_id}", anchor=False)
     cells = st.columns(5)
     cells[0].metric("Status", status_label(status), border=True)
-    cells[1].metric("Duration", rm.human_duration(record.duration_s), border=True)
-    cells[2].metric("Rows", rm.human_count(record.rows_total), border=True)
-    cells[3].metric("Data", rm.human_bytes(record.bytes_total), border=True)
-    throughput = record.throughput_rows_per_s or (record.rows_total / record.duration_s if record.duration_s else 0)
-    cells[4].metric("Rows per second", rm.human_count(throughput), border=True)
+    figures = rm.record_figures(record)
+    cells[1].metric("Duration", rm.human_duration(figures["seconds"]), border=True)
+    cells[2].metric("Records", rm.human_count(figures["records"]), border=True, help=child_rows_help(figures))
+    cells[3].metric("Data", rm.human_bytes(figures["bytes"]), border=True)
+    cells[4].metric("Records per second", rm.human_count(figures["records_per_s"]), border=True)
     st.markdown(_provenance(record))
     _errors(record, status)
     _phases(record)
@@ -51,11 +51,17 @@ def render_run(detail: dict[str, Any], key: str) -> None:
         _diff(detail)
 
 
+def child_rows_help(figures: dict[str, float]) -> str:
+    return (f"Records the source yielded; {rm.human_count(figures['child_rows'])} more rows went into child tables "
+            "(nested lists unpacked by dlt)" if figures["child_rows"] else "Records the source yielded")
+
+
 def _provenance(record: RunRecord) -> str:
-    ended = f"{record.ended_at:%Y-%m-%d %H:%M:%S} UTC" if record.ended_at else "not yet"
+    started = "{} ({})".format(*relative_time(record.started_at))
+    ended = "{} ({})".format(*relative_time(record.ended_at)) if record.ended_at else "not yet"
     limit = f", limit {record.limit:,} rows per table" if record.limit else ""
     return (f"Triggered by **{record.trigger}** as **{md_escape(record.actor)}** on {code(record.host)} "
-            f"(pid {record.pid}) · started {record.started_at:%Y-%m-%d %H:%M:%S} UTC · ended {ended}  \n"
+            f"(pid {record.pid}) · started {started} · ended {ended}  \n"
             f"{record.kind.capitalize()}{limit} of **{md_escape(record.source)}** ({record.source_type}, owner "
             f"{md_escape(record.owner)}) into **{md_escape(record.destination)}** ({record.destination_type}) "
             f"dataset {code(record.dataset)} · config {code(record.config_hash or '-')}")
@@ -90,12 +96,15 @@ def _phases(record: RunRecord) -> None:
 def tables_frame(tables: list[TableResult]) -> pd.DataFrame:
     """Per-table results of one run, as the drill-down shows them."""
     return pd.DataFrame([{
-        "table": t.name, "mode": t.mode, "status": status_label(t.status), "rows": t.rows, "bytes": t.bytes,
+        "table": t.name, "mode": t.mode, "status": status_label(t.status),
+        "records": rm.records_of(t.rows, t.records), "child rows": t.rows - rm.records_of(t.rows, t.records),
+        "bytes": t.bytes,
         "files": t.files, "seconds": round(t.duration_s, 1), "backend": t.backend, "attempts": t.attempts,
         **{f"{p} s": round(t.phases[p].duration_s, 1) if p in t.phases else None for p in rm.PHASES},
         "checks failed": sum(q.get("status") == "fail" for q in t.quality),
         "error": mask(t.error.message) if t.error else None,
-    } for t in tables], columns=["table", "mode", "status", "rows", "bytes", "files", "seconds", "backend",
+    } for t in tables], columns=["table", "mode", "status", "records", "child rows", "bytes", "files", "seconds",
+                                 "backend",
                                  "attempts", *[f"{p} s" for p in rm.PHASES], "checks failed", "error"])
 
 

@@ -6,23 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
 
 from ingestion_core import onboarding
 from ingestion_core.access import AccessDeniedError
-from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, ConflictError
+from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, ConflictError, SourceSummary
 from ingestion_core.onboarding import SourceRow
 from ingestion_core.validation import ConfigError
-from portal import components, data, operations_view, test_run, wizard
-from portal.components import md_escape
+from portal import components, data, operations_view, run_control_view, test_run, wizard
+from portal.components import code, md_escape
 from portal.identity import acting_user
 
 FLASH_KEY = "sources-flash"
 CONFIRM_KEY = "sources-confirm"
 STATUSES = ("all", "valid", "invalid", "enabled", "disabled", "last run failed")
-COLUMNS = ("name", "type", "owner", "destination", "tables", "enabled", "valid", "last run", "last run at",
+COLUMNS = ("name", "home", "type", "owner", "destination", "tables", "enabled", "valid", "last run", "last run at",
            "schedule run by")
 
 
@@ -43,7 +44,7 @@ def render() -> None:
     else:
         shown = filter_rows(rows)
         st.dataframe(rows_frame(shown), key="sources-table", hide_index=True, width="stretch",
-                     column_config=_column_config())
+                     column_config=_column_config(), on_select="rerun", selection_mode="single-row")
         st.caption(f"{len(shown)} of {len(rows)} sources shown.")
         _actions(shown or rows)
         components.source_problems([r.summary for r in shown], key_prefix="sources")
@@ -83,7 +84,8 @@ def _matches(row: SourceRow, text: str, types: list[str], teams: list[str], stat
 def rows_frame(rows: Sequence[SourceRow]) -> pd.DataFrame:
     executors = operations_view.executor_labels([r.summary for r in rows])
     records = [{
-        "name": r.summary.name, "type": r.summary.type, "owner": r.summary.owner,
+        "name": r.summary.name, "home": f"source?source={quote(r.summary.name)}", "type": r.summary.type,
+        "owner": r.summary.owner,
         "destination": r.summary.destination, "tables": r.summary.tables, "enabled": r.summary.enabled,
         "valid": r.summary.valid,
         "last run": (r.last_status + (" (preview)" if r.last_kind == "preview" else "")) if r.last_status else "never",
@@ -96,11 +98,13 @@ def rows_frame(rows: Sequence[SourceRow]) -> pd.DataFrame:
 def _column_config() -> dict:
     return {
         "name": st.column_config.TextColumn("name", help="File name under sources/ and source name"),
+        "home": st.column_config.LinkColumn("home", display_text="open", help="The source's home: status, runs, "
+                                            "schema, settings and history"),
         "tables": st.column_config.NumberColumn("tables", help="Tables, files or endpoints loaded", format="%d"),
         "enabled": st.column_config.CheckboxColumn("enabled", help="Disabled sources are not scheduled"),
         "valid": st.column_config.CheckboxColumn("valid", help="Passes validation (problems listed below)"),
         "last run": st.column_config.TextColumn("last run", help="Status of the newest run"),
-        "last run at": st.column_config.DatetimeColumn("last run at", format="YYYY-MM-DD HH:mm", timezone="UTC"),
+        "last run at": components.time_column("last run at"),
     }
 
 
@@ -109,31 +113,55 @@ def _column_config() -> dict:
 def _actions(rows: Sequence[SourceRow]) -> None:
     st.subheader("Change a source", anchor=False)
     by_name = {r.summary.name: r for r in rows}
-    name = st.selectbox("Source", list(by_name), key="sources-pick")
+    picked = st.session_state.get("sources-table")
+    selected = picked.selection.rows if picked is not None and hasattr(picked, "selection") else []
+    if selected and selected[0] < len(rows):  # a click on a row picks it here
+        st.session_state["sources-pick"] = rows[selected[0]].summary.name
+    name = st.selectbox("Source", list(by_name), key="sources-pick", help="Or click a row of the list above")
     if name is None:
         return
-    row = by_name[name]
-    buttons = st.columns(6)
-    problems = None if row.summary.valid else "This file has problems: fix it in YAML mode."
-    if buttons[0].button("Edit", key="sources-edit", icon=":material/edit:", width="stretch",
-                         disabled=not row.summary.valid, help=problems):
-        wizard.request_editor("edit", name)
-    denied = test_run.refusal(name) if row.summary.valid else None
-    if buttons[1].button("Test run", key="sources-test-run", icon=":material/play_circle:", width="stretch",
-                         disabled=not row.summary.valid or denied is not None, help=problems or denied or
-                         "Run it on a sample into a local DuckDB file and see the rows, schema and checks"):
+    action_buttons(by_name[name].summary, key_prefix="sources", in_list=True)
+
+
+def action_buttons(summary: SourceSummary, *, key_prefix: str, in_list: bool = False) -> None:
+    """The actions on one source: edit, duplicate, enable / disable, YAML, delete to the bin, and
+    in the Sources list also open its home, test run and run now (its home has those in Status).
+    Keys ``<prefix>-<action>``."""
+    name, valid = summary.name, summary.valid
+    problems = None if valid else "This file has problems: fix it in YAML mode."
+    denied = test_run.refusal(name) if valid else None
+    buttons = st.columns(8 if in_list else 5)
+    if in_list and buttons.pop(0).button("Open", key=f"{key_prefix}-open", icon=":material/open_in_new:",
+                                      width="stretch", help="The source's home: status, runs, schema, settings"):
+        st.switch_page(test_run.SOURCE_PAGE, query_params={"source": name})
+    if in_list and buttons.pop(0).button("Test run", key=f"{key_prefix}-test-run", icon=":material/play_circle:",
+                                      width="stretch", disabled=not valid or denied is not None,
+                                      help=problems or denied or "Run it on a sample into a local DuckDB file and "
+                                      "see the rows, schema and checks"):
         test_run.request_test_run(name)
-    if buttons[2].button("Duplicate", key="sources-duplicate", icon=":material/content_copy:", width="stretch"):
+    if in_list and buttons.pop(0).button("Run now", key=f"{key_prefix}-run-now", icon=":material/rocket_launch:",
+                                         width="stretch", disabled=not valid or denied is not None,
+                                         on_click=run_control_view.start, args=(name,),
+                                         help=problems or denied or "Load it into its destination now, in the "
+                                         "background, and follow it on its home"):
+        st.switch_page(test_run.SOURCE_PAGE, query_params={"source": name})
+    if buttons.pop(0).button("Edit", key=f"{key_prefix}-edit", icon=":material/edit:", width="stretch",
+                             disabled=not valid, help=problems):
+        wizard.request_editor("edit", name)
+    if buttons.pop(0).button("Duplicate", key=f"{key_prefix}-duplicate", icon=":material/content_copy:",
+                             width="stretch"):
         wizard.request_editor("duplicate", name)
-    enabled = row.summary.enabled
-    buttons[3].button("Disable" if enabled else "Enable", key="sources-toggle", width="stretch",
-                      icon=":material/pause:" if enabled else ":material/play_arrow:",
-                      on_click=_set_enabled, args=(name, not enabled))
-    if buttons[4].button("Edit YAML", key="sources-yaml", icon=":material/code:", width="stretch"):
+    enabled = summary.enabled
+    buttons.pop(0).button("Disable" if enabled else "Enable", key=f"{key_prefix}-toggle", width="stretch",
+                          icon=":material/pause:" if enabled else ":material/play_arrow:",
+                          on_click=_set_enabled, args=(name, not enabled))
+    if buttons.pop(0).button("Edit YAML", key=f"{key_prefix}-yaml", icon=":material/code:", width="stretch"):
         wizard.request_editor("yaml", name)
-    buttons[5].button("Delete", key="sources-delete", icon=":material/delete:", width="stretch",
-                      on_click=_ask_delete, args=(name,))
-    _confirm_delete()
+    buttons.pop(0).button("Delete", key=f"{key_prefix}-delete", icon=":material/delete:", width="stretch",
+                          on_click=_ask_delete, args=(name,))
+    if not in_list:  # the list shows its messages at the top
+        _flash()
+    _confirm_delete(key_prefix)
 
 
 def _set_enabled(name: str, enabled: bool) -> None:
@@ -155,18 +183,18 @@ def _ask_delete(name: str) -> None:
     st.session_state[CONFIRM_KEY] = (name, revision)
 
 
-def _confirm_delete() -> None:
+def _confirm_delete(key_prefix: str) -> None:
     pending = st.session_state.get(CONFIRM_KEY)
     if not pending:
         return
     name, _ = pending
-    with st.container(border=True, key="sources-confirm-box"):
-        st.warning(f"Delete **{md_escape(name)}**? The file moves to the bin "
-                   f"(`{md_escape(onboarding.bin_folder())}`); you can restore it below.",
+    with st.container(border=True, key=f"{key_prefix}-confirm-box"):
+        st.warning(f"Delete **{md_escape(name)}**? Its file goes to the bin ({code(onboarding.bin_folder())}) and "
+                   "can be restored at any time from **Deleted sources** at the bottom of the Sources page.",
                    icon=":material/delete:")
         yes, no, _ = st.columns([1, 1, 4])
-        yes.button("Delete for good", key="sources-delete-yes", type="primary", on_click=_delete)
-        no.button("Cancel", key="sources-delete-no", on_click=lambda: st.session_state.pop(CONFIRM_KEY, None))
+        yes.button("Move to the bin", key=f"{key_prefix}-delete-yes", type="primary", on_click=_delete)
+        no.button("Cancel", key=f"{key_prefix}-delete-no", on_click=lambda: st.session_state.pop(CONFIRM_KEY, None))
 
 
 def _delete() -> None:

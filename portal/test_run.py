@@ -17,7 +17,7 @@ from ingestion_core.records import RunRecord, TableResult
 from ingestion_core.secrets import mask
 from ingestion_core.validation import ConfigError
 from portal import data, preview_jobs, run_view
-from portal.components import md_escape
+from portal.components import md_escape, tables_progress
 from portal.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 from portal.identity import acting_user
 
@@ -51,7 +51,7 @@ def _owner(name: str) -> str | None:
 
 
 def request_test_run(name: str) -> None:
-    """Go to the Test & run page on ``name`` and start its test run there."""
+    """Go to the source's home on ``name`` and start its test run there."""
     st.session_state[REQUEST_KEY] = name
     st.switch_page(SOURCE_PAGE, query_params={"source": name})
 
@@ -59,13 +59,13 @@ def request_test_run(name: str) -> None:
 # --- the source picker -------------------------------------------------------------------------
 
 def pick_source() -> str | None:
-    """The title and the source picker, following ``?source=NAME`` and the Sources page's
-    Test run button; a requested test run starts here. Returns the chosen source."""
-    st.title("Test & run", anchor=False)
-    st.caption("Try a source on a sample in seconds, look at what landed, then run it for real.")
+    """The title (the source's name) and a switch to another source, following ``?source=NAME``
+    and the Sources page's buttons; a requested test run starts here. Returns the chosen source."""
     summaries = data.source_summaries()
     names = [s.name for s in summaries if s.valid]
+    title, picker = st.columns([3, 1], vertical_alignment="bottom")
     if not names:
+        title.title("Source", anchor=False)
         st.info("**No valid source yet.** Add one on the **Sources** page (or fix the problems listed there), "
                 "then come back to test it.", icon=":material/info:")
         return None
@@ -76,13 +76,17 @@ def pick_source() -> str | None:
     if wanted and wanted not in names:
         invalid = any(s.name == wanted for s in summaries)
         st.warning(f"{code(wanted)} " + ("has problems: fix them on the **Sources** page (Edit YAML) first."
-                                          if invalid else "is not a source here. Pick one below."),
+                                          if invalid else "is not a source here: pick one on the right."),
                    icon=":material/search_off:")
     elif wanted:
         st.session_state[PICK_KEY] = wanted
-    name = st.selectbox("Source", names, key=PICK_KEY, index=None, placeholder="Pick a source")
+    name = picker.selectbox("Source", names, key=PICK_KEY, index=None, placeholder="Pick a source",
+                            help="Open another source's home")
+    title.title(name or "Source", anchor=False)
     st.session_state[URL_KEY] = name
     if name is None:
+        st.caption("Pick a source to see its status, runs, schema, settings and history; every row of the "
+                   "**Sources** list leads here too.")
         st.query_params.pop("source", None)
         return None
     st.query_params["source"] = name  # the address of this view, to share
@@ -148,7 +152,7 @@ def progress(job: preview_jobs.PreviewJob) -> None:
     record = job.snapshot()
     done, total = job.tables_done()
     # not a `with` block: leaving one would mark the status complete
-    box = st.status(f"Test run of {job.source}: {done} of {total or '?'} tables done · {job.elapsed():.1f} s",
+    box = st.status(f"Test run of {job.source}: {tables_progress(done, total)} · {job.elapsed():.1f} s",
                     state="running", expanded=True)
     box.progress(done / total if total else 0.0)
     for table in record.tables if record else []:
@@ -173,7 +177,8 @@ def results(job: preview_jobs.PreviewJob) -> None:
                  f"**What to do:** {md_escape(hint)}", icon=":material/error:")
         return
     ok = record.status in ("success", "quality_failed")
-    label = (f"Test run of {record.source}: {status_label(record.status)} · {record.rows_total:,} rows from "
+    label = (f"Test run of {record.source}: {status_label(record.status)} · "
+             f"{rm.human_count(rm.record_figures(record)['records'])} records from "
              f"{len(record.tables)} table(s) in {rm.human_duration(record.duration_s)}")
     with st.status(label, state="complete" if ok else "error", expanded=not ok):
         st.markdown(f"Run {code(record.run_id)} by **{md_escape(record.actor)}**, at most "

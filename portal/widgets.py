@@ -30,7 +30,7 @@ from ingestion_core.onboarding import (
 )
 from ingestion_core.secrets import find_references, is_reference
 from ingestion_core.validation import ConfigIssue
-from portal.components import md_escape
+from portal.components import code, md_escape
 from portal.fields import (
     MISSING,
     FieldSpec,
@@ -102,7 +102,8 @@ def join(path: str, key: str) -> str:
 
 
 def label_of(spec: FieldSpec) -> str:
-    return md_escape(spec.label) + (" \\*" if spec.required else "")
+    # a lone '*' after a space is no emphasis, so it needs no backslash (which the aria-label would keep)
+    return md_escape(spec.label) + (" *" if spec.required else "")
 
 
 # --- writing values back -------------------------------------------------------------------
@@ -519,7 +520,7 @@ def show_issues(ctx: FormContext, path: str) -> None:
         if id(issue) in ctx.claimed or not is_under(issue.path, path) or not _visible(issue, ctx):
             continue
         ctx.claimed.add(id(issue))
-        where = "" if issue.path == path else f"`{issue.path[len(path):].lstrip('.')}`: "
+        where = "" if issue.path == path else f"{code(issue.path[len(path):].lstrip('.'))}: "
         icon = ":material/error:" if issue.severity == "error" else ":material/warning:"
         show = st.error if issue.severity == "error" else st.warning
         show(where + md_escape(issue.message), icon=icon)
@@ -534,6 +535,6 @@ def show_leftover(ctx: FormContext, prefixes: Iterable[str], *, title: str = "Al
             and any(p == "*" or is_under(i.path, p) for p in prefixes) and (only is None or only(i))]
     if not left:
         return
-    lines = [f"- `{i.path or 'file'}`: {md_escape(i.message)}" for i in left]
+    lines = [f"- {code(i.path or 'file')}: {md_escape(i.message)}" for i in left]
     ctx.claimed.update(id(i) for i in left)
     st.error(f"**{title}**\n" + "\n".join(lines), icon=":material/error:")

@@ -25,7 +25,7 @@ from ingestion_core.onboarding import Discovered, Draft, SaveResult, is_under, r
 from ingestion_core.sources import ConnectionReport
 from ingestion_core.validation import ConfigIssue
 from portal import wizard_review, wizard_tables
-from portal.components import md_escape
+from portal.components import code, md_escape
 from portal.identity import acting_user
 from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
 
@@ -356,12 +356,12 @@ def render_yaml_mode(state: EditorState) -> None:
     model, issues = onboarding.validate_yaml(state.yaml_text, draft)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
-        st.error("**Problems:**\n" + "\n".join(f"- `{md_escape(i.path or 'file')}`: {md_escape(i.message)}"
+        st.error("**Problems:**\n" + "\n".join(f"- {code(i.path or 'file')}: {md_escape(i.message)}"
                                                 for i in errors), icon=":material/error:")
     else:
         st.success("Valid.", icon=":material/check_circle:")
     for warning in (i for i in issues if i.severity != "error"):
-        st.warning(f"`{md_escape(warning.path)}`: {md_escape(warning.message)}", icon=":material/warning:")
+        st.warning(f"{code(warning.path)}: {md_escape(warning.message)}", icon=":material/warning:")
     if model is not None:
         wizard_review.show_diff(draft, state.yaml_text)
         wizard_review.show_pending_secrets(draft, model.name)

@@ -18,7 +18,7 @@ from ingestion_core.onboarding import Draft, SaveResult, review
 from ingestion_core.schedule_status import describe_executor
 from ingestion_core.validation import ConfigError, ConfigIssue
 from portal import schedule_picker, wizard_tables
-from portal.components import md_escape
+from portal.components import code, md_escape
 from portal.identity import acting_user
 from portal.widgets import FormContext, render_fields, reset_widgets
 
@@ -89,11 +89,11 @@ def _problems(state: Any, ctx: FormContext, issues: list[ConfigIssue]) -> None:
         for number, issue in enumerate(errors):
             step = next((s for s in range(1, len(STEPS)) if issue in step_issues(s, [issue], state.draft)), 5)
             text, go = st.columns([5, 1], vertical_alignment="center")
-            text.markdown(f"- `{md_escape(issue.path or 'file')}`: {md_escape(issue.message)}")
+            text.markdown(f"- {code(issue.path or 'file')}: {md_escape(issue.message)}")
             if step != 5:
                 go.button(f"Go to {titles[step - 1]}", key=f"wiz-fix-{number}", on_click=_go_to, args=(step,))
     for warning in (i for i in issues if i.severity != "error"):
-        st.warning(f"`{md_escape(warning.path)}`: {md_escape(warning.message)}", icon=":material/warning:")
+        st.warning(f"{code(warning.path)}: {md_escape(warning.message)}", icon=":material/warning:")
 
 
 def _go_to(step: int) -> None:
@@ -169,7 +169,7 @@ def save(state: Any, write: Callable[[], SaveResult]) -> None:
         st.error(f"**Not saved.** {md_escape(exc)}", icon=":material/lock:")
         return
     except ConfigError as exc:
-        st.error("**Not saved.** " + "; ".join(f"`{md_escape(i.path)}`: {md_escape(i.message)}" for i in exc.issues),
+        st.error("**Not saved.** " + "; ".join(f"{code(i.path)}: {md_escape(i.message)}" for i in exc.issues),
                  icon=":material/error:")
         return
     draft = state.draft
@@ -194,7 +194,7 @@ def save(state: Any, write: Callable[[], SaveResult]) -> None:
 
 def saved_banner(saved: SaveResult) -> None:
     stored = f" Secrets stored: {', '.join(f'`{r}`' for r in saved.stored_secrets)}." if saved.stored_secrets else ""
-    st.success(f"Saved `{md_escape(saved.path)}`. **{md_escape(saved.name)}** is now in the Sources list.{stored}",
+    st.success(f"Saved {code(saved.path)}. **{md_escape(saved.name)}** is now in the Sources list.{stored}",
                icon=":material/check_circle:")
     test, run, sources, _ = st.columns([1, 1, 1, 3])
     test.button("Test now", key="editor-test-now", type="primary", icon=":material/science:", width="stretch",

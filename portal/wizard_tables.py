@@ -15,7 +15,7 @@ from ingestion_core import onboarding
 from ingestion_core.models.checks import CHECKS, Check
 from ingestion_core.onboarding import review
 from portal import wizard_streams
-from portal.components import md_escape
+from portal.components import code, md_escape
 from portal.widgets import (
     FormContext,
     render_fields,
@@ -72,7 +72,7 @@ def step_tables(state: Any, ctx: FormContext, model: Any) -> None:
     _typed_tables(state, ctx)
     _manual_table(state)
     for issue in missing_table_issues(state):
-        st.error(f"`{md_escape(issue.path)}`: {md_escape(issue.message)}", icon=":material/search_off:")
+        st.error(f"{code(issue.path)}: {md_escape(issue.message)}", icon=":material/search_off:")
     show_leftover(ctx, ("tables",), title="To fix before going on", only=lambda i: ".checks" not in i.path)
 
 
@@ -266,7 +266,7 @@ def _show_endpoint_result(result: Any) -> None:
                  icon=":material/error:")
     elif result.get("status") is not None:
         st.success(f"HTTP {result['status']} {md_escape(result.get('reason') or '')} from "
-                   f"`{md_escape(result.get('url') or '')}` in {result.get('duration_s', 0)} s: "
+                   f"{code(result.get('url') or '')} in {result.get('duration_s', 0)} s: "
                    f"{result.get('records_on_page', 0)} record(s) on the first page.", icon=":material/check:")
     summary = {k: result[k] for k in ("data_selector", "data_selector_detected", "paginator", "paginator_detected",
                                       "has_next_page", "next_request") if k in result}

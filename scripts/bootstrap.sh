@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the portal or the test suite needs on a fresh machine. Idempotent.
-#   scripts/bootstrap.sh          venv + Python packages (enough for `make run`)
-#   scripts/bootstrap.sh --test   also the Debian packages the tests start (PostgreSQL, MariaDB, ...)
+#   scripts/bootstrap.sh          venv + the portal's Python packages (requirements.txt: `make run`)
+#   scripts/bootstrap.sh --test   also the test tools (requirements-dev.txt) and the Debian packages the
+#                                 tests start (PostgreSQL, MariaDB, Chromium, ...): `make test`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,22 +15,30 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 
-# Reinstall only when a requirements file or pyproject.toml changed.
-stamp="$VENV/.requirements.sha256"
-want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "bootstrap: installing Python packages into $VENV"
+# Install one requirements set into the venv, only when it (or pyproject.toml) changed since the
+# last install: `make run` installs the portal's packages only, `make test` adds the test tools.
+install() {  # install <stamp name> <requirements file>...
+  local stamp="$VENV/.$1.sha256" want log
+  shift
+  want=$(cat "$@" pyproject.toml | sha256sum | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  echo "bootstrap: installing $* into $VENV"
   log="$VENV/pip-install.log"
-  if ! { "$VENV/bin/pip" install --disable-pip-version-check -r requirements.txt -r requirements-dev.txt &&
+  local args=()
+  for f in "$@"; do args+=(-r "$f"); done
+  if ! { "$VENV/bin/pip" install --disable-pip-version-check "${args[@]}" &&
          "$VENV/bin/pip" install --disable-pip-version-check --no-deps -e . ; } >"$log" 2>&1; then
     grep -v "^WARNING: Location" "$log" | tail -30 >&2
     echo "bootstrap: pip install failed (full log: $log)" >&2
     exit 1
   fi
   echo "$want" > "$stamp"
-fi
+}
+
+install requirements requirements.txt
 
 if [ "${1:-}" = "--test" ]; then
+  install requirements-dev requirements.txt requirements-dev.txt
   # Azurite (Azure Blob emulator) for tests/integration/test_object_stores.py, pinned by tests/node/package-lock.json
   if command -v npm >/dev/null 2>&1; then
     node_stamp=tests/node/node_modules/.lock.sha256

@@ -52,7 +52,7 @@ AUDIT_KIND = "databricks_jobs"
 SECRET_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 HOW_TO_CONFIGURE = (
     "Jobs run in a Databricks workspace that a destination file describes: add "
-    "configs/destinations/<name>.yaml with `type: databricks`, `server_hostname`, `http_path`, `catalog`, "
+    "`configs/destinations/<name>.yaml` with `type: databricks`, `server_hostname`, `http_path`, `catalog`, "
     "credentials by reference (`access_token: ${secrets.dbx.token}`, or `client_id` / `client_secret` of a "
     "service principal) and a `jobs:` section naming the volume jobs read and write "
     "(`jobs: {volume: /Volumes/main/ingest/files, secret_scope: ingest}`). Check it with "

@@ -220,7 +220,7 @@ def test_dashboards_in_chromium(portal: str, chromium: Any, tmp_path: Path) -> N
         # process, Streamlit serves a deep link from the pages/ folder the v1 way (the page
         # alone, without app.py's layout and navigation).
         page.goto(portal)
-        page.wait_for_selector("[data-testid='stSidebarNav'] >> text=Run history", timeout=30_000)
+        page.wait_for_selector("[data-testid='stSidebar'] >> text=Run history", timeout=30_000)
         page.goto(f"{portal}/overview")
         _settle(page, charts=2)
         main = page.locator("[data-testid='stMain']")

@@ -147,3 +147,20 @@ def test_malformed_csv_row_is_a_recorded_error_and_other_tables_load(files: Path
     assert record.status == "partial"
     assert by_name["broken"].status == "failed" and by_name["broken"].error.message
     assert by_name["stores"].rows == 3
+
+
+def test_records_of_the_root_table_and_rows_of_child_tables_apart(ingest_env: Path) -> None:
+    """A nested list becomes a child table: rows_total counts its rows too, records_total only
+    the records the source yielded."""
+    folder = ingest_env / "landing"
+    folder.mkdir()
+    orders = [{"id": i, "items": [{"sku": "a"}, {"sku": "b"}]} for i in range(10)]  # 10 records, 20 items
+    (folder / "orders.jsonl").write_text("\n".join(json.dumps(o) for o in orders) + "\n")
+
+    record = run_source(write_source(ingest_env, "  - {name: orders, glob: orders.jsonl, format: jsonl}\n"),
+                        actor="ana")
+
+    assert record.status == "success", record.error
+    table = record.tables[0]
+    assert (table.records, table.child_rows, table.rows) == (10, {"orders__items": 20}, 30)
+    assert (record.records_total, record.rows_total) == (10, 30)

@@ -348,3 +348,15 @@ def test_a_connectorx_panic_falls_back_to_pyarrow(ingest_env: Path, postgres_db,
     assert record.status == "success", record.tables[0].error
     assert (record.tables[0].backend, record.tables[0].attempts) == ("pyarrow", 2)
     assert landed(ingest_env, "SELECT net FROM pg.nets") == [("10.0.0.0/8",)]
+
+
+def test_type_decisions_and_the_landed_schema_name_each_type_alike(ingest_env: Path, postgres_db) -> None:
+    """``integer -> integer (exact)`` must not sit next to a landed schema saying ``bigint``."""
+    postgres_db.execute("CREATE TABLE widths (id integer PRIMARY KEY, sm smallint, big bigint, n numeric(12,2), "
+                        "tstz timestamptz); INSERT INTO widths VALUES (1, 2, 3, 4.5, now())")
+    record = run_source(write_source(ingest_env, postgres_db, "  - {name: widths}\n"), actor="ana")
+    table = record.tables[0]
+    decided = {d["column"]: d["landed_type"] for d in table.type_decisions}
+    landed = {c["name"]: c["type"] for c in table.columns}
+    assert decided["id"] == "integer" and decided["sm"] == "smallint" and decided["big"] == "bigint"
+    assert {name: landed[name] for name in decided} == decided

@@ -76,11 +76,16 @@ def test_without_auth_the_portal_runs_in_local_mode_with_a_banner(ingest_env: Pa
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INGEST_ACTOR", "ana")
     at = app()
-    banner = unescape(at.info[0].value)
+    banner = unescape(at.caption[0].value)
     assert "Local single-user mode" in banner and "ana" in banner and "with every right" in banner
-    assert "[auth]" in banner and ".streamlit/secrets.toml" in banner and "docs/security.md" in banner
+    assert "[auth]" in banner and "secrets.toml" in banner and "docs/security.md" in banner
+    assert "\n" not in banner  # one line
     assert "every user is an admin" in sidebar_text(at)
     assert not [b for b in at.button if b.key == "sign-out"]
+    ok(at.button(key="local-mode-dismiss").click().run())
+    assert not [c for c in at.caption if "Local single-user mode" in c.value]
+    ok(at.run())  # stays hidden for the session
+    assert not [c for c in at.caption if "Local single-user mode" in c.value]
 
 
 def test_signed_in_user_sees_the_portal_with_teams_and_sign_out(teams: Path) -> None:

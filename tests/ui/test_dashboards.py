@@ -12,7 +12,7 @@ import base64
 import json
 import os
 import socket
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -336,16 +336,17 @@ def test_history_drill_down_shows_everything_about_a_run(history: Path) -> None:
     at = render("history")
     at.selectbox(key="history_run").select("crm-failed-today").run()
 
-    assert {k: metrics(at)[k] for k in ("Status", "Duration", "Rows", "Extract", "Load")} == {
-        "Status": "failed", "Duration": "10 s", "Rows": "0", "Extract": "6 s", "Load": "3 s"}
+    assert {k: metrics(at)[k] for k in ("Status", "Duration", "Records", "Extract", "Load")} == {
+        "Status": "failed", "Duration": "10 s", "Records": "0", "Extract": "6 s", "Load": "3 s"}
     error = at.error[0].value.replace("\\", "")
     assert "OperationalError: connection refused by db.crm.internal:5432" in error
     assert "What to do:** the server cannot be reached: check host and port" in error
     assert "running it again may be enough" in error
     provenance = next(m.value for m in at.markdown if m.value.startswith("Triggered by"))
     assert "**schedule** as **ana**" in provenance
+    assert " ago (" in provenance and ":%S." not in provenance  # relative, exact time alongside
     tables = at.dataframe[1].value
-    assert tables[["table", "status", "rows"]].values.tolist() == [["orders", "failed", 0]]
+    assert tables[["table", "status", "records"]].values.tolist() == [["orders", "failed", 0]]
     code = {c.language: c.value for c in at.code}
     assert "OperationalError: connection refused" in code["log"]
     assert code["yaml"] == "name: crm\nmode: append"
@@ -409,7 +410,7 @@ def test_quality_heatmap_puts_failing_checks_on_top(history: Path) -> None:
 
     heatmap = figure(at, "quality_heatmap")[0]
     assert heatmap["y"][:2] == ["hr.orders · not_null(order_id)", "billing.orders · unique(order_id)"]
-    days = [date.fromisoformat(x[:10]) for x in heatmap["x"]]
+    days = [datetime.strptime(x, "%d %b %Y").date() for x in heatmap["x"]]
     hr = dict(zip(days, heatmap["z"][0], strict=True))
     assert hr[days_ago(2).date()] == 2 and hr[days_ago(4).date()] == 0  # fail, then pass two days before
     assert heatmap["z"][1][days.index(days_ago(5).date())] == 1  # billing warned

@@ -18,7 +18,7 @@ def days(n: int) -> list[datetime]:
 
 
 def test_rows_per_day_stacks_one_trace_per_source() -> None:
-    frame = pd.DataFrame({"day": days(2) * 2, "source": ["a", "a", "b", "b"], "rows": [1, 2, 30, 40]})
+    frame = pd.DataFrame({"day": days(2) * 2, "source": ["a", "a", "b", "b"], "records": [1, 2, 30, 40]})
 
     figure = charts.rows_per_day_chart(frame)
 
@@ -28,14 +28,14 @@ def test_rows_per_day_stacks_one_trace_per_source() -> None:
 
 def test_rows_per_day_sums_the_smallest_sources_into_other() -> None:
     sources = [f"s{i:02d}" for i in range(charts.MAX_STACKED + 3)]
-    frame = pd.DataFrame({"day": [T0] * len(sources), "source": sources, "rows": range(100, 100 + len(sources))})
+    frame = pd.DataFrame({"day": [T0] * len(sources), "source": sources, "records": range(100, 100 + len(sources))})
 
     figure = charts.rows_per_day_chart(frame)
 
     names = [t.name for t in figure.data]
     assert len(names) == charts.MAX_STACKED + 1 and names[-1] == "other (3 sources)"
     assert list(figure.data[-1].y) == [100 + 101 + 102]  # the three smallest
-    assert sum(sum(t.y) for t in figure.data) == frame["rows"].sum()
+    assert sum(sum(t.y) for t in figure.data) == frame["records"].sum()
 
 
 def test_success_rates_in_percent_worst_on_top() -> None:
@@ -54,7 +54,7 @@ def test_success_rates_in_percent_worst_on_top() -> None:
 @pytest.fixture
 def runs() -> pd.DataFrame:
     return pd.DataFrame({"started_at": days(4) * 2, "table": ["a"] * 4 + ["b"] * 4,
-                         "run_id": [f"r{i}" for i in range(8)], "rows": [10, 10, 500, 10, 1, 1, 1, 1],
+                         "run_id": [f"r{i}" for i in range(8)], "records": [10, 10, 500, 10, 1, 1, 1, 1],
                          "duration_s": [2.0] * 8, "throughput": [5.0] * 8, "bytes": [100] * 8,
                          "extract_s": [1.0] * 8, "normalize_s": [0.5] * 8, "load_s": [0.5] * 8})
 
@@ -62,7 +62,7 @@ def runs() -> pd.DataFrame:
 def test_metric_chart_one_line_per_table_and_anomalies_crossed(runs: pd.DataFrame) -> None:
     flagged = pd.DataFrame({"run_id": ["r2"], "metric": ["rows"]})
 
-    rows = charts.metric_chart(runs, "rows", "table", flagged)
+    rows = charts.metric_chart(runs, "records", "table", flagged)
 
     assert [t.name for t in rows.data] == ["a", "b", "anomaly"]
     assert list(rows.data[0].y) == [10, 10, 500, 10]
@@ -120,9 +120,61 @@ def test_check_trend_bounds_that_appear_later() -> None:
 
 
 def test_largest_keeps_the_biggest_series() -> None:
-    frame = pd.DataFrame({"source": [f"s{i}" for i in range(12)] * 2, "rows": list(range(12)) * 2})
+    frame = pd.DataFrame({"source": [f"s{i}" for i in range(12)] * 2, "records": list(range(12)) * 2})
 
     kept, hidden = charts.largest(frame, "source", limit=10)
 
     assert hidden == 2 and sorted(kept["source"].unique()) == sorted(f"s{i}" for i in range(2, 12))
     assert charts.largest(frame, "source", limit=12) == (frame, 0)
+
+
+# --- one day, one run: axes that read right -----------------------------------------------------
+
+def _ms(value) -> float:
+    return pd.Timestamp(value).value / 1e6
+
+
+def test_one_day_of_data_ticks_in_days_over_a_week_with_a_bar_not_a_wall() -> None:
+    frame = pd.DataFrame({"day": [T0], "source": ["shop"], "records": [250_000]})
+
+    figure = charts.rows_per_day_chart(frame)
+
+    low, high = (_ms(v) for v in figure.layout.xaxis.range)
+    assert high - low >= charts.MIN_DAYS_SHOWN * charts.DAY_MS  # not a sub-millisecond zoom on one moment
+    assert figure.layout.xaxis.dtick % charts.DAY_MS == 0 and figure.layout.xaxis.tickformat == "%d %b"
+    assert figure.data[0].width < charts.DAY_MS  # one bar a day wide, not the whole plot
+    assert figure.layout.yaxis.rangemode == "tozero"  # 0..250k, not 249.999k..250.001k
+
+
+@pytest.mark.parametrize("metric", list(charts.METRICS))
+def test_a_single_run_gets_an_hour_either_side_and_a_y_axis_from_zero(metric: str) -> None:
+    frame = pd.DataFrame({"started_at": [T0], "table": ["orders"], "run_id": ["r1"], "duration_s": [19.6],
+                          "records": [250_000], "throughput": [12_770.0], "bytes": [5_015_700]})
+
+    figure = charts.metric_chart(frame, metric, "table")
+
+    low, high = (_ms(v) for v in figure.layout.xaxis.range)
+    assert high - low == 2 * charts.SINGLE_TIME_PAD.total_seconds() * 1000
+    assert figure.layout.yaxis.rangemode == "tozero"
+
+
+def test_daily_totals_of_one_day_tick_in_days() -> None:
+    frame = pd.DataFrame({"day": [T0.date()], "source": ["shop"], "duration_s": [3.0], "records": [5],
+                          "throughput": [1.0], "bytes": [9]})
+    figure = charts.metric_chart(frame, "records", "source", x="day")
+    assert figure.layout.xaxis.dtick % charts.DAY_MS == 0
+    low, high = (_ms(v) for v in figure.layout.xaxis.range)
+    assert high - low >= charts.MIN_DAYS_SHOWN * charts.DAY_MS
+
+
+def test_a_single_run_in_the_phase_chart_is_a_narrow_bar() -> None:
+    frame = pd.DataFrame({"started_at": [T0], "extract_s": [1.0], "normalize_s": [0.5], "load_s": [2.0]})
+    figure = charts.phase_chart(frame)
+    assert all(t.width and t.width <= 3_600_000 for t in figure.data)
+    assert figure.layout.xaxis.range is not None
+
+
+def test_a_heatmap_of_one_day_has_one_labelled_column() -> None:
+    matrix = pd.DataFrame([[0.0]], index=["x · not_null(id)"], columns=[T0])
+    figure = charts.quality_heatmap(matrix)
+    assert list(figure.data[0].x) == ["01 Nov 2026"] and figure.layout.xaxis.type == "category"

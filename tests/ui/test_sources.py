@@ -200,7 +200,7 @@ def test_test_run_opens_the_source_page_and_starts_the_test_run(ingest_env: Path
     ok(at.selectbox(key="sources-pick").select("demo_files").run())
     click(at, "sources-test-run")
 
-    assert at.title[0].value == "Test & run" and at.selectbox(key="source-pick").value == "demo_files"
+    assert at.title[0].value == "demo_files" and at.selectbox(key="source-pick").value == "demo_files"
     job = preview_jobs.current("demo_files")
     assert job is not None and job.actor and job.wait(120)
     at.switch_page("pages/source.py")  # AppTest stays on the page it was last sent to

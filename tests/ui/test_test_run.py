@@ -198,9 +198,9 @@ def test_explorer_queries_the_preview_and_refuses_files(demo: Path) -> None:
     at = finish(at, "demo_shop")
 
     assert at.selectbox(key="explorer-table").options == ["customers", "order_items", "orders", "products"]
-    assert at.text_area(key="explorer-sql").value == 'SELECT *\nFROM "customers"\nLIMIT 100'
+    assert at.text_area(key="explorer-sql").value == 'SELECT * FROM "customers" LIMIT 100'
     ok(at.selectbox(key="explorer-table").select("orders").run())
-    assert at.text_area(key="explorer-sql").value == 'SELECT *\nFROM "orders"\nLIMIT 100'
+    assert at.text_area(key="explorer-sql").value == 'SELECT * FROM "orders" LIMIT 100'
     ok(at.text_area(key="explorer-sql").input("SELECT status, count(*) AS n FROM orders GROUP BY 1 ORDER BY 1").run())
     click(at, "explorer-run")
     shown = grid(at, "explorer-rows")

@@ -65,7 +65,7 @@ def test_counts_rates_and_failing_first(history) -> None:
 
 def test_rows_per_day_stacks_by_source(history) -> None:
     frame = rows_per_day(load_run_data(), days=30, now=NOW)
-    assert frame[frame["source"] == "shop"]["rows"].sum() == 100_000 + sum(1000 + d for d in range(10) if d != 1)
+    assert frame[frame["source"] == "shop"]["records"].sum() == 100_000 + sum(1000 + d for d in range(10) if d != 1)
 
 
 def test_freshness_against_schedules(history) -> None:
@@ -75,6 +75,25 @@ def test_freshness_against_schedules(history) -> None:
     assert table.loc["crm", "state"] == "late"  # hourly, last success 30 h ago
     assert table.loc["hr", "state"] == "not scheduled"
     assert table.loc["new", "state"] == "late"  # never succeeded, due since yesterday 06:00
+
+
+def test_a_new_scheduled_source_is_not_late_before_its_first_scheduled_run(history) -> None:
+    schedules = {"new": "0 6 * * *"}  # daily at 06:00; NOW is 12:00
+    created_today = {"new": NOW - timedelta(hours=3)}  # after today's 06:00: its first run is tomorrow
+    assert freshness(load_run_data(), schedules, NOW, since=created_today).iloc[0]["state"] == "waiting"
+    created_before_yesterday = {"new": NOW - timedelta(days=2)}  # missed yesterday's 06:00 run
+    assert freshness(load_run_data(), schedules, NOW, since=created_before_yesterday).iloc[0]["state"] == "late"
+
+
+def test_first_seen_is_the_first_save_or_the_file_time(ingest_env: Path) -> None:
+    from ingestion_core.config_store import ConfigStore
+    store = ConfigStore()
+    before = datetime.now(UTC)
+    store.save_text("sources", "shop", "version: 1\nname: shop\nowner: team\nsource: {type: sqlite, path: x.db}\n"
+               "tables: [{name: t}]\n", actor="ana", expected_revision=None)
+    (ingest_env / "configs" / "sources" / "byhand.yaml").write_text("name: byhand\n")
+    seen = store.first_seen()
+    assert set(seen) == {"shop", "byhand"} and all(t >= before - timedelta(seconds=2) for t in seen.values())
 
 
 def test_anomaly_flagged_only_for_the_spike(history) -> None:
@@ -228,12 +247,13 @@ def test_filter_runs_by_values_and_dates(history) -> None:
 
 
 def test_daily_totals_per_source(history) -> None:
-    from ingestion_core.run_metrics import daily_totals, table_runs
+    from ingestion_core.run_metrics import daily_totals
 
-    totals = daily_totals(table_runs(load_run_data(), source="shop"))
+    runs = load_run_data().runs
+    totals = daily_totals(runs[runs["source"] == "shop"])
 
-    assert len(totals) == 10 and totals["rows"].sum() == 100_000 + sum(1000 + d for d in range(10) if d != 1)
-    assert (totals["throughput"] == totals["rows"] / totals["duration_s"]).all()
+    assert len(totals) == 10 and totals["records"].sum() == 100_000 + sum(1000 + d for d in range(10) if d != 1)
+    assert (totals["throughput"] == totals["records"] / totals["duration_s"]).all()
 
 
 def _checks(ingest_env: Path) -> None:
@@ -312,8 +332,8 @@ def test_as_text(value, text) -> None:
     assert as_text(value) == text
 
 
-@pytest.mark.parametrize(("value", "text"), [(None, "-"), (512, "512 B"), (2048, "2 kB"), (1.5 * 2**20, "1.5 MB"),
-                                             (3 * 2**30, "3 GB")])
+@pytest.mark.parametrize(("value", "text"), [(None, "-"), (512, "512 B"), (2000, "2 kB"), (1.5e6, "1.5 MB"),
+                                             (3e9, "3 GB")])
 def test_human_bytes(value, text) -> None:
     from ingestion_core.run_metrics import human_bytes
 
