@@ -100,7 +100,7 @@ def load_notifications(path: Path | None = None) -> NotificationConfig:
 
 
 def incidents(data: RunData, schedules: dict[str, str | None], now: datetime,
-              since: dict[str, datetime] | None = None) -> list[Incident]:
+              since: dict[str, datetime] | None = None, timezones: dict[str, str] | None = None) -> list[Incident]:
     """Open incidents: sources whose latest real run failed, and sources late on schedule."""
     found = []
     for row in failing_sources(data).to_dict("records"):
@@ -109,7 +109,7 @@ def incidents(data: RunData, schedules: dict[str, str | None], now: datetime,
                               summary=f"{row['source']}: last run {row['run_id']} ended {row['status']}: "
                                       f"{row['message'] or ''}".rstrip(": "),
                               hint=row["hint"] or "", run_id=row["run_id"]))
-    for row in freshness(data, schedules, now, since=since).to_dict("records"):
+    for row in freshness(data, schedules, now, since=since, timezones=timezones).to_dict("records"):
         if row["state"] == "late":
             found.append(Incident(key=f"late:{row['source']}:{row['due_by']:%Y-%m-%dT%H:%M}", source=row["source"],
                                   event="late", summary=f"{row['source']} is late: no successful run since "

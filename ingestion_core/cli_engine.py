@@ -323,8 +323,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if args.summary or args.day:
         return cmd_summary(args)
     store = ConfigStore()
-    schedules = {s.name: s.schedule for s in store.list_sources() if s.valid and s.enabled}
-    found = incidents(load_run_data(), schedules, datetime.now(UTC), store.first_seen())
+    summaries = [s for s in store.list_sources() if s.valid and s.enabled]
+    found = incidents(load_run_data(), {s.name: s.schedule for s in summaries}, datetime.now(UTC), store.first_seen(),
+                      timezones={s.name: s.timezone for s in summaries})
     results = send_alerts(load_notifications(), found, dry_run=args.dry_run)
     for result in results:
         state = "would send" if args.dry_run else ("sent" if result["ok"] else f"FAILED ({result.get('error')})")

@@ -183,14 +183,16 @@ def success_rates(data: RunData, now: datetime) -> pd.DataFrame:
 
 
 def freshness(data: RunData, schedules: dict[str, str | None], now: datetime,
-              grace: timedelta = timedelta(minutes=30), since: dict[str, datetime] | None = None) -> pd.DataFrame:
+              grace: timedelta = timedelta(minutes=30), since: dict[str, datetime] | None = None,
+              timezones: dict[str, str] | None = None) -> pd.DataFrame:
     """Time since each source's last successful real run against its schedule.
 
     A source is late when it has not succeeded since the scheduled time before the last one
     (plus ``grace``): one missed run. Sources without a schedule are 'not scheduled'. A source
     that never succeeded is 'waiting' (not late) while that scheduled time lies before it
-    existed (``since``: when each source was created, ``ConfigStore.first_seen``)."""
-    from croniter import croniter
+    existed (``since``: when each source was created, ``ConfigStore.first_seen``). A cron is
+    read in the source's time zone (``timezones``; UTC when not given)."""
+    from ingestion_core.schedule_status import cron_previous
 
     success = data.real[data.real["status"].isin(("success", "quality_failed"))]
     last = success.groupby("source")["ended_at"].max()
@@ -200,9 +202,9 @@ def freshness(data: RunData, schedules: dict[str, str | None], now: datetime,
         finished = None if finished is None or pd.isna(finished) else finished.to_pydatetime()
         state, due = "not scheduled", None
         if schedule:
-            itr = croniter(schedule, now.astimezone(UTC))
-            itr.get_prev(datetime)
-            slot = itr.get_prev(datetime)  # the run before the latest one must have landed
+            zone = (timezones or {}).get(source, "UTC")
+            latest = cron_previous(schedule, now, zone)
+            slot = cron_previous(schedule, latest, zone)  # the run before the latest one must have landed
             due = slot + grace
             state = "late" if finished is None or finished < due else "fresh"
             created = (since or {}).get(source)
@@ -224,13 +226,14 @@ HEALTH_COLUMNS = ["source", "owner", "status", "last_run", "message", "hint", "r
 
 
 def source_health(data: RunData, schedules: dict[str, str | None], now: datetime,
-                  since: dict[str, datetime] | None = None) -> pd.DataFrame:
+                  since: dict[str, datetime] | None = None, timezones: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per source (configured or seen in the records): its latest real run, success
     rates and freshness (``since``: as for :func:`freshness`); failing sources first, then late
     ones, then the rest by name."""
     latest = data.real.drop_duplicates("source", keep="first").set_index("source")
     sources = sorted(set(schedules) | set(latest.index))
-    fresh = freshness(data, {s: schedules.get(s) for s in sources}, now, since=since).set_index("source")
+    fresh = freshness(data, {s: schedules.get(s) for s in sources}, now, since=since,
+                      timezones=timezones).set_index("source")
     rates = success_rates(data, now).set_index("source")
     rows = []
     for source in sources:

@@ -23,7 +23,8 @@ if data.real.empty:
     st.stop()
 
 now = datetime.now(UTC)
-health = rm.source_health(data, dashboard_data.schedules(), now, dashboard_data.first_seen())
+health = rm.source_health(data, dashboard_data.schedules(), now, dashboard_data.first_seen(),
+                          dashboard_data.timezones())
 failing = health[health["status"].isin(rm.FAILED)]
 late = health[(health["state"] == "late") & ~health["status"].isin(rm.FAILED)]
 

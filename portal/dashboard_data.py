@@ -93,6 +93,11 @@ def schedules() -> dict[str, str | None]:
     return {s.name: (s.schedule if s.valid and s.enabled else None) for s in config_data.source_summaries()}
 
 
+def timezones() -> dict[str, str]:
+    """Each configured source's schedule time zone."""
+    return {s.name: s.timezone for s in config_data.source_summaries()}
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def _first_seen(config_dir: str) -> dict[str, datetime]:
     return ConfigStore().first_seen("sources")

@@ -77,6 +77,14 @@ def test_freshness_against_schedules(history) -> None:
     assert table.loc["new", "state"] == "late"  # never succeeded, due since yesterday 06:00
 
 
+def test_freshness_reads_a_schedule_in_its_time_zone(history) -> None:
+    schedules = {"shop": "0 6 * * *"}  # NOW is 12:00 UTC on 20 Nov; 06:00 in Tokyo is 21:00 UTC the day before
+    utc = freshness(load_run_data(), schedules, NOW).iloc[0]
+    tokyo = freshness(load_run_data(), schedules, NOW, timezones={"shop": "Asia/Tokyo"}).iloc[0]
+    assert utc["due_by"] == datetime(2026, 11, 19, 6, 30, tzinfo=UTC)  # the run before the latest, + 30 min grace
+    assert tokyo["due_by"] == datetime(2026, 11, 18, 21, 30, tzinfo=UTC)
+
+
 def test_a_new_scheduled_source_is_not_late_before_its_first_scheduled_run(history) -> None:
     schedules = {"new": "0 6 * * *"}  # daily at 06:00; NOW is 12:00
     created_today = {"new": NOW - timedelta(hours=3)}  # after today's 06:00: its first run is tomorrow
