@@ -5,6 +5,7 @@ was asked to install."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,11 +30,24 @@ def venv(tmp_path: Path) -> Path:
     return tmp_path / "venv"
 
 
+def _checkout(tmp: Path) -> Path:
+    """A copy of the files bootstrap.sh reads, without the checkout's own stamps: whether this
+    machine already ran `npm ci` (tests/node/node_modules) must not change what the test sees."""
+    root = tmp / "checkout"
+    if not root.exists():
+        for name in ("scripts/bootstrap.sh", "requirements.txt", "requirements-dev.txt", "pyproject.toml",
+                     "tests/node/package-lock.json"):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, root / name)
+    return root
+
+
 def _bootstrap(venv: Path, *args: str) -> list[str]:
     calls = venv.parent / "pip-calls"
     calls.unlink(missing_ok=True)
     env = {**os.environ, "INGEST_VENV": str(venv), "PATH": f"{venv.parent / 'tools'}:{os.environ['PATH']}"}
-    done = subprocess.run(["bash", str(ROOT / "scripts/bootstrap.sh"), *args], env=env, cwd=ROOT,
+    root = _checkout(venv.parent)
+    done = subprocess.run(["bash", str(root / "scripts/bootstrap.sh"), *args], env=env, cwd=root,
                           capture_output=True, text=True)
     assert done.returncode == (7 if "--test" in args else 0), done.stderr
     return calls.read_text().splitlines() if calls.exists() else []
