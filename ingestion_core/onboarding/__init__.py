@@ -73,6 +73,12 @@ from ingestion_core.onboarding.probing import (
     test_connection,
     test_endpoint,
 )
+from ingestion_core.onboarding.table_check import (
+    TableCheck,
+    check_sources,
+    check_table_names,
+    forget_checks,
+)
 from ingestion_core.onboarding.saving import (
     LEADING_KEYS,
     SaveResult,
@@ -109,9 +115,12 @@ __all__ = [
     "SaveResult",
     "SecretStatus",
     "SourceRow",
+    "TableCheck",
     "autofill_table",
     "bin_entry_label",
     "bin_folder",
+    "check_sources",
+    "check_table_names",
     "call_timeout",
     "connection_fingerprint",
     "connection_model",
@@ -127,6 +136,7 @@ __all__ = [
     "draft_yaml",
     "duplicate_draft",
     "expand_check",
+    "forget_checks",
     "file_table_entry",
     "free_name",
     "get_path",
