@@ -73,12 +73,6 @@ from ingestion_core.onboarding.probing import (
     test_connection,
     test_endpoint,
 )
-from ingestion_core.onboarding.table_check import (
-    TableCheck,
-    check_sources,
-    check_table_names,
-    forget_checks,
-)
 from ingestion_core.onboarding.saving import (
     LEADING_KEYS,
     SaveResult,
@@ -98,6 +92,12 @@ from ingestion_core.onboarding.saving import (
     validate_draft,
     validate_yaml,
     yaml_of_draft,
+)
+from ingestion_core.onboarding.table_check import (
+    TableCheck,
+    check_sources,
+    check_table_names,
+    forget_checks,
 )
 
 __all__ = [
@@ -119,9 +119,9 @@ __all__ = [
     "autofill_table",
     "bin_entry_label",
     "bin_folder",
+    "call_timeout",
     "check_sources",
     "check_table_names",
-    "call_timeout",
     "connection_fingerprint",
     "connection_model",
     "default_schema",
@@ -136,8 +136,8 @@ __all__ = [
     "draft_yaml",
     "duplicate_draft",
     "expand_check",
-    "forget_checks",
     "file_table_entry",
+    "forget_checks",
     "free_name",
     "get_path",
     "is_secret_path",

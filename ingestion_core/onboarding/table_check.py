@@ -59,7 +59,7 @@ def check_table_names(config: object) -> TableCheck:
     schemas = {None if kind == "sqlite" else t.schema_ for t in config.tables}  # type: ignore[attr-defined]
     try:
         found = {schema: discovery.table_names(config, schema) for schema in schemas}
-    except Exception as exc:  # noqa: BLE001 - any failure to ask is "unknown", never "invalid"
+    except Exception as exc:
         return TableCheck("unknown", note=_why_unknown(exc))
     entries = [{"name": t.name, "schema": None if kind == "sqlite" else t.schema_, "source_table": t.source_table}
                for t in config.tables]  # type: ignore[attr-defined]
@@ -129,7 +129,7 @@ def _check_into_cache(store: ConfigStore, name: str, key: tuple[str, str, str]) 
     try:
         loaded = store.load("sources", name)
         check = check_table_names(loaded.config) if loaded.config is not None else TableCheck("none")
-    except Exception as exc:  # noqa: BLE001 - a thread must not die silently
+    except Exception as exc:
         check = TableCheck("unknown", note=_why_unknown(exc))
     with _lock:
         _cache[key] = check
