@@ -151,9 +151,10 @@ def follow_links() -> None:
 def _stepper(state: EditorState) -> None:
     titles = wizard_tables.step_titles(state.draft.source_type, STEPS)
     st.progress(state.step / len(STEPS), text=f"Step {state.step} of {len(STEPS)}: {titles[state.step - 1]}")
-    columns = st.columns(len(STEPS))
-    for number, (column, title) in enumerate(zip(columns, titles, strict=True), start=1):
-        column.button(f"{number}. {SHORT.get(title, title)}", key=f"wiz-go-{number}", width="stretch", help=title,
+    # a row that wraps (not columns: on a phone those stack into five full-width rows)
+    with st.container(key="wiz-steps", horizontal=True, wrap=True, horizontal_alignment="distribute", gap="small"):
+        for number, title in enumerate(titles, start=1):
+            st.button(f"{number}. {SHORT.get(title, title)}", key=f"wiz-go-{number}", width="content", help=title,
                       type="primary" if number == state.step else "tertiary",
                       disabled=number > state.furthest, on_click=_go_to, args=(number,))
 
