@@ -24,7 +24,7 @@ from ingestion_core.models.sources import SOURCE_MODELS
 from ingestion_core.onboarding import Discovered, Draft, SaveResult, is_under, review
 from ingestion_core.sources import ConnectionReport
 from ingestion_core.validation import ConfigIssue
-from portal import wizard_review, wizard_tables
+from portal import components, wizard_review, wizard_tables
 from portal.components import code, md_escape
 from portal.identity import acting_user
 from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
@@ -123,6 +123,7 @@ def render(state: EditorState) -> None:
     if state.step >= 3:
         wizard_tables.autofill_all(state)
     model, issues = onboarding.validate_draft(state.draft)
+    components.help_icons_off_tab()
     _stepper(state)
     ctx = FormContext(STATE_KEY, state, issues, show_all=state.step in state.attempted)
     STEP_VIEWS[state.step](state, ctx, model)
