@@ -24,9 +24,7 @@ def test_the_step_bar_fits_a_phone_screen(portal_app: Any, chromium: Any, tmp_pa
     try:
         page = context.new_page()
         ui = Driver(page, tmp_path)
-        page.goto(f"{portal_app.url}/source_editor")
-        ui.click(ui.widget("wiz-type").get_by_text("PostgreSQL (postgres)", exact=True))
-        ui.wait_text("Type: postgres")
+        ui.new_postgres_form(portal_app.url)
         ui.idle()
         tops = set()
         for number in range(1, STEPS + 1):
@@ -49,9 +47,7 @@ def test_tab_goes_from_field_to_field_not_to_its_help_icon(portal_app: Any, brow
     from playwright.sync_api import expect
 
     ui = Driver(browser_page, tmp_path)
-    browser_page.goto(f"{portal_app.url}/source_editor")
-    ui.click(ui.widget("wiz-type").get_by_text("PostgreSQL (postgres)", exact=True))
-    ui.wait_text("Type: postgres")
+    ui.new_postgres_form(portal_app.url)
     ui.next_step(2)
     ui.idle()
     host = ui.widget("f-source-host").locator("input")
