@@ -4,13 +4,14 @@ never *invalid*.
 
 Example::
 
-    checks = check_sources(store, ["crm", "shop"], timeout=3)
+    checks = check_sources(store, ["crm", "shop"])   # waits 3 s at most in all
     checks["crm"].state    # "missing": checks["crm"].issues names the table and the closest names
     checks["shop"].note    # "not checked: server unreachable"
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,15 @@ from ingestion_core.validation import ConfigIssue
 CHECK_TIMEOUT_S = 3.0
 KEEP_S = {"ok": 300.0, "missing": 300.0, "unknown": 30.0}  # an unreachable server is asked again sooner
 UNREACHABLE = "not checked: server unreachable"
+NO_ANSWER_YET = "not checked yet: no answer within {:g} s (shown on a later refresh)"
+
+
+def check_timeout() -> float:
+    """Seconds the Sources list waits for the table checks in all (``INGEST_TABLE_CHECK_TIMEOUT_S``)."""
+    try:
+        return max(0.1, float(os.environ.get("INGEST_TABLE_CHECK_TIMEOUT_S", CHECK_TIMEOUT_S)))
+    except ValueError:
+        return CHECK_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -83,9 +93,11 @@ def _why_unknown(exc: BaseException) -> str:
     return UNREACHABLE
 
 
-def check_sources(store: ConfigStore, names: list[str], timeout: float = CHECK_TIMEOUT_S) -> dict[str, TableCheck]:
+def check_sources(store: ConfigStore, names: list[str], timeout: float | None = None) -> dict[str, TableCheck]:
     """The table check of each source, asked in parallel and waited for at most ``timeout``
-    seconds in all; a check still running is "unknown" now and cached when it ends."""
+    seconds in all (:func:`check_timeout`); a check still running is "unknown" now and cached
+    when it ends."""
+    timeout = check_timeout() if timeout is None else timeout
     from ingestion_core import preload
 
     preload.load_heavy_modules()  # never imported first by a check thread while another imports them
@@ -108,7 +120,8 @@ def check_sources(store: ConfigStore, names: list[str], timeout: float = CHECK_T
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     with _lock:
-        return {name: _cache.get(key) or TableCheck("unknown", note=UNREACHABLE) for name, key in keys.items()}
+        return {name: _cache.get(key) or TableCheck("unknown", note=NO_ANSWER_YET.format(timeout))
+                for name, key in keys.items()}
 
 
 def forget_checks() -> None:

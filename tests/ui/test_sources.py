@@ -8,6 +8,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingestion_core.records import RunRecord, write_record
@@ -214,11 +215,17 @@ def test_test_run_opens_the_source_page_and_starts_the_test_run(ingest_env: Path
 
 # --- discovery's answer: a table the database lacks makes the source not valid --------------
 
+@pytest.fixture
+def patient_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list waits for the database's answer (3 s on a loaded machine is not a missing answer)."""
+    monkeypatch.setenv("INGEST_TABLE_CHECK_TIMEOUT_S", "300")
+
+
 def problems_text(at: AppTest) -> str:
     return " ".join(unescape(e.value) for e in at.error)
 
 
-def test_sqlite_source_naming_a_missing_table_is_not_valid(ingest_env: Path) -> None:
+def test_sqlite_source_naming_a_missing_table_is_not_valid(ingest_env: Path, patient_checks: None) -> None:
     with sqlite3.connect(ingest_env / "crm.sqlite") as con:
         con.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY)")
     write_source(ingest_env, "crm_lite", "name: crm_lite\nowner: market-de\nsource: {type: sqlite, path: crm.sqlite}\n"
@@ -236,7 +243,8 @@ def test_sqlite_source_naming_a_missing_table_is_not_valid(ingest_env: Path) -> 
     assert [r["name"] for r in table(at)] == ["crm_lite"]
 
 
-def test_postgres_source_naming_a_missing_table_is_not_valid(ingest_env: Path, postgres_db) -> None:
+def test_postgres_source_naming_a_missing_table_is_not_valid(ingest_env: Path, postgres_db,
+                                                             patient_checks: None) -> None:
     postgres_db.execute("CREATE SCHEMA crm; CREATE TABLE crm.contacts (id bigint PRIMARY KEY)")
     pg_source(ingest_env, postgres_db, "  - {name: contact, schema: crm, mode: full}\n")
 
@@ -250,7 +258,8 @@ def test_postgres_source_naming_a_missing_table_is_not_valid(ingest_env: Path, p
     assert (table(at)[0]["valid"], table(at)[0]["tables in database"]) == (True, "all found")
 
 
-def test_unreachable_server_is_not_checked_rather_than_invalid(ingest_env: Path, monkeypatch) -> None:
+def test_unreachable_server_is_not_checked_rather_than_invalid(ingest_env: Path, monkeypatch,
+                                                               patient_checks: None) -> None:
     monkeypatch.setenv("FAR_PASSWORD", "x")
     write_source(ingest_env, "far", f"name: far\nowner: market-de\nsource: {{type: postgres, host: 127.0.0.1, "
                  f"port: {free_port()}, database: x, username: u, password: '${{env:FAR_PASSWORD}}'}}\n"
