@@ -9,9 +9,12 @@ table thread to end (:func:`wait_for_tables`) before the run ends: the source's 
 only when nothing of the run reads or writes any more. A run stuck in a call that never returns
 is killed by ``ingest cancel`` after its grace period; the kernel releases the lock then.
 
+The same map step counts the rows read so far (:class:`RowCounter`): the record shows them
+growing while a table loads, published at most once a second.
+
 Example::
 
-    resource.add_map(stop_when_cancelled(plan.cancel, "orders"))   # each chunk checks the event
+    resource.add_map(stop_when_cancelled(plan.cancel, "orders", RowCounter(result, plan.publish)))
     except KeyboardInterrupt:
         plan.cancel.set()
         wait_for_tables(pool)
@@ -20,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,11 +38,41 @@ def raise_if_cancelled(cancel: threading.Event, table: str) -> None:
         raise RunCancelled(f"{table}: the run was cancelled; the table stopped at its next chunk")
 
 
-def stop_when_cancelled(cancel: threading.Event, table: str) -> Callable[[Any], Any]:
-    """A map step for a dlt resource: passes each chunk through, or stops the extract once cancelled."""
+class RowCounter:
+    """Counts the rows of each chunk into ``result.rows_so_far`` (from 0: a new attempt counts
+    afresh) and calls ``publish`` at most once every ``every_s`` seconds, never per row."""
+
+    def __init__(self, result: Any, publish: Callable[[], None], every_s: float = 1.0):
+        self.result, self.publish, self.every_s = result, publish, every_s
+        self.result.rows_so_far = 0
+        self.published_at = time.monotonic()
+
+    def add(self, chunk: Any) -> None:
+        self.result.rows_so_far += _row_count(chunk)
+        now = time.monotonic()
+        if now - self.published_at >= self.every_s:
+            self.published_at = now
+            self.publish()
+
+
+def _row_count(chunk: Any) -> int:
+    """A record (dict) is one row; an Arrow table or batch its num_rows; a list or frame its length."""
+    if isinstance(chunk, dict):
+        return 1
+    rows = getattr(chunk, "num_rows", None)
+    if isinstance(rows, int):
+        return rows
+    return len(chunk) if isinstance(chunk, list) or hasattr(chunk, "columns") else 1
+
+
+def stop_when_cancelled(cancel: threading.Event, table: str, counter: RowCounter | None = None) -> Callable[[Any], Any]:
+    """A map step for a dlt resource: passes each chunk through (counted by ``counter``), or stops
+    the extract once cancelled."""
 
     def check(chunk: Any) -> Any:
         raise_if_cancelled(cancel, table)
+        if counter is not None:
+            counter.add(chunk)
         return chunk
 
     return check

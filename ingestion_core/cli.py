@@ -108,11 +108,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
         issues = validate_file(path)
         if args.check_secrets:
             issues += missing_secrets(path, checked)
+        if args.check_tables and not any(i.severity == "error" for i in issues):
+            issues += missing_tables(path)
         for issue in issues:
             print(issue.line(str(path)))
         failed += any(i.severity == "error" for i in issues)
     print(f"{len(files) - failed} of {len(files)} files valid", file=sys.stderr)
     return 1 if failed else 0
+
+
+def missing_tables(path: Path) -> list[ConfigIssue]:
+    """An error per table a database source names that its database lacks (with the closest
+    names); a warning when the database could not be asked. Other files: nothing."""
+    from ingestion_core.onboarding.table_check import check_table_names
+
+    config, _ = _store_for(path).validate_text("sources", path.read_text(encoding="utf-8"), path.stem)
+    if config is None:  # a destination or teams file
+        return []
+    check = check_table_names(config)
+    return check.issues if check.state == "missing" else \
+        [ConfigIssue("source", check.note, "warning")] if check.state == "unknown" else []
 
 
 def missing_secrets(path: Path, checked: dict[str, tuple[str | None, list[str]]]) -> list[ConfigIssue]:
@@ -228,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="files or folders (default: the config dir)")
     p.add_argument("--check-secrets", action="store_true",
                    help="also report each secret reference no provider has (values are never printed)")
+    p.add_argument("--check-tables", action="store_true",
+                   help="also ask each database source's database whether the tables it names exist "
+                        "(an unreachable database is a warning, not an error)")
 
     p = sub.add_parser("list", help="list the configured sources")
     p.add_argument("--json", action="store_true")

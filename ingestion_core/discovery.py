@@ -89,6 +89,18 @@ def list_schemas(config: SourceFileBase | Any) -> list[str]:
         engine.dispose()
 
 
+def table_names(config: SourceFileBase | Any, schema: str | None = None) -> list[str]:
+    """Names of the tables and views in one schema, without their columns (a quick check)."""
+    from ingestion_core.sources.sql import create_engine
+
+    engine = create_engine(_as_config(config))
+    try:
+        inspector = sa.inspect(engine)
+        return sorted(set(inspector.get_table_names(schema=schema) + inspector.get_view_names(schema=schema)))
+    finally:
+        engine.dispose()
+
+
 def discover_tables(config: SourceFileBase | Any, schema: str | None = None,
                     with_estimates: bool = True) -> list[TableInfo]:
     """Tables and views of a database source, with columns, keys and row estimates."""

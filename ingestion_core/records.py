@@ -52,6 +52,9 @@ class TableResult(BaseModel):
     child_rows: dict[str, int] = Field(
         default_factory=dict, description="Rows per child table (landed name: rows), e.g. a REST record's nested "
         "list unpacked into <table>__<field>; rows = records + the sum of these.")
+    rows_so_far: int = Field(
+        0, description="Records read from the source so far, counted per chunk while the table loads and published "
+        "at most once a second (the Status tab shows it growing); at the end, what the extract read.")
     bytes: int = Field(0, description="Bytes of the files extracted for the table.")
     files: int = Field(0, description="Load jobs (files) loaded.")
     duration_s: float = 0.0

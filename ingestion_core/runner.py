@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion_core import preload, settings
-from ingestion_core.cancellation import raise_if_cancelled, stop_when_cancelled, wait_for_tables
+from ingestion_core.cancellation import RowCounter, raise_if_cancelled, stop_when_cancelled, wait_for_tables
 from ingestion_core.config_store import SCHEMA_COMMENT, ConfigStore, dump_yaml
 from ingestion_core.destinations import DestinationPlan, build_destination, preview_plan
 from ingestion_core.errors import describe, error_class, explain, is_transient, retry_table
@@ -369,7 +369,7 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
     if getattr(resource, "planned_columns", None) is not None:
         plan.source_columns[table.name] = resource.planned_columns
     resource = _with_hints(resource, plan, table, table_settings)
-    resource.add_map(stop_when_cancelled(plan.cancel, table.name))
+    resource.add_map(stop_when_cancelled(plan.cancel, table.name, RowCounter(result, plan.publish)))
     timings: dict[str, float] = {}
     with _timed(timings, "extract"):
         pipeline.extract(resource, loader_file_format=plan.destination.loader_file_format,

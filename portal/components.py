@@ -102,6 +102,27 @@ def ensure_app_navigation() -> None:
 
 # --- sidebar -------------------------------------------------------------------------------
 
+# Streamlit 1.67 has no option for it: a field's "?" help icon is a <button> in its label, a Tab
+# stop between one field and the next. This takes the label icons (never buttons with help, whose
+# tooltip wraps the button itself) out of the Tab order, now and as reruns redraw them; they still
+# open on hover and click. Installed once per browser tab.
+HELP_ICONS_OFF_TAB = """<script>
+(() => {
+  if (window.__helpIconsOffTab) return;
+  window.__helpIconsOffTab = true;
+  const selector = '[data-testid="stWidgetLabel"] [data-testid="stTooltipIcon"] button:not([tabindex="-1"])';
+  const skip = () => document.querySelectorAll(selector).forEach(icon => icon.setAttribute("tabindex", "-1"));
+  skip();
+  new MutationObserver(skip).observe(document.body, {childList: true, subtree: true});
+})();
+</script>"""
+
+
+def help_icons_off_tab() -> None:
+    """Tab goes from field to field, not to each field's help icon (see ``HELP_ICONS_OFF_TAB``)."""
+    st.html(HELP_ICONS_OFF_TAB, unsafe_allow_javascript=True)
+
+
 def render_sidebar(config_dir: Path, user: ActingUser, pages: Sequence[object] = ()) -> None:
     """The page links, where the configs come from, who is acting, their teams and rights, and
     sign-out. The links are drawn here rather than by Streamlit's own sidebar navigation, which a

@@ -97,7 +97,8 @@ def tables_frame(tables: list[TableResult]) -> pd.DataFrame:
     """Per-table results of one run, as the drill-down shows them."""
     return pd.DataFrame([{
         "table": t.name, "mode": t.mode, "status": status_label(t.status),
-        "records": rm.records_of(t.rows, t.records), "child rows": t.rows - rm.records_of(t.rows, t.records),
+        "records": t.rows_so_far if t.status == "running" else rm.records_of(t.rows, t.records),  # growing live
+        "child rows": t.rows - rm.records_of(t.rows, t.records),
         "bytes": t.bytes,
         "files": t.files, "seconds": round(t.duration_s, 1), "backend": t.backend, "attempts": t.attempts,
         **{f"{p} s": round(t.phases[p].duration_s, 1) if p in t.phases else None for p in rm.PHASES},

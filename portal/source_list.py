@@ -23,8 +23,8 @@ from portal.identity import acting_user
 FLASH_KEY = "sources-flash"
 CONFIRM_KEY = "sources-confirm"
 STATUSES = ("all", "valid", "invalid", "enabled", "disabled", "last run failed")
-COLUMNS = ("name", "home", "type", "owner", "destination", "tables", "enabled", "valid", "last run", "last run at",
-           "schedule run by")
+COLUMNS = ("name", "home", "type", "owner", "destination", "tables", "enabled", "valid", "tables in database",
+           "last run", "last run at", "schedule run by")
 
 
 def render() -> None:
@@ -34,6 +34,7 @@ def render() -> None:
     if refresh.button("Refresh", key="sources-refresh", icon=":material/refresh:", width="stretch"):
         data.refresh_sources()
         data.refresh_runs()
+        onboarding.forget_checks()
     if new.button("New source", key="sources-new", type="primary", icon=":material/add:", width="stretch"):
         wizard.request_editor("new")
     _flash()
@@ -47,14 +48,14 @@ def render() -> None:
                      column_config=_column_config(), on_select="rerun", selection_mode="single-row")
         st.caption(f"{len(shown)} of {len(rows)} sources shown.")
         _actions(shown or rows)
-        components.source_problems([r.summary for r in shown], key_prefix="sources")
+        components.source_problems([r.checked_summary for r in shown], key_prefix="sources")
     _bin()
 
 
 def source_rows() -> list[SourceRow]:
-    runs = data.last_runs()
-    return [SourceRow(s, (runs.get(s.name) or {}).get("status"), (runs.get(s.name) or {}).get("started_at"),
-                      (runs.get(s.name) or {}).get("kind")) for s in data.source_summaries()]
+    """Every source with its last run and whether discovery finds its tables (a few seconds at
+    most, cached per file revision; Refresh asks again)."""
+    return onboarding.source_rows(runs=data.last_runs(), summaries=data.source_summaries(), check_tables=True)
 
 
 def filter_rows(rows: Sequence[SourceRow]) -> list[SourceRow]:
@@ -75,7 +76,7 @@ def _matches(row: SourceRow, text: str, types: list[str], teams: list[str], stat
         return False
     if (types and summary.type not in types) or (teams and summary.owner not in teams):
         return False
-    checks = {"valid": summary.valid, "invalid": not summary.valid, "enabled": summary.enabled,
+    checks = {"valid": row.valid, "invalid": not row.valid, "enabled": summary.enabled,
               "disabled": not summary.enabled, "last run failed": row.last_status in ("failed", "partial",
                                                                                        "quality_failed")}
     return checks.get(status, True)
@@ -87,7 +88,7 @@ def rows_frame(rows: Sequence[SourceRow]) -> pd.DataFrame:
         "name": r.summary.name, "home": f"source?source={quote(r.summary.name)}", "type": r.summary.type,
         "owner": r.summary.owner,
         "destination": r.summary.destination, "tables": r.summary.tables, "enabled": r.summary.enabled,
-        "valid": r.summary.valid,
+        "valid": r.valid, "tables in database": r.tables_check.label if r.tables_check else "-",
         "last run": (r.last_status + (" (preview)" if r.last_kind == "preview" else "")) if r.last_status else "never",
         "last run at": pd.to_datetime(r.last_started, utc=True) if r.last_started else None,
         "schedule run by": executors.get(r.summary.name, "-"),
@@ -102,7 +103,11 @@ def _column_config() -> dict:
                                             "schema, settings and history"),
         "tables": st.column_config.NumberColumn("tables", help="Tables, files or endpoints loaded", format="%d"),
         "enabled": st.column_config.CheckboxColumn("enabled", help="Disabled sources are not scheduled"),
-        "valid": st.column_config.CheckboxColumn("valid", help="Passes validation (problems listed below)"),
+        "valid": st.column_config.CheckboxColumn("valid", help="Passes validation and the database has its tables "
+                                                 "(problems listed below)"),
+        "tables in database": st.column_config.TextColumn("tables in database", help="What the database said "
+                                                          "when asked for the source's tables (asked again on "
+                                                          "Refresh)"),
         "last run": st.column_config.TextColumn("last run", help="Status of the newest run"),
         "last run at": components.time_column("last run at"),
     }

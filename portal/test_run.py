@@ -163,7 +163,8 @@ def _table_line(table: TableResult) -> str:
     if table.status == "pending":
         return "waiting"
     if table.status == "running":
-        return "reading, normalizing and loading"
+        so_far = f": {table.rows_so_far:,} rows so far" if table.rows_so_far else ""
+        return f"reading, normalizing and loading{so_far}"
     return f"{status_label(table.status)}, {table.rows:,} rows in {table.duration_s:.1f} s"
 
 

@@ -24,7 +24,7 @@ from ingestion_core.models.sources import SOURCE_MODELS
 from ingestion_core.onboarding import Discovered, Draft, SaveResult, is_under, review
 from ingestion_core.sources import ConnectionReport
 from ingestion_core.validation import ConfigIssue
-from portal import wizard_review, wizard_tables
+from portal import components, wizard_review, wizard_tables
 from portal.components import code, md_escape
 from portal.identity import acting_user
 from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
@@ -123,6 +123,7 @@ def render(state: EditorState) -> None:
     if state.step >= 3:
         wizard_tables.autofill_all(state)
     model, issues = onboarding.validate_draft(state.draft)
+    components.help_icons_off_tab()
     _stepper(state)
     ctx = FormContext(STATE_KEY, state, issues, show_all=state.step in state.attempted)
     STEP_VIEWS[state.step](state, ctx, model)
@@ -151,9 +152,10 @@ def follow_links() -> None:
 def _stepper(state: EditorState) -> None:
     titles = wizard_tables.step_titles(state.draft.source_type, STEPS)
     st.progress(state.step / len(STEPS), text=f"Step {state.step} of {len(STEPS)}: {titles[state.step - 1]}")
-    columns = st.columns(len(STEPS))
-    for number, (column, title) in enumerate(zip(columns, titles, strict=True), start=1):
-        column.button(f"{number}. {SHORT.get(title, title)}", key=f"wiz-go-{number}", width="stretch", help=title,
+    # a row that wraps (not columns: on a phone those stack into five full-width rows)
+    with st.container(key="wiz-steps", horizontal=True, wrap=True, horizontal_alignment="distribute", gap="small"):
+        for number, title in enumerate(titles, start=1):
+            st.button(f"{number}. {SHORT.get(title, title)}", key=f"wiz-go-{number}", width="content", help=title,
                       type="primary" if number == state.step else "tertiary",
                       disabled=number > state.furthest, on_click=_go_to, args=(number,))
 

@@ -11,7 +11,8 @@ A request path is ``/[<auth>/][<fault>/]<style>/<collection>``:
   end-of-session secrets scan looks for all of them.
 - ``<fault>`` (optional): ``flaky`` (the first try of page 2 answers 429 with ``Retry-After``, the
   first try of page 3 answers 500), ``fail500`` (the first try of every odd page answers 500),
-  ``slow`` (pages from ``slow_from_page`` on wait ``slow_seconds`` before answering), ``malformed``
+  ``slow`` (pages from ``slow_from_page`` on wait ``slow_seconds`` before answering; from
+  ``hold_from_page`` on, also until the test sets ``release``), ``malformed``
   (page 2 is cut-off JSON), ``empty`` (no records at all), ``loop`` (page 1 again, forever: the
   same body and the same next link / cursor, whatever the request asks for), ``relink`` (the
   right records, but every next link / cursor points at page 2 again), ``echo`` (from page
@@ -121,6 +122,8 @@ class ApiServer:
     retry_after_seconds: int = 1
     slow_seconds: float = 2.0
     slow_from_page: int = 2
+    hold_from_page: int | None = None  # slow pages from this one on wait for ``release`` (or the server's stop)
+    release: threading.Event = field(default_factory=threading.Event)
     echo_from_page: int = 2
     token: str = field(default_factory=lambda: fake_secret("api_token", "tok-"))
     api_key: str = field(default_factory=lambda: fake_secret("api_key", "key-"))
@@ -315,6 +318,9 @@ def _apply_fault(api: ApiServer, fault: str, path: str, params: dict[str, str], 
         raise Reply(500, _json({"error": "boom"}))
     if fault == "slow" and page >= api.slow_from_page:
         api._stop.wait(api.slow_seconds)
+        while api.hold_from_page is not None and page >= api.hold_from_page and not api._stop.is_set() \
+                and not api.release.wait(0.05):
+            pass
     if fault == "malformed" and page == 2:
         raise Reply(200, b'{"data": [{"id": 1, "name": "cut')
     if fault == "empty":

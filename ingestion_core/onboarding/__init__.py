@@ -93,6 +93,12 @@ from ingestion_core.onboarding.saving import (
     validate_yaml,
     yaml_of_draft,
 )
+from ingestion_core.onboarding.table_check import (
+    TableCheck,
+    check_sources,
+    check_table_names,
+    forget_checks,
+)
 
 __all__ = [
     "DEFAULT_SCHEMAS",
@@ -109,10 +115,13 @@ __all__ = [
     "SaveResult",
     "SecretStatus",
     "SourceRow",
+    "TableCheck",
     "autofill_table",
     "bin_entry_label",
     "bin_folder",
     "call_timeout",
+    "check_sources",
+    "check_table_names",
     "connection_fingerprint",
     "connection_model",
     "default_schema",
@@ -128,6 +137,7 @@ __all__ = [
     "duplicate_draft",
     "expand_check",
     "file_table_entry",
+    "forget_checks",
     "free_name",
     "get_path",
     "is_secret_path",

@@ -106,6 +106,12 @@ class Driver:
         field.press("Enter")
         self.typed.append(key)
 
+    def new_postgres_form(self, portal_url: str) -> None:
+        """Open the source form and choose PostgreSQL in step 1."""
+        self.page.goto(f"{portal_url}/source_editor")
+        self.click(self.widget("wiz-type").get_by_text("PostgreSQL (postgres)", exact=True))
+        self.wait_text("Type: postgres")
+
     def wait_text(self, text: str) -> None:
         self.page.get_by_text(text).first.wait_for()
         self.idle()

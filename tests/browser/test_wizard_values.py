@@ -18,9 +18,7 @@ def test_password_typed_then_tab_survives_next_and_back(portal_app: Any, browser
     from playwright.sync_api import expect
 
     ui = Driver(browser_page, tmp_path)
-    browser_page.goto(f"{portal_app.url}/source_editor")
-    ui.click(ui.widget("wiz-type").get_by_text("PostgreSQL (postgres)", exact=True))
-    ui.wait_text("Type: postgres")
+    ui.new_postgres_form(portal_app.url)
     ui.next_step(2)
     for key, value in (("f-name", "sales"), ("f-owner", "market-de"), ("f-source-host", postgres_db.host),
                        ("f-source-port", str(postgres_db.port)), ("f-source-database", postgres_db.name),

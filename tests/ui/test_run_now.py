@@ -210,3 +210,36 @@ def test_full_refresh_of_one_table_after_a_confirmation(demo: Path) -> None:
     assert record.status == "success" and record.actor == ACTOR
     assert [(t.name, t.rows) for t in record.tables] == [("orders", total)]  # only that table, in full
     assert landed(demo, "SELECT count(*) FROM demo_shop.orders") == [(total,)]  # dropped first: no doubles
+
+
+def test_a_running_table_shows_its_rows_so_far(ingest_env: Path) -> None:
+    # page 2 answers after 1.5 s (past the 1 s between publishes), page 3 waits for the test: the
+    # record surely shows the table part-read, and stays so until the test lets the run go on
+    with running_api(250, slow_seconds=1.5, slow_from_page=2, hold_from_page=3) as api:
+        source = {"type": "rest_api", "base_url": f"{api.url}/",
+                  "paginator": {"type": "offset", "limit": 100, "total_path": "total"}}
+        (ingest_env / "configs" / "sources" / "api.yaml").write_text(
+            f"name: api\nowner: market-de\nsource: {json.dumps(source)}\n"
+            "tables:\n  - {name: items, path: slow/offset/items}\n", encoding="utf-8")
+        at = press(open_page("api"), "run-now")
+        run_id = at.session_state["run-last"][1]
+
+        def part_read() -> int:
+            record = find_record(run_id)
+            assert record.status == "running", (record.status, record.error)
+            return record.tables[0].rows_so_far if 0 < record.tables[0].rows_so_far < 250 else 0
+
+        so_far = until(part_read, "the record to show the table part-read")
+        ok(at.run())
+        shown = live_grid(at).set_index("table").loc["items", "records"]
+        assert so_far <= shown < 250 and at.status[0].state == "running"
+        api.release.set()
+        record = until(lambda: (r := find_record(run_id)).status != "running" and r, "the run to end")
+    items = record.tables[0]
+    assert (record.status, items.records, items.rows_so_far) == ("success", 250, 250), record.error
+
+
+def live_grid(at: AppTest) -> Any:
+    from tests.ui.test_test_run import grid
+
+    return grid(at, "run-live-tables")

@@ -4,12 +4,16 @@ and the buttons that open the editor."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingestion_core.records import RunRecord, write_record
+from tests.integration.test_engine_postgres import write_source as pg_source
+from tests.services import free_port
 from tests.ui.test_wizard import REPO, SAVED_CRM, click, errors, ok, unescape, write_source
 
 SOURCES = REPO / "pages" / "sources.py"
@@ -207,3 +211,60 @@ def test_test_run_opens_the_source_page_and_starts_the_test_run(ingest_env: Path
     ok(at.run())
     assert job.record.status == "success" and at.status[0].state == "complete"
     assert "stores" in [t.label for t in at.tabs]
+
+
+# --- discovery's answer: a table the database lacks makes the source not valid --------------
+
+@pytest.fixture
+def patient_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list waits for the database's answer (3 s on a loaded machine is not a missing answer)."""
+    monkeypatch.setenv("INGEST_TABLE_CHECK_TIMEOUT_S", "300")
+
+
+def problems_text(at: AppTest) -> str:
+    return " ".join(unescape(e.value) for e in at.error)
+
+
+def test_sqlite_source_naming_a_missing_table_is_not_valid(ingest_env: Path, patient_checks: None) -> None:
+    with sqlite3.connect(ingest_env / "crm.sqlite") as con:
+        con.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY)")
+    write_source(ingest_env, "crm_lite", "name: crm_lite\nowner: market-de\nsource: {type: sqlite, path: crm.sqlite}\n"
+                 "tables:\n  - {name: contact, mode: full}\n")
+    write_source(ingest_env, "crm_ok", "name: crm_ok\nowner: market-de\nsource: {type: sqlite, path: crm.sqlite}\n"
+                 "tables:\n  - {name: contacts, mode: full}\n")
+
+    at = sources_page()
+    rows = {r["name"]: r for r in table(at)}
+
+    assert (rows["crm_lite"]["valid"], rows["crm_lite"]["tables in database"]) == (False, "missing")
+    assert (rows["crm_ok"]["valid"], rows["crm_ok"]["tables in database"]) == (True, "all found")
+    assert "table 'contact' is not in the database: did you mean 'contacts'?" in problems_text(at)
+    ok(at.selectbox(key="sources-status").select("invalid").run())
+    assert [r["name"] for r in table(at)] == ["crm_lite"]
+
+
+def test_postgres_source_naming_a_missing_table_is_not_valid(ingest_env: Path, postgres_db,
+                                                             patient_checks: None) -> None:
+    postgres_db.execute("CREATE SCHEMA crm; CREATE TABLE crm.contacts (id bigint PRIMARY KEY)")
+    pg_source(ingest_env, postgres_db, "  - {name: contact, schema: crm, mode: full}\n")
+
+    at = sources_page()
+    row = table(at)[0]
+
+    assert (row["name"], row["valid"], row["tables in database"]) == ("pg", False, "missing")
+    assert "table 'contact' is not in schema crm: did you mean 'contacts'?" in problems_text(at)
+    postgres_db.execute("ALTER TABLE crm.contacts RENAME TO contact")
+    ok(click(at, "sources-refresh"))  # Refresh asks the database again
+    assert (table(at)[0]["valid"], table(at)[0]["tables in database"]) == (True, "all found")
+
+
+def test_unreachable_server_is_not_checked_rather_than_invalid(ingest_env: Path, monkeypatch,
+                                                               patient_checks: None) -> None:
+    monkeypatch.setenv("FAR_PASSWORD", "x")
+    write_source(ingest_env, "far", f"name: far\nowner: market-de\nsource: {{type: postgres, host: 127.0.0.1, "
+                 f"port: {free_port()}, database: x, username: u, password: '${{env:FAR_PASSWORD}}'}}\n"
+                 "tables: [{name: t}]\n")
+
+    row = table(sources_page())[0]
+
+    assert (row["valid"], row["tables in database"]) == (True, "not checked: server unreachable")

@@ -193,3 +193,17 @@ def test_dlt_telemetry_is_off_unless_asked_for() -> None:
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                         env={**env, "RUNTIME__DLTHUB_TELEMETRY": "true"})
     assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True")
+
+
+def test_validate_check_tables_names_a_missing_table_and_the_closest(sources: Path, ingest_env: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    with sqlite3.connect(ingest_env / "crm.sqlite") as con:
+        con.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY)")
+    path = write(sources, "crm", "name: crm\nowner: market-de\nsource: {type: sqlite, path: crm.sqlite}\n"
+                 "tables:\n  - {name: contact}\n")
+    assert main(["validate", str(path)]) == 0  # on paper it is fine
+    assert main(["validate", "--check-tables", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "crm.yaml:tables[0].name: table 'contact' is not in the database: did you mean 'contacts'?" in out
