@@ -136,7 +136,7 @@ def main() -> None:
     preview_benchmark(args)
 
 
-INGEST = str(REPO / ".venv" / "bin" / "ingest")
+INGEST = [sys.executable, "-m", "ingestion_core"]  # this checkout's `ingest` (run_process sets PYTHONPATH)
 
 
 def run_benchmarks(folder: Path, url: str, args: argparse.Namespace) -> None:
@@ -146,7 +146,7 @@ def run_benchmarks(folder: Path, url: str, args: argparse.Namespace) -> None:
     floor_code = FETCH_FLOOR.format(url=url, items=args.items, size=args.page_size)
     runs: dict[str, list[Measured]] = {"a": [], "b": [], "c": []}
     for _ in range(args.repeat):  # interleaved, so machine noise hits each alike
-        a = run_process([INGEST, "run", "api", "--json"], env)
+        a = run_process([*INGEST, "run", "api", "--json"], env)
         a.inside = json.loads(a.output)["duration_s"]
         runs["a"].append(a)
         runs["b"].append(run_process([sys.executable, "-c", plain_code]))
@@ -178,7 +178,7 @@ def preview_benchmark(args: argparse.Namespace) -> None:
             env = project(Path(tmp), url, args.page_size)
             runs = []
             for _ in range(args.repeat):
-                measured = run_process([INGEST, "preview", "api", "--limit", str(args.page_size), "--json"], env)
+                measured = run_process([*INGEST, "preview", "api", "--limit", str(args.page_size), "--json"], env)
                 result = json.loads(measured.output)
                 assert result["tables"][0]["rows"] >= args.page_size, result
                 runs.append((result["duration_s"], measured.wall))

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion_core import settings
-from ingestion_core.destinations import DestinationPlan, register_destination
+from ingestion_core.destinations import DestinationPlan, register_destination, resolve_config_once
 
 
 def duckdb_plan(name: str, path: Path) -> DestinationPlan:
@@ -14,7 +14,7 @@ def duckdb_plan(name: str, path: Path) -> DestinationPlan:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return DestinationPlan(
-        name=name, type="duckdb", destination=dlt.destinations.duckdb(str(path)),
+        name=name, type="duckdb", destination=resolve_config_once(dlt.destinations.duckdb(str(path))),
         serial_load=True, location=str(path),
     )
 
