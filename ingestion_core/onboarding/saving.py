@@ -40,7 +40,8 @@ def validate_draft(draft: Draft, store: ConfigStore | None = None) -> tuple[Sour
         register_secret(value)
     data = with_secret_references(draft.data, draft.secrets)
     try:
-        model, issues = validate_source_data(data, store.destinations())
+        # as the save will check it: the file alone, then `after` against the other sources
+        model, issues = store.with_dependency_issues(*validate_source_data(data, store.destinations()))
     except Exception as exc:  # a validator tripping over odd input must not take the form down
         model, issues = None, [ConfigIssue("", f"the form could not be checked: {explain(exc)[0]}")]
     issues = [*issues, *_name_issues(draft, store)]

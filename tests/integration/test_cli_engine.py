@@ -125,19 +125,28 @@ def test_prune_removes_old_records_logs_and_previews_never_configs(shop: Path, c
 def test_sigterm_cancels_the_run_and_records_it(shop: Path) -> None:
     """A run stopped with SIGTERM exits 130, its record says cancelled, earlier data stays."""
     assert main(["run", "shop"]) == 0
-    slow = textwrap.dedent("""
-        import time, sys
+    # the source's chunk arrives only once the test has sent SIGTERM (a slow server): the run stops at
+    # that next chunk, as a cancel promises, and never loads it
+    released = shop / "chunk-released"
+    slow = textwrap.dedent(f"""
+        import os, time, sys
         import ingestion_core.sources.sql as sql
         original = sql.SqlSource.resource
+        def slow_chunk(item):
+            deadline = time.monotonic() + 120
+            while not os.path.exists({str(released)!r}) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return item
         def resource(self, ctx):
-            return original(self, ctx).add_map(lambda item: (time.sleep(60), item)[1])
+            return original(self, ctx).add_map(slow_chunk)
         sql.SqlSource.resource = resource
         from ingestion_core.cli import main
         sys.exit(main(["run", "shop", "--tables", "orders"]))
     """)
     with sqlite3.connect(shop / "shop.sqlite") as con:
         con.execute("INSERT INTO orders VALUES (1000, 1.0, '2024-12-31')")
-    child = subprocess.Popen([sys.executable, "-c", slow], env=os.environ.copy(), cwd=shop)
+    child = subprocess.Popen([sys.executable, "-c", slow], env=os.environ.copy(), cwd=shop, stderr=subprocess.PIPE,
+                             text=True)
     deadline = time.monotonic() + 120
     while True:  # SIGTERM only once the run reads (before, the CLI's handler may not be installed yet)
         running = [r for r in latest_runs() if r["status"] == "running"]
@@ -148,7 +157,12 @@ def test_sigterm_cancels_the_run_and_records_it(shop: Path) -> None:
             pytest.fail(f"the run never reached its table (exit code {child.poll()})")
         time.sleep(0.2)
     child.send_signal(signal.SIGTERM)
-    assert child.wait(timeout=60) == 130
+    said = []  # the chunk is released once the run has taken the cancel (its note on stderr), never before
+    while not any("cancelling" in line for line in said) and (line := child.stderr.readline()):
+        said.append(line)
+    released.touch()
+    _, rest = child.communicate(timeout=120)  # reads stderr to the end: a full pipe cannot block the child
+    assert child.returncode == 130, "".join(said) + rest
     latest = latest_runs()[0]
     assert latest["status"] == "cancelled" and latest["tables"][0]["status"] == "cancelled"
     import duckdb

@@ -103,5 +103,5 @@ def test_schema_change_on_postgres(ingest_env: Path, postgres_db) -> None:
     assert [(e["change"], e["column"], e["type"], e["previous_type"]) for e in record.tables[0].schema_changes] == [
         ("retyped", "amount", "decimal(14,2)", "decimal(12,2)"),  # dlt widened the landed column
         ("added", "note", "text", None),
-        ("removed", "qty", None, "bigint"),
+        ("removed", "qty", None, "integer"),
     ]

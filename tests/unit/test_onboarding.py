@@ -290,9 +290,10 @@ def test_the_user_guide_shows_every_step_picture_and_each_exists() -> None:
 
     guide = (REPO / "docs" / "user-guide.md").read_text(encoding="utf-8")
     shown = set(re.findall(r"\(images/([\w-]+\.png)\)", guide))
-    browser_tests = "".join((REPO / "tests" / "browser" / name).read_text(encoding="utf-8")
-                            for name in ("test_onboard_postgres.py", "test_test_run.py"))  # the guide's pictures
+    browser_tests = "".join((REPO / "tests" / "browser" / name).read_text(encoding="utf-8")  # the guide's pictures
+                            for name in ("test_onboard_postgres.py", "test_test_run.py", "test_everywhere.py"))
     taken = {f"{name}.png" for name in re.findall(r'ui\.shot\("([\w-]+)"\)', browser_tests)}
+    taken |= set(re.findall(r'"images" / "([\w-]+\.png)"', browser_tests))
     assert taken and taken == shown, "the browser test takes the guide's pictures (UPDATE_SCREENSHOTS=1)"
     for name in shown:
         image = REPO / "docs" / "images" / name
