@@ -135,7 +135,8 @@ def action_buttons(summary: SourceSummary, *, key_prefix: str, in_list: bool = F
     name, valid = summary.name, summary.valid
     problems = None if valid else "This file has problems: fix it in YAML mode."
     denied = test_run.refusal(name) if valid else None
-    buttons = st.columns(8 if in_list else 5)
+    # eight actions in two rows of four: in one row of eight their labels were cut at 1280 px
+    buttons = [*st.columns(4), *st.columns(4)] if in_list else list(st.columns(5))
     if in_list and buttons.pop(0).button("Open", key=f"{key_prefix}-open", icon=":material/open_in_new:",
                                       width="stretch", help="The source's home: status, runs, schema, settings"):
         st.switch_page(test_run.SOURCE_PAGE, query_params={"source": name})
