@@ -24,6 +24,7 @@ from portal.widgets import (
     show_leftover,
     widget_key,
 )
+from portal.wizard_streams import _state, _tables  # one definition for both steps
 
 STATE_KEY = "editor"
 STEP3_TITLES = {"filesystem": "Files", "rest_api": "Endpoints"}
@@ -39,21 +40,6 @@ def step_titles(kind: str | None, steps: tuple[str, ...]) -> list[str]:
 def is_entry_identity(path: str, kind: str | None) -> bool:
     """Paths that name an entry: the list itself and what names an entry."""
     return bool(_IDENTITY.fullmatch(path))
-
-
-def _state() -> Any:
-    return st.session_state[STATE_KEY]
-
-
-def _slug(text: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9_]+", "-", str(text)).strip("-") or "x"
-
-
-def _tables(state: Any) -> list[Any]:
-    tables = state.draft.data.get("tables")
-    if not isinstance(tables, list):
-        tables = state.draft.data["tables"] = []
-    return tables
 
 
 # --- step 3: what to load and how ------------------------------------------------------------
