@@ -21,13 +21,14 @@ from ingestion_core import onboarding
 from ingestion_core.config_store import ConfigNotFoundError
 from ingestion_core.models.source_file import SOURCE_FILE_MODELS
 from ingestion_core.models.sources import SOURCE_MODELS
-from ingestion_core.onboarding import Discovered, Draft, SaveResult, is_under, review
+from ingestion_core.onboarding import Discovered, Draft, SaveResult, review
 from ingestion_core.sources import ConnectionReport
 from ingestion_core.validation import ConfigIssue
 from portal import components, wizard_review, wizard_tables
 from portal.components import code, md_escape
 from portal.identity import acting_user
 from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
+from portal.wizard_steps import ABOUT_KEYS, STEPS, step_issues
 
 STATE_KEY = "editor"
 REQUEST_KEY = "editor_request"
@@ -35,9 +36,7 @@ EDITOR_PAGE = "pages/source_editor.py"
 SOURCES_PAGE = "pages/sources.py"
 YAML_KEY = "editor-yaml-text"
 
-STEPS = ("Type", "Connection", "Tables", "Quality checks", "Review & schedule")
 SHORT = {"Quality checks": "Checks", "Review & schedule": "Review"}
-ABOUT_KEYS = ("name", "owner", "description")
 FORM_OWNED = {"version", "source", "tables", *ABOUT_KEYS}
 
 
@@ -186,19 +185,6 @@ def _next() -> None:
     state.attempted.discard(state.step)
     state.step += 1
     state.furthest = max(state.furthest, state.step)
-
-
-def step_issues(step: int, issues: list[ConfigIssue], draft: Draft) -> list[ConfigIssue]:
-    """The issues a step shows and that keep it from moving on."""
-    if step == 1:
-        return [i for i in issues if i.path == "source.type"]
-    if step == 2:
-        return [i for i in issues if any(is_under(i.path, p) for p in (*ABOUT_KEYS, "source"))]
-    if step == 3:
-        return [i for i in issues if is_under(i.path, "tables") and ".checks" not in i.path]
-    if step == 4:
-        return [i for i in issues if is_under(i.path, "tables") and ".checks" in i.path]
-    return []
 
 
 # --- steps 1-3 -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from portal import schedule_picker, wizard_tables
 from portal.components import code, md_escape
 from portal.identity import acting_user
 from portal.widgets import FormContext, render_fields, reset_widgets
+from portal.wizard_steps import STEPS, step_issues
 
 STATE_KEY = "editor"
 YAML_KEY = "editor-yaml-text"
@@ -80,8 +81,6 @@ def _connection_line(state: Any) -> None:
 
 
 def _problems(state: Any, ctx: FormContext, issues: list[ConfigIssue]) -> None:
-    from portal.wizard import STEPS, step_issues
-
     errors = [i for i in issues if i.severity == "error" and i.path not in ("schedule", "timezone")]
     if errors:
         st.error("**Fix these before saving:**", icon=":material/error:")
