@@ -41,7 +41,7 @@ from ingestion_core.models.tables import TableBase
 from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, new_run_id, record_path, write_record
 from ingestion_core.run_log import LOGGER, run_logging
 from ingestion_core.sources import BuildContext, get_source_kind
-from ingestion_core.type_names import type_text as _type_text  # schema_changes imports this name
+from ingestion_core.type_names import type_text as _type_text
 
 DEFAULT_PREVIEW_LIMIT = 1000
 PHASES = ("extract", "normalize", "load")

@@ -56,7 +56,7 @@ def sql_columns(config: SourceFileBase, table: SqlTable, destination_type: str) 
 
 def typed_columns(planned: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str | None]]:
     """(name, landed dlt hints) -> (name, dlt type text, None for a refused column)."""
-    from ingestion_core.runner import _type_text as type_text
+    from ingestion_core.type_names import type_text
 
     return [(name, type_text(landed) if landed.get("data_type") else None) for name, landed in planned]
 
