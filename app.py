@@ -8,7 +8,7 @@ it the portal runs in local single-user mode and says so (docs/security.md).
 
 import streamlit as st
 
-from ingestion_core import preload, settings
+from ingestion_core.common import preload, settings
 from portal.components import render_sidebar
 from portal.identity import acting_user, local_mode_banner, sign_in_screen
 

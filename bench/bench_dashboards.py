@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, write_record  # noqa: E402
+from ingestion_core.observe.records import ErrorInfo, Phase, RunRecord, TableResult, write_record  # noqa: E402
 
 PAGES = ["overview", "metrics", "history", "quality"]
 OWNERS = ["market-de", "market-fr", "market-it", "finance"]
@@ -149,8 +149,8 @@ def baselines() -> list[tuple[str, float]]:
     was first written) and a bare count."""
     import duckdb
 
-    from ingestion_core.records import _read_json
-    from ingestion_core.run_metrics import RUN_COLUMNS, TABLE_TYPE, load_run_data
+    from ingestion_core.observe.records import _read_json
+    from ingestion_core.observe.run_metrics import RUN_COLUMNS, TABLE_TYPE, load_run_data
 
     glob = f"{os.environ['INGEST_RUNS_DIR']}/*/*/*/*.json"
     columns = {**RUN_COLUMNS, "tables": TABLE_TYPE}

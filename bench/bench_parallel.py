@@ -12,8 +12,8 @@ from common import measure, table
 
 RUN = """
 import time
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import run_source
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.pipeline.runner import run_source
 config = ConfigStore().load_source("wide").config
 config.workers.tables_in_parallel = {workers}
 started = time.perf_counter()

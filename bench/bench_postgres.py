@@ -146,7 +146,7 @@ def child_cpu() -> float:
 
 
 def measure_peak_ingest(env: dict[str, str]) -> float:
-    code = "from ingestion_core.cli import main\nmain(['run', 'pg', '--tables', 'orders'])\n"
+    code = "from ingestion_core.cli.main import main\nmain(['run', 'pg', '--tables', 'orders'])\n"
     return measure(code, env, repeat=1)[1]
 
 

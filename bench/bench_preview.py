@@ -67,8 +67,10 @@ def main() -> None:
 
     from breakdown import Breakdown
 
-    from ingestion_core import cli, preload, runner
-    from ingestion_core.config_store import ConfigStore
+    from ingestion_core.cli import main as cli
+    from ingestion_core.common import preload
+    from ingestion_core.config.store import ConfigStore
+    from ingestion_core.pipeline import runner
 
     cli.skip_streamlit_secrets_lookup()  # as the CLI does (in the portal Streamlit is loaded anyway)
     started = time.perf_counter()

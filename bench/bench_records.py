@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingestion_core.records import RunRecord, TableResult, latest_runs, table_history, write_record
+from ingestion_core.observe.records import RunRecord, TableResult, latest_runs, table_history, write_record
 
 
 def generate(count: int) -> None:

@@ -56,7 +56,11 @@ class Breakdown:
     def __enter__(self) -> Breakdown:
         from dlt.pipeline.pipeline import Pipeline
 
-        from ingestion_core import quality, records, runner, schema_changes, sources
+        from ingestion_core.engine import sources
+        from ingestion_core.observe import records
+        from ingestion_core.pipeline import runner
+        from ingestion_core.quality import checks as quality
+        from ingestion_core.quality import schema_changes
 
         original_run_table = runner._run_table
 

@@ -1,5 +1,5 @@
 import sys
 
-from ingestion_core.cli import main
+from ingestion_core.cli.main import main
 
 sys.exit(main())

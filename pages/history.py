@@ -4,7 +4,7 @@ about it."""
 
 import streamlit as st
 
-from ingestion_core import run_metrics as rm
+from ingestion_core.observe import run_metrics as rm
 from portal import components, dashboard_data, run_view
 from portal import dashboard_widgets as ui
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ingestion_core import settings
+from ingestion_core.common import settings
 from portal import components, data
 
 components.ensure_app_navigation()

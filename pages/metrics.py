@@ -4,7 +4,7 @@ source, owner, destination, status and trigger. Previews are left out."""
 
 import streamlit as st
 
-from ingestion_core import run_metrics as rm
+from ingestion_core.observe import run_metrics as rm
 from portal import charts, components, dashboard_data
 from portal import dashboard_widgets as ui
 

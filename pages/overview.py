@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from ingestion_core import run_metrics as rm
+from ingestion_core.observe import run_metrics as rm
 from portal import charts, components, dashboard_data, operations_view
 from portal import dashboard_widgets as ui
 from portal.components import md_escape

@@ -1,5 +1,5 @@
 """Plotly figures for the dashboards: pure functions from the DataFrames of
-``ingestion_core.run_metrics`` to figures. No Streamlit here, so the data each chart shows is
+``ingestion_core.observe.run_metrics`` to figures. No Streamlit here, so the data each chart shows is
 unit-tested by reading the figure's traces.
 
 Example::
@@ -16,7 +16,7 @@ from datetime import date
 import pandas as pd
 import plotly.graph_objects as go
 
-from ingestion_core.run_metrics import PHASES
+from ingestion_core.observe.run_metrics import PHASES
 
 STATUS_COLORS = {"success": "#2da44e", "failed": "#cf222e", "partial": "#d4760a", "quality_failed": "#8250df",
                  "cancelled": "#8c959f", "abandoned": "#57606a", "running": "#1f6feb"}

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from ingestion_core.config_store import SourceSummary
-from ingestion_core.run_metrics import human_duration
-from ingestion_core.validation import ConfigIssue
+from ingestion_core.config.store import SourceSummary
+from ingestion_core.config.validation import ConfigIssue
+from ingestion_core.observe.run_metrics import human_duration
 from portal.identity import ActingUser
 
 # Characters Streamlit's Markdown would act on: emphasis, code, links, HTML-like tags, tables,

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from ingestion_core import access
-from ingestion_core.access import AccessDeniedError
-from ingestion_core.config_store import Change, ConfigNotFoundError, ConfigStore, ConflictError, parse_yaml
-from ingestion_core.validation import ConfigError
+from ingestion_core.config import access
+from ingestion_core.config.access import AccessDeniedError
+from ingestion_core.config.store import Change, ConfigNotFoundError, ConfigStore, ConflictError, parse_yaml
+from ingestion_core.config.validation import ConfigError
 from portal import data
 from portal.components import code, md_escape
 from portal.identity import acting_user

@@ -19,9 +19,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ingestion_core import run_metrics, settings
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.run_metrics import RunData
+from ingestion_core.common import settings
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.observe import run_metrics
+from ingestion_core.observe.run_metrics import RunData
 from portal import data as config_data
 
 TTL_SECONDS = 30

@@ -1,5 +1,5 @@
 """Widgets the dashboard pages share: header with Refresh, filters, empty states, charts with
-their one-line caption. They only display values from ``ingestion_core.run_metrics``."""
+their one-line caption. They only display values from ``ingestion_core.observe.run_metrics``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ingestion_core import run_metrics as rm
-from ingestion_core import settings
+from ingestion_core.common import settings
+from ingestion_core.observe import run_metrics as rm
 from portal import dashboard_data
 from portal.components import code, time_column
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from ingestion_core import settings
-from ingestion_core.config_store import ConfigStore, SourceSummary
+from ingestion_core.common import settings
+from ingestion_core.config.store import ConfigStore, SourceSummary
 
 Fingerprint = tuple[tuple[str, int, int, int], ...]
 WATCHED_KINDS = ("sources", "destinations")  # a source's validity depends on the destinations too

@@ -1,5 +1,5 @@
 """The preview explorer of the Test & run page: SQL over the source's preview DuckDB (read-only,
-external access off, a row cap and a timeout: :mod:`ingestion_core.explorer`), a table picker
+external access off, a row cap and a timeout: :mod:`ingestion_core.pipeline.explorer`), a table picker
 that fills a starter query, and a table's sample as CSV or Parquet."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 
 import streamlit as st
 
-from ingestion_core import explorer
-from ingestion_core.explorer import ExplorerError
+from ingestion_core.pipeline import explorer
+from ingestion_core.pipeline.explorer import ExplorerError
 from portal import preview_jobs
 from portal.components import md_escape
 

@@ -18,8 +18,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from ingestion_core.models.tables import TableDefaults
-from ingestion_core.validation import is_secret_field, type_members
+from ingestion_core.config.models.tables import TableDefaults
+from ingestion_core.config.validation import is_secret_field, type_members
 
 MISSING = object()
 SCALARS = (str, int, float, bool)
@@ -249,7 +249,7 @@ def list_text(value: Any) -> str:
 
 def parse_yaml_value(text: str) -> tuple[Any, str | None]:
     """A small YAML value typed into a form field: (value, problem in plain words)."""
-    from ingestion_core.config_store import parse_yaml
+    from ingestion_core.config.store import parse_yaml
 
     if not (text or "").strip():
         return None, None

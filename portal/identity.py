@@ -1,5 +1,5 @@
 """Who is using the portal, and with which rights. Every change the portal makes is recorded
-with this actor and checked by ``ingestion_core.access`` against their teams.
+with this actor and checked by ``ingestion_core.config.access`` against their teams.
 
 - Sign-in is on when ``.streamlit/secrets.toml`` has an ``[auth]`` section (OIDC through
   ``st.login``): the actor is the signed-in user (``st.user``; ``at.user`` in AppTest), their
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 
 import streamlit as st
 
-from ingestion_core import access
-from ingestion_core.access import Principal
-from ingestion_core.cli import default_actor
-from ingestion_core.validation import ConfigError
+from ingestion_core.cli.main import default_actor
+from ingestion_core.config import access
+from ingestion_core.config.access import Principal
+from ingestion_core.config.validation import ConfigError
 
 ANONYMOUS = "anonymous"
 

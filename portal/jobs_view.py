@@ -14,13 +14,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ingestion_core.access import can
-from ingestion_core.config_store import ConfigStore
+from ingestion_core.config.access import can
+from ingestion_core.config.secrets import mask
+from ingestion_core.config.store import ConfigStore
 from ingestion_core.databricks import job_service
 from ingestion_core.databricks.jobs import target_of
-from ingestion_core.databricks.workspace import workspace_client
-from ingestion_core.records import RunRecord, find_record
-from ingestion_core.secrets import mask
+from ingestion_core.observe.records import RunRecord, find_record
+from ingestion_core.storage.workspace import workspace_client
 from portal import dashboard_data, run_view
 from portal.components import md_escape
 from portal.dashboard_widgets import code, run_link, status_label

@@ -8,11 +8,11 @@ from typing import Any
 
 import streamlit as st
 
-from ingestion_core import settings
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.run_metrics import RunData
-from ingestion_core.schedule_status import describe_executor, scheduler_status
-from ingestion_core.schema_drift import schema_drift
+from ingestion_core.common import settings
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.observe.run_metrics import RunData
+from ingestion_core.observe.schedule_status import describe_executor, scheduler_status
+from ingestion_core.observe.schema_drift import schema_drift
 from portal.components import md_escape
 from portal.data import source_summaries
 

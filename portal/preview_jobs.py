@@ -21,11 +21,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestion_core import preload, records, runner, settings
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.errors import explain
-from ingestion_core.records import RunRecord
-from ingestion_core.runner import PreviewResult
+from ingestion_core.common import preload, settings
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.engine.errors import explain
+from ingestion_core.observe import records
+from ingestion_core.observe.records import RunRecord
+from ingestion_core.pipeline import runner
+from ingestion_core.pipeline.runner import PreviewResult
 
 LOGGER = logging.getLogger("portal.preview_jobs")
 DONE_TABLE = ("success", "failed", "quality_failed", "skipped", "cancelled")
@@ -109,7 +111,7 @@ def start_preview(source: str, *, actor: str, limit: int = runner.DEFAULT_PREVIE
             return existing, False
         job = PreviewJob(source, actor, limit)
         _JOBS[_job_key(source)] = job
-    preload.load_heavy_modules()  # in this thread, before the run's thread: see ingestion_core.preload
+    preload.load_heavy_modules()  # in this thread, before the run's thread: see ingestion_core.common.preload
     thread = threading.Thread(target=_run, args=(job, config), name=f"preview-{source}", daemon=True)
     thread.start()
     return job, True

@@ -1,7 +1,7 @@
 """Real runs from the Test & run page: Run now (a background ``ingest run`` that outlives the tab,
 one per source), its live status per table with Cancel, its log and its page in Run history; and
 each table's incremental state with Reset state and Full refresh, both confirmed first
-(:mod:`ingestion_core.run_control`). Every action is recorded with the acting user."""
+(:mod:`ingestion_core.pipeline.run_control`). Every action is recorded with the acting user."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ingestion_core import run_control
-from ingestion_core import run_metrics as rm
-from ingestion_core.access import AccessDeniedError
-from ingestion_core.config_store import ConfigNotFoundError, ConfigStore
-from ingestion_core.records import RunRecord, find_record, is_abandoned, latest_runs
-from ingestion_core.secrets import mask
-from ingestion_core.validation import ConfigError
+from ingestion_core.config.access import AccessDeniedError
+from ingestion_core.config.secrets import mask
+from ingestion_core.config.store import ConfigNotFoundError, ConfigStore
+from ingestion_core.config.validation import ConfigError
+from ingestion_core.observe import run_metrics as rm
+from ingestion_core.observe.records import RunRecord, find_record, is_abandoned, latest_runs
+from ingestion_core.pipeline import run_control
 from portal import dashboard_data, run_view, test_run
 from portal import data as config_data
 from portal.components import md_escape, relative_time, tables_progress, time_column

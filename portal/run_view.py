@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ingestion_core import run_metrics as rm
-from ingestion_core.records import RunRecord, TableResult
-from ingestion_core.secrets import mask
+from ingestion_core.config.secrets import mask
+from ingestion_core.observe import run_metrics as rm
+from ingestion_core.observe.records import RunRecord, TableResult
 from portal.components import md_escape, relative_time
 from portal.dashboard_widgets import STATUS_ICONS, code, status_label
 

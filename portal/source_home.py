@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from ingestion_core import records
-from ingestion_core import run_metrics as rm
-from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, SourceSummary
-from ingestion_core.records import RunRecord
+from ingestion_core.config.store import ConfigNotFoundError, ConfigStore, SourceSummary
+from ingestion_core.observe import records
+from ingestion_core.observe import run_metrics as rm
+from ingestion_core.observe.records import RunRecord
 from portal import config_history_view, dashboard_data, data, explorer_view, run_control_view, source_list, test_run
 from portal import dashboard_widgets as ui
 from portal.components import code, md_escape, relative_time

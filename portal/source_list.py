@@ -12,10 +12,10 @@ import pandas as pd
 import streamlit as st
 
 from ingestion_core import onboarding
-from ingestion_core.access import AccessDeniedError
-from ingestion_core.config_store import ConfigNotFoundError, ConfigStore, ConflictError, SourceSummary
+from ingestion_core.config.access import AccessDeniedError
+from ingestion_core.config.store import ConfigNotFoundError, ConfigStore, ConflictError, SourceSummary
+from ingestion_core.config.validation import ConfigError
 from ingestion_core.onboarding import SourceRow
-from ingestion_core.validation import ConfigError
 from portal import components, data, operations_view, run_control_view, test_run, wizard
 from portal.components import code, md_escape
 from portal.identity import acting_user

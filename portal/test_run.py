@@ -10,12 +10,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ingestion_core import access, runner
-from ingestion_core import run_metrics as rm
-from ingestion_core.config_store import ConfigNotFoundError
-from ingestion_core.records import RunRecord, TableResult
-from ingestion_core.secrets import mask
-from ingestion_core.validation import ConfigError
+from ingestion_core.config import access
+from ingestion_core.config.secrets import mask
+from ingestion_core.config.store import ConfigNotFoundError
+from ingestion_core.config.validation import ConfigError
+from ingestion_core.observe import run_metrics as rm
+from ingestion_core.observe.records import RunRecord, TableResult
+from ingestion_core.pipeline import runner
 from portal import data, preview_jobs, run_view
 from portal.components import md_escape, tables_progress
 from portal.dashboard_widgets import STATUS_ICONS, code, run_link, status_label

@@ -18,6 +18,8 @@ from typing import Any
 import streamlit as st
 from pydantic import BaseModel
 
+from ingestion_core.config.secrets import find_references, is_reference
+from ingestion_core.config.validation import ConfigIssue
 from ingestion_core.onboarding import (
     Draft,
     describe_reference,
@@ -28,8 +30,6 @@ from ingestion_core.onboarding import (
     secret_status,
     set_path,
 )
-from ingestion_core.secrets import find_references, is_reference
-from ingestion_core.validation import ConfigIssue
 from portal.components import code, md_escape
 from portal.fields import (
     MISSING,

@@ -18,12 +18,12 @@ from typing import Any
 import streamlit as st
 
 from ingestion_core import onboarding
-from ingestion_core.config_store import ConfigNotFoundError
-from ingestion_core.models.source_file import SOURCE_FILE_MODELS
-from ingestion_core.models.sources import SOURCE_MODELS
+from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS
+from ingestion_core.config.models.sources import SOURCE_MODELS
+from ingestion_core.config.store import ConfigNotFoundError
+from ingestion_core.config.validation import ConfigIssue
+from ingestion_core.engine.sources import ConnectionReport
 from ingestion_core.onboarding import Discovered, Draft, SaveResult, review
-from ingestion_core.sources import ConnectionReport
-from ingestion_core.validation import ConfigIssue
 from portal import components, wizard_review, wizard_tables
 from portal.components import code, md_escape
 from portal.identity import acting_user

@@ -11,12 +11,12 @@ from typing import Any
 import streamlit as st
 
 from ingestion_core import onboarding
-from ingestion_core.access import AccessDeniedError
-from ingestion_core.config_store import ConfigStore, ConflictError
-from ingestion_core.models.source_file import SOURCE_FILE_MODELS
+from ingestion_core.config.access import AccessDeniedError
+from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS
+from ingestion_core.config.store import ConfigStore, ConflictError
+from ingestion_core.config.validation import ConfigError, ConfigIssue
+from ingestion_core.observe.schedule_status import describe_executor
 from ingestion_core.onboarding import Draft, SaveResult, review
-from ingestion_core.schedule_status import describe_executor
-from ingestion_core.validation import ConfigError, ConfigIssue
 from portal import schedule_picker, wizard_tables
 from portal.components import code, md_escape
 from portal.identity import acting_user

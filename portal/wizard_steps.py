@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from ingestion_core.config.validation import ConfigIssue
 from ingestion_core.onboarding import Draft, is_under
-from ingestion_core.validation import ConfigIssue
 
 STEPS = ("Type", "Connection", "Tables", "Quality checks", "Review & schedule")
 ABOUT_KEYS = ("name", "owner", "description")

@@ -125,7 +125,7 @@ def _table(state: Any, ctx: FormContext, found: list[Any]) -> None:
 
 
 def _mode_help() -> str:
-    from ingestion_core.models.tables import MODE_HELP
+    from ingestion_core.config.models.tables import MODE_HELP
 
     return MODE_HELP
 

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from ingestion_core import onboarding
-from ingestion_core.models.checks import CHECKS, Check
+from ingestion_core.config.models.checks import CHECKS, Check
 from ingestion_core.onboarding import review
 from portal import wizard_streams
 from portal.components import code, md_escape
@@ -225,7 +225,7 @@ def _endpoint_panel(state: Any, index: int, entry: dict[str, Any]) -> None:
             except onboarding.EndpointTestUnavailable as exc:
                 state.endpoint_tests[name] = exc
             except Exception as exc:  # shown, never raised into the page
-                from ingestion_core.errors import explain
+                from ingestion_core.engine.errors import explain
 
                 state.endpoint_tests[name] = RuntimeError(" ".join(explain(exc)))
     result = state.endpoint_tests.get(name)
@@ -320,7 +320,7 @@ def step_settings(state: Any, ctx: FormContext, model: Any) -> None:
 
 
 def _mode_help() -> str:
-    from ingestion_core.models.tables import MODE_HELP
+    from ingestion_core.config.models.tables import MODE_HELP
 
     return MODE_HELP
 

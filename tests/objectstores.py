@@ -164,7 +164,7 @@ class S3Server:
 
     def credentials(self, section: str = "s3", secret_access_key: str | None = None) -> dict[str, str]:
         """The ``credentials:`` block of a config; the secret key goes into the secrets file."""
-        from ingestion_core.secrets import store_secret
+        from ingestion_core.config.secrets import store_secret
 
         reference = f"${{secrets.{section}.aws_secret_access_key}}"
         store_secret(reference, secret_access_key or self.secret_access_key)
@@ -269,7 +269,7 @@ class Azurite:
 
     def credentials(self, section: str = "az", account_key: str | None = None) -> dict[str, str]:
         """Account name + key reference + the blob endpoint (``endpoint_url``)."""
-        from ingestion_core.secrets import store_secret
+        from ingestion_core.config.secrets import store_secret
 
         reference = f"${{secrets.{section}.azure_storage_account_key}}"
         store_secret(reference, account_key or self.account_key)
@@ -278,7 +278,7 @@ class Azurite:
 
     def connection_string_credentials(self, section: str = "az") -> dict[str, str]:
         """The whole connection string, by reference."""
-        from ingestion_core.secrets import store_secret
+        from ingestion_core.config.secrets import store_secret
 
         reference = f"${{secrets.{section}.azure_connection_string}}"
         store_secret(reference, self.connection_string)

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from ingestion_core.config.models.source_file import SourceFileBase
 from ingestion_core.databricks.jobs import JobTarget, job_settings
-from ingestion_core.models.source_file import SourceFileBase
 
 BUNDLE_NAME = "ingestion-portal"
 WHEEL = "./dist/*.whl"

@@ -21,12 +21,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from ingestion_core import settings
-from ingestion_core.config_store import ConfigStore
+from ingestion_core.common import settings
+from ingestion_core.config.models.source_file import SourceFileBase
+from ingestion_core.config.store import ConfigStore
 from ingestion_core.databricks.job_runs import scheduled_run_id
 from ingestion_core.databricks.providers import PROVIDERS_VARIABLE, SCOPE_VARIABLE, VAULT_VARIABLE
-from ingestion_core.models.source_file import SourceFileBase
-from ingestion_core.records import EXIT_CODES, RunRecord, load_record
+from ingestion_core.observe.records import EXIT_CODES, RunRecord, load_record
 
 LOGGER = logging.getLogger("ingestion_core.databricks")
 RERUN = ("failed", "cancelled", "running")
@@ -75,8 +75,8 @@ def restore_state(config: SourceFileBase, store: ConfigStore) -> list[str]:
     on this machine; returns the tables that had state there."""
     import dlt
 
-    from ingestion_core.destinations import build_destination
-    from ingestion_core.runner import pipeline_name, pipelines_dir
+    from ingestion_core.engine.destinations import build_destination
+    from ingestion_core.pipeline.runner import pipeline_name, pipelines_dir
 
     plan = build_destination(config.destination, store.load_destination(config.destination).config)
     restored = []
@@ -94,7 +94,7 @@ def restore_state(config: SourceFileBase, store: ConfigStore) -> list[str]:
 
 
 def cmd_job_run(args: argparse.Namespace) -> int:
-    from ingestion_core.cli_engine import cmd_run, load_source_arg
+    from ingestion_core.cli.engine import cmd_run, load_source_arg
 
     prepare_environment(args)
     config = load_source_arg(args.source)

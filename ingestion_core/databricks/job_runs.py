@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ingestion_core import settings
+from ingestion_core.common import settings
+from ingestion_core.config.models.source_file import SourceFileBase
+from ingestion_core.config.secrets import mask
 from ingestion_core.databricks.jobs import RUN_ID_PARAMETER, JobTarget, find_job
-from ingestion_core.models.source_file import SourceFileBase
-from ingestion_core.records import ErrorInfo, RunRecord, TableResult, new_run_id, write_record
-from ingestion_core.secrets import mask
+from ingestion_core.observe.records import ErrorInfo, RunRecord, TableResult, new_run_id, write_record
 
 TERMINAL = ("TERMINATED", "INTERNAL_ERROR", "SKIPPED")
 HEARTBEAT_SECONDS = 300.0  # a record silent for 30 minutes counts as abandoned

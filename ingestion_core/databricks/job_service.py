@@ -2,7 +2,7 @@
 run jobs, each source's job state (deployed? in step with the YAML? its latest run), and the
 changes (deploy, run now, cancel, put a typed secret into the secret scope).
 
-Every change takes an ``actor``: it is checked against their rights (``ingestion_core.access``:
+Every change takes an ``actor``: it is checked against their rights (``ingestion_core.config.access``:
 ``run`` on the source to deploy, run or cancel its job, ``edit`` to store one of its secrets)
 and written to the audit log (kind ``databricks_jobs``; a secret's key, never its value).
 
@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingestion_core import access
-from ingestion_core.config_store import ConfigStore
+from ingestion_core.config import access
+from ingestion_core.config.models.source_file import SourceFileBase
+from ingestion_core.config.secrets import mask, parse_reference
+from ingestion_core.config.store import ConfigStore
 from ingestion_core.databricks.job_runs import (
     JobRunHandle,
     cancel_job_runs,
@@ -44,9 +46,7 @@ from ingestion_core.databricks.jobs import (
     volume_file,
 )
 from ingestion_core.databricks.wheel import deploy_wheel, wheel_file_name
-from ingestion_core.models.source_file import SourceFileBase
-from ingestion_core.records import RunRecord
-from ingestion_core.secrets import mask, parse_reference
+from ingestion_core.observe.records import RunRecord
 
 AUDIT_KIND = "databricks_jobs"
 SECRET_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -218,8 +218,8 @@ def put_secret(client: Any, target: JobTarget, config: SourceFileBase, key: str,
     """Store a typed value in the workspace's secret scope (``jobs.secret_scope``) as the key
     ``<source>-<key>``; returns the reference to write into the YAML. The value is never logged,
     audited or put in an error."""
+    from ingestion_core.config.secrets import store_secret
     from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider
-    from ingestion_core.secrets import store_secret
 
     scope = target.jobs.secret_scope
     if not scope:

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingestion_core.config_store import ConfigStore
+from ingestion_core.config.models.source_file import SourceFileBase
+from ingestion_core.config.store import ConfigStore
 from ingestion_core.databricks.schedule import quartz_cron
 from ingestion_core.databricks.wheel import DISTRIBUTION, ENTRY_POINT
-from ingestion_core.models.source_file import SourceFileBase
 
 TASK_KEY = "ingest"
 SOURCE_TAG = "ingest_source"
@@ -275,7 +275,7 @@ def deploy_source(config: SourceFileBase, target: JobTarget, *, wheel: Path, sto
                   client: Any = None, source_path: Path | None = None) -> Deployment:
     """Upload the wheel and the config files, then create or reset the source's job. The job
     runs as ``jobs.run_as_service_principal``, else as whoever deploys (its runs' actor)."""
-    from ingestion_core.databricks.workspace import workspace_client
+    from ingestion_core.storage.workspace import workspace_client
 
     client = client or workspace_client(target.workspace)
     files = {f"{target.wheels_dir}/{wheel.name}": wheel.read_bytes()}

@@ -21,7 +21,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from ingestion_core.secrets import SecretReference, flat_names, mask
+from ingestion_core.config.secrets import SecretReference, flat_names, mask
 
 API_VERSION = "7.4"
 DEFAULT_SCOPE = "https://vault.azure.net/.default"

@@ -1,4 +1,4 @@
-"""The remote providers of the secrets chain, registered with ``ingestion_core.secrets``:
+"""The remote providers of the secrets chain, registered with ``ingestion_core.config.secrets``:
 
 - ``databricks``: a Databricks secret scope. Found by itself in a workspace context (a cluster,
   where ``DATABRICKS_RUNTIME_VERSION`` is set): the scope ``INGEST_DATABRICKS_SECRET_SCOPE``
@@ -9,7 +9,7 @@
   ``AZURE_KEY_VAULT_URL`` (the Excel framework's variable) holds its URL; its credential:
   ``DefaultAzureCredential``.
 
-``INGEST_SECRET_PROVIDERS`` (see ``ingestion_core.secrets``) sets the order, or names the
+``INGEST_SECRET_PROVIDERS`` (see ``ingestion_core.config.secrets``) sets the order, or names the
 providers to use: a named one must then have its setting. A Databricks job sets them itself
 (``ingest job-run --secret-scope S --key-vault URL``). The providers are built once per setting
 and reused (their clients keep connections and tokens).
@@ -21,7 +21,7 @@ import functools
 import os
 from typing import Any
 
-from ingestion_core.secrets import PROVIDERS_VARIABLE, REMOTE_PROVIDERS, default_providers, register_provider
+from ingestion_core.config.secrets import PROVIDERS_VARIABLE, REMOTE_PROVIDERS, default_providers, register_provider
 
 SCOPE_VARIABLE = "INGEST_DATABRICKS_SECRET_SCOPE"
 VAULT_VARIABLE = "INGEST_KEY_VAULT_URL"

@@ -1,7 +1,7 @@
 """The Databricks secret-scope provider of the secrets chain.
 
 ``${secrets.a.b}`` is the key ``a-b`` of the scope (Databricks keys are flat; with the
-``framework`` name style ``${secrets.sources.a.b}`` is also ``a-b``, see ``ingestion_core.secrets``);
+``framework`` name style ``${secrets.sources.a.b}`` is also ``a-b``, see ``ingestion_core.config.secrets``);
 ``${env:...}`` references are not looked up here. On a cluster, the client authenticates as the job's
 identity (the runtime provides it); elsewhere from ``DATABRICKS_HOST`` with ``DATABRICKS_TOKEN``
 or ``DATABRICKS_CLIENT_ID`` / ``DATABRICKS_CLIENT_SECRET``, or with a client given explicitly.
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ingestion_core.secrets import SecretReference, flat_names, mask
+from ingestion_core.config.secrets import SecretReference, flat_names, mask
 
 
 class SecretScopeError(LookupError):

@@ -17,8 +17,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestion_core.config_store import ConfigStore, parse_yaml
-from ingestion_core.secrets import SecretProvider, SecretReference, mask, reference_paths, register_secret
+from ingestion_core.config.secrets import SecretProvider, SecretReference, mask, reference_paths, register_secret
+from ingestion_core.config.store import ConfigStore, parse_yaml
 
 TARGETS = ("scope", "keyvault")
 

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import ingestion_core
-from ingestion_core import settings
+from ingestion_core.common import settings
 
 DISTRIBUTION = "ingestion-portal"  # the wheel's package name (python_wheel_task.package_name)
 ENTRY_POINT = "ingest"

@@ -11,17 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ingestion_core.config_store import ConfigStore, is_valid_name, parse_yaml
-from ingestion_core.models.source_file import SOURCE_FILE_MODELS, TABLE_MODELS
-from ingestion_core.models.sources import SOURCE_MODELS, SQL_SOURCE_TYPES
-from ingestion_core.secrets import (
-    SecretReference,
-    is_reference,
-    locate_secret,
-    mask,
-    parse_reference,
-)
-from ingestion_core.validation import ConfigIssue, format_path, is_secret_field
+from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS, TABLE_MODELS
+from ingestion_core.config.models.sources import SOURCE_MODELS, SQL_SOURCE_TYPES
+from ingestion_core.config.secrets import SecretReference, is_reference, locate_secret, mask, parse_reference
+from ingestion_core.config.store import ConfigStore, is_valid_name, parse_yaml
+from ingestion_core.config.validation import ConfigIssue, format_path, is_secret_field
 
 PLACEHOLDER_NAME = "new_source"  # secret references of a draft whose name is not valid yet
 
@@ -236,7 +230,7 @@ def _field_by_key(model: type[BaseModel], key: str) -> Any:
 
 
 def _single_model(annotation: Any) -> type[BaseModel] | None:
-    from ingestion_core.validation import _models
+    from ingestion_core.config.validation import _models
 
     models = _models(annotation)
     return models[0] if len(models) == 1 else None
@@ -296,7 +290,7 @@ def describe_reference(reference: str) -> str:
 def expand_check(entry: Any) -> Any:
     """A check in its long form, for the form: ``{not_null: id}`` -> ``{not_null: {column: id}}``.
     Saving writes the short form back where it fits."""
-    from ingestion_core.models.checks import CHECKS
+    from ingestion_core.config.models.checks import CHECKS
 
     if not isinstance(entry, dict) or len(entry) != 1:
         return entry

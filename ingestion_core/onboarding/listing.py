@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ingestion_core.config_store import ConfigStore, SourceSummary
+from ingestion_core.config.store import ConfigStore, SourceSummary
 from ingestion_core.onboarding.table_check import TableCheck, check_sources
 
 # --- the sources list ----------------------------------------------------------------------
@@ -34,7 +34,7 @@ class SourceRow:
 
 def last_runs(limit: int = 2000) -> dict[str, dict[str, Any]]:
     """The newest run record of each source (real runs before previews)."""
-    from ingestion_core.records import latest_runs
+    from ingestion_core.observe.records import latest_runs
 
     newest: dict[str, dict[str, Any]] = {}
     try:

@@ -10,16 +10,16 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ingestion_core import preload
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.errors import explain
-from ingestion_core.models.source_file import SourceFileBase
-from ingestion_core.models.sources import SOURCE_MODELS
+from ingestion_core.common import preload
+from ingestion_core.config.models.source_file import SourceFileBase
+from ingestion_core.config.models.sources import SOURCE_MODELS
+from ingestion_core.config.secrets import register_secret
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.config.validation import ConfigIssue, issues_from_error
+from ingestion_core.engine.errors import explain
+from ingestion_core.engine.sources import ConnectionReport
 from ingestion_core.onboarding.drafts import PLACEHOLDER_NAME, Draft, masked, parse_path, with_secret_references
 from ingestion_core.onboarding.saving import validate_draft
-from ingestion_core.secrets import register_secret
-from ingestion_core.sources import ConnectionReport
-from ingestion_core.validation import ConfigIssue, issues_from_error
 
 DEFAULT_TIMEOUT_S = 20.0
 T = TypeVar("T")
@@ -110,7 +110,7 @@ def run_with_timeout(func: Callable[[], T], timeout: float) -> T:
 def test_connection(draft: Draft, timeout: float = DEFAULT_TIMEOUT_S,
                     store: ConfigStore | None = None) -> ConnectionReport:
     """The source's connection test with the typed secrets, bounded by ``timeout``."""
-    from ingestion_core import sources
+    from ingestion_core.engine import sources
 
     target, issues = _for_connection(draft, store)
     if target is None:
@@ -165,7 +165,7 @@ def _discover(draft: Draft, call: Callable[[Any], list[Any]], timeout: float) ->
 
 def discover_schemas(draft: Draft, timeout: float = DEFAULT_TIMEOUT_S) -> Discovered:
     """User schemas of a database source (system schemas left out)."""
-    from ingestion_core.discovery import list_schemas
+    from ingestion_core.onboarding.discovery import list_schemas
 
     found = _discover(draft, list_schemas, timeout)
     found.items = [s for s in found.items if s not in SYSTEM_SCHEMAS and not str(s).startswith("pg_")]
@@ -174,14 +174,14 @@ def discover_schemas(draft: Draft, timeout: float = DEFAULT_TIMEOUT_S) -> Discov
 
 def discover_tables(draft: Draft, schema: str | None, timeout: float = DEFAULT_TIMEOUT_S) -> Discovered:
     """Tables of one schema with columns, declared keys, row estimates and cursor candidates."""
-    from ingestion_core import discovery
+    from ingestion_core.onboarding import discovery
 
     return _discover(draft, lambda source: discovery.discover_tables(source, schema=schema), timeout)
 
 
 def discover_files(draft: Draft, glob: str, timeout: float = DEFAULT_TIMEOUT_S, limit: int = 200) -> Discovered:
     """Files matching a glob under the source's folder, newest first, with size and date."""
-    from ingestion_core.discovery import list_files
+    from ingestion_core.onboarding.discovery import list_files
 
     glob = (glob or "").strip()
     if not glob:
@@ -208,7 +208,8 @@ class EndpointTestUnavailable(LookupError):
     """The REST library does not offer an endpoint test yet."""
 
 
-ENDPOINT_TESTS = (("ingestion_core.rest_preview", "probe_endpoint"), ("ingestion_core.sources.rest", "test_endpoint"))
+ENDPOINT_TESTS = (("ingestion_core.engine.sources.rest_preview", "probe_endpoint"),
+                  ("ingestion_core.engine.sources.rest", "test_endpoint"))
 
 
 def _endpoint_test_function() -> Callable[..., Any]:
@@ -227,7 +228,7 @@ def _endpoint_test_function() -> Callable[..., Any]:
 def test_endpoint(draft: Draft, resource: str, timeout: float = DEFAULT_TIMEOUT_S) -> Any:
     """The REST issue's endpoint test for one resource of the draft, with the typed secrets:
     the first raw response (secrets masked), the paginator and the data selector
-    (``ingestion_core.rest_preview.probe_endpoint``). Raises :class:`EndpointTestUnavailable`
+    (``ingestion_core.engine.sources.rest_preview.probe_endpoint``). Raises :class:`EndpointTestUnavailable`
     when the library does not offer it, ValueError when the draft is not valid yet."""
     func = _endpoint_test_function()
     target, issues = _for_connection(draft, None)

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingestion_core.sources import ConnectionReport
-from ingestion_core.validation import ConfigIssue
+from ingestion_core.config.validation import ConfigIssue
+from ingestion_core.engine.sources import ConnectionReport
 
 # --- a failed connection test, attached to the field to fix -----------------------------------
 

@@ -11,8 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ingestion_core.access import Principal
-from ingestion_core.config_store import (
+from ingestion_core.config.access import Principal
+from ingestion_core.config.models.source_file import SourceFileBase
+from ingestion_core.config.secrets import find_references, register_secret, store_secret
+from ingestion_core.config.store import (
     SCHEMA_COMMENT,
     ConfigStore,
     ConflictError,
@@ -22,11 +24,9 @@ from ingestion_core.config_store import (
     revision_of,
     validate_source_data,
 )
-from ingestion_core.errors import explain
-from ingestion_core.models.source_file import SourceFileBase
+from ingestion_core.config.validation import ConfigError, ConfigIssue
+from ingestion_core.engine.errors import explain
 from ingestion_core.onboarding.drafts import Draft, masked, reference_for, with_secret_references
-from ingestion_core.secrets import find_references, register_secret, store_secret
-from ingestion_core.validation import ConfigError, ConfigIssue
 
 # --- validation ----------------------------------------------------------------------------
 
@@ -274,7 +274,7 @@ def restore_source(binned: Path, *, actor: str | Principal, store: ConfigStore |
 
 def bin_folder() -> Path:
     """Where deleted sources go (``INGEST_DATA_DIR/bin/sources``)."""
-    from ingestion_core import settings
+    from ingestion_core.common import settings
 
     return settings.data_dir() / "bin" / "sources"
 

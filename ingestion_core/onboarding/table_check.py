@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingestion_core.config_store import ConfigNotFoundError, ConfigStore
+from ingestion_core.config.store import ConfigNotFoundError, ConfigStore
+from ingestion_core.config.validation import ConfigIssue
 from ingestion_core.onboarding.drafts import is_sql
 from ingestion_core.onboarding.review import missing_tables
-from ingestion_core.validation import ConfigIssue
 
 CHECK_TIMEOUT_S = 3.0
 KEEP_S = {"ok": 300.0, "missing": 300.0, "unknown": 30.0}  # an unreachable server is asked again sooner
@@ -59,7 +59,7 @@ _lock = threading.Lock()
 def check_table_names(config: object) -> TableCheck:
     """Ask the database for its table names in each schema the file names (may block: see
     :func:`check_sources` for the bounded, cached form)."""
-    from ingestion_core import discovery
+    from ingestion_core.onboarding import discovery
 
     kind = config.source_type  # type: ignore[attr-defined]
     if not is_sql(kind):
@@ -78,13 +78,13 @@ def check_table_names(config: object) -> TableCheck:
 
 
 def _sqlite_file(config: object) -> Path:
-    from ingestion_core import settings
+    from ingestion_core.common import settings
 
     return Path(settings.resolve_local_path(config.source.path))  # type: ignore[attr-defined]
 
 
 def _why_unknown(exc: BaseException) -> str:
-    from ingestion_core.secrets import SecretNotFoundError
+    from ingestion_core.config.secrets import SecretNotFoundError
 
     if isinstance(exc, SecretNotFoundError):
         return "not checked: a secret it needs is not set"
@@ -98,7 +98,7 @@ def check_sources(store: ConfigStore, names: list[str], timeout: float | None = 
     seconds in all (:func:`check_timeout`); a check still running is "unknown" now and cached
     when it ends."""
     timeout = check_timeout() if timeout is None else timeout
-    from ingestion_core import preload
+    from ingestion_core.common import preload
 
     preload.load_heavy_modules()  # never imported first by a check thread while another imports them
     keys, threads = {}, []

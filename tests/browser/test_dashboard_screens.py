@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, write_record
+from ingestion_core.observe.records import ErrorInfo, Phase, RunRecord, TableResult, write_record
 from tests.conftest import skip_or_fail
 from tests.services import free_port
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ingestion_core.records import RunRecord, TableResult, write_record
+from ingestion_core.observe.records import RunRecord, TableResult, write_record
 from tests.browser.conftest import VIEWPORT
 
 pytestmark = pytest.mark.browser

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from ingestion_core.alerts import NotificationConfig, incidents, send_alerts
-from ingestion_core.cli import main
-from ingestion_core.records import ErrorInfo, RunRecord, TableResult, write_record
-from ingestion_core.run_metrics import load_run_data
-from ingestion_core.secrets import store_secret
+from ingestion_core.cli.main import main
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.observe.alerts import NotificationConfig, incidents, send_alerts
+from ingestion_core.observe.records import ErrorInfo, RunRecord, TableResult, write_record
+from ingestion_core.observe.run_metrics import load_run_data
 from tests.services import free_port
 
 TOKEN = "hook-token-" + "z" * 16

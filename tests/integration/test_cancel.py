@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from ingestion_core.records import find_record
-from ingestion_core.run_control import cancel_run, lock_holder, start_run
+from ingestion_core.observe.records import find_record
+from ingestion_core.pipeline.run_control import cancel_run, lock_holder, start_run
 from tests.conftest import REPO
 from tests.http_api import ApiServer, running_api
 from tests.integration.test_run_control import wait_for

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core.cli import main
-from ingestion_core.records import latest_runs
+from ingestion_core.cli.main import main
+from ingestion_core.observe.records import latest_runs
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_sigterm_cancels_the_run_and_records_it(shop: Path) -> None:
     released = shop / "chunk-released"
     slow = textwrap.dedent(f"""
         import os, time, sys
-        import ingestion_core.sources.sql as sql
+        import ingestion_core.engine.sources.sql as sql
         original = sql.SqlSource.resource
         def slow_chunk(item):
             deadline = time.monotonic() + 120
@@ -140,7 +140,7 @@ def test_sigterm_cancels_the_run_and_records_it(shop: Path) -> None:
         def resource(self, ctx):
             return original(self, ctx).add_map(slow_chunk)
         sql.SqlSource.resource = resource
-        from ingestion_core.cli import main
+        from ingestion_core.cli.main import main
         sys.exit(main(["run", "shop", "--tables", "orders"]))
     """)
     with sqlite3.connect(shop / "shop.sqlite") as con:
@@ -173,7 +173,7 @@ def test_sigterm_cancels_the_run_and_records_it(shop: Path) -> None:
 
 def test_run_refused_while_another_run_holds_the_source(shop: Path) -> None:
     """`ingest run` in its own process (as a Databricks job or cron runs it) respects the lock."""
-    from ingestion_core.run_control import source_lock
+    from ingestion_core.pipeline.run_control import source_lock
 
     with source_lock("shop", run_id="20240101T000000-shop-held00"):
         child = subprocess.run([sys.executable, "-m", "ingestion_core", "run", "shop"], env=os.environ.copy(),

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.alerts import NotificationConfig, incidents, send_alerts
-from ingestion_core.cli import main
-from ingestion_core.records import RunRecord, TableResult, write_record
-from ingestion_core.run_metrics import load_run_data
-from ingestion_core.scheduler import Scheduler
+from ingestion_core.cli.main import main
+from ingestion_core.observe.alerts import NotificationConfig, incidents, send_alerts
+from ingestion_core.observe.records import RunRecord, TableResult, write_record
+from ingestion_core.observe.run_metrics import load_run_data
+from ingestion_core.pipeline.scheduler import Scheduler
 from tests.integration import test_alerts
 
 DAY = date(2026, 1, 5)

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion_core.cli import main
-from ingestion_core.records import RunRecord, latest_runs, write_record
+from ingestion_core.cli.main import main
+from ingestion_core.observe.records import RunRecord, latest_runs, write_record
 
 
 @pytest.fixture

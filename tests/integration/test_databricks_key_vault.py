@@ -26,8 +26,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ingestion_core.config.secrets import (
+    SecretNotFoundError,
+    TomlFileProvider,
+    parse_reference,
+    resolve_value,
+    store_secret,
+)
 from ingestion_core.databricks.key_vault import AzureKeyVaultProvider, KeyVaultError
-from ingestion_core.secrets import SecretNotFoundError, TomlFileProvider, parse_reference, resolve_value, store_secret
 
 TOKEN = "eyJ0eXAiOiJKV1Qi.test-token"
 

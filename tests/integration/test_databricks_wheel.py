@@ -25,9 +25,9 @@ def test_the_wheel_holds_the_package_and_the_console_script() -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = archive.read("ingestion_portal-0.1.0.dist-info/entry_points.txt").decode()
-    assert "[console_scripts]\ningest = ingestion_core.cli:main" in entry_points
-    assert "[fsspec.specs]\nvolumes = ingestion_core.databricks.volume_fs:VolumeFileSystem" in entry_points
-    assert {"ingestion_core/cli.py", "ingestion_core/databricks/job_run.py", "portal/__init__.py"} <= names
+    assert "[console_scripts]\ningest = ingestion_core.cli.main:main" in entry_points
+    assert "[fsspec.specs]\nvolumes = ingestion_core.storage.volumes:VolumeFileSystem" in entry_points
+    assert {"ingestion_core/cli/main.py", "ingestion_core/databricks/job_run.py", "portal/__init__.py"} <= names
     assert not any(name.startswith(("tests/", "configs/")) for name in names)
 
 
@@ -57,4 +57,4 @@ def test_the_installed_wheel_declares_the_volumes_protocol_to_fsspec(tmp_path: P
             "print(cls.__module__, cls.__name__, 'ingestion_core' in sys.modules)")
     result = subprocess.run([str(wheel_bin() / "python"), "-c", code], cwd=tmp_path, capture_output=True, text=True,
                             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=120)
-    assert result.stdout.split() == ["ingestion_core.databricks.volume_fs", "VolumeFileSystem", "True"], result.stderr
+    assert result.stdout.split() == ["ingestion_core.storage.volumes", "VolumeFileSystem", "True"], result.stderr

@@ -16,17 +16,16 @@ import fsspec
 import pytest
 from databricks.sdk.service.jobs import JobParameterDefinition
 
-from ingestion_core import run_metrics
-from ingestion_core.cli import main
-from ingestion_core.config_store import ConfigStore
+from ingestion_core.cli.main import main
+from ingestion_core.config.secrets import SecretNotFoundError, mask, parse_reference, resolve_value, store_secret
+from ingestion_core.config.store import ConfigStore
 from ingestion_core.databricks import providers
 from ingestion_core.databricks.job_runs import JobRunHandle, follow_job_run
 from ingestion_core.databricks.jobs import resolve_target
 from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider, SecretScopeError
-from ingestion_core.databricks.volume_fs import register_with_duckdb
-from ingestion_core.databricks.workspace import workspace_client
-from ingestion_core.destinations import databricks
-from ingestion_core.records import (
+from ingestion_core.engine.destinations import databricks
+from ingestion_core.observe import run_metrics
+from ingestion_core.observe.records import (
     RECORD_COLUMNS,
     RunRecord,
     TableResult,
@@ -35,7 +34,8 @@ from ingestion_core.records import (
     latest_runs,
     write_record,
 )
-from ingestion_core.secrets import SecretNotFoundError, mask, parse_reference, resolve_value, store_secret
+from ingestion_core.storage.volumes import register_with_duckdb
+from ingestion_core.storage.workspace import workspace_client
 from tests.databricks_api import FakeWorkspace, running_workspace
 
 VOLUME = "/Volumes/main/ingest/files"

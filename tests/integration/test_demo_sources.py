@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core.config_store import ConfigStore
+from ingestion_core.config.store import ConfigStore
 from ingestion_core.demo import generate_demo
-from ingestion_core.runner import preview_source, run_source
+from ingestion_core.pipeline.runner import preview_source, run_source
 
 REPO = Path(__file__).resolve().parents[2]
 

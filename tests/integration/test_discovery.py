@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ingestion_core.discovery import discover_tables, list_files, list_schemas
-from ingestion_core.models.source_file import parse_source_file
-from ingestion_core.models.sources import FilesystemSource
-from ingestion_core.secrets import store_secret
+from ingestion_core.config.models.source_file import parse_source_file
+from ingestion_core.config.models.sources import FilesystemSource
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.onboarding.discovery import discover_tables, list_files, list_schemas
 
 
 def source(**connection):

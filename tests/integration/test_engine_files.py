@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import preview_source, run_source
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.pipeline.runner import preview_source, run_source
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_parquet_files_destination_uses_date_layout(files: Path) -> None:
 def test_keep_history_checks_read_the_newest_dated_folder(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pendulum
 
-    from ingestion_core.destinations import filesystem
+    from ingestion_core.engine.destinations import filesystem
 
     lake = files / "lake"
     (files / "configs" / "destinations" / "lake.yaml").write_text(

@@ -12,10 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import preview_source, run_source
-from ingestion_core.secrets import store_secret
-from ingestion_core.sources import test_connection as check_connection
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.engine.sources import test_connection as check_connection
+from ingestion_core.pipeline.runner import preview_source, run_source
 
 TYPED_TABLE = """
 CREATE TABLE typed (

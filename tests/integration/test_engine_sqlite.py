@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.records import RunRecord, load_record, record_path
-from ingestion_core.runner import preview_source, run_source
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.observe.records import RunRecord, load_record, record_path
+from ingestion_core.pipeline.runner import preview_source, run_source
 
 
 def make_db(path: Path, rows: int = 200) -> None:

@@ -24,7 +24,7 @@ import pytest
 import requests
 import yaml
 
-from ingestion_core.cli import main
+from ingestion_core.cli.main import main
 from tests.http_api import Handler
 from tests.security.scanner import fake_secret
 

@@ -13,11 +13,11 @@ import pyarrow.csv
 import pyarrow.parquet
 import pytest
 
-from ingestion_core import settings
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.destinations import preview_database, preview_plan
-from ingestion_core.explorer import ExplorerError, export_table, preview_tables, query_preview
-from ingestion_core.runner import load_slot, preview_source
+from ingestion_core.common import settings
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.engine.destinations import preview_database, preview_plan
+from ingestion_core.pipeline.explorer import ExplorerError, export_table, preview_tables, query_preview
+from ingestion_core.pipeline.runner import load_slot, preview_source
 from tests.conftest import REPO_CONFIGS
 
 SECRET = "s3cr3t-explorer-value"

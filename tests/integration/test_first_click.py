@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.slow]
 FIRST_CLICK = """
     import json, sys, time, traceback
     from ingestion_core import records, run_control
-    from ingestion_core.config_store import ConfigStore
+    from ingestion_core.config.store import ConfigStore
     from portal import preview_jobs
 
     config = ConfigStore().load_source("demo_shop").config

@@ -18,15 +18,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.records import latest_runs
-from ingestion_core.runner import run_source
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.observe.records import latest_runs
+from ingestion_core.pipeline.runner import run_source
 
 ROWS = 20_000
 KILL_AT = {
     # inside extract: after the first chunk of rows was read
     "extract": """
-import ingestion_core.sources.sql as sql
+import ingestion_core.engine.sources.sql as sql
 original = sql.SqlSource.resource
 def resource(self, ctx):
     seen = []
@@ -65,8 +65,8 @@ def make_db(path: Path) -> None:
 
 def run_killed_child(project: Path, phase: str) -> int:
     script = "import os, signal\n" + textwrap.dedent(KILL_AT[phase]) + textwrap.dedent("""
-        from ingestion_core.config_store import ConfigStore
-        from ingestion_core.runner import run_source
+        from ingestion_core.config.store import ConfigStore
+        from ingestion_core.pipeline.runner import run_source
         run_source(ConfigStore().load_source("kills").config, actor="victim")
     """)
     child = subprocess.run([sys.executable, "-c", script], env=os.environ.copy(), cwd=project,

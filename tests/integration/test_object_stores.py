@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import preview_source, run_source
-from ingestion_core.sources import test_connection as check_connection
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.engine.sources import test_connection as check_connection
+from ingestion_core.pipeline.runner import preview_source, run_source
 
 if TYPE_CHECKING:  # loaded by pytest as a plugin (a plain import here would skip assert rewriting)
     from tests.objectstores import Azurite, S3Server
@@ -224,7 +224,7 @@ def _stores_by_folder(store: Store) -> dict[str, list[tuple[int, str]]]:
 def test_keep_history_full_loads_leave_the_earlier_dated_folders(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     import pendulum
 
-    from ingestion_core.destinations import filesystem
+    from ingestion_core.engine.destinations import filesystem
 
     write_destination(store, "lake", "parquet", keep_history=True)
     tables = "  - {name: stores, glob: stores.csv, format: csv, csv: {delimiter: ';'}, mode: full}\n"
@@ -250,7 +250,7 @@ def test_without_keep_history_a_full_load_deletes_the_earlier_dated_folders(stor
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import pendulum
 
-    from ingestion_core.destinations import filesystem
+    from ingestion_core.engine.destinations import filesystem
 
     write_destination(store, "lake", "parquet")
     config = write_source(store, "  - {name: stores, glob: stores.csv, format: csv, csv: {delimiter: ';'}}\n",
@@ -308,8 +308,8 @@ def test_connection_ok_and_refused(landing: Store) -> None:
 def test_gcs_credentials_from_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     from dlt.common.configuration.specs import GcpServiceAccountCredentialsWithoutDefaults
 
-    from ingestion_core.models.sources import FileCredentials
-    from ingestion_core.sources.files import file_credentials
+    from ingestion_core.config.models.sources import FileCredentials
+    from ingestion_core.engine.sources.files import file_credentials
 
     pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n"
     monkeypatch.setenv("SECRETS__GCS__KEY", pem.replace("\n", "\\n"))  # as pasted from the JSON key file
@@ -326,8 +326,8 @@ def test_gcs_credentials_from_the_model(monkeypatch: pytest.MonkeyPatch) -> None
 def test_credentials_follow_the_url_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
     from dlt.common.configuration.specs import AwsCredentials
 
-    from ingestion_core.models.sources import FileCredentials
-    from ingestion_core.sources.files import file_credentials
+    from ingestion_core.config.models.sources import FileCredentials
+    from ingestion_core.engine.sources.files import file_credentials
 
     monkeypatch.setenv("SECRETS__T__KEY", "c2VjcmV0")
     s3 = file_credentials(FileCredentials(aws_access_key_id="AKID", aws_secret_access_key="${secrets.t.key}",
@@ -350,7 +350,7 @@ def test_credentials_follow_the_url_scheme(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_azure_connection_string_parsing() -> None:
-    from ingestion_core.sources.files import _azure_from_connection_string
+    from ingestion_core.engine.sources.files import _azure_from_connection_string
 
     azurite = _azure_from_connection_string(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5==;"

@@ -12,12 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion_core.cli import main
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.destinations.filesystem import install_duckdb_extension
-from ingestion_core.records import check_history, load_record, record_path
-from ingestion_core.runner import preview_source, run_source
-from ingestion_core.secrets import register_secret
+from ingestion_core.cli.main import main
+from ingestion_core.config.secrets import register_secret
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.engine.destinations.filesystem import install_duckdb_extension
+from ingestion_core.observe.records import check_history, load_record, record_path
+from ingestion_core.pipeline.runner import preview_source, run_source
 
 RECENT = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
 EVERY_CHECK = """\
@@ -246,8 +246,8 @@ def test_custom_sql_that_writes_is_refused_before_it_runs(shop: Path, sql: str, 
 
 def test_custom_sql_refused_at_run_time_too(shop: Path) -> None:
     """A spec built around validation (model_construct) is parsed again before it runs."""
-    from ingestion_core.models.checks import CustomSqlCheck
-    from ingestion_core.quality import CheckError, run_custom_sql
+    from ingestion_core.config.models.checks import CustomSqlCheck
+    from ingestion_core.quality.checks import CheckError, run_custom_sql
 
     executed: list[str] = []
     spec = CustomSqlCheck.model_construct(sql="DROP TABLE {table}", severity="error", returns=None,
@@ -273,8 +273,8 @@ def test_custom_sql_cannot_read_files_or_write_on_duckdb(shop: Path) -> None:
 
 def test_custom_sql_runs_on_a_connection_that_cannot_write(shop: Path) -> None:
     """Even a function with a side effect meets a read-only database."""
-    from ingestion_core.models.checks import CustomSqlCheck
-    from ingestion_core.sql_guard import _duckdb_read_only
+    from ingestion_core.common.sql_guard import _duckdb_read_only
+    from ingestion_core.config.models.checks import CustomSqlCheck
 
     config = write_source(shop, "  - name: Order Lines\n")
     run_source(config, actor="ana")
@@ -296,7 +296,7 @@ def test_custom_sql_elsewhere_runs_in_a_transaction_that_is_rolled_back(shop: Pa
     on DuckDB: even a write that got past the parse leaves nothing behind."""
     import dlt
 
-    from ingestion_core.sql_guard import _rolled_back
+    from ingestion_core.common.sql_guard import _rolled_back
 
     run_source(write_source(shop, "  - name: Order Lines\n"), actor="ana")
     pipeline = dlt.pipeline(pipeline_name="shop__check", pipelines_dir=str(shop / ".ingest" / "scratch"),

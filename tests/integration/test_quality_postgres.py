@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import preview_source, run_source
-from ingestion_core.secrets import store_secret
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.pipeline.runner import preview_source, run_source
 
 TABLE = """
 CREATE TABLE "Order Lines" (

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core import reconcile, runner
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import preview_source, run_source
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.pipeline import runner
+from ingestion_core.pipeline.runner import preview_source, run_source
+from ingestion_core.quality import reconcile
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def reconciled(record) -> dict:
 @pytest.fixture
 def between_load_and_count(monkeypatch: pytest.MonkeyPatch):
     """Run SQL on the source after the load, before the checks count it (a busy source)."""
-    import ingestion_core.quality  # noqa: F401  (its hooks are in the list first)
+    import ingestion_core.quality.checks  # noqa: F401  (its hooks are in the list first)
 
     def plant(project: Path, *statements: str) -> None:
         def hook(pipeline, plan, table, result) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import preview_source, run_source
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.pipeline.runner import preview_source, run_source
 
 
 @pytest.fixture

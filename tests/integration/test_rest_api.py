@@ -17,11 +17,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingestion_core import rest_client
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.records import record_path
-from ingestion_core.runner import preview_source, run_source
-from ingestion_core.secrets import store_secret
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.engine.sources import rest_client
+from ingestion_core.observe.records import record_path
+from ingestion_core.pipeline.runner import preview_source, run_source
 from tests.http_api import ApiServer, make_item, running_api
 
 ALL_IDS = list(range(1, 251))
@@ -189,7 +189,7 @@ def assert_no_secret_in(api: ApiServer, *texts: str) -> None:
 @pytest.mark.parametrize("style", AUTH)
 def test_every_auth_style_loads_and_no_secret_leaks(http_api: ApiServer, style: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from ingestion_core.rest_preview import probe_endpoint
+    from ingestion_core.engine.sources.rest_preview import probe_endpoint
 
     store_credentials(http_api, monkeypatch)
     prefix, auth = AUTH[style]

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingestion_core.runner import run_source
-from ingestion_core.secrets import store_secret
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.pipeline.runner import run_source
 from tests.http_api import ApiServer, make_item, running_api
 from tests.integration.test_rest_api import ALL_IDS, OFFSET, ids, landed, table_exists, write_source
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.rest_preview import probe_endpoint
-from ingestion_core.secrets import store_secret
-from ingestion_core.sources import test_connection as connection_test
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.engine.sources import test_connection as connection_test
+from ingestion_core.engine.sources.rest_preview import probe_endpoint
 from tests.http_api import ApiServer, running_api
 from tests.services import free_port
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core.cli import main
-from ingestion_core.records import latest_runs
+from ingestion_core.cli.main import main
+from ingestion_core.observe.records import latest_runs
 
 
 def write_source(project: Path, name: str, table: str, *, after: list[str] | None = None, owner: str = "market-de",

@@ -20,11 +20,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingestion_core.access import AccessDeniedError
-from ingestion_core.cli import main
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.records import FINAL, RunRecord, find_record, write_record
-from ingestion_core.run_control import (
+from ingestion_core.cli.main import main
+from ingestion_core.config.access import AccessDeniedError
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.observe.records import FINAL, RunRecord, find_record, write_record
+from ingestion_core.pipeline.run_control import (
     RunControlError,
     RunInProgressError,
     active_run,
@@ -35,7 +35,7 @@ from ingestion_core.run_control import (
     start_run,
     table_states,
 )
-from ingestion_core.runner import run_source
+from ingestion_core.pipeline.runner import run_source
 
 SLOW_ROWS = 500_000  # read row by row (sqlalchemy, chunks of 100: ~30 s here), far longer than cancelling takes
 
@@ -233,8 +233,8 @@ def test_a_run_deaf_to_sigterm_is_killed_and_recorded_as_cancelled(slow: Path) -
     script = textwrap.dedent("""
         import signal
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        from ingestion_core.config_store import ConfigStore
-        from ingestion_core.runner import run_source
+        from ingestion_core.config.store import ConfigStore
+        from ingestion_core.pipeline.runner import run_source
         run_source(ConfigStore().load_source("slow").config, actor="script", trigger="test")
     """)
     child = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy(), cwd=slow,

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core.cli import main
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.records import latest_runs
-from ingestion_core.run_control import source_lock
-from ingestion_core.schedule_status import describe_executor, heartbeat_path, log_path, scheduler_status
-from ingestion_core.scheduler import Scheduler, SchedulerRunningError
+from ingestion_core.cli.main import main
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.observe.records import latest_runs
+from ingestion_core.observe.schedule_status import describe_executor, heartbeat_path, log_path, scheduler_status
+from ingestion_core.pipeline.run_control import source_lock
+from ingestion_core.pipeline.scheduler import Scheduler, SchedulerRunningError
 
 
 class FakeClock:

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import sqlalchemy as sa
 
-from ingestion_core import type_adapters
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import run_source
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.pipeline.runner import run_source
+from ingestion_core.typemap import adapters as type_adapters
 
 
 def test_registered_adapter_changes_the_landed_type(ingest_env: Path, monkeypatch) -> None:

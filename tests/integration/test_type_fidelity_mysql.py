@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import run_source
-from ingestion_core.secrets import store_secret
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.pipeline.runner import run_source
 
 pytestmark = pytest.mark.services
 
@@ -196,8 +196,8 @@ def test_the_loaders_sessions_read_in_utc_without_padding_whatever_the_server_de
     """The engine behind reads, discovery and the connection test sets its own session."""
     import sqlalchemy as sa
 
-    from ingestion_core import sources
-    from ingestion_core.sources.sql import create_engine
+    from ingestion_core.engine import sources
+    from ingestion_core.engine.sources.sql import create_engine
 
     mariadb_db.execute("CREATE TABLE calm (id INT)")
     config = write_source(ingest_env, mariadb_db, "  - {name: calm}\n")

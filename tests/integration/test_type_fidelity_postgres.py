@@ -15,9 +15,9 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import preview_source, run_source
-from ingestion_core.secrets import store_secret
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.pipeline.runner import preview_source, run_source
 
 pytestmark = pytest.mark.services
 
@@ -163,9 +163,10 @@ def test_every_connection_the_loader_opens_has_its_own_session_settings(ingest_e
     with, override the role's and the database's settings."""
     import connectorx
 
-    from ingestion_core import discovery, sources
-    from ingestion_core.sources.sql import create_engine
-    from ingestion_core.type_fidelity import connectorx_url
+    from ingestion_core.engine import sources
+    from ingestion_core.engine.sources.sql import create_engine
+    from ingestion_core.onboarding import discovery
+    from ingestion_core.typemap.fidelity import connectorx_url
 
     hostile_session(postgres_db)
     assert postgres_db.execute(SESSION_SQL)[0][:3] == ("Asia/Tokyo", "0", "sql_standard")  # psycopg2 sets ISO dates
@@ -335,8 +336,8 @@ def test_a_cursor_that_would_not_sort_like_the_source_is_refused_up_front(ingest
 def test_a_connectorx_panic_falls_back_to_pyarrow(ingest_env: Path, postgres_db, monkeypatch) -> None:
     """connectorx panics (a BaseException) on cidr read as is; the plan reads it as text, so
     a rule reading it raw is planted to make it panic for real."""
-    import ingestion_core.sources.sql as sql
-    from ingestion_core import type_fidelity
+    import ingestion_core.engine.sources.sql as sql
+    from ingestion_core.typemap import fidelity as type_fidelity
 
     def raw_cidr(info: type_fidelity.ColumnInfo) -> type_fidelity.ColumnPlan | None:
         return info.plan("exact", {"data_type": "text"}, "planted") if info.declared == "cidr" else None

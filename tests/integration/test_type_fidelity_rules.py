@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql, oracle
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.runner import run_source
-from ingestion_core.type_fidelity import ColumnTypeError, parse_column_type, plan_table
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.pipeline.runner import run_source
+from ingestion_core.typemap.fidelity import ColumnTypeError, parse_column_type, plan_table
 
 
 def write_source(project: Path, tables: str) -> object:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ingestion_core.config_store import ConfigStore, ConflictError, revision_of
+from ingestion_core.config.store import ConfigStore, ConflictError, revision_of
 from tests.unit.test_config_store import _reader  # polls the file: every read must parse and validate
 
 WRITERS = 20

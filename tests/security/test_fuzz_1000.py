@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingestion_core import onboarding
-from ingestion_core.config_store import ConfigStore, ConflictError, validate_source_data
+from ingestion_core.config.store import ConfigStore, ConflictError, validate_source_data
+from ingestion_core.config.validation import ConfigError
 from ingestion_core.onboarding import Draft
-from ingestion_core.validation import ConfigError
 from tests.unit.test_model_fuzz import KEYS, VALUES, _assert_readable, _locations, _mutate
 from tests.unit.test_models import DESTINATIONS, VALID_CONFIGS
 from tests.unit.test_onboarding_fuzz import check_issues, form_inputs

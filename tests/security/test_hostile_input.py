@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from ingestion_core.config_store import MAX_FILE_BYTES, ConfigStore, parse_yaml, validate_source_data
-from ingestion_core.validation import ConfigError
+from ingestion_core.config.store import MAX_FILE_BYTES, ConfigStore, parse_yaml, validate_source_data
+from ingestion_core.config.validation import ConfigError
 from tests.conftest import REPO
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from ingestion_core import onboarding
-from ingestion_core.config_store import parse_yaml, validate_source_data
-from ingestion_core.secrets import store_secret
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.config.store import parse_yaml, validate_source_data
 from tests.conftest import REPO
 from tests.http_api import ApiServer, running_api
 from tests.security.scanner import Scanner, fake_secret, scan_paths, session_secrets

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.config_store import ConfigStore
+from ingestion_core.config.store import ConfigStore
 from tests.ui.test_config_history import SHOP
 from tests.ui.test_wizard import REPO, click, ok, unescape
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.config_store import ConfigStore
+from ingestion_core.config.store import ConfigStore
 from tests.ui.test_wizard import REPO, click, ok, unescape
 
 PAGE = REPO / "pages" / "config_history.py"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core import run_metrics as rm
-from ingestion_core.records import Phase, RunRecord, TableResult, write_record
+from ingestion_core.observe import run_metrics as rm
+from ingestion_core.observe.records import Phase, RunRecord, TableResult, write_record
 from tests.ui.test_dashboards import figure, metrics, render
 
 STARTED = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.records import ErrorInfo, Phase, RunRecord, TableResult, write_record
+from ingestion_core.observe.records import ErrorInfo, Phase, RunRecord, TableResult, write_record
 from portal import dashboard_data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -455,8 +455,8 @@ def test_a_new_record_shows_without_waiting_for_the_cache(history: Path) -> None
 
 
 def test_operations_guide_alert_example_is_valid() -> None:
-    from ingestion_core.alerts import NotificationConfig
-    from ingestion_core.config_store import parse_yaml
+    from ingestion_core.config.store import parse_yaml
+    from ingestion_core.observe.alerts import NotificationConfig
 
     guide = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
     example = guide.split("```yaml\n", 1)[1].split("```", 1)[0]

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.access import audit_entries
+from ingestion_core.config.access import audit_entries
+from ingestion_core.config.secrets import store_secret
 from ingestion_core.databricks.wheel import source_checkout, sources_fingerprint
-from ingestion_core.records import latest_runs
-from ingestion_core.secrets import store_secret
+from ingestion_core.observe.records import latest_runs
 from tests.databricks_api import FakeWorkspace, built_wheel, running_workspace
 from tests.ui.test_wizard import REPO, ok, unescape
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.validation import ConfigIssue
+from ingestion_core.config.validation import ConfigIssue
 from portal.components import code, issue_markdown, md_escape
 from portal.widgets import label_of
 from tests.ui.test_sources import SHOP, sources_page

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.schedule_status import scheduler_status
-from ingestion_core.scheduler import Scheduler
+from ingestion_core.observe.schedule_status import scheduler_status
+from ingestion_core.pipeline.scheduler import Scheduler
 from tests.ui.test_sources import SHOP, record_run, sources_page, table
 from tests.ui.test_wizard import REPO, write_source
 

@@ -16,9 +16,9 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core import run_control
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.records import find_record
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.observe.records import find_record
+from ingestion_core.pipeline import run_control
 from tests.http_api import ApiServer, running_api
 from tests.integration import test_demo_sources
 from tests.ui.test_wizard import REPO, ok, unescape

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.records import RunRecord, TableResult, write_record
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.observe.records import RunRecord, TableResult, write_record
 from portal.components import relative_time, tables_progress
 from tests.ui.test_sources import SHOP, sources_page, table
 from tests.ui.test_test_run import grid

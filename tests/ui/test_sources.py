@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.records import RunRecord, write_record
+from ingestion_core.observe.records import RunRecord, write_record
 from tests.integration.test_engine_postgres import write_source as pg_source
 from tests.services import free_port
 from tests.ui.test_wizard import REPO, SAVED_CRM, click, errors, ok, unescape, write_source

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.destinations import preview_database
+from ingestion_core.engine.destinations import preview_database
 from portal import preview_jobs
 from tests.http_api import running_api
 from tests.integration import test_demo_sources
@@ -223,8 +223,8 @@ def test_explorer_queries_the_preview_and_refuses_files(demo: Path) -> None:
 
 
 def test_a_test_run_from_the_records_shows_after_a_restart(demo: Path) -> None:
-    from ingestion_core.config_store import ConfigStore
-    from ingestion_core.runner import preview_source
+    from ingestion_core.config.store import ConfigStore
+    from ingestion_core.pipeline.runner import preview_source
 
     assert "has not been test-run yet" in text(open_page("demo_files"))
     record = preview_source(ConfigStore().load_source("demo_files").config, actor="cli-user").record  # a terminal

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.secrets import store_secret
+from ingestion_core.config.secrets import store_secret
 
 REPO = Path(__file__).resolve().parents[2]
 EDITOR = REPO / "pages" / "source_editor.py"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.models.checks import CHECKS
-from ingestion_core.models.source_file import SOURCE_FILE_MODELS
+from ingestion_core.config.models.checks import CHECKS
+from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS
 from portal.fields import field_specs, kind_of
 from tests.ui.test_wizard import ok, unescape
 
@@ -21,9 +21,9 @@ def _made_up_form() -> None:
     import streamlit as st
     from pydantic import Field
 
-    from ingestion_core.models.base import ConfigModel, SecretRef
+    from ingestion_core.config.models.base import ConfigModel, SecretRef
+    from ingestion_core.config.validation import ConfigIssue
     from ingestion_core.onboarding import Draft
-    from ingestion_core.validation import ConfigIssue
     from portal.widgets import FormContext, FormState, render_fields
 
     class Gadget(ConfigModel):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core import access
-from ingestion_core.access import AccessDeniedError, Principal, can, principal_for, require
-from ingestion_core.validation import ConfigError
+from ingestion_core.config import access
+from ingestion_core.config.access import AccessDeniedError, Principal, can, principal_for, require
+from ingestion_core.config.validation import ConfigError
 
 TEAMS = textwrap.dedent("""\
     version: 1

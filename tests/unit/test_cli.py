@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core.cli import main
+from ingestion_core.cli.main import main
 
 SHOP = textwrap.dedent("""\
     name: shop

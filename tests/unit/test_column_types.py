@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ingestion_core.config_store import dump_yaml, parse_yaml, validate_source_data
-from ingestion_core.schema import source_file_schema
+from ingestion_core.config.schema import source_file_schema
+from ingestion_core.config.store import dump_yaml, parse_yaml, validate_source_data
 
 CHOICES = "text, or decimal(p,s) with 1 <= p <= 38 and 0 <= s <= p"
 
@@ -83,7 +83,7 @@ def test_the_json_schema_lists_the_choices_for_editors() -> None:
 
 
 def test_a_type_rule_of_another_source_type_is_refused_at_its_path() -> None:
-    from ingestion_core.config_store import validate_source_data
+    from ingestion_core.config.store import validate_source_data
 
     data = {"name": "crm", "owner": "market-de",
             "source": {"type": "postgres", "host": "db", "database": "crm", "username": "u",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ingestion_core.config_store import (
+from ingestion_core.config.store import (
     DESTINATION_SCHEMA_COMMENT,
     MAX_FILE_BYTES,
     SCHEMA_COMMENT,
@@ -25,7 +25,7 @@ from ingestion_core.config_store import (
     revision_of,
     validate_source_data,
 )
-from ingestion_core.validation import ConfigError
+from ingestion_core.config.validation import ConfigError
 
 SHOP = textwrap.dedent("""\
     # the demo shop: comments are kept by save_text
@@ -437,7 +437,7 @@ def denied_lines(ingest_env: Path) -> list[tuple[str, str, str]]:
 
 def test_other_team_save_delete_and_restore_are_refused_and_recorded(
         store: ConfigStore, ingest_env: Path, teams: Path) -> None:
-    from ingestion_core.access import AccessDeniedError
+    from ingestion_core.config.access import AccessDeniedError
 
     first = store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
     path = store.path("sources", "shop")
@@ -460,7 +460,7 @@ def test_other_team_save_delete_and_restore_are_refused_and_recorded(
 
 def test_a_source_cannot_be_created_for_or_given_to_another_team(
         store: ConfigStore, ingest_env: Path, teams: Path) -> None:
-    from ingestion_core.access import AccessDeniedError
+    from ingestion_core.config.access import AccessDeniedError
 
     with pytest.raises(AccessDeniedError, match="claire may not edit source 'shop'"):
         store.save_text("sources", "shop", SHOP, actor="claire", expected_revision=None)
@@ -473,7 +473,7 @@ def test_a_source_cannot_be_created_for_or_given_to_another_team(
 
 
 def test_destinations_are_changed_by_admins_only(store: ConfigStore, ingest_env: Path, teams: Path) -> None:
-    from ingestion_core.access import AccessDeniedError
+    from ingestion_core.config.access import AccessDeniedError
 
     text, revision = store.read("destinations", "local_duckdb")
     with pytest.raises(AccessDeniedError, match="no owner team, so only admins may change it"):
@@ -482,7 +482,7 @@ def test_destinations_are_changed_by_admins_only(store: ConfigStore, ingest_env:
 
 
 def test_a_principal_with_claim_teams_is_used_as_given(store: ConfigStore, ingest_env: Path, teams: Path) -> None:
-    from ingestion_core.access import Principal
+    from ingestion_core.config.access import Principal
 
     dora = Principal("dora@example.com", frozenset({"market-de"}))  # teams from her sign-in claim
     store.save_text("sources", "shop", SHOP, actor=dora, expected_revision=None)
@@ -571,7 +571,7 @@ def test_without_a_git_repository_nothing_is_committed(store: ConfigStore, inges
 
 def test_authorize_checks_before_side_effects_like_storing_typed_secrets(
         store: ConfigStore, ingest_env: Path, teams: Path) -> None:
-    from ingestion_core.access import AccessDeniedError
+    from ingestion_core.config.access import AccessDeniedError
 
     store.save_text("sources", "shop", SHOP, actor="ana", expected_revision=None)
     assert store.authorize("sources", "shop", actor="bob", new_owner="market-de").teams == {"market-de"}

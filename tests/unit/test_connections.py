@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core.destinations import build_destination, preview_plan
-from ingestion_core.errors import MissingDriverError
-from ingestion_core.models.destinations import DESTINATION_ADAPTER
-from ingestion_core.models.source_file import parse_source_file
-from ingestion_core.secrets import store_secret
-from ingestion_core.sources import sql
-from ingestion_core.sources import test_connection as check_connection
+from ingestion_core.config.models.destinations import DESTINATION_ADAPTER
+from ingestion_core.config.models.source_file import parse_source_file
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.engine.destinations import build_destination, preview_plan
+from ingestion_core.engine.errors import MissingDriverError
+from ingestion_core.engine.sources import sql
+from ingestion_core.engine.sources import test_connection as check_connection
 
 PASSWORD = "pw-with/odd@chars:" + "x" * 8
 
@@ -70,8 +70,8 @@ def test_connection_url(source: dict, expected: str) -> None:
 def test_the_engine_url_carries_the_session_settings_after_the_users_own() -> None:
     """The readers' session settings ride on every engine (the type-fidelity tests prove them on
     real servers); a user's own ``options`` / ``init_command`` stay, ours come last and win."""
-    from ingestion_core.sources.sql_session import MYSQL_INIT
-    from ingestion_core.type_fidelity import connectorx_url
+    from ingestion_core.engine.sources.sql_session import MYSQL_INIT
+    from ingestion_core.typemap.fidelity import connectorx_url
 
     postgres = config(type="postgres", host="db", database="sales", username="app", password=REF,
                       options={"options": "-c search_path=sales"})
@@ -145,7 +145,7 @@ def test_destination_plans(ingest_env: Path) -> None:
 
 
 def test_windows_authentication_refuses_a_sql_login_beside_it() -> None:
-    from ingestion_core.config_store import validate_source_data
+    from ingestion_core.config.store import validate_source_data
 
     data = {"name": "src", "owner": "data-ops", "tables": [{"name": "t"}], "source": {
         "type": "mssql", "host": "sql", "database": "erp", "trusted_connection": True, "username": "app",

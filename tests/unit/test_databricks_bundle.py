@@ -10,7 +10,7 @@ import pytest
 import yaml
 from databricks.sdk.service import jobs
 
-from ingestion_core.cli import main
+from ingestion_core.cli.main import main
 from tests.databricks_api import parse_strict
 
 WORKSPACE = """\

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ingestion_core.config_store import ConfigStore, validate_destination_data
+from ingestion_core.config.models.destinations import DESTINATION_ADAPTER
+from ingestion_core.config.models.source_file import parse_source_file
+from ingestion_core.config.secrets import SecretNotFoundError, parse_reference, resolve_value, store_secret
+from ingestion_core.config.store import ConfigStore, validate_destination_data
 from ingestion_core.databricks import providers
 from ingestion_core.databricks.jobs import (
     JobTarget,
@@ -22,10 +25,7 @@ from ingestion_core.databricks.jobs import (
 from ingestion_core.databricks.key_vault import token_scope, vault_secret_name
 from ingestion_core.databricks.schedule import quartz_cron
 from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider, flat_key
-from ingestion_core.destinations import build_destination
-from ingestion_core.models.destinations import DESTINATION_ADAPTER
-from ingestion_core.models.source_file import parse_source_file
-from ingestion_core.secrets import SecretNotFoundError, parse_reference, resolve_value, store_secret
+from ingestion_core.engine.destinations import build_destination
 
 BASE = {"type": "databricks", "server_hostname": "adb-1.2.azuredatabricks.net",
         "http_path": "/sql/1.0/warehouses/abc", "catalog": "main", "access_token": "${secrets.dbx.token}"}
@@ -325,7 +325,7 @@ def test_the_chain_asks_the_named_providers_after_env_and_file(monkeypatch: pyte
     monkeypatch.setenv(providers.PROVIDERS_VARIABLE, "databricks, azure_keyvault")
     monkeypatch.setenv(providers.SCOPE_VARIABLE, "ingest")
     monkeypatch.setenv(providers.VAULT_VARIABLE, "https://market-kv.vault.azure.net")
-    from ingestion_core.secrets import default_providers
+    from ingestion_core.config.secrets import default_providers
 
     chain = default_providers()
     assert [type(p).__name__ for p in chain] == ["EnvironmentProvider", "TomlFileProvider",

@@ -14,10 +14,10 @@ from dlt.common.libs.pyarrow import row_tuples_to_arrow
 from dlt.sources.sql_database.schema_types import sqla_col_to_column_schema
 from sqlalchemy.dialects import mssql, oracle
 
-from ingestion_core import type_adapters
-from ingestion_core.databricks import type_adapters as dbx_types
-from ingestion_core.destinations import build_destination
-from ingestion_core.models.destinations import DESTINATION_ADAPTER, DatabricksTypeMapping
+from ingestion_core.config.models.destinations import DESTINATION_ADAPTER, DatabricksTypeMapping
+from ingestion_core.engine.destinations import build_destination
+from ingestion_core.typemap import adapters as type_adapters
+from ingestion_core.typemap import databricks as dbx_types
 
 PLUS2 = dt.timezone(dt.timedelta(hours=2))
 UTC = dt.UTC
@@ -158,8 +158,8 @@ def table_plan(source_type: str, destination_type: str, columns: list[tuple[str,
                **table: object):
     from types import SimpleNamespace
 
-    from ingestion_core.config_store import validate_source_data
-    from ingestion_core.sources.sql import plan_sql_table
+    from ingestion_core.config.store import validate_source_data
+    from ingestion_core.engine.sources.sql import plan_sql_table
 
     connection = {"oracle": {"type": "oracle", "host": "ora", "service_name": "ORCL"},
                   "mssql": {"type": "mssql", "host": "sql", "database": "erp"}}[source_type]

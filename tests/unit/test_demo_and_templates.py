@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from ingestion_core.cli import main, validate_file
+from ingestion_core.cli.main import main, validate_file
+from ingestion_core.config.models.destinations import DESTINATION_TYPES
+from ingestion_core.config.models.sources import SOURCE_MODELS
 from ingestion_core.demo import generate_demo
-from ingestion_core.models.destinations import DESTINATION_TYPES
-from ingestion_core.models.sources import SOURCE_MODELS
 from tests.conftest import REPO
 
 CONFIGS = REPO / "configs"

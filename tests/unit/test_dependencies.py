@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core.cli import main
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.dependencies import closure, dependency_issues, run_order
-from ingestion_core.validation import ConfigError
+from ingestion_core.cli.main import main
+from ingestion_core.config.dependencies import closure, dependency_issues, run_order
+from ingestion_core.config.store import ConfigStore
+from ingestion_core.config.validation import ConfigError
 
 
 def write(project: Path, name: str, after: list[str] | None = None) -> None:
@@ -69,7 +69,7 @@ def test_after_itself_or_twice_is_refused(ingest_env: Path, capsys) -> None:
 
 
 def test_run_all_plans_dependencies_first_and_blocks_a_cycle_with_the_reason(ingest_env: Path) -> None:
-    from ingestion_core.run_all import plan_run_all
+    from ingestion_core.pipeline.run_all import plan_run_all
 
     write(ingest_env, "a", ["b"])
     write(ingest_env, "b", ["a"])

@@ -10,7 +10,7 @@ import dlt
 from dlt.common.destination.reference import Destination
 from dlt.common.normalizers.naming import snake_case, sql_cs_v1
 
-from ingestion_core.destinations import resolve_config_once
+from ingestion_core.engine.destinations import resolve_config_once
 
 
 def fields(caps: Any) -> dict[str, Any]:

@@ -15,10 +15,11 @@ from types import ModuleType
 import pytest
 from pydantic import BaseModel
 
-from ingestion_core import cli, settings
-from ingestion_core.models import DestinationConfig
-from ingestion_core.models.checks import CHECKS, Check
-from ingestion_core.models.source_file import SOURCE_FILE_MODELS
+from ingestion_core.cli import main as cli
+from ingestion_core.common import settings
+from ingestion_core.config.models import DestinationConfig
+from ingestion_core.config.models.checks import CHECKS, Check
+from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "docs" / "config-reference.md"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ingestion_core.errors import explain
+from ingestion_core.engine.errors import explain
 from portal import preview_jobs
 from tests.conftest import REPO
 

@@ -14,8 +14,8 @@ import openpyxl
 import pytest
 import yaml
 
-from ingestion_core.cli import main
-from ingestion_core.excel_import import import_workbook
+from ingestion_core.cli.main import main
+from ingestion_core.config.excel.importer import import_workbook
 from tests.security.scanner import fake_secret
 
 HEADER = ["source_type", "source_name", "table_name", "schema_name", "load_type", "watermark_column",

@@ -15,10 +15,10 @@ import openpyxl
 import pytest
 import yaml
 
-from ingestion_core.cli import main
-from ingestion_core.config_store import ConfigStore
-from ingestion_core.excel_import import ImportConflictError, import_workbook, suggest_name, watermark_value
-from ingestion_core.secrets import resolve_value
+from ingestion_core.cli.main import main
+from ingestion_core.config.excel.importer import ImportConflictError, import_workbook, suggest_name, watermark_value
+from ingestion_core.config.secrets import resolve_value
+from ingestion_core.config.store import ConfigStore
 
 HEADER = [" Source_Type", "SOURCE_NAME ", "table_name", "Schema Name", "load_type", "watermark_column",
           "last_watermark", "api_endpoint", "enabled", "chunk_size", "last_run_date", "last_run_status"]

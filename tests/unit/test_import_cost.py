@@ -17,15 +17,16 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ingestion_core.models.source_file import parse_source_file, source_file_adapter
-from ingestion_core.schema_changes import declared_columns
+from ingestion_core.config.models.source_file import parse_source_file, source_file_adapter
+from ingestion_core.quality.schema_changes import declared_columns
 
 HEAVY = ["dlt", "pandas", "pyarrow", "numpy", "sqlalchemy", "duckdb", "connectorx", "streamlit", "requests",
          "fsspec", "sqlglot"]
 LATER = ["pandas", "pyarrow", "numpy", "duckdb", "connectorx", "streamlit", "requests"]
 """Imported by the load itself (pyarrow imports pandas), never before: planning stays light."""
-NOT_FOR_SQL = ["ingestion_core.sources.rest", "ingestion_core.sources.files", "ingestion_core.rest_client",
-               "ingestion_core.databricks", "ingestion_core.destinations.databricks"]
+NOT_FOR_SQL = ["ingestion_core.engine.sources.rest", "ingestion_core.engine.sources.files",
+               "ingestion_core.engine.sources.rest_client",
+               "ingestion_core.databricks", "ingestion_core.engine.destinations.databricks"]
 
 PG_SOURCE = """\
 name: pg
@@ -47,7 +48,7 @@ def fresh_python(code: str, env: dict[str, str] | None = None) -> dict:
 def test_importing_the_cli_and_building_its_parser_imports_nothing_heavy() -> None:
     loaded = fresh_python(f"""
         import json, sys
-        from ingestion_core.cli import build_parser
+        from ingestion_core.cli.main import build_parser
         build_parser()
         print(json.dumps([m for m in {HEAVY + NOT_FOR_SQL!r} if m in sys.modules]))
     """)
@@ -58,7 +59,7 @@ def test_importing_the_cli_and_building_its_parser_imports_nothing_heavy() -> No
 def test_commands_that_never_run_dlt_do_not_import_it(argv: list[str]) -> None:
     loaded = fresh_python(f"""
         import contextlib, io, json, sys
-        from ingestion_core.cli import main
+        from ingestion_core.cli.main import main
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             main({argv!r})
         print(json.dumps([m for m in ("dlt", "streamlit", "pandas") if m in sys.modules]))
@@ -73,11 +74,11 @@ def test_planning_a_sql_preview_builds_only_its_own_models(ingest_env: Path) -> 
     (ingest_env / "configs" / "sources" / "pg.yaml").write_text(PG_SOURCE)
     state = fresh_python(f"""
         import json, sys
-        from ingestion_core.cli_engine import load_source_arg
-        from ingestion_core.destinations import preview_plan
-        from ingestion_core.models.source_file import SOURCE_FILE_MODELS, source_file_adapter
-        from ingestion_core.runner import _plan
-        from ingestion_core.sources import get_source_kind
+        from ingestion_core.cli.engine import load_source_arg
+        from ingestion_core.engine.destinations import preview_plan
+        from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS, source_file_adapter
+        from ingestion_core.pipeline.runner import _plan
+        from ingestion_core.engine.sources import get_source_kind
         config = load_source_arg("pg")
         _plan(config, "preview", preview_plan(config.name), "ana", "cli", 10, None, None)
         get_source_kind(config.source_type)
@@ -126,7 +127,7 @@ def test_the_cli_skips_the_last_garbage_collections_at_exit() -> None:
     state = fresh_python("""
         import atexit, contextlib, gc, io, json
         atexit.register(lambda: print(json.dumps({"frozen": gc.get_freeze_count()})))
-        from ingestion_core.cli import main
+        from ingestion_core.cli.main import main
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             main(["list"])
         print(json.dumps({"frozen": gc.get_freeze_count()}))
@@ -140,8 +141,8 @@ def test_deferred_models_built_by_threads_at_once_validate_right() -> None:
     state = fresh_python("""
         import json
         from concurrent.futures import ThreadPoolExecutor
-        from ingestion_core.models.source_file import Retries, Workers
-        from ingestion_core.models.tables import SqlTable
+        from ingestion_core.config.models.source_file import Retries, Workers
+        from ingestion_core.config.models.tables import SqlTable
 
         def build(i):
             out = []

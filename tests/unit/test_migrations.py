@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from ingestion_core import migrations
-from ingestion_core.config_store import dump_yaml, parse_yaml, validate_source_data
-from ingestion_core.migrations import NewerVersionError, migrate
-from ingestion_core.models.source_file import CURRENT_VERSION
+from ingestion_core.config import migrations
+from ingestion_core.config.migrations import NewerVersionError, migrate
+from ingestion_core.config.models.source_file import CURRENT_VERSION
+from ingestion_core.config.store import dump_yaml, parse_yaml, validate_source_data
 
 
 def source(**top: Any) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion_core.config_store import dump_yaml, parse_yaml, validate_destination_data, validate_source_data
-from ingestion_core.models import SOURCE_FILE_MODELS
-from ingestion_core.validation import ConfigIssue
+from ingestion_core.config.models import SOURCE_FILE_MODELS
+from ingestion_core.config.store import dump_yaml, parse_yaml, validate_destination_data, validate_source_data
+from ingestion_core.config.validation import ConfigIssue
 from tests.unit.test_models import DESTINATIONS, VALID_CONFIGS, VALID_DESTINATIONS
 
 EXAMPLES = int(os.environ.get("INGEST_FUZZ_EXAMPLES", "300"))  # raise it for a longer hunt

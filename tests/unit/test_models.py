@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from ingestion_core.config_store import ConfigStore, dump_yaml, parse_yaml, validate_source_data
-from ingestion_core.models import DESTINATION_ADAPTER, SOURCE_FILE_MODELS, parse_source_file
-from ingestion_core.models.checks import NotNullCheck, UniqueCheck
-from ingestion_core.models.destinations import DESTINATION_TYPES
-from ingestion_core.models.sources import SOURCE_MODELS
-from ingestion_core.validation import ConfigError, ConfigIssue, is_secret_field
+from ingestion_core.config.models import DESTINATION_ADAPTER, SOURCE_FILE_MODELS, parse_source_file
+from ingestion_core.config.models.checks import NotNullCheck, UniqueCheck
+from ingestion_core.config.models.destinations import DESTINATION_TYPES
+from ingestion_core.config.models.sources import SOURCE_MODELS
+from ingestion_core.config.store import ConfigStore, dump_yaml, parse_yaml, validate_source_data
+from ingestion_core.config.validation import ConfigError, ConfigIssue, is_secret_field
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -737,7 +737,7 @@ INVALID_DESTINATIONS: list[tuple[str, dict[str, Any], str, list[str]]] = [
 
 @pytest.mark.parametrize("key", VALID_DESTINATIONS)
 def test_valid_destination_loads(key: str) -> None:
-    from ingestion_core.config_store import validate_destination_data
+    from ingestion_core.config.store import validate_destination_data
 
     config, issues = validate_destination_data(VALID_DESTINATIONS[key])
     assert issues == [] and config is not None
@@ -746,7 +746,7 @@ def test_valid_destination_loads(key: str) -> None:
 @pytest.mark.parametrize(("config", "path", "fragments"), [c[1:] for c in INVALID_DESTINATIONS],
                          ids=[c[0] for c in INVALID_DESTINATIONS])
 def test_invalid_destination_names_path_and_fix(config: dict[str, Any], path: str, fragments: list[str]) -> None:
-    from ingestion_core.config_store import validate_destination_data
+    from ingestion_core.config.store import validate_destination_data
 
     model, issues = validate_destination_data(config)
     assert model is None
@@ -951,7 +951,7 @@ def _document(root: str, kind: str, steps: tuple[Step, ...], value: str) -> tupl
 
 
 def _check(root: str, data: dict[str, Any]) -> list[ConfigIssue]:
-    from ingestion_core.config_store import validate_destination_data
+    from ingestion_core.config.store import validate_destination_data
 
     return (validate(data) if root == "source" else validate_destination_data(data))[1]
 

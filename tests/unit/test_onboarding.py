@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from ingestion_core import onboarding
-from ingestion_core.access import AccessDeniedError
-from ingestion_core.config_store import ConfigStore, ConflictError
+from ingestion_core.config.access import AccessDeniedError
+from ingestion_core.config.secrets import store_secret
+from ingestion_core.config.store import ConfigStore, ConflictError
+from ingestion_core.config.validation import ConfigError
+from ingestion_core.observe.records import RunRecord, write_record
 from ingestion_core.onboarding import Draft
-from ingestion_core.records import RunRecord, write_record
-from ingestion_core.secrets import store_secret
-from ingestion_core.validation import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -225,7 +225,7 @@ def test_a_glob_guesses_name_and_format(glob: str, entry: dict) -> None:
 
 
 def test_autofill_uses_what_discovery_knows() -> None:
-    from ingestion_core.discovery import ColumnInfo, TableInfo
+    from ingestion_core.onboarding.discovery import ColumnInfo, TableInfo
 
     info = TableInfo("public", "orders", [ColumnInfo("id", "BIGINT", False, True),
                                           ColumnInfo("updated_at", "TIMESTAMP", True)])

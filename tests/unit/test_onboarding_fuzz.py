@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingestion_core import onboarding
-from ingestion_core.config_store import ConfigStore, ConflictError
-from ingestion_core.models.checks import CHECKS
-from ingestion_core.models.source_file import SOURCE_FILE_MODELS
-from ingestion_core.models.sources import SOURCE_MODELS
+from ingestion_core.config.models.checks import CHECKS
+from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS
+from ingestion_core.config.models.sources import SOURCE_MODELS
+from ingestion_core.config.store import ConfigStore, ConflictError
+from ingestion_core.config.validation import ConfigError, ConfigIssue
 from ingestion_core.onboarding import Draft
-from ingestion_core.validation import ConfigError, ConfigIssue
 from portal.fields import MISSING, FieldSpec, field_specs, parse_list, parse_scalar, parse_yaml_value
 
 EXAMPLES = int(os.environ.get("INGEST_FUZZ_EXAMPLES", "150"))

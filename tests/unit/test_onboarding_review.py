@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingestion_core.config_store import validate_source_data
+from ingestion_core.config.store import validate_source_data
+from ingestion_core.engine.sources import ConnectionReport
 from ingestion_core.onboarding import review
-from ingestion_core.sources import ConnectionReport
 
 TUESDAY_NOON = datetime(2026, 12, 8, 12, 0, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ingestion_core.config_store import dump_yaml, parse_yaml, validate_source_data
-from ingestion_core.models.checks import CustomSqlCheck, NotNullCheck, ReconcileCheck, UniqueCheck
+from ingestion_core.config.models.checks import CustomSqlCheck, NotNullCheck, ReconcileCheck, UniqueCheck
+from ingestion_core.config.store import dump_yaml, parse_yaml, validate_source_data
 
 
 def source(**table: Any) -> dict[str, Any]:

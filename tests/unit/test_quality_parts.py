@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from ingestion_core.quality import CheckError, as_utc, bind_value, check_label, json_value
-from ingestion_core.schema_changes import compare
-from ingestion_core.sql_guard import read_only_problem
+from ingestion_core.common.sql_guard import read_only_problem
+from ingestion_core.quality.checks import CheckError, as_utc, bind_value, check_label, json_value
+from ingestion_core.quality.schema_changes import compare
 
 READ_ONLY = [
     "SELECT * FROM {table} WHERE amount < 0",
@@ -121,7 +121,7 @@ def test_times_and_record_values() -> None:
 
 
 def test_check_labels() -> None:
-    from ingestion_core.models.checks import Check
+    from ingestion_core.config.models.checks import Check
 
     labels = [check_label(Check.model_validate(c).spec) for c in (
         {"not_null": "id"}, {"unique": ["a", "b"]}, {"row_count": {"min": 1}},

@@ -8,8 +8,8 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ingestion_core import settings
-from ingestion_core.records import (
+from ingestion_core.common import settings
+from ingestion_core.observe.records import (
     ErrorInfo,
     RunRecord,
     TableResult,
@@ -87,7 +87,7 @@ def test_published_schema_is_current() -> None:
     committed = json.loads((REPO / "docs" / "run-record.schema.json").read_text())
     assert committed == run_record_schema(), (
         "docs/run-record.schema.json is stale: regenerate it with "
-        "python -c 'import json; from ingestion_core.records import run_record_schema as s; "
+        "python -c 'import json; from ingestion_core.observe.records import run_record_schema as s; "
         "print(json.dumps(s(), indent=2))' > docs/run-record.schema.json"
     )
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from ingestion_core.config_store import validate_source_data
-from ingestion_core.models import parse_source_file
-from ingestion_core.rest_client import PagingLog, RateLimiter, build_paginator, guard, http_session
-from ingestion_core.sources.rest import RestConfigError, fill_from_parent, rest_api_config
+from ingestion_core.config.models import parse_source_file
+from ingestion_core.config.store import validate_source_data
+from ingestion_core.engine.sources.rest import RestConfigError, fill_from_parent, rest_api_config
+from ingestion_core.engine.sources.rest_client import PagingLog, RateLimiter, build_paginator, guard, http_session
 
 
 def source_file(tables: list[dict[str, Any]], **source: Any) -> dict[str, Any]:
@@ -169,7 +169,7 @@ def test_guard_copies_share_the_paging_log() -> None:
 def test_a_body_is_parsed_once_and_unusual_json_falls_back_to_requests() -> None:
     from requests import Response
 
-    from ingestion_core.rest_client import _parsed_once
+    from ingestion_core.engine.sources.rest_client import _parsed_once
 
     response = Response()
     response._content = b'{"data": [1, 2], "total": 2}'
@@ -204,14 +204,14 @@ def follow(guarded: Any, pages: list[list[Any]]) -> int:
 
 
 def json_link_guard(primary_key: tuple[str, ...] = ()) -> Any:
-    from ingestion_core.models.rest import JsonLinkPaginator
+    from ingestion_core.config.models.rest import JsonLinkPaginator
 
     model = JsonLinkPaginator(type="json_link", next_url_path="next")
     return guard(build_paginator(model), model, PagingLog("t"), "t", primary_key)
 
 
 def test_guard_compares_records_not_bodies_and_keys_when_there_is_a_primary_key() -> None:
-    from ingestion_core.rest_client import PagingStoppedError
+    from ingestion_core.engine.sources.rest_client import PagingStoppedError
 
     first, second = [{"id": 1, "seen": "a"}, {"id": 2, "seen": "a"}], [{"id": 3, "seen": "b"}]
     assert follow(json_link_guard(), [first, second, [{"id": 1, "seen": "c"}, {"id": 2, "seen": "c"}]]) == 3

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core.records import ErrorInfo, RunRecord, TableResult, write_record
-from ingestion_core.run_metrics import (
+from ingestion_core.observe.records import ErrorInfo, RunRecord, TableResult, write_record
+from ingestion_core.observe.run_metrics import (
     anomalies,
     failing_sources,
     freshness,
@@ -94,7 +94,7 @@ def test_a_new_scheduled_source_is_not_late_before_its_first_scheduled_run(histo
 
 
 def test_first_seen_is_the_first_save_or_the_file_time(ingest_env: Path) -> None:
-    from ingestion_core.config_store import ConfigStore
+    from ingestion_core.config.store import ConfigStore
     store = ConfigStore()
     before = datetime.now(UTC)
     store.save_text("sources", "shop", "version: 1\nname: shop\nowner: team\nsource: {type: sqlite, path: x.db}\n"
@@ -209,7 +209,7 @@ def test_malformed_files_are_skipped_and_listed(ingest_env: Path) -> None:
 
 
 def test_phase_seconds_come_with_the_scan(ingest_env: Path) -> None:
-    from ingestion_core.records import Phase
+    from ingestion_core.observe.records import Phase
 
     run = record("shop", 1)
     run.phases = {"extract": Phase(duration_s=6, pct=60), "load": Phase(duration_s=4, pct=40)}
@@ -223,7 +223,7 @@ def test_phase_seconds_come_with_the_scan(ingest_env: Path) -> None:
 
 
 def test_source_health_failing_then_late_then_the_rest(history) -> None:
-    from ingestion_core.run_metrics import source_health
+    from ingestion_core.observe.run_metrics import source_health
 
     health = source_health(load_run_data(), {"shop": "0 10 * * *", "crm": None, "billing": "0 6 * * *"}, NOW)
 
@@ -237,14 +237,14 @@ def test_source_health_failing_then_late_then_the_rest(history) -> None:
 
 
 def test_overall_success_leaves_previews_and_running_out(history) -> None:
-    from ingestion_core.run_metrics import overall_success
+    from ingestion_core.observe.run_metrics import overall_success
 
     write_record(record("shop", 0.5, status="running", host="elsewhere"))
     assert overall_success(load_run_data(), NOW, 7) == (8 / 10, 10)  # shop 7/7 in 7 days, crm 1/2, hr 0/1
 
 
 def test_filter_runs_by_values_and_dates(history) -> None:
-    from ingestion_core.run_metrics import filter_runs
+    from ingestion_core.observe.run_metrics import filter_runs
 
     data = load_run_data()
     failed = filter_runs(data, status=["failed"], kind=["run"])
@@ -255,7 +255,7 @@ def test_filter_runs_by_values_and_dates(history) -> None:
 
 
 def test_daily_totals_per_source(history) -> None:
-    from ingestion_core.run_metrics import daily_totals
+    from ingestion_core.observe.run_metrics import daily_totals
 
     runs = load_run_data().runs
     totals = daily_totals(runs[runs["source"] == "shop"])
@@ -277,7 +277,7 @@ def _checks(ingest_env: Path) -> None:
 
 
 def test_latest_checks_failing_first_with_counts(ingest_env: Path) -> None:
-    from ingestion_core.run_metrics import latest_checks
+    from ingestion_core.observe.run_metrics import latest_checks
 
     _checks(ingest_env)
     latest = latest_checks(quality_results(load_run_data()))
@@ -290,7 +290,7 @@ def test_latest_checks_failing_first_with_counts(ingest_env: Path) -> None:
 
 
 def test_check_matrix_and_trend(ingest_env: Path) -> None:
-    from ingestion_core.run_metrics import check_matrix, check_trend
+    from ingestion_core.observe.run_metrics import check_matrix, check_trend
 
     _checks(ingest_env)
     results = quality_results(load_run_data())
@@ -335,7 +335,7 @@ def test_run_detail_from_loaded_data_matches_a_fresh_lookup(ingest_env: Path) ->
                                              ({"min": 1, "max": 5}, "min 1, max 5"), ("2 days", "2 days"),
                                              (True, "True"), ([1, 2], "[1, 2]")])
 def test_as_text(value, text) -> None:
-    from ingestion_core.run_metrics import as_text
+    from ingestion_core.observe.run_metrics import as_text
 
     assert as_text(value) == text
 
@@ -343,13 +343,13 @@ def test_as_text(value, text) -> None:
 @pytest.mark.parametrize(("value", "text"), [(None, "-"), (512, "512 B"), (2000, "2 kB"), (1.5e6, "1.5 MB"),
                                              (3e9, "3 GB")])
 def test_human_bytes(value, text) -> None:
-    from ingestion_core.run_metrics import human_bytes
+    from ingestion_core.observe.run_metrics import human_bytes
 
     assert human_bytes(value) == text
 
 
 @pytest.mark.parametrize(("value", "text"), [(None, "-"), (1.0, "100%"), (10 / 13, "76.9%"), (0, "0%")])
 def test_human_share(value, text) -> None:
-    from ingestion_core.run_metrics import human_share
+    from ingestion_core.observe.run_metrics import human_share
 
     assert human_share(value) == text

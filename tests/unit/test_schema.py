@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ingestion_core.cli import main
-from ingestion_core.schema import destination_file_schema, render, source_file_schema
+from ingestion_core.cli.main import main
+from ingestion_core.config.schema import destination_file_schema, render, source_file_schema
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 REGENERATE = {

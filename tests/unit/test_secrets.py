@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core import secrets, settings
-from ingestion_core.secrets import (
+from ingestion_core.common import settings
+from ingestion_core.config import secrets
+from ingestion_core.config.secrets import (
     MASK,
     EnvironmentProvider,
     SecretNotFoundError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from ingestion_core.config_store import ConfigStore
+from ingestion_core.config.store import ConfigStore
 from ingestion_core.onboarding import table_check
 
 

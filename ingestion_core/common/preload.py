@@ -1,0 +1,79 @@
+"""The heavy third-party modules (dlt, pandas, pyarrow, DuckDB, SQLAlchemy), imported once, in
+one thread, before any other thread can import them.
+
+Why: Python locks each module on its own while it imports it. ``from dlt.common.versioned_state
+import x`` takes the lock of ``dlt.common.versioned_state`` first and then imports its parents;
+if another thread is inside ``import dlt`` at that moment (holding ``dlt``, about to import
+``dlt.common``), each waits for a lock the other holds: one gets ``_DeadlockError``, the other a
+half-initialized module ("cannot import name 'json' from partially initialized module
+'dlt.common.json'"). A lock of our own around ``import dlt`` cannot stop a plain ``import`` in
+another thread, so every code path that starts threads which use these modules, or that may
+run while such threads start (the portal's page threads), calls :func:`load_heavy_modules`
+first: the first caller imports them all, every other caller waits on the same lock until it is
+done, and from then on each ``import`` is a lookup in ``sys.modules``.
+
+Entry points: :func:`ingestion_core.pipeline.runner.run_source` and ``preview_source`` (so the CLI, the
+Databricks job and the portal's test runs), the run-control and onboarding calls a page makes,
+and the portal, which starts :func:`load_in_background` once its first page is drawn.
+
+Example::
+
+    load_in_background()     # returns at once; the imports go on in a daemon thread
+    load_heavy_modules()     # waits for that thread (or imports, when nobody has started)
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+
+# Top-level packages first: a package another thread starts on its own is then imported whole
+# before anything here reaches into its submodules.
+HEAVY_MODULES = (
+    "numpy", "pyarrow", "pandas", "duckdb", "sqlalchemy", "dlt",
+    # dlt's submodules the library imports inside functions, and those its pipelines load lazily
+    "dlt.common.json", "dlt.common.versioned_state", "dlt.common.jsonpath", "dlt.common.libs.pyarrow",
+    "dlt.common.libs.pandas", "dlt.common.storages", "dlt.pipeline", "dlt.pipeline.helpers", "dlt.extract",
+    "dlt.normalize", "dlt.load", "dlt.destinations", "dlt.destinations.impl.duckdb.duck",
+    "dlt.sources.sql_database", "dlt.sources.rest_api", "dlt.sources.helpers.rest_client", "dlt.sources.filesystem",
+    "pyarrow.compute", "pyarrow.parquet", "pyarrow.csv",
+)
+
+_LOCK = threading.Lock()
+_START = threading.Lock()
+_LOADED = threading.Event()
+_STARTED = threading.Event()
+seconds_taken: float | None = None
+"""How long the imports took (None until done): the portal's and the CLI's start-up cost."""
+
+
+def load_heavy_modules() -> None:
+    """Import :data:`HEAVY_MODULES` unless done: at once when loaded, else after whoever is
+    importing them now (a thread of this call's own or :func:`load_in_background`'s)."""
+    global seconds_taken
+    if _LOADED.is_set():
+        return
+    with _LOCK:
+        if _LOADED.is_set():
+            return
+        started = time.monotonic()
+        for name in HEAVY_MODULES:
+            importlib.import_module(name)
+        seconds_taken = round(time.monotonic() - started, 3)
+        _LOADED.set()
+
+
+def load_in_background() -> None:
+    """Start :func:`load_heavy_modules` in a daemon thread (once per process) and return."""
+    if _LOADED.is_set() or _STARTED.is_set():
+        return
+    with _START:
+        if _STARTED.is_set():
+            return
+        _STARTED.set()
+    threading.Thread(target=load_heavy_modules, name="preload-heavy-modules", daemon=True).start()
+
+
+def loaded() -> bool:
+    return _LOADED.is_set()

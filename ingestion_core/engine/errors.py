@@ -1,0 +1,190 @@
+"""What went wrong, in words a market-team user can act on.
+
+:func:`explain` digs the root cause out of dlt's wrappers (PipelineStepFailed ->
+ResourceExtractionError -> driver error), masks secrets, and adds a hint; :func:`error_class`
+names the root cause's class; :func:`is_transient` tells whether a retry can help, and
+:func:`retry_table` whether the runner should try the table again now (not when the layer
+that raised has already used up its own retries, see :func:`retries_spent`).
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingestion_core.config.secrets import mask
+
+
+class MissingDriverError(ImportError):
+    """A database driver or system library is not installed; the message says what to install."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: re.Pattern[str]
+    hint: str
+    transient: bool = False
+
+
+def _rule(pattern: str, hint: str, transient: bool = False) -> Rule:
+    return Rule(re.compile(pattern, re.I | re.S), hint, transient)
+
+
+RULES: list[Rule] = [
+    # object stores: S3 (botocore's "(403) when calling the X operation"), Azure Blob / ADLS
+    _rule(r"SignatureDoesNotMatch|InvalidAccessKeyId|request signature we calculated|\(403\) when calling the|"
+          r"AuthenticationFailed|AuthorizationFailure|Server failed to authenticate|InvalidAuthenticationInfo",
+          "the object store refused the credentials: check the access key id or account name, and the secret "
+          "key, account key, SAS token or connection string reference (the secrets file or environment "
+          "variable it points to)"),
+    # REST APIs (ingestion_core.engine.sources.rest): before the generic rules, whose words they contain
+    _rule(r"PagingStoppedError",
+          "the API kept offering pages it had already sent (or more than the page cap): nothing of the table "
+          "was loaded; the message names the paginator setting to check"),
+    _rule(r"\b40[13] Client Error",
+          "the API refused the credentials: check the token, key or password reference in source.auth "
+          "(the secrets file or environment variable it points to) and that it may read this endpoint"),
+    _rule(r"\b404 Client Error",
+          "the API has no such endpoint: check base_url and the table's path; for a child resource whose "
+          "parent records may have none, add response_actions: [{status_code: 404, action: ignore}]"),
+    _rule(r"JSONDecodeError|Expecting value|Unterminated string",
+          "the API answered something that is not valid JSON (a web page, or a body cut off): check base_url "
+          "and path, and try again if the API was overloaded"),
+    _rule(r"password authentication failed|no password supplied|access denied for user|login failed|ORA-01017|"
+          r"invalid username/password|\b401\b|\b403\b|unauthori[sz]ed|forbidden",
+          "the server refused the credentials: check username and the password reference "
+          "(the secrets file or environment variable it points to)"),
+    _rule(r"database \S+ does not exist|unknown database|cannot open database",
+          "the database does not exist on that server: check the database field"),
+    _rule(r"could not translate host name|name or service not known|nodename nor servname|"
+          r"getaddrinfo failed|temporary failure in name resolution",
+          "the host name cannot be resolved: check host for typos", transient=True),
+    _rule(r"connection refused|could not connect|can't connect to|server closed the connection|"
+          r"connection reset|broken pipe|lost connection",
+          "the server cannot be reached: check host and port, and that the server is running and "
+          "reachable from this machine", transient=True),
+    _rule(r"timed? ?out|timeout", "the server did not answer in time: try again later, or raise the timeout",
+          transient=True),
+    _rule(r"\b(429|500|502|503|504)\b|too many requests|service unavailable",
+          "the server is overloaded or rate limiting: the run retries with backoff", transient=True),
+    _rule(r"NoSuchTableError|relation \S+ does not exist|table \S+ doesn't exist|no such table|"
+          r"Table .* not found",
+          "the table was not found: check the table name and schema (discovery lists what exists)"),
+    _rule(r"cursor|IncrementalCursorPathMissing",
+          "the incremental cursor column is missing or empty in the data: check cursor (it must "
+          "be a column of the table)"),
+    _rule(r"contract|DataValidationError|frozen",
+          "the data no longer fits the table's schema and its schema_evolution policy forbids "
+          "the change: set schema_evolution to evolve, or fix the source"),
+    _rule(r"duplicate key|primary key|unique constraint",
+          "rows share the same primary key: check primary_key, or deduplicate in the source"),
+    _rule(r"no module named|libodbc|driver", "a driver is missing: install what the message names"),
+]
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost error below dlt's wrappers."""
+    seen = set()
+    current = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        inner = getattr(current, "exception", None) or current.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        current = inner
+    return current
+
+
+def describe(exc: BaseException) -> str:
+    cause = root_cause(exc)
+    text = str(cause).strip().splitlines()
+    first = " ".join(line.strip() for line in text[:3])[:600]
+    return mask(f"{type(cause).__name__}: {first}" if first else type(cause).__name__)
+
+
+def _match(exc: BaseException) -> Rule | None:
+    cause = root_cause(exc)
+    text = f"{type(cause).__name__} {cause} {type(exc).__name__}"
+    for rule in RULES:
+        if rule.pattern.search(text):
+            return rule
+    return None
+
+
+def explain(exc: BaseException, log_path: str | None = None) -> tuple[str, str]:
+    """(masked message, hint) for an error. An error no rule knows points at ``log_path`` when
+    that log exists, else carries the end of its traceback: the hint never names a log that
+    was not written."""
+    from ingestion_core.config.secrets import SecretNotFoundError
+
+    cause = root_cause(exc)
+    if isinstance(cause, (MissingDriverError, SecretNotFoundError)):
+        return mask(str(cause)), "see the message: it says what to install or set"
+    if type(cause).__name__ == "ColumnTypeError":
+        return describe(exc), ("the message names the column and the choices: land it as another type with "
+                               "column_types, or leave it out with exclude_columns (docs/type-mappings.md)")
+    if type(cause).__name__ == "PanicException":
+        return describe(exc), "the reading backend crashed on a column type: set backend: pyarrow for this table"
+    rule = _match(exc)
+    return describe(exc), (rule.hint if rule else unknown_error_hint(exc, log_path))
+
+
+def unknown_error_hint(exc: BaseException, log_path: str | None = None) -> str:
+    if log_path and Path(log_path).is_file():
+        return f"the run log has the details: {log_path}"
+    return f"no log was written for it; where it failed: {traceback_excerpt(exc)}"
+
+
+def traceback_excerpt(exc: BaseException, frames: int = 3) -> str:
+    """The innermost ``frames`` frames of the error's traceback, masked, on one line."""
+    cause = root_cause(exc)
+    stack = traceback.extract_tb(cause.__traceback__ or exc.__traceback__)[-frames:]
+    if not stack:
+        return "(no traceback)"
+    return mask(" -> ".join(f"{_short(f.filename)}:{f.lineno} in {f.name}" + (f" ({f.line.strip()})" if f.line else "")
+                            for f in stack))
+
+
+def _short(filename: str) -> str:
+    """site-packages/dlt/common/json/__init__.py -> dlt/common/json/__init__.py"""
+    parts = Path(filename).parts
+    for marker in ("site-packages", "ingestion_core", "portal"):
+        if marker in parts:
+            index = parts.index(marker)
+            return "/".join(parts[index + (marker == "site-packages"):])
+    return Path(filename).name
+
+
+def error_class(exc: BaseException) -> str:
+    """The class name of the root cause, e.g. ``SecretNotFoundError`` or ``ReadTimeout``."""
+    return type(root_cause(exc)).__name__
+
+
+_RETRIES_SPENT = "_ingest_retries_spent"
+
+
+def retries_spent(exc: BaseException) -> BaseException:
+    """Marks an error raised after its own layer's retries (a REST request tried ``retry_attempts``
+    + 1 times): those retries were the table's budget."""
+    setattr(exc, _RETRIES_SPENT, True)
+    return exc
+
+
+def retry_table(exc: BaseException) -> bool:
+    """Whether the runner tries a failed table again: a transient error whose retries were not
+    already spent below it (one retry budget per table, never attempts x request retries)."""
+    spent = getattr(root_cause(exc), _RETRIES_SPENT, False) or getattr(exc, _RETRIES_SPENT, False)
+    return isinstance(exc, Exception) and not spent and is_transient(exc)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: timeouts, resets, unreachable servers, 429 and 5xx."""
+    from ingestion_core.config.secrets import SecretNotFoundError
+
+    cause = root_cause(exc)
+    if isinstance(cause, (MissingDriverError, SecretNotFoundError, KeyError, ValueError)):
+        return False
+    rule = _match(exc)
+    return bool(rule and rule.transient)

@@ -1,0 +1,558 @@
+"""Runs a source config through dlt: previews into a local DuckDB file, real runs into the
+configured destination. Every run, preview or real, success or failure, leaves a run record.
+
+Each table runs in its own dlt pipeline (``<source>__<table>``) with its own state, so a
+failing table never stops the others and its incremental cursor is its own. Tables extract
+and normalize in parallel (``workers.tables_in_parallel``); loads into DuckDB are one at a
+time (concurrent DDL on one DuckDB file conflicts). A real run holds its source's lock
+(:func:`ingestion_core.pipeline.run_control.source_lock`) from start to end: one run per source, whoever
+starts it.
+
+Example::
+
+    config = ConfigStore().load_source("demo_shop").config
+    record = run_source(config, actor="ana", trigger="cli")
+    record.status, record.rows_total
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingestion_core.common import preload, settings
+from ingestion_core.common.cancellation import RowCounter, raise_if_cancelled, stop_when_cancelled, wait_for_tables
+from ingestion_core.config.models.source_file import SourceFileBase, TableSettings
+from ingestion_core.config.models.tables import TableBase
+from ingestion_core.config.store import SCHEMA_COMMENT, ConfigStore, dump_yaml
+from ingestion_core.engine.destinations import DestinationPlan, build_destination, preview_plan
+from ingestion_core.engine.errors import describe, error_class, explain, is_transient, retry_table
+from ingestion_core.engine.sources import BuildContext, get_source_kind
+from ingestion_core.observe.records import (
+    ErrorInfo,
+    Phase,
+    RunRecord,
+    TableResult,
+    new_run_id,
+    record_path,
+    write_record,
+)
+from ingestion_core.observe.run_log import LOGGER, run_logging
+from ingestion_core.typemap.names import type_text as _type_text
+
+DEFAULT_PREVIEW_LIMIT = 1000
+PHASES = ("extract", "normalize", "load")
+WRITE_DISPOSITIONS: dict[str, Any] = {
+    "full": "replace", "append": "append", "incremental": "append",
+    "merge": "merge",
+    # scd2 compares row versions by a hash of the row's content (see row_hashes)
+    "scd2": {"disposition": "merge", "strategy": "scd2", "row_version_column_name": "_ingest_row_hash"},
+}
+SCHEMA_CONTRACTS: dict[str, Any] = {
+    "evolve": "evolve",
+    # new tables are always allowed; freeze guards columns and types of an existing table
+    "freeze": {"tables": "evolve", "columns": "freeze", "data_type": "freeze"},
+    "discard_row": {"tables": "evolve", "columns": "discard_row", "data_type": "discard_row"},
+    "discard_value": {"tables": "evolve", "columns": "discard_value", "data_type": "discard_value"},
+}
+# Loaded files are not kept in the pipeline folders (they would grow with every run).
+os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
+
+ProgressCallback = Callable[[RunRecord], None]
+AfterTableLoad = Callable[[Any, "RunPlan", TableBase, TableResult], None]
+AFTER_TABLE_LOAD: list[AfterTableLoad] = []
+"""Called after each table loaded, with its dlt pipeline: quality checks and schema-change
+events register here and write into the TableResult (e.g. ``result.quality``)."""
+AfterTableFailed = Callable[["RunPlan", TableBase, TableResult], None]
+AFTER_TABLE_FAILED: list[AfterTableFailed] = []
+"""Called after a table's load failed (its checks are recorded as skipped). Hooks must not raise."""
+
+
+@dataclass
+class RunPlan:
+    """Everything a run needs, decided before the first table starts."""
+
+    config: SourceFileBase
+    kind: str  # run | preview
+    destination: DestinationPlan
+    pipelines_dir: Path
+    record: RunRecord
+    limit: int | None = None
+    on_progress: ProgressCallback | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    """Set when the run is cancelled: each table thread stops at its next chunk (ingestion_core.common.cancellation)."""
+    refresh: frozenset[str] = frozenset()  # tables dropped and reloaded from initial_value
+    source_columns: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    """Per table, the columns its load read (name in the source, landed dlt hints), when the
+    source kind plans them (SQL): the after-load hooks use them instead of reading them again."""
+    landed_names: dict[str, str] = field(default_factory=dict)
+    """Per table, its name as landed (the dlt schema's naming), for the preview samples."""
+
+    def publish(self) -> None:
+        """Rewrite the record (thread-safe) and tell the caller."""
+        with self.lock:
+            write_record(self.record)
+            if self.on_progress:
+                self.on_progress(self.record)
+
+
+def pipeline_name(source: str, table: str) -> str:
+    return f"{source}__{table}"
+
+
+def pipelines_dir(kind: str) -> Path:
+    return settings.data_dir() / ("preview" if kind == "preview" else "pipelines")
+
+
+# --- public entry points -------------------------------------------------------------------
+
+def run_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
+               destination: str | None = None, on_progress: ProgressCallback | None = None,
+               store: ConfigStore | None = None, run_id: str | None = None,
+               refresh_tables: list[str] | None = None) -> RunRecord:
+    """The real load into the configured destination (or ``destination`` instead).
+
+    One run per source at a time: the source's lock is held for the whole run, and
+    :class:`~ingestion_core.pipeline.run_control.RunInProgressError` says which run holds it.
+    ``refresh_tables`` are dropped and loaded again from ``initial_value`` (their table and
+    incremental state, nothing else); without ``tables`` only they run."""
+    from ingestion_core.pipeline.run_control import audit, source_lock
+
+    preload.load_heavy_modules()  # before any thread of this run (or of the caller's) can race the imports
+    store = store or ConfigStore()
+    name = destination or config.destination
+    selected = config.enabled_tables(tables or refresh_tables)
+    refresh = refresh_set(config, selected, refresh_tables)
+    plan_destination = build_destination(name, store.load_destination(name).config)
+    plan = _plan(config, "run", plan_destination, actor, trigger, None, on_progress, run_id)
+    plan.refresh = refresh
+    with source_lock(config.name, run_id=plan.record.run_id, record_path=record_path(plan.record)):
+        if refresh:
+            audit(actor, "refresh", config.name, run_id=plan.record.run_id, tables=sorted(refresh))
+        return _execute(plan, selected)
+
+
+def refresh_set(config: SourceFileBase, selected: list[TableBase], refresh_tables: list[str] | None) -> frozenset[str]:
+    """The tables of a run to refresh; each must be one the run loads."""
+    names = {t.name for t in selected}
+    unknown = sorted(set(refresh_tables or ()) - names)
+    if unknown:
+        raise KeyError(f"cannot refresh {', '.join(unknown)}: this run of {config.name} loads only "
+                       f"{', '.join(sorted(names)) or 'no table'}; refresh one of those, or add it to --tables")
+    return frozenset(refresh_tables or ())
+
+
+def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
+                   limit: int = DEFAULT_PREVIEW_LIMIT, on_progress: ProgressCallback | None = None,
+                   sample_rows: int = 100) -> PreviewResult:
+    """The real code path limited to ``limit`` rows per table, into a DuckDB file of its own
+    with its own pipeline state: it never touches real data or real incremental cursors."""
+    preload.load_heavy_modules()  # before any thread of this run (or of the caller's) can race the imports
+    plan = _plan(config, "preview", preview_plan(config.name), actor, trigger, limit, on_progress, None)
+    record = _execute(plan, config.enabled_tables(tables))
+    return PreviewResult(record, _samples(plan, record, sample_rows))
+
+
+@dataclass
+class PreviewResult:
+    record: RunRecord
+    samples: dict[str, list[dict[str, Any]]]
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``ingest preview --json`` contract (fields are only ever added)."""
+        return {
+            "source": self.record.source, "run_id": self.record.run_id, "status": self.record.status,
+            "duration_s": self.record.duration_s,
+            "tables": [{
+                "name": t.name, "status": t.status, "rows": t.rows, "backend": t.backend,
+                "duration_s": t.duration_s, "columns": t.columns, "type_decisions": t.type_decisions,
+                "sample": self.samples.get(t.name, []),
+                "quality": t.quality, "error": t.error.model_dump() if t.error else None,
+            } for t in self.record.tables],
+        }
+
+
+# --- planning ------------------------------------------------------------------------------
+
+def _plan(config: SourceFileBase, kind: str, destination: DestinationPlan, actor: str, trigger: str,
+          limit: int | None, on_progress: ProgressCallback | None, run_id: str | None) -> RunPlan:
+    if not actor:
+        raise ValueError("a run needs an actor (who starts it)")
+    snapshot = dump_yaml(config, SCHEMA_COMMENT)
+    now = datetime.now(UTC)
+    record = RunRecord(
+        run_id=run_id or new_run_id(config.name, now), kind=kind, source=config.name,  # type: ignore[arg-type]
+        source_type=config.source_type, owner=config.owner, destination=destination.name,
+        destination_type=destination.type, dataset=config.dataset_name, trigger=trigger,  # type: ignore[arg-type]
+        actor=actor, started_at=now, limit=limit, workers=config.workers.model_dump(),
+        config_hash=hashlib.sha256(snapshot.encode()).hexdigest()[:16], config_snapshot=snapshot,
+    )
+    return RunPlan(config, kind, destination, pipelines_dir(kind), record, limit, on_progress)
+
+
+# --- execution -----------------------------------------------------------------------------
+
+def _execute(plan: RunPlan, tables: list[TableBase]) -> RunRecord:
+    from ingestion_core.quality import checks as quality  # noqa: F401  (registers the quality and schema-change hooks)
+
+    record = plan.record
+    get_source_kind(plan.config.source_type)  # its module, imported before the table threads start
+    record.tables = [TableResult(name=t.name, mode=plan.config.settings_for(t).mode) for t in tables]
+    with run_logging(record.run_id) as (log_path, error_log_path):
+        record.log_path, record.error_log_path = str(log_path), str(error_log_path)
+        plan.publish()
+        LOGGER.info("%s %s of %s: %d table(s) into %s", record.kind, record.run_id, record.source,
+                    len(tables), plan.destination.location)
+        workers = min(plan.config.workers.tables_in_parallel, max(len(tables), 1))
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="table")
+        try:
+            list(pool.map(lambda pair: _run_table(plan, *pair), zip(tables, record.tables, strict=True)))
+            pool.shutdown()
+        except KeyboardInterrupt:  # SIGINT / SIGTERM: stop the tables, wait for them, record the cancel
+            plan.cancel.set()
+            LOGGER.warning("%s %s cancelled: waiting for the tables to stop", record.kind, record.run_id)
+            wait_for_tables(pool)
+            record.status = "cancelled"
+            for result in record.tables:
+                if result.status in ("pending", "running"):
+                    result.status = "cancelled"
+            _finish(plan)
+            raise
+        _finish(plan)
+    return record
+
+
+def _finish(plan: RunPlan) -> None:
+    record = plan.record
+    record.ended_at = datetime.now(UTC)
+    record.duration_s = round((record.ended_at - record.started_at).total_seconds(), 3)
+    record.rows_total = sum(t.rows for t in record.tables)
+    record.records_total = sum(t.rows if t.records is None else t.records for t in record.tables)
+    record.bytes_total = sum(t.bytes for t in record.tables)
+    record.throughput_rows_per_s = round(record.rows_total / record.duration_s, 1) if record.duration_s else 0.0
+    totals = {p: sum(t.phases[p].duration_s for t in record.tables if p in t.phases) for p in PHASES}
+    record.phases = _phases(totals)
+    if record.status != "cancelled":
+        record.status = _overall_status(record.tables)  # type: ignore[assignment]
+    failed = [t for t in record.tables if t.error]
+    if failed and record.status in ("failed", "partial"):
+        first = failed[0].error
+        record.error = ErrorInfo(error_class=first.error_class, hint=first.hint, transient=first.transient,
+                                 message=f"{len(failed)} of {len(record.tables)} table(s) failed; "
+                                         f"{failed[0].name}: {first.message}")
+    LOGGER.info("%s %s ended: %s, %d rows in %.1f s", record.kind, record.run_id, record.status,
+                record.rows_total, record.duration_s)
+    plan.publish()
+
+
+def _overall_status(tables: list[TableResult]) -> str:
+    statuses = {t.status for t in tables}
+    if not tables or statuses <= {"success"}:
+        return "success"
+    if "success" not in statuses and "quality_failed" not in statuses:
+        return "failed"
+    if "failed" in statuses:
+        return "partial"
+    return "quality_failed"
+
+
+def _phases(durations: dict[str, float]) -> dict[str, Phase]:
+    total = sum(durations.values()) or 1.0
+    return {p: Phase(duration_s=round(d, 3), pct=round(100 * d / total, 1)) for p, d in durations.items()}
+
+
+def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
+    """Load one table, retrying transient errors with exponential backoff (tenacity); record
+    its outcome. Never raises but for cancellation."""
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+    retries = plan.config.retries
+    retrying = Retrying(
+        stop=stop_after_attempt(1 if plan.kind == "preview" else retries.attempts),
+        wait=wait_exponential(multiplier=retries.backoff_seconds, max=retries.max_backoff_seconds),
+        retry=retry_if_exception(lambda exc: retry_table(exc) and not plan.cancel.is_set()),
+        sleep=plan.cancel.wait,  # a cancel ends the back-off at once (and the next attempt stops)
+        before_sleep=lambda state: LOGGER.warning("%s: attempt %d failed, retrying: %s", table.name,
+                                                  state.attempt_number, describe(state.outcome.exception())),
+        reraise=True,
+    )
+    result.status, result.started_at = "running", datetime.now(UTC)
+    plan.publish()
+    try:
+        for attempt in retrying:
+            with attempt:
+                _load_with_fallback(plan, table, result)
+        result.status, result.error = ("quality_failed" if quality_failed(result) else "success"), None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # connectorx panics are BaseException: recorded like any failure
+        if plan.cancel.is_set():  # stopped by the cancel (whatever dlt wrapped it in): not a failure
+            LOGGER.info("%s: stopped, the run was cancelled", table.name)
+            result.status = "cancelled"
+        else:
+            _record_failure(plan, table, result, exc)
+    result.ended_at = datetime.now(UTC)
+    result.duration_s = round((result.ended_at - result.started_at).total_seconds(), 3)
+    plan.publish()
+
+
+def _record_failure(plan: RunPlan, table: TableBase, result: TableResult, exc: BaseException) -> None:
+    message, hint = explain(exc, plan.record.log_path)
+    LOGGER.error("%s failed after %d attempt(s): %s", table.name, result.attempts, message, exc_info=exc)
+    result.status = "failed"
+    result.error = ErrorInfo(error_class=error_class(exc), message=message, hint=hint,
+                             transient=is_transient(exc))
+    for hook in AFTER_TABLE_FAILED:
+        hook(plan, table, result)
+
+
+def quality_failed(result: TableResult) -> bool:
+    """An error-severity check failed: the data stays loaded, the run says quality_failed."""
+    return any(q.get("status") == "fail" and q.get("severity", "error") == "error" for q in result.quality)
+
+
+def _load_with_fallback(plan: RunPlan, table: TableBase, result: TableResult) -> None:
+    """One attempt; when ``auto`` chose connectorx and it failed (a panic included), the table
+    is read again with pyarrow at once."""
+    table_settings = plan.config.settings_for(table)
+    result.attempts += 1
+    try:
+        _load_table(plan, table, table_settings, result, None)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        if result.backend != "connectorx" or table_settings.backend != "auto" or plan.cancel.is_set():
+            raise
+        LOGGER.warning("%s: connectorx failed (%s); reading again with pyarrow", table.name, describe(exc))
+        _drop_pending(plan, table)
+        result.attempts += 1
+        _load_table(plan, table, table_settings, result, "pyarrow")
+
+
+def _pipeline(plan: RunPlan, table: TableBase) -> Any:
+    import dlt
+
+    return dlt.pipeline(
+        pipeline_name=pipeline_name(plan.config.name, table.name), pipelines_dir=str(plan.pipelines_dir),
+        destination=plan.destination.destination, staging=plan.destination.staging,
+        dataset_name=plan.config.dataset_name,
+    )
+
+
+def _drop_pending(plan: RunPlan, table: TableBase) -> None:
+    with contextlib.suppress(Exception):
+        _pipeline(plan, table).abort_packages()
+
+
+def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, result: TableResult,
+                backend_override: str | None) -> None:
+    raise_if_cancelled(plan.cancel, table.name)
+    pipeline = _pipeline(plan, table)
+    workers = plan.config.workers
+    if pipeline.has_pending_data:  # a run killed mid-way: finish its package first (no row lost or doubled)
+        LOGGER.info("%s: finishing the package a previous run left", table.name)
+        pipeline.normalize(workers=workers.normalize)
+        with load_slot(plan.destination):
+            pipeline.load(workers=workers.load)
+    ctx = BuildContext(plan.config, table, table_settings, plan.destination.type, plan.limit, backend_override)
+    try:
+        resource = get_source_kind(plan.config.source_type).resource(ctx)
+    except Exception as exc:  # a refused column: its decisions still show in the preview
+        result.type_decisions = getattr(exc, "type_decisions", None) or result.type_decisions
+        raise
+    result.backend = getattr(resource, "backend", None)
+    result.type_decisions = getattr(resource, "type_decisions", None) or []
+    if getattr(resource, "planned_columns", None) is not None:
+        plan.source_columns[table.name] = resource.planned_columns
+    resource = _with_hints(resource, plan, table, table_settings)
+    resource.add_map(stop_when_cancelled(plan.cancel, table.name, RowCounter(result, plan.publish)))
+    timings: dict[str, float] = {}
+    with _timed(timings, "extract"):
+        pipeline.extract(resource, loader_file_format=plan.destination.loader_file_format,
+                         refresh=_refresh_mode(plan, table))
+    raise_if_cancelled(plan.cancel, table.name)
+    with _timed(timings, "normalize"):
+        pipeline.normalize(workers=workers.normalize)
+    raise_if_cancelled(plan.cancel, table.name)
+    with _timed(timings, "load"), load_slot(plan.destination):
+        load_info = pipeline.load(workers=workers.load)
+    load_info.raise_on_failed_jobs()
+    _collect_metrics(pipeline, load_info, table, result)
+    plan.landed_names[table.name] = pipeline.default_schema.naming.normalize_table_identifier(table.name)
+    result.phases = _phases(timings)
+    for hook in AFTER_TABLE_LOAD:  # the quality checks take the load slot themselves
+        hook(pipeline, plan, table, result)
+
+
+def _refresh_mode(plan: RunPlan, table: TableBase) -> str | None:
+    """A preview starts afresh each time: its tables and state (also kept in the preview DuckDB,
+    from where dlt would restore them) are dropped, so it reads from initial_value. A refreshed
+    table of a real run drops its own table and state the same way."""
+    if plan.kind == "preview":
+        return "drop_sources"
+    if table.name in plan.refresh:
+        LOGGER.info("%s: full refresh: the table and its incremental state are dropped and loaded again",
+                    table.name)
+        return "drop_resources"
+    return None
+
+
+def _with_hints(resource: Any, plan: RunPlan, table: TableBase, table_settings: TableSettings) -> Any:
+    preview = plan.kind == "preview"
+    disposition = "replace" if preview else WRITE_DISPOSITIONS[table_settings.mode]
+    key = list(table.primary_key)
+    if not preview and table.lookback and table_settings.mode == "incremental":
+        # rows read again by the look-back are loaded once; a changed row (new cursor value) is still a new
+        # version (a cursor that is not a column, a file's modification_date, cannot tell versions apart)
+        disposition = "merge"
+        if getattr(resource, "cursor_in_rows", True):
+            key = list(dict.fromkeys([*key, table.cursor]))
+    if disposition == "merge":
+        disposition = {"disposition": "merge", "strategy": plan.destination.merge_strategy}
+    resource = resource.with_name(table.name)
+    hints: dict[str, Any] = {
+        "table_name": table.name, "write_disposition": disposition,
+        "schema_contract": "evolve" if preview else SCHEMA_CONTRACTS[table_settings.schema_evolution],
+    }
+    if key:
+        hints["primary_key"] = key
+    if plan.destination.table_format:
+        hints["table_format"] = plan.destination.table_format
+    resource.apply_hints(**hints)
+    if not preview and table_settings.mode == "scd2":
+        resource.add_map(row_hashes)
+    if plan.limit:
+        resource.add_limit(1)  # one chunk of `limit` rows; reaches SQL sources as a LIMIT
+    return resource
+
+
+ROW_HASH = "_ingest_row_hash"
+
+
+def row_hashes(item: Any) -> Any:
+    """Adds a hash of each row's content: scd2 opens a new version only when it changes.
+
+    (dlt's Arrow path would otherwise give every row a random id, and every run would look like
+    a change of every row.)"""
+    import pyarrow as pa
+
+    if isinstance(item, pa.Table):
+        import pandas as pd
+
+        hashes = pd.util.hash_pandas_object(item.drop_columns([c for c in item.column_names if c == ROW_HASH])
+                                            .to_pandas(), index=False)
+        return item.append_column(ROW_HASH, pa.array(hashes.astype("int64").to_numpy()))
+    rows = item if isinstance(item, list) else [item]
+    for row in rows:
+        row[ROW_HASH] = hashlib.sha256(repr(sorted((k, str(v)) for k, v in row.items() if k != ROW_HASH))
+                                       .encode()).hexdigest()[:16]
+    return item
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        timings[phase] = time.monotonic() - started
+
+
+@contextlib.contextmanager
+def load_slot(destination: DestinationPlan) -> Iterator[None]:
+    """Loads into one DuckDB file (or Delta folder) one at a time, across threads and processes.
+    Readers of the file take the same lock shared (:func:`load_slot_path`)."""
+    if not destination.serial_load or "://" in destination.location:
+        yield
+        return
+    lock_path = load_slot_path(destination.location)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_load_slot = load_slot  # the name quality.py imports
+
+
+def load_slot_path(location: str) -> Path:
+    return Path(location + ".lock")
+
+
+def _collect_metrics(pipeline: Any, load_info: Any, table: TableBase, result: TableResult) -> None:
+    trace = pipeline.last_trace
+    user_tables = lambda name: not name.startswith("_dlt")  # noqa: E731
+    normalize = trace.last_normalize_info
+    counts = {t: n for t, n in (normalize.row_counts if normalize else {}).items() if user_tables(t)}
+    result.rows = sum(counts.values())
+    schema = pipeline.default_schema
+    landed = schema.naming.normalize_table_identifier(table.name)
+    if landed in counts or not counts:  # the root table and its children (<landed>__<field>) apart
+        result.records = counts.get(landed, 0)
+        result.child_rows = {t: n for t, n in counts.items() if t != landed}
+    extract = trace.last_extract_info
+    result.bytes = sum(m.file_size for metrics in (extract.metrics.values() if extract else [])
+                       for entry in metrics for t, m in entry["table_metrics"].items() if user_tables(t))
+    result.files = sum(1 for metrics in load_info.metrics.values() for entry in metrics
+                       for job in entry["job_metrics"].values() if user_tables(job.table_name))
+    if landed in schema.tables:
+        result.columns = [
+            {"name": c["name"], "type": _type_text(c), "nullable": c.get("nullable", True)}
+            for c in schema.get_table_columns(landed).values() if not c["name"].startswith("_dlt")
+        ]
+    if table.cursor:
+        result.cursor = cursor_state(pipeline, table.name)
+
+
+def cursor_state(pipeline: Any, resource: str) -> dict[str, Any] | None:
+    """The incremental cursor of a table's pipeline (or of its state dict): column and last value."""
+    from dlt.common.jsonpath import extract_simple_field_name
+
+    state = pipeline if isinstance(pipeline, dict) else pipeline.state
+    for source_state in state.get("sources", {}).values():
+        incremental = source_state.get("resources", {}).get(resource, {}).get("incremental", {})
+        for cursor, values in incremental.items():  # a quoted path ('"updated at"') names a plain column
+            return {"column": extract_simple_field_name(cursor) or cursor, "last_value": str(values.get("last_value"))}
+    return None
+
+
+def _samples(plan: RunPlan, record: RunRecord, rows: int) -> dict[str, list[dict[str, Any]]]:
+    """The first rows of each previewed table, read back from the preview DuckDB file."""
+    import duckdb
+
+    samples: dict[str, list[dict[str, Any]]] = {}
+    path = plan.destination.location
+    if not Path(path).exists():
+        return samples
+    with duckdb.connect(path, read_only=True) as connection:
+        for result in record.tables:
+            if result.status not in ("success", "quality_failed"):
+                continue
+            landed = plan.landed_names.get(result.name) or _pipeline(
+                plan, next(t for t in plan.config.tables if t.name == result.name)
+            ).default_schema.naming.normalize_table_identifier(result.name)
+            cursor = connection.execute(f'SELECT * FROM "{plan.config.dataset_name}"."{landed}" LIMIT {int(rows)}')
+            names = [d[0] for d in cursor.description]
+            samples[result.name] = [
+                {k: v for k, v in zip(names, row, strict=True) if not k.startswith("_dlt")}
+                for row in cursor.fetchall()
+            ]
+    return samples
+
+
+logging.getLogger("ingestion_core").addHandler(logging.NullHandler())
