@@ -14,9 +14,8 @@ from dataclasses import dataclass, field, replace
 
 import streamlit as st
 
-from ingestion_core.cli.main import default_actor
 from ingestion_core.config import access
-from ingestion_core.config.access import Principal
+from ingestion_core.config.access import Principal, default_actor
 from ingestion_core.config.validation import ConfigError
 
 ANONYMOUS = "anonymous"

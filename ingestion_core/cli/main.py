@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import gc
-import getpass
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,14 +41,6 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
         COMMANDS[name] = func
         return func
     return register
-
-
-def default_actor() -> str:
-    """Who the CLI acts for: ``--actor``, else ``$INGEST_ACTOR``, else the OS user."""
-    try:
-        return os.environ.get("INGEST_ACTOR") or getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
 
 
 # --- validate ------------------------------------------------------------------------------
@@ -307,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         skip_streamlit_secrets_lookup()
     if args.command in THREADED_COMMANDS:
         preload.load_heavy_modules()
-    args.actor = args.actor or default_actor()
+    args.actor = args.actor or access.default_actor()
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -37,6 +38,14 @@ from ingestion_core.config.validation import ConfigError, ConfigIssue, issues_fr
 ACTIONS = ("view", "edit", "run", "delete", "restore")
 TEAMS_FILE = "teams.yaml"
 LOCAL_MODE = "local"  # Principal.source when there is no teams file
+
+
+def default_actor() -> str:
+    """Who acts when nobody signed in (CLI, local portal): ``$INGEST_ACTOR``, else the OS user."""
+    try:
+        return os.environ.get("INGEST_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
 
 
 class AccessDeniedError(PermissionError):
