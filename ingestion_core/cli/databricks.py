@@ -194,7 +194,7 @@ def cmd_test_destination(args: argparse.Namespace) -> int:
 
 
 def cmd_job_run(args: argparse.Namespace) -> int:
-    from ingestion_core.databricks.job_run import cmd_job_run as run
+    from ingestion_core.cli.job_run import cmd_job_run as run
 
     return run(args)
 

@@ -44,7 +44,7 @@ def _sources(args: argparse.Namespace) -> list[SecretProvider]:
 
 
 def cmd_secrets_push(args: argparse.Namespace) -> int:
-    from ingestion_core.databricks.secret_scope import SecretScopeError
+    from ingestion_core.config.secret_providers.databricks_scope import SecretScopeError
     from ingestion_core.databricks.secrets_push import push_secrets
 
     try:

@@ -9,8 +9,10 @@ import contextlib
 import fcntl
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
@@ -46,3 +48,17 @@ def folder_lock(folder: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def flock_within(fd: Any, operation: int, wait_s: float) -> bool:
+    """Take an flock (``LOCK_EX`` or ``LOCK_SH``) on ``fd``, waiting up to ``wait_s`` for it;
+    False when it is still held by someone else then."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)

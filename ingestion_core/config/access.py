@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from ingestion_core.common import settings
 from ingestion_core.config.models.teams import TeamsFile
 from ingestion_core.config.validation import ConfigError, ConfigIssue, issues_from_error
+from ingestion_core.config.yaml_text import parse_yaml
 
 ACTIONS = ("view", "edit", "run", "delete", "restore")
 TEAMS_FILE = "teams.yaml"
@@ -77,8 +78,6 @@ def load_teams(path: Path | None = None) -> TeamsFile | None:
 
     An invalid file raises :class:`ConfigError` (YAML path, problem, fix): the rules fail closed.
     """
-    from ingestion_core.config.store import parse_yaml  # config_store imports this module
-
     path = path or teams_file()
     try:
         text = path.read_text(encoding="utf-8")

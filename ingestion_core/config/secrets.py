@@ -32,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import threading
@@ -287,13 +288,19 @@ _LOCAL = {"env": EnvironmentProvider, "file": TomlFileProvider}
 
 
 def register_provider(name: str, build: Callable[[bool], SecretProvider | None]) -> None:
-    """Add a remote provider to the chain (ingestion_core.databricks.providers registers the
+    """Add a remote provider to the chain (ingestion_core.config.secret_providers registers the
     Databricks secret scope and Azure Key Vault)."""
     REMOTE_PROVIDERS[name] = RemoteProvider(name, build)
 
 
+REMOTE_PROVIDER_MODULES = ("ingestion_core.config.secret_providers",)
+"""Modules that register remote providers when imported (as the source and destination kinds
+do): loaded by name on the first use of the chain, so this module imports none of them."""
+
+
 def _load_remote_providers() -> None:
-    import ingestion_core.databricks.providers  # noqa: F401  (registers databricks and azure_keyvault)
+    for module in REMOTE_PROVIDER_MODULES:
+        importlib.import_module(module)  # registers databricks and azure_keyvault
 
 
 def provider_order() -> list[str]:

@@ -218,8 +218,8 @@ def put_secret(client: Any, target: JobTarget, config: SourceFileBase, key: str,
     """Store a typed value in the workspace's secret scope (``jobs.secret_scope``) as the key
     ``<source>-<key>``; returns the reference to write into the YAML. The value is never logged,
     audited or put in an error."""
+    from ingestion_core.config.secret_providers.databricks_scope import DatabricksSecretScopeProvider
     from ingestion_core.config.secrets import store_secret
-    from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider
 
     scope = target.jobs.secret_scope
     if not scope:

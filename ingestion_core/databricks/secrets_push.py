@@ -59,16 +59,16 @@ def referenced_secrets(store: ConfigStore) -> dict[str, PushItem]:
 def scope_target(scope: str | None, client: Any = None) -> Any:
     """The Databricks secret scope to push to (default: INGEST_DATABRICKS_SECRET_SCOPE, else
     dlt-framework); its client from DATABRICKS_HOST / DATABRICKS_TOKEN ... unless given."""
-    from ingestion_core.databricks.providers import FRAMEWORK_SCOPE, SCOPE_VARIABLE
-    from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider
+    from ingestion_core.config.secret_providers import FRAMEWORK_SCOPE, SCOPE_VARIABLE
+    from ingestion_core.config.secret_providers.databricks_scope import DatabricksSecretScopeProvider
 
     return DatabricksSecretScopeProvider(scope or os.environ.get(SCOPE_VARIABLE) or FRAMEWORK_SCOPE, client)
 
 
 def vault_target(url: str | None, credential: Any = None) -> Any:
     """The Key Vault to push to (default: INGEST_KEY_VAULT_URL, else AZURE_KEY_VAULT_URL)."""
-    from ingestion_core.databricks.key_vault import AzureKeyVaultProvider
-    from ingestion_core.databricks.providers import FRAMEWORK_VAULT_VARIABLE, VAULT_VARIABLE
+    from ingestion_core.config.secret_providers import FRAMEWORK_VAULT_VARIABLE, VAULT_VARIABLE
+    from ingestion_core.config.secret_providers.key_vault import AzureKeyVaultProvider
 
     url = url or os.environ.get(VAULT_VARIABLE) or os.environ.get(FRAMEWORK_VAULT_VARIABLE)
     if not url:

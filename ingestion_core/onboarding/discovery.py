@@ -156,7 +156,7 @@ def list_files(config: SourceFileBase | Any, glob: str, limit: int = 200) -> lis
     """Files of a filesystem source matching a glob, newest first, with size and date."""
     from dlt.sources.filesystem import filesystem
 
-    from ingestion_core.engine.sources.files import bucket_url, file_credentials
+    from ingestion_core.storage.object_stores import bucket_url, file_credentials
 
     source: Any = _as_config(config).source
     credentials = file_credentials(source.credentials, source.bucket_url)

@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ingestion_core.common.atomic import flock_within
 from ingestion_core.config.secrets import mask
-from ingestion_core.engine.destinations import preview_database
-from ingestion_core.pipeline.run_control import flock_within
-from ingestion_core.pipeline.runner import load_slot_path
+from ingestion_core.engine.destinations.duckdb import preview_database
+from ingestion_core.engine.plan import load_slot_path
 
 MEMORY_LIMIT = "1GB"  # one query must not take the portal's machine down
 BUSY_WAIT_S = 5.0  # how long a query waits for a test run that is writing the preview

@@ -18,26 +18,33 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingestion_core.common import preload, settings
+from ingestion_core.common import preload
 from ingestion_core.common.cancellation import RowCounter, raise_if_cancelled, stop_when_cancelled, wait_for_tables
 from ingestion_core.config.models.source_file import SourceFileBase, TableSettings
 from ingestion_core.config.models.tables import TableBase
 from ingestion_core.config.store import SCHEMA_COMMENT, ConfigStore, dump_yaml
-from ingestion_core.engine.destinations import DestinationPlan, build_destination, preview_plan
+from ingestion_core.engine.destinations import DestinationPlan, build_destination
+from ingestion_core.engine.destinations.duckdb import preview_plan
 from ingestion_core.engine.errors import describe, error_class, explain, is_transient, retry_table
+from ingestion_core.engine.hooks import AFTER_TABLE_FAILED, AFTER_TABLE_LOAD
+from ingestion_core.engine.plan import (
+    ProgressCallback,
+    RunPlan,
+    load_slot,
+    pipeline_name,
+    pipelines_dir,
+)
 from ingestion_core.engine.sources import BuildContext, get_source_kind
 from ingestion_core.observe.records import (
     ErrorInfo,
@@ -46,9 +53,9 @@ from ingestion_core.observe.records import (
     TableResult,
     new_run_id,
     record_path,
-    write_record,
 )
 from ingestion_core.observe.run_log import LOGGER, run_logging
+from ingestion_core.pipeline.locks import audit, source_lock
 from ingestion_core.typemap.names import type_text as _type_text
 
 DEFAULT_PREVIEW_LIMIT = 1000
@@ -69,53 +76,6 @@ SCHEMA_CONTRACTS: dict[str, Any] = {
 # Loaded files are not kept in the pipeline folders (they would grow with every run).
 os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
 
-ProgressCallback = Callable[[RunRecord], None]
-AfterTableLoad = Callable[[Any, "RunPlan", TableBase, TableResult], None]
-AFTER_TABLE_LOAD: list[AfterTableLoad] = []
-"""Called after each table loaded, with its dlt pipeline: quality checks and schema-change
-events register here and write into the TableResult (e.g. ``result.quality``)."""
-AfterTableFailed = Callable[["RunPlan", TableBase, TableResult], None]
-AFTER_TABLE_FAILED: list[AfterTableFailed] = []
-"""Called after a table's load failed (its checks are recorded as skipped). Hooks must not raise."""
-
-
-@dataclass
-class RunPlan:
-    """Everything a run needs, decided before the first table starts."""
-
-    config: SourceFileBase
-    kind: str  # run | preview
-    destination: DestinationPlan
-    pipelines_dir: Path
-    record: RunRecord
-    limit: int | None = None
-    on_progress: ProgressCallback | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    """Set when the run is cancelled: each table thread stops at its next chunk (ingestion_core.common.cancellation)."""
-    refresh: frozenset[str] = frozenset()  # tables dropped and reloaded from initial_value
-    source_columns: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
-    """Per table, the columns its load read (name in the source, landed dlt hints), when the
-    source kind plans them (SQL): the after-load hooks use them instead of reading them again."""
-    landed_names: dict[str, str] = field(default_factory=dict)
-    """Per table, its name as landed (the dlt schema's naming), for the preview samples."""
-
-    def publish(self) -> None:
-        """Rewrite the record (thread-safe) and tell the caller."""
-        with self.lock:
-            write_record(self.record)
-            if self.on_progress:
-                self.on_progress(self.record)
-
-
-def pipeline_name(source: str, table: str) -> str:
-    return f"{source}__{table}"
-
-
-def pipelines_dir(kind: str) -> Path:
-    return settings.data_dir() / ("preview" if kind == "preview" else "pipelines")
-
-
 # --- public entry points -------------------------------------------------------------------
 
 def run_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
@@ -128,7 +88,7 @@ def run_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tabl
     :class:`~ingestion_core.pipeline.run_control.RunInProgressError` says which run holds it.
     ``refresh_tables`` are dropped and loaded again from ``initial_value`` (their table and
     incremental state, nothing else); without ``tables`` only they run."""
-    from ingestion_core.pipeline.run_control import audit, source_lock
+
 
     preload.load_heavy_modules()  # before any thread of this run (or of the caller's) can race the imports
     store = store or ConfigStore()
@@ -468,30 +428,6 @@ def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
         yield
     finally:
         timings[phase] = time.monotonic() - started
-
-
-@contextlib.contextmanager
-def load_slot(destination: DestinationPlan) -> Iterator[None]:
-    """Loads into one DuckDB file (or Delta folder) one at a time, across threads and processes.
-    Readers of the file take the same lock shared (:func:`load_slot_path`)."""
-    if not destination.serial_load or "://" in destination.location:
-        yield
-        return
-    lock_path = load_slot_path(destination.location)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-_load_slot = load_slot  # the name quality.py imports
-
-
-def load_slot_path(location: str) -> Path:
-    return Path(location + ".lock")
 
 
 def _collect_metrics(pipeline: Any, load_info: Any, table: TableBase, result: TableResult) -> None:

@@ -35,7 +35,7 @@ from ingestion_core.observe.records import TableResult, last_table_result
 from ingestion_core.observe.run_log import LOGGER
 
 if TYPE_CHECKING:
-    from ingestion_core.quality.checks import CheckTarget, Outcome
+    from ingestion_core.quality.target import CheckTarget, Outcome
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def _last_value(pipeline: Any, resource: str) -> Any:
 
 def landed_rows(target: CheckTarget) -> tuple[int, str]:
     """(rows, what was counted) on the destination, by mode."""
-    from ingestion_core.quality.checks import LOAD_ID, VALID_TO, where_sql
+    from ingestion_core.quality.target import LOAD_ID, VALID_TO, where_sql
 
     conditions: list[str] = []
     args: list[Any] = []
@@ -136,7 +136,7 @@ def landed_rows(target: CheckTarget) -> tuple[int, str]:
 
 
 def outcome(target: CheckTarget, spec: ReconcileCheck, source: SourceCount | None) -> Outcome:
-    from ingestion_core.quality.checks import Outcome
+    from ingestion_core.quality.target import Outcome
 
     if source is None or source.rows is None:
         return Outcome(True, None, None, source.problem if source else "no source count", skipped=True)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects import postgresql as pg
 
-from ingestion_core.typemap.fidelity import (
+from ingestion_core.typemap.columns import (
     DECIMAL_MAX_PRECISION,
     FACT_PROBES,
     GUARD_MARK,

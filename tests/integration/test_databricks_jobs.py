@@ -18,11 +18,11 @@ import duckdb
 import pytest
 
 from ingestion_core.cli.main import main
+from ingestion_core.config.secret_providers.databricks_scope import DatabricksSecretScopeProvider
 from ingestion_core.config.secrets import SecretNotFoundError, resolve_value, store_secret
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.databricks.job_runs import run_now
 from ingestion_core.databricks.jobs import resolve_target
-from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider
 from ingestion_core.observe.records import latest_runs, load_record
 from ingestion_core.storage.workspace import workspace_client
 from tests.databricks_api import FakeCluster, FakeWorkspace, built_wheel, running_workspace, wheel_bin

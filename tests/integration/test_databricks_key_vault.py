@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ingestion_core.config.secret_providers.key_vault import AzureKeyVaultProvider, KeyVaultError
 from ingestion_core.config.secrets import (
     SecretNotFoundError,
     TomlFileProvider,
@@ -33,7 +34,6 @@ from ingestion_core.config.secrets import (
     resolve_value,
     store_secret,
 )
-from ingestion_core.databricks.key_vault import AzureKeyVaultProvider, KeyVaultError
 
 TOKEN = "eyJ0eXAiOiJKV1Qi.test-token"
 

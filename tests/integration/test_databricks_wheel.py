@@ -27,7 +27,7 @@ def test_the_wheel_holds_the_package_and_the_console_script() -> None:
         entry_points = archive.read("ingestion_portal-0.1.0.dist-info/entry_points.txt").decode()
     assert "[console_scripts]\ningest = ingestion_core.cli.main:main" in entry_points
     assert "[fsspec.specs]\nvolumes = ingestion_core.storage.volumes:VolumeFileSystem" in entry_points
-    assert {"ingestion_core/cli/main.py", "ingestion_core/databricks/job_run.py", "portal/__init__.py"} <= names
+    assert {"ingestion_core/cli/main.py", "ingestion_core/cli/job_run.py", "portal/__init__.py"} <= names
     assert not any(name.startswith(("tests/", "configs/")) for name in names)
 
 

@@ -17,12 +17,12 @@ import pytest
 from databricks.sdk.service.jobs import JobParameterDefinition
 
 from ingestion_core.cli.main import main
+from ingestion_core.config import secret_providers as providers
+from ingestion_core.config.secret_providers.databricks_scope import DatabricksSecretScopeProvider, SecretScopeError
 from ingestion_core.config.secrets import SecretNotFoundError, mask, parse_reference, resolve_value, store_secret
 from ingestion_core.config.store import ConfigStore
-from ingestion_core.databricks import providers
 from ingestion_core.databricks.job_runs import JobRunHandle, follow_job_run
 from ingestion_core.databricks.jobs import resolve_target
-from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider, SecretScopeError
 from ingestion_core.engine.destinations import databricks
 from ingestion_core.observe import run_metrics
 from ingestion_core.observe.records import (

@@ -15,7 +15,7 @@ import pytest
 
 from ingestion_core.common import settings
 from ingestion_core.config.store import ConfigStore
-from ingestion_core.engine.destinations import preview_database, preview_plan
+from ingestion_core.engine.destinations.duckdb import preview_database, preview_plan
 from ingestion_core.pipeline.explorer import ExplorerError, export_table, preview_tables, query_preview
 from ingestion_core.pipeline.runner import load_slot, preview_source
 from tests.conftest import REPO_CONFIGS

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from ingestion_core.cli.main import main
+from ingestion_core.config import secret_providers as providers
+from ingestion_core.config.secret_providers.databricks_scope import SecretScopeError
 from ingestion_core.config.secrets import SecretNotFoundError, default_providers, mask, resolve_value
-from ingestion_core.databricks import providers
-from ingestion_core.databricks.secret_scope import SecretScopeError
 from tests.databricks_api import FakeWorkspace, running_workspace
 from tests.integration.test_databricks_key_vault import FakeVault, StaticCredential, vault  # noqa: F401
 from tests.security.scanner import fake_secret

@@ -309,7 +309,7 @@ def test_gcs_credentials_from_the_model(monkeypatch: pytest.MonkeyPatch) -> None
     from dlt.common.configuration.specs import GcpServiceAccountCredentialsWithoutDefaults
 
     from ingestion_core.config.models.sources import FileCredentials
-    from ingestion_core.engine.sources.files import file_credentials
+    from ingestion_core.storage.object_stores import file_credentials
 
     pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n"
     monkeypatch.setenv("SECRETS__GCS__KEY", pem.replace("\n", "\\n"))  # as pasted from the JSON key file
@@ -327,7 +327,7 @@ def test_credentials_follow_the_url_scheme(monkeypatch: pytest.MonkeyPatch) -> N
     from dlt.common.configuration.specs import AwsCredentials
 
     from ingestion_core.config.models.sources import FileCredentials
-    from ingestion_core.engine.sources.files import file_credentials
+    from ingestion_core.storage.object_stores import file_credentials
 
     monkeypatch.setenv("SECRETS__T__KEY", "c2VjcmV0")
     s3 = file_credentials(FileCredentials(aws_access_key_id="AKID", aws_secret_access_key="${secrets.t.key}",
@@ -350,7 +350,7 @@ def test_credentials_follow_the_url_scheme(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_azure_connection_string_parsing() -> None:
-    from ingestion_core.engine.sources.files import _azure_from_connection_string
+    from ingestion_core.storage.object_stores import _azure_from_connection_string
 
     azurite = _azure_from_connection_string(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5==;"

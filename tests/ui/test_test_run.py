@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ingestion_core.engine.destinations import preview_database
+from ingestion_core.engine.destinations.duckdb import preview_database
 from portal import preview_jobs
 from tests.http_api import running_api
 from tests.integration import test_demo_sources

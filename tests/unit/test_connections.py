@@ -10,7 +10,8 @@ import pytest
 from ingestion_core.config.models.destinations import DESTINATION_ADAPTER
 from ingestion_core.config.models.source_file import parse_source_file
 from ingestion_core.config.secrets import store_secret
-from ingestion_core.engine.destinations import build_destination, preview_plan
+from ingestion_core.engine.destinations import build_destination
+from ingestion_core.engine.destinations.duckdb import preview_plan
 from ingestion_core.engine.errors import MissingDriverError
 from ingestion_core.engine.sources import sql
 from ingestion_core.engine.sources import test_connection as check_connection

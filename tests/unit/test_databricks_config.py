@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from ingestion_core.config import secret_providers as providers
 from ingestion_core.config.models.destinations import DESTINATION_ADAPTER
 from ingestion_core.config.models.source_file import parse_source_file
+from ingestion_core.config.secret_providers.databricks_scope import DatabricksSecretScopeProvider, flat_key
+from ingestion_core.config.secret_providers.key_vault import token_scope, vault_secret_name
 from ingestion_core.config.secrets import SecretNotFoundError, parse_reference, resolve_value, store_secret
 from ingestion_core.config.store import ConfigStore, validate_destination_data
-from ingestion_core.databricks import providers
 from ingestion_core.databricks.jobs import (
     JobTarget,
     job_settings,
@@ -22,9 +24,7 @@ from ingestion_core.databricks.jobs import (
     same_settings,
     settings_differences,
 )
-from ingestion_core.databricks.key_vault import token_scope, vault_secret_name
 from ingestion_core.databricks.schedule import quartz_cron
-from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider, flat_key
 from ingestion_core.engine.destinations import build_destination
 
 BASE = {"type": "databricks", "server_hostname": "adb-1.2.azuredatabricks.net",

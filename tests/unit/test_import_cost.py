@@ -75,7 +75,7 @@ def test_planning_a_sql_preview_builds_only_its_own_models(ingest_env: Path) -> 
     state = fresh_python(f"""
         import json, sys
         from ingestion_core.cli.engine import load_source_arg
-        from ingestion_core.engine.destinations import preview_plan
+        from ingestion_core.engine.destinations.duckdb import preview_plan
         from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS, source_file_adapter
         from ingestion_core.pipeline.runner import _plan
         from ingestion_core.engine.sources import get_source_kind

@@ -198,7 +198,7 @@ class SqlTable(TableBase):
     @classmethod
     def _column_types_known(cls, value: dict[str, str]) -> dict[str, str]:
         """Each choice written the canonical way (``decimal(38,2)``); a wrong one names the column."""
-        from ingestion_core.typemap.fidelity import parse_column_type
+        from ingestion_core.typemap.columns import parse_column_type
 
         checked = {}
         for column, choice in value.items():

@@ -1,19 +1,17 @@
 """Destination kinds, registered by ``type``: each turns a destination config into what a dlt
 pipeline needs (the destination, staging, file format, table format, merge strategy).
 
-Previews always land in a local DuckDB file: :func:`preview_plan`.
+Previews always land in a local DuckDB file: :func:`ingestion_core.engine.destinations.duckdb.preview_plan`.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from ingestion_core.common import settings
 
 
 @dataclass
@@ -30,6 +28,9 @@ class DestinationPlan:
 
 
 DESTINATIONS: dict[str, Callable[[str, Any], DestinationPlan]] = {}
+BUILTIN_MODULES = ("databricks", "duckdb", "filesystem")
+"""Modules of this package that register destination kinds, loaded by name on first use (as the
+source kinds are): the package never imports its kinds, the kinds import the package."""
 
 
 def register_destination(kind: str):
@@ -40,8 +41,9 @@ def register_destination(kind: str):
 
 
 def build_destination(name: str, config: Any) -> DestinationPlan:
-    from ingestion_core.engine.destinations import databricks, duckdb, filesystem  # noqa: F401  (register)
-
+    if config.type not in DESTINATIONS:
+        for module in BUILTIN_MODULES:
+            importlib.import_module(f"ingestion_core.engine.destinations.{module}")  # modules register themselves
     try:
         builder = DESTINATIONS[config.type]
     except KeyError:
@@ -89,14 +91,3 @@ def resolve_config_once(destination: Any) -> Any:
     destination.configuration = types.MethodType(configuration, destination)
     destination.capabilities = types.MethodType(capabilities, destination)
     return destination
-
-
-def preview_plan(source_name: str) -> DestinationPlan:
-    """A DuckDB file per source under INGEST_DATA_DIR/preview, apart from every real destination."""
-    from ingestion_core.engine.destinations.duckdb import duckdb_plan
-
-    return duckdb_plan(f"preview_{source_name}", preview_database(source_name))
-
-
-def preview_database(source_name: str) -> Path:
-    return settings.data_dir() / "preview" / f"preview_{source_name}.duckdb"

@@ -23,7 +23,7 @@ from typing import Any
 from ingestion_core.config.secrets import mask, resolve_value
 from ingestion_core.engine.destinations import DestinationPlan, register_destination
 from ingestion_core.engine.sources import ConnectionReport
-from ingestion_core.engine.sources.files import file_credentials
+from ingestion_core.storage.object_stores import file_credentials
 from ingestion_core.typemap.databricks import use_type_mapping
 
 DRIVER_INSTALL = "pip install 'dlt[databricks]==1.31.0' (it brings databricks-sql-connector)"

@@ -23,3 +23,12 @@ def duckdb_plan(name: str, path: Path) -> DestinationPlan:
 def build(name: str, config: Any) -> DestinationPlan:
     path = settings.resolve_local_path(config.path) if config.path else settings.data_dir() / f"{name}.duckdb"
     return duckdb_plan(name, path)
+
+
+def preview_plan(source_name: str) -> DestinationPlan:
+    """A DuckDB file per source under INGEST_DATA_DIR/preview, apart from every real destination."""
+    return duckdb_plan(f"preview_{source_name}", preview_database(source_name))
+
+
+def preview_database(source_name: str) -> Path:
+    return settings.data_dir() / "preview" / f"preview_{source_name}.duckdb"

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ingestion_core.engine.destinations import DestinationPlan, register_destination
-from ingestion_core.engine.sources.files import bucket_url, file_credentials
 from ingestion_core.observe.run_log import LOGGER
+from ingestion_core.storage.object_stores import bucket_url, file_credentials
 
 _INIT_LOCKS: dict[str, threading.Lock] = {}
 _INIT_LOCKS_GUARD = threading.Lock()

@@ -204,13 +204,13 @@ def _remember_log(source: str, table: str, log: PagingLog) -> None:
 
 
 def _register_paging_check() -> None:
-    from ingestion_core.pipeline import runner
+    from ingestion_core.engine import hooks
 
     with _HOOK_LOCK:
-        if check_paging not in runner.AFTER_TABLE_LOAD:
-            runner.AFTER_TABLE_LOAD.append(check_paging)
-        if count_failed_requests not in runner.AFTER_TABLE_FAILED:
-            runner.AFTER_TABLE_FAILED.append(count_failed_requests)
+        if check_paging not in hooks.AFTER_TABLE_LOAD:
+            hooks.AFTER_TABLE_LOAD.append(check_paging)
+        if count_failed_requests not in hooks.AFTER_TABLE_FAILED:
+            hooks.AFTER_TABLE_FAILED.append(count_failed_requests)
 
 
 def _take_log(plan: Any, table: Any, result: Any) -> PagingLog | None:

@@ -54,10 +54,10 @@ def _key_vault(named: bool) -> Any:
 def _provider(name: str, setting: str, discovered: bool, databricks_host: str) -> Any:
     """One provider per setting (and workspace: a new DATABRICKS_HOST gets a new client)."""
     if name == "databricks":
-        from ingestion_core.databricks.secret_scope import DatabricksSecretScopeProvider
+        from ingestion_core.config.secret_providers.databricks_scope import DatabricksSecretScopeProvider
 
         return DatabricksSecretScopeProvider(setting, required=not discovered)
-    from ingestion_core.databricks.key_vault import AzureKeyVaultProvider
+    from ingestion_core.config.secret_providers.key_vault import AzureKeyVaultProvider
 
     return AzureKeyVaultProvider(setting)
 

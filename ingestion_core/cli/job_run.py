@@ -23,9 +23,9 @@ from pathlib import Path
 
 from ingestion_core.common import settings
 from ingestion_core.config.models.source_file import SourceFileBase
+from ingestion_core.config.secret_providers import PROVIDERS_VARIABLE, SCOPE_VARIABLE, VAULT_VARIABLE
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.databricks.job_runs import scheduled_run_id
-from ingestion_core.databricks.providers import PROVIDERS_VARIABLE, SCOPE_VARIABLE, VAULT_VARIABLE
 from ingestion_core.observe.records import EXIT_CODES, RunRecord, load_record
 
 LOGGER = logging.getLogger("ingestion_core.databricks")
@@ -76,7 +76,7 @@ def restore_state(config: SourceFileBase, store: ConfigStore) -> list[str]:
     import dlt
 
     from ingestion_core.engine.destinations import build_destination
-    from ingestion_core.pipeline.runner import pipeline_name, pipelines_dir
+    from ingestion_core.engine.plan import pipeline_name, pipelines_dir
 
     plan = build_destination(config.destination, store.load_destination(config.destination).config)
     restored = []
