@@ -15,11 +15,13 @@ run:
 test:
 	@scripts/bootstrap.sh --test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	timeout -s INT -k 60 $(TEST_BUDGET_S) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
 	@scripts/bootstrap.sh --test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 demo:
 	@scripts/bootstrap.sh
