@@ -26,7 +26,8 @@ pytestmark = [pytest.mark.slow]
 
 FIRST_CLICK = """
     import json, sys, time, traceback
-    from ingestion_core import records, run_control
+    from ingestion_core.observe import records
+    from ingestion_core.pipeline import run_control
     from ingestion_core.config.store import ConfigStore
     from portal import preview_jobs
 
