@@ -10,7 +10,7 @@ import streamlit as st
 from ingestion_core.observe import run_metrics as rm
 from portal import charts, components, dashboard_data, operations_view
 from portal import dashboard_widgets as ui
-from portal.components import md_escape
+from portal.markdown import md_escape
 
 components.ensure_app_navigation()
 

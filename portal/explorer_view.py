@@ -11,7 +11,7 @@ import streamlit as st
 from ingestion_core.pipeline import explorer
 from ingestion_core.pipeline.explorer import ExplorerError
 from portal import preview_jobs
-from portal.components import md_escape
+from portal.markdown import md_escape
 
 MAX_ROWS = 1000
 TIMEOUT_S = 10.0

@@ -21,8 +21,9 @@ from ingestion_core.observe.records import RunRecord, find_record, is_abandoned,
 from ingestion_core.pipeline import run_control
 from portal import dashboard_data, run_view, test_run
 from portal import data as config_data
-from portal.components import md_escape, relative_time, tables_progress, time_column
+from portal.components import relative_time, tables_progress, time_column
 from portal.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
+from portal.markdown import md_escape
 
 FLASH_KEY = "run-flash"
 CONFIRM_KEY = "state-confirm"  # (source, action, table) waiting for a yes

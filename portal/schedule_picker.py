@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from ingestion_core.onboarding import remove_path, review
-from portal.components import md_escape
+from portal.markdown import md_escape
 from portal.widgets import FormContext, seed, show_issues
 
 KINDS = {"none": "Not scheduled", "hourly": "Hourly", "daily": "Daily", "weekly": "Weekly", "custom": "Custom cron"}

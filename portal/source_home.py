@@ -16,7 +16,8 @@ from ingestion_core.observe import run_metrics as rm
 from ingestion_core.observe.records import RunRecord
 from portal import config_history_view, dashboard_data, data, explorer_view, run_control_view, source_list, test_run
 from portal import dashboard_widgets as ui
-from portal.components import code, md_escape, relative_time
+from portal.components import relative_time
+from portal.markdown import code, md_escape
 
 TABS = ("Status", "Runs", "Schema", "Settings", "History")
 

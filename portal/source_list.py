@@ -17,8 +17,8 @@ from ingestion_core.config.store import ConfigNotFoundError, ConfigStore, Confli
 from ingestion_core.config.validation import ConfigError
 from ingestion_core.onboarding import SourceRow
 from portal import components, data, operations_view, run_control_view, test_run, wizard
-from portal.components import code, md_escape
 from portal.identity import acting_user
+from portal.markdown import code, md_escape
 
 FLASH_KEY = "sources-flash"
 CONFIRM_KEY = "sources-confirm"

@@ -30,7 +30,6 @@ from ingestion_core.onboarding import (
     secret_status,
     set_path,
 )
-from portal.components import code, md_escape
 from portal.fields import (
     MISSING,
     FieldSpec,
@@ -45,6 +44,7 @@ from portal.fields import (
     tag_of,
     yaml_text,
 )
+from portal.markdown import code, md_escape
 
 WIDGET_PREFIX = "f-"
 # Text fields commit a short pause after typing, not only on blur or Enter: Streamlit does not

@@ -25,8 +25,8 @@ from ingestion_core.config.validation import ConfigIssue
 from ingestion_core.engine.sources import ConnectionReport
 from ingestion_core.onboarding import Discovered, Draft, SaveResult, review
 from portal import components, wizard_review, wizard_tables
-from portal.components import code, md_escape
 from portal.identity import acting_user
+from portal.markdown import code, md_escape
 from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
 from portal.wizard_steps import ABOUT_KEYS, STEPS, step_issues
 

@@ -18,8 +18,8 @@ from ingestion_core.config.validation import ConfigError, ConfigIssue
 from ingestion_core.observe.schedule_status import describe_executor
 from ingestion_core.onboarding import Draft, SaveResult, review
 from portal import schedule_picker, wizard_tables
-from portal.components import code, md_escape
 from portal.identity import acting_user
+from portal.markdown import code, md_escape
 from portal.widgets import FormContext, render_fields, reset_widgets
 from portal.wizard_steps import STEPS, step_issues
 

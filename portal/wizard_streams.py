@@ -13,7 +13,7 @@ import streamlit as st
 
 from ingestion_core import onboarding
 from ingestion_core.onboarding import Discovered, review
-from portal.components import md_escape
+from portal.markdown import md_escape
 from portal.widgets import WIDGET_PREFIX, FormContext, render_fields, reset_widgets, seed, show_issues, widget_key
 
 STATE_KEY = "editor"

@@ -15,7 +15,7 @@ from ingestion_core import onboarding
 from ingestion_core.config.models.checks import CHECKS, Check
 from ingestion_core.onboarding import review
 from portal import wizard_streams
-from portal.components import code, md_escape
+from portal.markdown import code, md_escape
 from portal.widgets import (
     FormContext,
     render_fields,

@@ -9,7 +9,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from ingestion_core.config.validation import ConfigIssue
-from portal.components import code, issue_markdown, md_escape
+from portal.components import issue_markdown
+from portal.markdown import code, md_escape
 from portal.widgets import label_of
 from tests.ui.test_sources import SHOP, sources_page
 from tests.ui.test_wizard import REPO, click, ok, write_source
