@@ -27,12 +27,11 @@ from ingestion_core.onboarding import Discovered, Draft, SaveResult, review
 from portal import components, wizard_review, wizard_tables
 from portal.identity import acting_user
 from portal.markdown import code, md_escape
+from portal.navigation import EDITOR_REQUEST_KEY
 from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
 from portal.wizard_steps import ABOUT_KEYS, STEPS, step_issues
 
 STATE_KEY = "editor"
-REQUEST_KEY = "editor_request"
-EDITOR_PAGE = "pages/source_editor.py"
 SOURCES_PAGE = "pages/sources.py"
 YAML_KEY = "editor-yaml-text"
 
@@ -64,14 +63,8 @@ class EditorState(FormState):
 
 # --- opening -------------------------------------------------------------------------------
 
-def request_editor(mode: str, name: str | None = None) -> None:
-    """Ask the editor page to open (``new``, ``edit``, ``duplicate`` or ``yaml``) and go there."""
-    st.session_state[REQUEST_KEY] = {"mode": mode, "name": name}
-    st.switch_page(EDITOR_PAGE)
-
-
 def current_state() -> EditorState:
-    request = st.session_state.pop(REQUEST_KEY, None)
+    request = st.session_state.pop(EDITOR_REQUEST_KEY, None)
     state = st.session_state.get(STATE_KEY)
     wanted = st.query_params.get("source")
     if request is None and wanted and (state is None or state.draft.original_name != wanted):
