@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from ingestion_core.observe import run_metrics as rm
-from portal import charts, components, dashboard_data, operations_view
-from portal import dashboard_widgets as ui
-from portal.markdown import md_escape
+from portal.dashboards import charts, dashboard_data, operations_view
+from portal.dashboards import dashboard_widgets as ui
+from portal.shared import components
+from portal.shared.markdown import md_escape
 
 components.ensure_app_navigation()
 

@@ -16,9 +16,11 @@ from ingestion_core.config.access import AccessDeniedError
 from ingestion_core.config.store import ConfigNotFoundError, ConfigStore, ConflictError, SourceSummary
 from ingestion_core.config.validation import ConfigError
 from ingestion_core.onboarding import SourceRow
-from portal import components, data, navigation, operations_view, run_control_view, test_run
-from portal.identity import acting_user
-from portal.markdown import code, md_escape
+from portal.dashboards import operations_view
+from portal.shared import components, data, navigation
+from portal.shared.identity import acting_user
+from portal.shared.markdown import code, md_escape
+from portal.sources import run_control_view, test_run
 
 FLASH_KEY = "sources-flash"
 CONFIRM_KEY = "sources-confirm"

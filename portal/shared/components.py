@@ -14,8 +14,8 @@ import streamlit as st
 from ingestion_core.config.store import SourceSummary
 from ingestion_core.config.validation import ConfigIssue
 from ingestion_core.observe.run_metrics import human_duration
-from portal.identity import ActingUser
-from portal.markdown import code, md_escape
+from portal.shared.identity import ActingUser
+from portal.shared.markdown import code, md_escape
 
 SOURCE_COLUMNS = ("name", "type", "owner", "tables", "destination", "enabled", "valid")
 

@@ -17,7 +17,7 @@ import streamlit as st
 from ingestion_core.config import access
 from ingestion_core.config.access import Principal, default_actor
 from ingestion_core.config.validation import ConfigError
-from portal.markdown import md_escape
+from portal.shared.markdown import md_escape
 
 ANONYMOUS = "anonymous"
 

@@ -13,8 +13,8 @@ from ingestion_core.config.store import ConfigStore
 from ingestion_core.observe.run_metrics import RunData
 from ingestion_core.observe.schedule_status import describe_executor, scheduler_status
 from ingestion_core.observe.schema_drift import schema_drift
-from portal.data import source_summaries
-from portal.markdown import md_escape
+from portal.shared.data import source_summaries
+from portal.shared.markdown import md_escape
 
 SHORT = {"alive": "local scheduler", "stale": "local scheduler (not responding)",
          "not running": "nothing yet: start `ingest scheduler`", "deployed by ingest deploy": "Databricks job",

@@ -6,7 +6,7 @@ its ``on_change``; a widget that is not drawn in a run is drawn again from the d
 and views with mode, cursor and key per row; files or endpoints), 4. quality checks,
 5. review: summary, destination, schedule, diff, the YAML, save, then test or run it.
 
-Fields come from the models through :mod:`portal.widgets`; everything that reads or writes
+Fields come from the models through :mod:`portal.onboarding.widgets`; everything that reads or writes
 configs, secrets or sources goes through :mod:`ingestion_core.onboarding`.
 """
 
@@ -24,12 +24,13 @@ from ingestion_core.config.store import ConfigNotFoundError
 from ingestion_core.config.validation import ConfigIssue
 from ingestion_core.engine.sources import ConnectionReport
 from ingestion_core.onboarding import Discovered, Draft, SaveResult, review
-from portal import components, wizard_review, wizard_tables
-from portal.identity import acting_user
-from portal.markdown import code, md_escape
-from portal.navigation import EDITOR_REQUEST_KEY
-from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
-from portal.wizard_steps import ABOUT_KEYS, STEPS, step_issues
+from portal.onboarding import wizard_review, wizard_tables
+from portal.onboarding.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
+from portal.onboarding.wizard_steps import ABOUT_KEYS, STEPS, step_issues
+from portal.shared import components
+from portal.shared.identity import acting_user
+from portal.shared.markdown import code, md_escape
+from portal.shared.navigation import EDITOR_REQUEST_KEY
 
 STATE_KEY = "editor"
 SOURCES_PAGE = "pages/sources.py"
