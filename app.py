@@ -9,8 +9,8 @@ it the portal runs in local single-user mode and says so (docs/security.md).
 import streamlit as st
 
 from ingestion_core.common import preload, settings
-from portal.components import render_sidebar
-from portal.identity import acting_user, local_mode_banner, sign_in_screen
+from portal.shared.components import render_sidebar
+from portal.shared.identity import acting_user, local_mode_banner, sign_in_screen
 
 st.set_page_config(page_title="Ingestion portal", page_icon=":material/database:", layout="wide")
 

@@ -103,7 +103,7 @@ def render(page: str, reruns: int = 3, **state: str) -> tuple[tuple[float, float
     several): on a busy machine it shows the work when wall time shows the waiting."""
     from streamlit.testing.v1 import AppTest
 
-    from portal import dashboard_data
+    from portal.dashboards import dashboard_data
 
     at = AppTest.from_file(str(REPO / "pages" / f"{page}.py"), default_timeout=120)
     for key, value in state.items():

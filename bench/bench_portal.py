@@ -77,7 +77,7 @@ def click_to_rows(source: str, table_name: str) -> tuple[float, float]:
     """(seconds from the click to the grid drawn, the preview's own duration_s)."""
     from streamlit.testing.v1 import AppTest
 
-    from portal import preview_jobs
+    from portal.sources import preview_jobs
 
     at = AppTest.from_file(str(PAGE), default_timeout=900)
     at.query_params["source"] = source

@@ -1,6 +1,7 @@
 """Config history: who changed a source, when and what, with diffs and restore."""
 
-from portal import components, config_history_view
+from portal.shared import components
+from portal.sources import config_history_view
 
 components.ensure_app_navigation()
 config_history_view.render()

@@ -5,8 +5,9 @@ about it."""
 import streamlit as st
 
 from ingestion_core.observe import run_metrics as rm
-from portal import components, dashboard_data, run_view
-from portal import dashboard_widgets as ui
+from portal.dashboards import dashboard_data, run_view
+from portal.dashboards import dashboard_widgets as ui
+from portal.shared import components
 
 components.ensure_app_navigation()
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ingestion_core.common import settings
-from portal import components, data
+from portal.shared import components, data
 
 components.ensure_app_navigation()
 

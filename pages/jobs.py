@@ -1,7 +1,8 @@
 """Databricks jobs: per source, deploy / redeploy, run now, the latest job run followed live,
-cancel, and typed secrets into the secret scope (portal/jobs_view.py)."""
+cancel, and typed secrets into the secret scope (portal/dashboards/jobs_view.py)."""
 
-from portal import components, jobs_view
+from portal.dashboards import jobs_view
+from portal.shared import components
 
 components.ensure_app_navigation()
 

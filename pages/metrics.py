@@ -5,8 +5,9 @@ source, owner, destination, status and trigger. Previews are left out."""
 import streamlit as st
 
 from ingestion_core.observe import run_metrics as rm
-from portal import charts, components, dashboard_data
-from portal import dashboard_widgets as ui
+from portal.dashboards import charts, dashboard_data
+from portal.dashboards import dashboard_widgets as ui
+from portal.shared import components
 
 components.ensure_app_navigation()
 

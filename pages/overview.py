@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from ingestion_core.observe import run_metrics as rm
-from portal import charts, components, dashboard_data, operations_view
-from portal import dashboard_widgets as ui
-from portal.components import md_escape
+from portal.dashboards import charts, dashboard_data, operations_view
+from portal.dashboards import dashboard_widgets as ui
+from portal.shared import components
+from portal.shared.markdown import md_escape
 
 components.ensure_app_navigation()
 
@@ -75,15 +76,8 @@ table = pd.DataFrame({
     "last error": health["message"], "what to do": health["hint"]})
 
 
-def _highlight(row: pd.Series) -> list[str]:
-    if row["last run"] in {ui.status_label(s) for s in rm.FAILED}:
-        return ["background-color: rgba(207, 34, 46, 0.12)"] * len(row)
-    if row["freshness"] == "late":
-        return ["background-color: rgba(212, 167, 44, 0.20)"] * len(row)
-    return [""] * len(row)
-
-
-st.dataframe(table.style.apply(_highlight, axis=1), key="overview_sources", hide_index=True, placeholder="-",
+st.dataframe(table.style.apply(operations_view.highlight_health_row, axis=1), key="overview_sources",
+             hide_index=True, placeholder="-",
              column_config={
     "started": components.time_column("started", help="Latest real run, in your time zone"),
     "success 7 d": st.column_config.ProgressColumn("success 7 d", format="%.0f%%", min_value=0, max_value=100),

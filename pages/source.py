@@ -2,7 +2,8 @@
 (what landed, the preview explorer), Settings (YAML, edit, duplicate, enable, delete, incremental
 state) and History (every save). Every row of the Sources list leads here."""
 
-from portal import components, source_home, test_run
+from portal.shared import components
+from portal.sources import source_home, test_run
 
 components.ensure_app_navigation()
 

@@ -1,6 +1,7 @@
 """New / edit source: the eight-step wizard and the YAML mode."""
 
-from portal import components, wizard
+from portal.onboarding import wizard
+from portal.shared import components
 
 components.ensure_app_navigation()
 

@@ -253,7 +253,7 @@ def test_the_portals_queries_and_dashboards_read_run_records_on_a_volume(ingest_
                                                                        ["r1", "orders", 3]]
     detail = run_metrics.run_detail("r2", data=data)
     assert detail["record"].status == "failed" and detail["previous_run_id"] == "r1"
-    from portal import dashboard_data
+    from portal.dashboards import dashboard_data
 
     dashboard_data.clear()
     assert dashboard_data.run_data().runs["run_id"].tolist() == ["r3", "r2", "r1"]

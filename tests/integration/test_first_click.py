@@ -29,7 +29,7 @@ FIRST_CLICK = """
     from ingestion_core.observe import records
     from ingestion_core.pipeline import run_control
     from ingestion_core.config.store import ConfigStore
-    from portal import preview_jobs
+    from portal.sources import preview_jobs
 
     config = ConfigStore().load_source("demo_shop").config
     records.latest_runs(source="demo_shop", kind="run", limit=100)  # the page's own first query, done

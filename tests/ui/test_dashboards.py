@@ -20,7 +20,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingestion_core.observe.records import ErrorInfo, Phase, RunRecord, TableResult, write_record
-from portal import dashboard_data
+from portal.dashboards import dashboard_data
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = {name: REPO / "pages" / f"{name}.py" for name in ("overview", "metrics", "history", "quality")}
@@ -321,7 +321,7 @@ def test_history_search_finds_error_text(history: Path) -> None:
 
 
 def test_history_csv_is_the_filtered_table(history: Path) -> None:
-    from portal.dashboard_widgets import history_table
+    from portal.dashboards.dashboard_widgets import history_table
 
     at = render("history")
     at.multiselect(key="history_source").set_value(["crm"]).run()

@@ -1,4 +1,4 @@
-"""The dashboard figures (portal/charts.py): what each chart plots, read back from its traces."""
+"""The dashboard figures (portal/dashboards/charts.py): what each chart plots, read back from its traces."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from portal import charts
+from portal.dashboards import charts
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

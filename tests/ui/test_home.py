@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from portal.components import md_escape
+from portal.shared.markdown import md_escape
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE_FILES = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py"))]

@@ -9,8 +9,9 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from ingestion_core.config.validation import ConfigIssue
-from portal.components import code, issue_markdown, md_escape
-from portal.widgets import label_of
+from portal.onboarding.widgets import label_of
+from portal.shared.components import issue_markdown
+from portal.shared.markdown import code, md_escape
 from tests.ui.test_sources import SHOP, sources_page
 from tests.ui.test_wizard import REPO, click, ok, write_source
 
@@ -23,7 +24,7 @@ def leaks(markdown: str) -> list[str]:
 
 
 def test_no_portal_module_escapes_inside_a_code_span() -> None:
-    offenders = [f"{path.name}:{n}" for path in sorted((REPO / "portal").glob("*.py"))
+    offenders = [f"{path.name}:{n}" for path in sorted((REPO / "portal").rglob("*.py"))
                  for n, line in enumerate(path.read_text().splitlines(), 1) if "`{md_escape(" in line]
     assert offenders == []
 
@@ -36,7 +37,7 @@ def test_code_spans_and_issue_paths_show_names_as_they_are() -> None:
 
 
 def test_a_required_label_has_no_backslash_for_the_aria_label() -> None:
-    from portal.fields import FieldSpec
+    from portal.onboarding.fields import FieldSpec
     spec = FieldSpec(key="name", label="Name", help="", kind="text", required=True, default=None, optional=False)
     assert label_of(spec) == "Name *"
 

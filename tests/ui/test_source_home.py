@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.observe.records import RunRecord, TableResult, write_record
-from portal.components import relative_time, tables_progress
+from portal.shared.components import relative_time, tables_progress
 from tests.ui.test_sources import SHOP, sources_page, table
 from tests.ui.test_test_run import grid
 from tests.ui.test_wizard import REPO, SAVED_CRM, click, ok, write_source

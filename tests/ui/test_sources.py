@@ -193,7 +193,7 @@ def test_test_run_opens_the_source_page_and_starts_the_test_run(ingest_env: Path
     import shutil
 
     from ingestion_core.demo import generate_demo
-    from portal import preview_jobs
+    from portal.sources import preview_jobs
 
     shutil.copy(REPO / "configs" / "sources" / "demo_files.yaml", ingest_env / "configs" / "sources")
     generate_demo(ingest_env / "demo" / "data")

@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingestion_core.engine.destinations.duckdb import preview_database
-from portal import preview_jobs
+from portal.sources import preview_jobs
 from tests.http_api import running_api
 from tests.integration import test_demo_sources
 from tests.integration.test_engine_postgres import write_source as pg_source

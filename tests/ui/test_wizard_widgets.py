@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from ingestion_core.config.models.checks import CHECKS
 from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS
-from portal.fields import field_specs, kind_of
+from portal.onboarding.fields import field_specs, kind_of
 from tests.ui.test_wizard import ok, unescape
 
 
@@ -24,7 +24,7 @@ def _made_up_form() -> None:
     from ingestion_core.config.models.base import ConfigModel, SecretRef
     from ingestion_core.config.validation import ConfigIssue
     from ingestion_core.onboarding import Draft
-    from portal.widgets import FormContext, FormState, render_fields
+    from portal.onboarding.widgets import FormContext, FormState, render_fields
 
     class Gadget(ConfigModel):
         region: str = Field(description="Where the gadget lives.")
@@ -92,7 +92,7 @@ def test_every_field_of_the_forms_has_a_widget_kind_help_and_a_label(model) -> N
 
 
 def test_fields_fall_back_to_yaml_only_for_mappings_and_lists_of_models() -> None:
-    from portal.fields import members
+    from portal.onboarding.fields import members
 
     fallback = set()
     for model in every_model():

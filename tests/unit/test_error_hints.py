@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from ingestion_core.engine.errors import explain
-from portal import preview_jobs
+from portal.sources import preview_jobs
 from tests.conftest import REPO
 
 

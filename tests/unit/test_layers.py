@@ -47,6 +47,7 @@ PLANTED = [
     ("ingestion_core/config/models/tables.py", "import ingestion_core.config.store",
      "Config models import nothing above them"),
     ("ingestion_core/quality/target.py", "import ingestion_core.quality.checks", "No import cycle"),
+    ("portal/shared/data.py", "import portal.sources.test_run", "Portal layers"),
 ]
 
 

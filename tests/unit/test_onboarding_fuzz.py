@@ -1,5 +1,5 @@
 """Property tests of the model layer behind the forms: random form inputs, turned into a draft the
-way the widgets turn them (portal.fields), go through every onboarding function the pages call.
+way the widgets turn them (portal.onboarding.fields), go through every onboarding function the pages call.
 Nothing raises; every rejection is a readable issue or error message that names no typed
 secret; whatever validates saves, and the saved file holds references only."""
 
@@ -20,7 +20,7 @@ from ingestion_core.config.models.sources import SOURCE_MODELS
 from ingestion_core.config.store import ConfigStore, ConflictError
 from ingestion_core.config.validation import ConfigError, ConfigIssue
 from ingestion_core.onboarding import Draft
-from portal.fields import MISSING, FieldSpec, field_specs, parse_list, parse_scalar, parse_yaml_value
+from portal.onboarding.fields import MISSING, FieldSpec, field_specs, parse_list, parse_scalar, parse_yaml_value
 
 EXAMPLES = int(os.environ.get("INGEST_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -13,8 +13,16 @@ import streamlit as st
 
 from ingestion_core import onboarding
 from ingestion_core.onboarding import Discovered, review
-from portal.components import md_escape
-from portal.widgets import WIDGET_PREFIX, FormContext, render_fields, reset_widgets, seed, show_issues, widget_key
+from portal.onboarding.widgets import (
+    WIDGET_PREFIX,
+    FormContext,
+    render_fields,
+    reset_widgets,
+    seed,
+    show_issues,
+    widget_key,
+)
+from portal.shared.markdown import md_escape
 
 STATE_KEY = "editor"
 MODES = ("full", "append", "incremental", "merge", "scd2")

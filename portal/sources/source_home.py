@@ -14,9 +14,12 @@ from ingestion_core.config.store import ConfigNotFoundError, ConfigStore, Source
 from ingestion_core.observe import records
 from ingestion_core.observe import run_metrics as rm
 from ingestion_core.observe.records import RunRecord
-from portal import config_history_view, dashboard_data, data, explorer_view, run_control_view, source_list, test_run
-from portal import dashboard_widgets as ui
-from portal.components import code, md_escape, relative_time
+from portal.dashboards import dashboard_data
+from portal.dashboards import dashboard_widgets as ui
+from portal.shared import data
+from portal.shared.components import relative_time
+from portal.shared.markdown import code, md_escape
+from portal.sources import config_history_view, explorer_view, run_control_view, source_list, test_run
 
 TABS = ("Status", "Runs", "Schema", "Settings", "History")
 

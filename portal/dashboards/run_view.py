@@ -12,8 +12,9 @@ import streamlit as st
 from ingestion_core.config.secrets import mask
 from ingestion_core.observe import run_metrics as rm
 from ingestion_core.observe.records import RunRecord, TableResult
-from portal.components import md_escape, relative_time
-from portal.dashboard_widgets import STATUS_ICONS, code, status_label
+from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, status_label
+from portal.shared.components import relative_time
+from portal.shared.markdown import md_escape
 
 
 def render_run(detail: dict[str, Any], key: str) -> None:

@@ -29,7 +29,7 @@ from ingestion_core.observe.records import RunRecord
 from ingestion_core.pipeline import runner
 from ingestion_core.pipeline.runner import PreviewResult
 
-LOGGER = logging.getLogger("portal.preview_jobs")
+LOGGER = logging.getLogger("portal.sources.preview_jobs")
 DONE_TABLE = ("success", "failed", "quality_failed", "skipped", "cancelled")
 
 

@@ -1,5 +1,5 @@
 """The steps of the source form and which issues belong to each: below both the form
-(portal.wizard) and its review step (portal.wizard_review), which both need them."""
+(portal.onboarding.wizard) and its review step (portal.onboarding.wizard_review), which both need them."""
 
 from __future__ import annotations
 

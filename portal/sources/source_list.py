@@ -16,9 +16,11 @@ from ingestion_core.config.access import AccessDeniedError
 from ingestion_core.config.store import ConfigNotFoundError, ConfigStore, ConflictError, SourceSummary
 from ingestion_core.config.validation import ConfigError
 from ingestion_core.onboarding import SourceRow
-from portal import components, data, operations_view, run_control_view, test_run, wizard
-from portal.components import code, md_escape
-from portal.identity import acting_user
+from portal.dashboards import operations_view
+from portal.shared import components, data, navigation
+from portal.shared.identity import acting_user
+from portal.shared.markdown import code, md_escape
+from portal.sources import run_control_view, test_run
 
 FLASH_KEY = "sources-flash"
 CONFIRM_KEY = "sources-confirm"
@@ -36,7 +38,7 @@ def render() -> None:
         data.refresh_runs()
         onboarding.forget_checks()
     if new.button("New source", key="sources-new", type="primary", icon=":material/add:", width="stretch"):
-        wizard.request_editor("new")
+        navigation.request_editor("new")
     _flash()
     rows = source_rows()
     if not rows:
@@ -153,16 +155,16 @@ def action_buttons(summary: SourceSummary, *, key_prefix: str, in_list: bool = F
         st.switch_page(test_run.SOURCE_PAGE, query_params={"source": name})
     if buttons.pop(0).button("Edit", key=f"{key_prefix}-edit", icon=":material/edit:", width="stretch",
                              disabled=not valid, help=problems):
-        wizard.request_editor("edit", name)
+        navigation.request_editor("edit", name)
     if buttons.pop(0).button("Duplicate", key=f"{key_prefix}-duplicate", icon=":material/content_copy:",
                              width="stretch"):
-        wizard.request_editor("duplicate", name)
+        navigation.request_editor("duplicate", name)
     enabled = summary.enabled
     buttons.pop(0).button("Disable" if enabled else "Enable", key=f"{key_prefix}-toggle", width="stretch",
                           icon=":material/pause:" if enabled else ":material/play_arrow:",
                           on_click=_set_enabled, args=(name, not enabled))
     if buttons.pop(0).button("Edit YAML", key=f"{key_prefix}-yaml", icon=":material/code:", width="stretch"):
-        wizard.request_editor("yaml", name)
+        navigation.request_editor("yaml", name)
     buttons.pop(0).button("Delete", key=f"{key_prefix}-delete", icon=":material/delete:", width="stretch",
                           on_click=_ask_delete, args=(name,))
     if not in_list:  # the list shows its messages at the top

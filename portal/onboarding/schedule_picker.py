@@ -10,8 +10,8 @@ from typing import Any
 import streamlit as st
 
 from ingestion_core.onboarding import remove_path, review
-from portal.components import md_escape
-from portal.widgets import FormContext, seed, show_issues
+from portal.onboarding.widgets import FormContext, seed, show_issues
+from portal.shared.markdown import md_escape
 
 KINDS = {"none": "Not scheduled", "hourly": "Hourly", "daily": "Daily", "weekly": "Weekly", "custom": "Custom cron"}
 KEYS = ("wiz-sched-kind", "wiz-sched-time", "wiz-sched-minute", "wiz-sched-day", "wiz-sched-cron", "wiz-sched-tz")

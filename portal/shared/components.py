@@ -3,7 +3,6 @@ only display them; nothing here reads or writes configs."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,24 +14,10 @@ import streamlit as st
 from ingestion_core.config.store import SourceSummary
 from ingestion_core.config.validation import ConfigIssue
 from ingestion_core.observe.run_metrics import human_duration
-from portal.identity import ActingUser
-
-# Characters Streamlit's Markdown would act on: emphasis, code, links, HTML-like tags, tables,
-# and '$', which starts LaTeX (a message about ${secrets.x.y} would otherwise render as math).
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
+from portal.shared.identity import ActingUser
+from portal.shared.markdown import code, md_escape
 
 SOURCE_COLUMNS = ("name", "type", "owner", "tables", "destination", "enabled", "valid")
-
-
-def md_escape(text: str) -> str:
-    """``text`` shown literally inside Markdown (st.markdown, st.error, labels)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
-
-
-def code(text: object) -> str:
-    """``text`` as inline code in Markdown: shown literally, so it takes no ``md_escape`` (inside
-    backticks a backslash shows as itself: ``sales\\_crm.yaml``). A backtick in it becomes a quote."""
-    return f"`{str(text).replace('`', chr(39))}`"
 
 
 def issue_markdown(issue: ConfigIssue) -> str:

@@ -10,8 +10,8 @@ import streamlit as st
 
 from ingestion_core.pipeline import explorer
 from ingestion_core.pipeline.explorer import ExplorerError
-from portal import preview_jobs
-from portal.components import md_escape
+from portal.shared.markdown import md_escape
+from portal.sources import preview_jobs
 
 MAX_ROWS = 1000
 TIMEOUT_S = 10.0

@@ -17,10 +17,13 @@ from ingestion_core.config.validation import ConfigError
 from ingestion_core.observe import run_metrics as rm
 from ingestion_core.observe.records import RunRecord, TableResult
 from ingestion_core.pipeline import runner
-from portal import data, preview_jobs, run_view
-from portal.components import md_escape, tables_progress
-from portal.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
-from portal.identity import acting_user
+from portal.dashboards import run_view
+from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
+from portal.shared import data
+from portal.shared.components import tables_progress
+from portal.shared.identity import acting_user
+from portal.shared.markdown import md_escape
+from portal.sources import preview_jobs
 
 SOURCE_PAGE = "pages/source.py"
 REQUEST_KEY = "test_run_request"  # a source name: open the page on it and start its test run

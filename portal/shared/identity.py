@@ -17,6 +17,7 @@ import streamlit as st
 from ingestion_core.config import access
 from ingestion_core.config.access import Principal, default_actor
 from ingestion_core.config.validation import ConfigError
+from portal.shared.markdown import md_escape
 
 ANONYMOUS = "anonymous"
 
@@ -82,8 +83,6 @@ BANNER_HIDDEN_KEY = "local-mode-banner-hidden"
 def local_mode_banner(user: ActingUser) -> None:
     """The reminder that nobody signs in and how to change that, on one line. The close button
     hides it for the rest of the session (the sidebar keeps saying 'local mode')."""
-    from portal.components import md_escape
-
     if st.session_state.get(BANNER_HIDDEN_KEY):
         return
     rights = " with every right" if user.principal.admin else ""

@@ -1,5 +1,5 @@
 """Steps 3-4 of the source form: what to load and how (database tables: the one table of
-:mod:`portal.wizard_streams`; file sets matching a glob or REST endpoints with their settings
+:mod:`portal.onboarding.wizard_streams`; file sets matching a glob or REST endpoints with their settings
 below them), and the quality checks of each table."""
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import streamlit as st
 from ingestion_core import onboarding
 from ingestion_core.config.models.checks import CHECKS, Check
 from ingestion_core.onboarding import review
-from portal import wizard_streams
-from portal.components import code, md_escape
-from portal.widgets import (
+from portal.onboarding import wizard_streams
+from portal.onboarding.widgets import (
     FormContext,
     render_fields,
     reset_widgets,
@@ -24,7 +23,8 @@ from portal.widgets import (
     show_leftover,
     widget_key,
 )
-from portal.wizard_streams import _state, _tables  # one definition for both steps
+from portal.onboarding.wizard_streams import _state, _tables  # one definition for both steps
+from portal.shared.markdown import code, md_escape
 
 STATE_KEY = "editor"
 STEP3_TITLES = {"filesystem": "Files", "rest_api": "Endpoints"}

@@ -1,6 +1,6 @@
 """What a form shows for each field of a config model, read from the model itself: label, help
 text (the field's description), default, choices, required-ness and a *kind* that picks the
-widget (see :mod:`portal.widgets`). A field added to a model shows up in the forms with no
+widget (see :mod:`portal.onboarding.widgets`). A field added to a model shows up in the forms with no
 page code. No Streamlit here: the fuzz tests call these functions directly.
 """
 

@@ -18,9 +18,9 @@ from ingestion_core.config import access
 from ingestion_core.config.access import AccessDeniedError
 from ingestion_core.config.store import Change, ConfigNotFoundError, ConfigStore, ConflictError, parse_yaml
 from ingestion_core.config.validation import ConfigError
-from portal import data
-from portal.components import code, md_escape
-from portal.identity import acting_user
+from portal.shared import data
+from portal.shared.identity import acting_user
+from portal.shared.markdown import code, md_escape
 
 KIND = "sources"
 OUTCOME_KEY = "history_restore_outcome"

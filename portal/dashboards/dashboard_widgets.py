@@ -13,8 +13,9 @@ import streamlit as st
 
 from ingestion_core.common import settings
 from ingestion_core.observe import run_metrics as rm
-from portal import dashboard_data
-from portal.components import code, time_column
+from portal.dashboards import dashboard_data
+from portal.shared.components import time_column
+from portal.shared.markdown import code
 
 STATUS_ORDER = ["success", "failed", "partial", "quality_failed", "cancelled", "abandoned", "running"]
 STATUS_ICONS = {"success": ":material/check_circle:", "failed": ":material/error:", "partial": ":material/warning:",

@@ -19,10 +19,12 @@ from ingestion_core.config.validation import ConfigError
 from ingestion_core.observe import run_metrics as rm
 from ingestion_core.observe.records import RunRecord, find_record, is_abandoned, latest_runs
 from ingestion_core.pipeline import run_control
-from portal import dashboard_data, run_view, test_run
-from portal import data as config_data
-from portal.components import md_escape, relative_time, tables_progress, time_column
-from portal.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
+from portal.dashboards import dashboard_data, run_view
+from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
+from portal.shared import data as config_data
+from portal.shared.components import relative_time, tables_progress, time_column
+from portal.shared.markdown import md_escape
+from portal.sources import test_run
 
 FLASH_KEY = "run-flash"
 CONFIRM_KEY = "state-confirm"  # (source, action, table) waiting for a yes

@@ -10,11 +10,12 @@ import streamlit as st
 
 from ingestion_core.common import settings
 from ingestion_core.config.store import ConfigStore
-from ingestion_core.observe.run_metrics import RunData
+from ingestion_core.observe.run_metrics import FAILED, RunData
 from ingestion_core.observe.schedule_status import describe_executor, scheduler_status
 from ingestion_core.observe.schema_drift import schema_drift
-from portal.components import md_escape
-from portal.data import source_summaries
+from portal.dashboards.dashboard_widgets import status_label
+from portal.shared.data import source_summaries
+from portal.shared.markdown import md_escape
 
 SHORT = {"alive": "local scheduler", "stale": "local scheduler (not responding)",
          "not running": "nothing yet: start `ingest scheduler`", "deployed by ingest deploy": "Databricks job",
@@ -53,3 +54,12 @@ def drift_notes(data: RunData) -> None:
     for row in schema_drift(data).to_dict("records"):
         st.info(f"**{md_escape(row['source'])}.{md_escape(row['table'])}**: columns changed in run "
                 f"`{row['run_id']}`: {md_escape(row['summary'])}", icon=":material/schema:")
+
+
+def highlight_health_row(row: Any) -> list[str]:
+    """The Overview's sources table: a failing source's row red, a late one's amber."""
+    if row["last run"] in {status_label(s) for s in FAILED}:
+        return ["background-color: rgba(207, 34, 46, 0.12)"] * len(row)
+    if row["freshness"] == "late":
+        return ["background-color: rgba(212, 167, 44, 0.20)"] * len(row)
+    return [""] * len(row)

@@ -23,7 +23,7 @@ from ingestion_core.common import settings
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.observe import run_metrics
 from ingestion_core.observe.run_metrics import RunData
-from portal import data as config_data
+from portal.shared import data as config_data
 
 TTL_SECONDS = 30
 Fingerprint = tuple[tuple[str, int], ...]

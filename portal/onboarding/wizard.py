@@ -6,7 +6,7 @@ its ``on_change``; a widget that is not drawn in a run is drawn again from the d
 and views with mode, cursor and key per row; files or endpoints), 4. quality checks,
 5. review: summary, destination, schedule, diff, the YAML, save, then test or run it.
 
-Fields come from the models through :mod:`portal.widgets`; everything that reads or writes
+Fields come from the models through :mod:`portal.onboarding.widgets`; everything that reads or writes
 configs, secrets or sources goes through :mod:`ingestion_core.onboarding`.
 """
 
@@ -24,15 +24,15 @@ from ingestion_core.config.store import ConfigNotFoundError
 from ingestion_core.config.validation import ConfigIssue
 from ingestion_core.engine.sources import ConnectionReport
 from ingestion_core.onboarding import Discovered, Draft, SaveResult, review
-from portal import components, wizard_review, wizard_tables
-from portal.components import code, md_escape
-from portal.identity import acting_user
-from portal.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
-from portal.wizard_steps import ABOUT_KEYS, STEPS, step_issues
+from portal.onboarding import wizard_review, wizard_tables
+from portal.onboarding.widgets import FormContext, FormState, render_fields, reset_widgets, seed, show_leftover
+from portal.onboarding.wizard_steps import ABOUT_KEYS, STEPS, step_issues
+from portal.shared import components
+from portal.shared.identity import acting_user
+from portal.shared.markdown import code, md_escape
+from portal.shared.navigation import EDITOR_REQUEST_KEY
 
 STATE_KEY = "editor"
-REQUEST_KEY = "editor_request"
-EDITOR_PAGE = "pages/source_editor.py"
 SOURCES_PAGE = "pages/sources.py"
 YAML_KEY = "editor-yaml-text"
 
@@ -64,14 +64,8 @@ class EditorState(FormState):
 
 # --- opening -------------------------------------------------------------------------------
 
-def request_editor(mode: str, name: str | None = None) -> None:
-    """Ask the editor page to open (``new``, ``edit``, ``duplicate`` or ``yaml``) and go there."""
-    st.session_state[REQUEST_KEY] = {"mode": mode, "name": name}
-    st.switch_page(EDITOR_PAGE)
-
-
 def current_state() -> EditorState:
-    request = st.session_state.pop(REQUEST_KEY, None)
+    request = st.session_state.pop(EDITOR_REQUEST_KEY, None)
     state = st.session_state.get(STATE_KEY)
     wanted = st.query_params.get("source")
     if request is None and wanted and (state is None or state.draft.original_name != wanted):

@@ -21,11 +21,11 @@ from ingestion_core.databricks import job_service
 from ingestion_core.databricks.jobs import target_of
 from ingestion_core.observe.records import RunRecord, find_record
 from ingestion_core.storage.workspace import workspace_client
-from portal import dashboard_data, run_view
-from portal.components import md_escape
-from portal.dashboard_widgets import code, run_link, status_label
-from portal.data import config_fingerprint, source_summaries
-from portal.identity import acting_user
+from portal.dashboards import dashboard_data, run_view
+from portal.dashboards.dashboard_widgets import code, run_link, status_label
+from portal.shared.data import config_fingerprint, source_summaries
+from portal.shared.identity import acting_user
+from portal.shared.markdown import md_escape
 
 FLASH_KEY = "jobs-flash"
 POLL_SECONDS = 5.0

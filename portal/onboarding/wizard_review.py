@@ -17,11 +17,11 @@ from ingestion_core.config.store import ConfigStore, ConflictError
 from ingestion_core.config.validation import ConfigError, ConfigIssue
 from ingestion_core.observe.schedule_status import describe_executor
 from ingestion_core.onboarding import Draft, SaveResult, review
-from portal import schedule_picker, wizard_tables
-from portal.components import code, md_escape
-from portal.identity import acting_user
-from portal.widgets import FormContext, render_fields, reset_widgets
-from portal.wizard_steps import STEPS, step_issues
+from portal.onboarding import schedule_picker, wizard_tables
+from portal.onboarding.widgets import FormContext, render_fields, reset_widgets
+from portal.onboarding.wizard_steps import STEPS, step_issues
+from portal.shared.identity import acting_user
+from portal.shared.markdown import code, md_escape
 
 STATE_KEY = "editor"
 YAML_KEY = "editor-yaml-text"
@@ -183,7 +183,7 @@ def save(state: Any, write: Callable[[], SaveResult]) -> None:
     reset_widgets()
     schedule_picker.forget()
     st.query_params["source"] = saved.name
-    from portal import data
+    from portal.shared import data
 
     data.refresh_sources()
     st.rerun()
@@ -217,11 +217,11 @@ def follow_links() -> None:
     where, name = go
     if where == "sources":
         st.switch_page(SOURCES_PAGE)
-    from portal import test_run
+    from portal.sources import test_run
 
     if where == "test":
         test_run.request_test_run(name)
-    from portal import run_control_view
+    from portal.sources import run_control_view
 
     run_control_view.start(name)  # says on the Run now tab that it started, or why not
     st.switch_page(test_run.SOURCE_PAGE, query_params={"source": name})

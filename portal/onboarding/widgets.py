@@ -1,5 +1,5 @@
 """The widget registry of the forms: one Streamlit widget per field kind (see
-:mod:`portal.fields`), and pickers keyed by field name that offer real values (the table's
+:mod:`portal.onboarding.fields`), and pickers keyed by field name that offer real values (the table's
 columns, the destinations) when they are known.
 
 Every widget is keyed by its field's YAML path (``tables[0].cursor`` -> ``f-tables-0-cursor``)
@@ -30,8 +30,7 @@ from ingestion_core.onboarding import (
     secret_status,
     set_path,
 )
-from portal.components import code, md_escape
-from portal.fields import (
+from portal.onboarding.fields import (
     MISSING,
     FieldSpec,
     field_specs,
@@ -45,6 +44,7 @@ from portal.fields import (
     tag_of,
     yaml_text,
 )
+from portal.shared.markdown import code, md_escape
 
 WIDGET_PREFIX = "f-"
 # Text fields commit a short pause after typing, not only on blur or Enter: Streamlit does not
