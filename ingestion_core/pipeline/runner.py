@@ -402,7 +402,7 @@ def _preview_together(plan: RunPlan, tables: list[TableBase]) -> bool:
     pipeline = _pipeline(plan, f"{plan.config.name}___preview")  # ___: never the pipeline of a table
     try:
         if pipeline.has_pending_data:  # a preview killed mid-way: its data is disposable
-            pipeline.drop_pending_packages()
+            pipeline.abort_packages()
         loaded = _extract_normalize_load(plan, pipeline, [r for _, _, r in built], "drop_sources", "preview")
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -413,7 +413,7 @@ def _preview_together(plan: RunPlan, tables: list[TableBase]) -> bool:
             return True
         LOGGER.warning("preview: the tables together failed (%s); each table again on its own", describe(exc))
         with contextlib.suppress(Exception):
-            pipeline.drop_pending_packages()
+            pipeline.abort_packages()
         for result in plan.record.tables:
             result.status, result.error, result.attempts, result.rows_so_far = "pending", None, 0, 0
         return False

@@ -86,3 +86,22 @@ def test_a_table_refused_before_reading_fails_alone(shop: Path) -> None:
     assert [by_name[n].status for n in ("customers", "orders", "items")] == ["success"] * 3
     log = Path(result.record.log_path).read_text(encoding="utf-8")
     assert "the tables together failed" not in log  # the others still went through the one pipeline
+
+
+def test_an_api_with_a_child_table_previews_in_one_pipeline(ingest_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.http_api import running_api
+    from tests.integration.test_rest_api import write_source as api_source
+
+    tables = ("  - {name: users, path: single/users}\n"
+              "  - {name: posts, path: 'single/users/{id}/posts', parent: users, include_from_parent: [login],\n"
+              "     response_actions: [{status_code: 404, action: ignore}]}\n"
+              "  - {name: items, path: offset/items, paginator: {type: offset, limit: 100, total_path: total}}\n")
+    with running_api() as api:
+        config = api_source(api, tables, paginator={"type": "single_page"})
+        together = preview_source(config, actor="ana", limit=120)
+        log = Path(together.record.log_path).read_text(encoding="utf-8")
+        assert "the tables together failed" not in log, log
+        assert {t.name: t.records for t in together.record.tables} == {"users": 5, "posts": 9, "items": 120}
+        monkeypatch.setattr(runner, "_preview_together", lambda plan, tables: False)
+        alone = preview_source(config, actor="ana", limit=120)
+    assert figures(together) == figures(alone)
