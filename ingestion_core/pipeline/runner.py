@@ -1,12 +1,13 @@
 """Runs a source config through dlt: previews into a local DuckDB file, real runs into the
 configured destination. Every run, preview or real, success or failure, leaves a run record.
 
-Each table runs in its own dlt pipeline (``<source>__<table>``) with its own state, so a
-failing table never stops the others and its incremental cursor is its own. Tables extract
+Each table of a real run runs in its own dlt pipeline (``<source>__<table>``) with its own state,
+so a failing table never stops the others and its incremental cursor is its own. Tables extract
 and normalize in parallel (``workers.tables_in_parallel``); loads into DuckDB are one at a
-time (concurrent DDL on one DuckDB file conflicts). A real run holds its source's lock
-(:func:`ingestion_core.pipeline.run_control.source_lock`) from start to end: one run per source, whoever
-starts it.
+time (concurrent DDL on one DuckDB file conflicts). A preview of several tables runs them
+through one pipeline (:func:`_preview_together`), falling back to a pipeline per table when it
+fails. A real run holds its source's lock (:func:`ingestion_core.pipeline.locks.source_lock`)
+from start to end: one run per source, whoever starts it.
 
 Example::
 
