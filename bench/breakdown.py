@@ -56,6 +56,7 @@ class Breakdown:
     def __enter__(self) -> Breakdown:
         from dlt.pipeline.pipeline import Pipeline
 
+        from ingestion_core.engine import plan as run_plan
         from ingestion_core.engine import sources
         from ingestion_core.observe import records
         from ingestion_core.pipeline import runner
@@ -100,7 +101,7 @@ class Breakdown:
         for step in ("extract", "normalize", "load"):
             self._wrap(Pipeline, step, step)
         self._wrap(runner, "_samples", "samples")
-        self._wrap(runner, "write_record", "record_writes")
+        self._wrap(run_plan, "write_record", "record_writes")
         self._wrap(records, "write_record", "record_writes")
         original_slot = runner.load_slot
 
