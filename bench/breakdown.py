@@ -56,6 +56,7 @@ class Breakdown:
     def __enter__(self) -> Breakdown:
         from dlt.pipeline.pipeline import Pipeline
 
+        from ingestion_core.engine import plan as run_plan
         from ingestion_core.engine import sources
         from ingestion_core.observe import records
         from ingestion_core.pipeline import runner
@@ -75,11 +76,32 @@ class Breakdown:
 
         runner._run_table = run_table
         self._undo.append(lambda: setattr(runner, "_run_table", original_run_table))
+        original_together, original_after = runner._preview_together, runner._after_load
+
+        def together(plan: Any, tables: Any) -> bool:  # a preview's tables in one pipeline: one row
+            self._local.table = "(together)"
+            started = time.perf_counter()
+            try:
+                return original_together(plan, tables)
+            finally:
+                self.wall["(together)"] = time.perf_counter() - started
+                self._local.table = "run"
+
+        def after_load(plan: Any, pipeline: Any, table: Any, *args: Any, **kwargs: Any) -> None:
+            outer, self._local.table = self._table(), table.name  # each table's checks on its own row
+            try:
+                original_after(plan, pipeline, table, *args, **kwargs)
+            finally:
+                self._local.table = outer
+
+        runner._preview_together, runner._after_load = together, after_load
+        self._undo.append(lambda: setattr(runner, "_preview_together", original_together))
+        self._undo.append(lambda: setattr(runner, "_after_load", original_after))
         self._wrap(runner, "_pipeline", "setup")
         for step in ("extract", "normalize", "load"):
             self._wrap(Pipeline, step, step)
         self._wrap(runner, "_samples", "samples")
-        self._wrap(runner, "write_record", "record_writes")
+        self._wrap(run_plan, "write_record", "record_writes")
         self._wrap(records, "write_record", "record_writes")
         original_slot = runner.load_slot
 

@@ -1,12 +1,13 @@
 """Runs a source config through dlt: previews into a local DuckDB file, real runs into the
 configured destination. Every run, preview or real, success or failure, leaves a run record.
 
-Each table runs in its own dlt pipeline (``<source>__<table>``) with its own state, so a
-failing table never stops the others and its incremental cursor is its own. Tables extract
+Each table of a real run runs in its own dlt pipeline (``<source>__<table>``) with its own state,
+so a failing table never stops the others and its incremental cursor is its own. Tables extract
 and normalize in parallel (``workers.tables_in_parallel``); loads into DuckDB are one at a
-time (concurrent DDL on one DuckDB file conflicts). A real run holds its source's lock
-(:func:`ingestion_core.pipeline.run_control.source_lock`) from start to end: one run per source, whoever
-starts it.
+time (concurrent DDL on one DuckDB file conflicts). A preview of several tables runs them
+through one pipeline (:func:`_preview_together`), falling back to a pipeline per table when it
+fails. A real run holds its source's lock (:func:`ingestion_core.pipeline.locks.source_lock`)
+from start to end: one run per source, whoever starts it.
 
 Example::
 
@@ -178,7 +179,9 @@ def _execute(plan: RunPlan, tables: list[TableBase]) -> RunRecord:
         workers = min(plan.config.workers.tables_in_parallel, max(len(tables), 1))
         pool = ThreadPoolExecutor(workers, thread_name_prefix="table")
         try:
-            list(pool.map(lambda pair: _run_table(plan, *pair), zip(tables, record.tables, strict=True)))
+            together = plan.kind == "preview" and len(tables) > 1
+            if not together or not pool.submit(_preview_together, plan, tables).result():
+                list(pool.map(lambda pair: _run_table(plan, *pair), zip(tables, record.tables, strict=True)))
             pool.shutdown()
         except KeyboardInterrupt:  # SIGINT / SIGTERM: stop the tables, wait for them, record the cancel
             plan.cancel.set()
@@ -263,8 +266,7 @@ def _run_table(plan: RunPlan, table: TableBase, result: TableResult) -> None:
             result.status = "cancelled"
         else:
             _record_failure(plan, table, result, exc)
-    result.ended_at = datetime.now(UTC)
-    result.duration_s = round((result.ended_at - result.started_at).total_seconds(), 3)
+    _ended(result)
     plan.publish()
 
 
@@ -301,11 +303,11 @@ def _load_with_fallback(plan: RunPlan, table: TableBase, result: TableResult) ->
         _load_table(plan, table, table_settings, result, "pyarrow")
 
 
-def _pipeline(plan: RunPlan, table: TableBase) -> Any:
+def _pipeline(plan: RunPlan, name: str) -> Any:
     import dlt
 
     return dlt.pipeline(
-        pipeline_name=pipeline_name(plan.config.name, table.name), pipelines_dir=str(plan.pipelines_dir),
+        pipeline_name=name, pipelines_dir=str(plan.pipelines_dir),
         destination=plan.destination.destination, staging=plan.destination.staging,
         dataset_name=plan.config.dataset_name,
     )
@@ -313,19 +315,27 @@ def _pipeline(plan: RunPlan, table: TableBase) -> Any:
 
 def _drop_pending(plan: RunPlan, table: TableBase) -> None:
     with contextlib.suppress(Exception):
-        _pipeline(plan, table).abort_packages()
+        _pipeline(plan, pipeline_name(plan.config.name, table.name)).abort_packages()
 
 
 def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, result: TableResult,
                 backend_override: str | None) -> None:
     raise_if_cancelled(plan.cancel, table.name)
-    pipeline = _pipeline(plan, table)
+    pipeline = _pipeline(plan, pipeline_name(plan.config.name, table.name))
     workers = plan.config.workers
     if pipeline.has_pending_data:  # a run killed mid-way: finish its package first (no row lost or doubled)
         LOGGER.info("%s: finishing the package a previous run left", table.name)
         pipeline.normalize(workers=workers.normalize)
         with load_slot(plan.destination):
             pipeline.load(workers=workers.load)
+    resource = _resource(plan, table, table_settings, result, backend_override)
+    loaded = _extract_normalize_load(plan, pipeline, [resource], _refresh_mode(plan, table), table.name)
+    _after_load(plan, pipeline, table, result, *loaded)
+
+
+def _resource(plan: RunPlan, table: TableBase, table_settings: TableSettings, result: TableResult,
+              backend_override: str | None) -> Any:
+    """The table's dlt resource with its hints, counted chunk by chunk and stopped by a cancel."""
     ctx = BuildContext(plan.config, table, table_settings, plan.destination.type, plan.limit, backend_override)
     try:
         resource = get_source_kind(plan.config.source_type).resource(ctx)
@@ -338,22 +348,87 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
         plan.source_columns[table.name] = resource.planned_columns
     resource = _with_hints(resource, plan, table, table_settings)
     resource.add_map(stop_when_cancelled(plan.cancel, table.name, RowCounter(result, plan.publish)))
+    return resource
+
+
+def _extract_normalize_load(plan: RunPlan, pipeline: Any, resources: list[Any], refresh: str | None,
+                            what: str) -> tuple[Any, dict[str, float]]:
+    """dlt's three steps over ``resources`` (a cancel is checked between them): the load info and
+    the steps' durations."""
+    workers = plan.config.workers
     timings: dict[str, float] = {}
     with _timed(timings, "extract"):
-        pipeline.extract(resource, loader_file_format=plan.destination.loader_file_format,
-                         refresh=_refresh_mode(plan, table))
-    raise_if_cancelled(plan.cancel, table.name)
+        pipeline.extract(resources, loader_file_format=plan.destination.loader_file_format, refresh=refresh)
+    raise_if_cancelled(plan.cancel, what)
     with _timed(timings, "normalize"):
         pipeline.normalize(workers=workers.normalize)
-    raise_if_cancelled(plan.cancel, table.name)
+    raise_if_cancelled(plan.cancel, what)
     with _timed(timings, "load"), load_slot(plan.destination):
         load_info = pipeline.load(workers=workers.load)
     load_info.raise_on_failed_jobs()
-    _collect_metrics(pipeline, load_info, table, result)
+    return load_info, timings
+
+
+def _after_load(plan: RunPlan, pipeline: Any, table: TableBase, result: TableResult, load_info: Any,
+                timings: dict[str, float], share: float = 1.0) -> None:
+    """A loaded table's figures (its share of the steps' durations when several tables loaded
+    together), then the after-load hooks (quality checks, schema changes)."""
+    _collect_metrics(pipeline, load_info, table, result, alone=share == 1.0)
     plan.landed_names[table.name] = pipeline.default_schema.naming.normalize_table_identifier(table.name)
-    result.phases = _phases(timings)
+    result.phases = _phases({p: timings[p] * share for p in PHASES})
     for hook in AFTER_TABLE_LOAD:  # the quality checks take the load slot themselves
         hook(pipeline, plan, table, result)
+
+
+# --- a preview's tables in one pipeline ------------------------------------------------------
+
+def _preview_together(plan: RunPlan, tables: list[TableBase]) -> bool:
+    """A preview of several tables through one dlt pipeline: one extract, normalize and load for
+    all of them, instead of one of each per table (dlt's fixed cost per pipeline step is most of a
+    small preview). A table whose resource cannot be built (a refused column) fails alone. True
+    when every other table loaded; False when the pipeline failed, and then nothing of it counts:
+    the caller previews each table on its own, so one table's error never hides the others'."""
+
+    started, built = datetime.now(UTC), []
+    for table, result in zip(tables, plan.record.tables, strict=True):
+        result.status, result.started_at, result.attempts = "running", started, 1
+        try:
+            built.append((table, result, _resource(plan, table, plan.config.settings_for(table), result, None)))
+        except Exception as exc:
+            _record_failure(plan, table, result, exc)
+            _ended(result)
+    plan.publish()
+    if not built:
+        return True
+    pipeline = _pipeline(plan, f"{plan.config.name}___preview")  # ___: never the pipeline of a table
+    try:
+        if pipeline.has_pending_data:  # a preview killed mid-way: its data is disposable
+            pipeline.abort_packages()
+        loaded = _extract_normalize_load(plan, pipeline, [r for _, _, r in built], "drop_sources", "preview")
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        if plan.cancel.is_set():
+            for _, result, _ in built:
+                result.status = "cancelled"
+            return True
+        LOGGER.warning("preview: the tables together failed (%s); each table again on its own", describe(exc))
+        with contextlib.suppress(Exception):
+            pipeline.abort_packages()
+        for result in plan.record.tables:
+            result.status, result.error, result.attempts, result.rows_so_far = "pending", None, 0, 0
+        return False
+    for table, result, _ in built:
+        _after_load(plan, pipeline, table, result, *loaded, share=1 / len(built))
+        result.status = "quality_failed" if quality_failed(result) else "success"
+        _ended(result)
+    plan.publish()
+    return True
+
+
+def _ended(result: TableResult) -> None:
+    result.ended_at = datetime.now(UTC)
+    result.duration_s = round((result.ended_at - result.started_at).total_seconds(), 3)
 
 
 def _refresh_mode(plan: RunPlan, table: TableBase) -> str | None:
@@ -430,14 +505,17 @@ def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
         timings[phase] = time.monotonic() - started
 
 
-def _collect_metrics(pipeline: Any, load_info: Any, table: TableBase, result: TableResult) -> None:
+def _collect_metrics(pipeline: Any, load_info: Any, table: TableBase, result: TableResult, alone: bool = True) -> None:
+    """Rows, records, bytes, files and columns of the table; ``alone`` False: the pipeline loaded
+    other tables too, and only the table's own (its name, and its child tables ``<name>__...``) count."""
     trace = pipeline.last_trace
-    user_tables = lambda name: not name.startswith("_dlt")  # noqa: E731
+    schema = pipeline.default_schema
+    landed = schema.naming.normalize_table_identifier(table.name)
+    user_tables = lambda name: not name.startswith("_dlt") and (  # noqa: E731
+        alone or name == landed or name.startswith(f"{landed}__"))
     normalize = trace.last_normalize_info
     counts = {t: n for t, n in (normalize.row_counts if normalize else {}).items() if user_tables(t)}
     result.rows = sum(counts.values())
-    schema = pipeline.default_schema
-    landed = schema.naming.normalize_table_identifier(table.name)
     if landed in counts or not counts:  # the root table and its children (<landed>__<field>) apart
         result.records = counts.get(landed, 0)
         result.child_rows = {t: n for t, n in counts.items() if t != landed}
@@ -480,7 +558,7 @@ def _samples(plan: RunPlan, record: RunRecord, rows: int) -> dict[str, list[dict
             if result.status not in ("success", "quality_failed"):
                 continue
             landed = plan.landed_names.get(result.name) or _pipeline(
-                plan, next(t for t in plan.config.tables if t.name == result.name)
+                plan, pipeline_name(plan.config.name, result.name)
             ).default_schema.naming.normalize_table_identifier(result.name)
             cursor = connection.execute(f'SELECT * FROM "{plan.config.dataset_name}"."{landed}" LIMIT {int(rows)}')
             names = [d[0] for d in cursor.description]

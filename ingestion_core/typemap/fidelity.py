@@ -198,9 +198,10 @@ def plan_table(engine: sa.Engine, table: sa.Table, source_type: str, *, columns:
     """Decide how every loaded column lands (``columns``: the names left after include /
     exclude). Raises ColumnTypeError for a choice that cannot apply (an override of a column
     the table lacks, a cursor that would land reordered)."""
-    from ingestion_core.typemap import rules as type_rules  # noqa: F401  (rules register themselves)
+    from ingestion_core.typemap import rules as type_rules  # rules register themselves
 
     family = DIALECT_FAMILY.get(source_type, source_type)
+    type_rules.load_rules(family)
     overrides = overrides or {}
     loaded = [c for c in table.columns if columns is None or c.name in columns]
     unknown = sorted(set(overrides) - {c.name for c in table.columns})

@@ -5,18 +5,22 @@ Conversions happen in the SELECT (``CAST(col AS TEXT)``, ``array_to_json``...) s
 backend reads the same values; guards turn values no reader can carry (an infinite PostgreSQL
 timestamp, a SQLite text that is not a date) into an error naming the column instead of a
 silent NULL or a clamped value.
+
+This module holds the rules of every dialect and SQLite's; PostgreSQL's and MySQL's live in
+:mod:`ingestion_core.typemap.rules_postgres` and :mod:`ingestion_core.typemap.rules_mysql`, loaded by
+:func:`load_rules` only when a table of that family is planned (their SQLAlchemy dialects cost a
+third of a second to import, which a SQLite preview need not pay).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import re
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
-from sqlalchemy.dialects import postgresql as pg
 
 from ingestion_core.typemap.columns import (
     DECIMAL_MAX_PRECISION,
@@ -46,6 +50,17 @@ TEXT_CASTS.update({
 
 def _integer(bits: int) -> dict[str, Any]:
     return {"data_type": "bigint", "precision": bits}
+
+
+def _pg_guard(info: ColumnInfo, allowed: Any, what: str) -> Any:
+    """``CASE WHEN col IS NULL OR allowed THEN col ELSE <error naming the column> END``. The
+    error is a failing cast of a text that includes the value (a constant would be folded, and
+    raise, at planning time)."""
+    def read(c: Any) -> Any:
+        message = (sa.literal(f"{GUARD_MARK}{info.name} holds ") + sa.cast(c, sa.Text)
+                   + sa.literal(f", {what}; {choices_text(info.name)}"))
+        return sa.case((sa.or_(c.is_(None), allowed(c)), c), else_=sa.cast(message, c.type))
+    return read
 
 
 # --- every dialect -------------------------------------------------------------------------
@@ -137,181 +152,6 @@ def plain_types(info: ColumnInfo) -> ColumnPlan | None:
     if isinstance(kind, sa.Time):
         return info.plan("exact", {"data_type": "time"}, "")
     return None
-
-
-# --- PostgreSQL ----------------------------------------------------------------------------
-
-def _pg_facts(engine: sa.Engine, table: sa.Table) -> dict[str, Any]:
-    relation = engine.dialect.identifier_preparer.format_table(table)
-    with engine.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = CAST(:rel AS regclass) AND attnum > 0 AND NOT attisdropped"), {"rel": relation})
-        facts: dict[str, Any] = {"declared": {name: kind for name, kind in rows}}
-        if any(isinstance(c.type, pg.MONEY) for c in table.columns):
-            facts["money_scale"] = connection.execute(sa.text("SELECT scale(CAST(0 AS money)::numeric)")).scalar()
-    return facts
-
-
-FACT_PROBES["postgres"] = _pg_facts
-
-
-def _pg_guard(info: ColumnInfo, allowed: Any, what: str) -> Any:
-    """``CASE WHEN col IS NULL OR allowed THEN col ELSE <error naming the column> END``. The
-    error is a failing cast of a text that includes the value (a constant would be folded, and
-    raise, at planning time)."""
-    def read(c: Any) -> Any:
-        message = (sa.literal(f"{GUARD_MARK}{info.name} holds ") + sa.cast(c, sa.Text)
-                   + sa.literal(f", {what}; {choices_text(info.name)}"))
-        return sa.case((sa.or_(c.is_(None), allowed(c)), c), else_=sa.cast(message, c.type))
-    return read
-
-
-def _within_years(low: str, high: str) -> Any:
-    """Years 1 to 9999 (what Python's datetime and so the readers carry); infinity falls outside.
-    Constant bounds: comparing costs a tenth of EXTRACT(year ...)."""
-    return lambda c: c.between(sa.cast(sa.literal(low), c.type), sa.cast(sa.literal(high), c.type))
-
-
-TIMESTAMP_RANGE = _within_years("0001-01-01 00:00:00", "9999-12-31 23:59:59.999999")
-TIMESTAMPTZ_RANGE = _within_years("0001-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00")
-DATE_RANGE = _within_years("0001-01-01", "9999-12-31")
-
-
-@type_rule("postgres")
-def pg_temporal(info: ColumnInfo) -> ColumnPlan | None:
-    kind = info.type
-    outside = "which is infinite or outside the years 1 to 9999 that the readers carry"
-    if isinstance(kind, sa.DateTime):
-        return info.plan("exact", {"data_type": "timestamp", "timezone": bool(kind.timezone)},
-                         ("instants, in UTC; " if kind.timezone else "")
-                         + "infinity and years outside 1-9999 stop the load, naming the column",
-                         read=_pg_guard(info, TIMESTAMPTZ_RANGE if kind.timezone else TIMESTAMP_RANGE, outside))
-    if isinstance(kind, sa.Date):
-        return info.plan("exact", {"data_type": "date"}, "infinity and years outside 1-9999 stop the load, "
-                         "naming the column", read=_pg_guard(info, DATE_RANGE, outside))
-    if isinstance(kind, sa.Time) and kind.timezone:
-        return info.plan("converted", TEXT, "time with time zone as text keeping the offset (12:34:56.789+02)",
-                         read=lambda c: sa.cast(c, sa.Text), keeps_order=False)
-    if isinstance(kind, sa.Time):
-        return info.plan("exact", {"data_type": "time"}, "24:00:00 stops the load, naming the column",
-                         read=_pg_guard(info, lambda c: c < sa.cast(sa.literal("24:00:00"), c.type),
-                                        "which no reader carries (they turn it into 00:00:00)"))
-    if isinstance(kind, pg.INTERVAL):
-        return info.plan("converted", TEXT, "interval as ISO-8601 text, as PostgreSQL prints it with "
-                         "intervalstyle iso_8601 (P1Y2M3DT4H5M6.5S); months, days and time stay apart",
-                         read=iso_8601_interval, keeps_order=False)
-    return None
-
-
-def iso_8601_interval(c: Any) -> Any:
-    """PostgreSQL's own ISO-8601 interval text (``intervalstyle = iso_8601``), built in SQL so
-    that it holds whatever the session's interval style."""
-    seconds = sa.extract("second", c)
-
-    def unit(field: str, letter: str) -> Any:
-        part = sa.extract(field, c)
-        return sa.case((part != 0, sa.cast(sa.cast(part, sa.BigInteger), sa.Text) + letter))
-
-    digits = sa.func.rtrim(sa.func.rtrim(sa.cast(sa.cast(sa.func.abs(seconds), sa.Numeric(20, 6)), sa.Text), "0"), ".")
-    second_part = sa.case((seconds != 0, sa.case((seconds < 0, "-"), else_="") + digits + "S"))
-    has_time = sa.or_(sa.extract("hour", c) != 0, sa.extract("minute", c) != 0, seconds != 0)
-    body = sa.func.concat("P", unit("year", "Y"), unit("month", "M"), unit("day", "D"), sa.case((has_time, "T")),
-                          unit("hour", "H"), unit("minute", "M"), second_part)
-    return sa.case((c.is_(None), sa.null()), else_=sa.func.coalesce(sa.func.nullif(body, "P"), "PT0S"))
-
-
-@type_rule("postgres")
-def pg_special(info: ColumnInfo) -> ColumnPlan | None:
-    kind = info.type
-    if isinstance(kind, pg.MONEY):
-        scale = int(info.facts.get("money_scale", 2))
-        return info.plan("converted", decimal_landing(19, scale), f"money as decimal(19,{scale}) (no currency "
-                         "symbol, no locale formatting)", read=lambda c: sa.cast(c, sa.Numeric(19, scale)))
-    if isinstance(kind, sa.JSON):
-        return info.plan("converted", TEXT, "JSON text exactly as the server holds it: big numbers and long "
-                         "decimals keep every digit, JSON null stays the text null (SQL NULL stays NULL)",
-                         read=lambda c: sa.cast(c, sa.Text), keeps_order=False)
-    if isinstance(kind, sa.ARRAY):
-        return info.plan("converted", TEXT, "array as JSON text (array_to_json): [1,2,null]; lower bounds "
-                         "other than 1 are not kept", read=lambda c: sa.cast(sa.func.array_to_json(c), sa.Text),
-                         keeps_order=False)
-    if isinstance(kind, pg.INET):  # inet::text would add /32; every reader gets the printed form as is
-        return info.plan("converted", TEXT, "network address as the server prints it", keeps_order=False)
-    if isinstance(kind, (sa.Boolean, sa.String, sa.LargeBinary, sa.Uuid)):
-        return None
-    return info.plan("converted", TEXT, f"{info.declared} as the text the server prints",
-                     read=lambda c: sa.cast(c, sa.Text), keeps_order=False)
-
-
-# --- MySQL / MariaDB -----------------------------------------------------------------------
-
-# names of a time zone that is UTC all year round (a MySQL / MariaDB server's default, for connectorx)
-UTC_NAMES = {"+00:00", "-00:00", "UTC", "GMT", "Etc/UTC", "Etc/GMT", "Universal", "Zulu", "Coordinated Universal Time"}
-
-
-def utc_by_default(time_zone: str | None, system_time_zone: str | None) -> bool:
-    """Whether a MySQL / MariaDB session that sets no time zone reads TIMESTAMP values in UTC."""
-    return (system_time_zone if time_zone == "SYSTEM" else time_zone) in UTC_NAMES
-
-
-def _mysql_facts(engine: sa.Engine, table: sa.Table) -> dict[str, Any]:
-    with engine.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE FROM information_schema.COLUMNS "
-            "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :name"),
-            {"schema": table.schema, "name": table.name}).fetchall()
-        zones = connection.execute(sa.text("SELECT @@global.time_zone, @@system_time_zone")).one()
-    return {"declared": {r[0]: r[1] for r in rows}, "data_type": {r[0]: r[2].lower() for r in rows},
-            "default_time_zone": None if utc_by_default(*zones) else zones[0] if zones[0] != "SYSTEM" else zones[1]}
-
-
-FACT_PROBES["mysql"] = _mysql_facts
-SPATIAL = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-           "geometrycollection"}
-
-
-@type_rule("mysql")
-def mysql_special(info: ColumnInfo) -> ColumnPlan | None:
-    kind, name = info.type, type(info.type).__name__
-    data_type = info.facts.get("data_type", {}).get(info.name, "")
-    if name == "BIT":
-        if (kind.length or 1) >= 64:
-            return info.plan("converted", decimal_landing(20, 0), "BIT(64) as the number its bits make",
-                             read=lambda c: sa.cast(c, sa.Numeric(20, 0)),
-                             cx_read=lambda c: sa.cast(sa.cast(c, sa.Numeric(20, 0)), sa.CHAR))
-        return info.plan("converted", _integer(64), "bits as the number they make (b'101' -> 5)",
-                         read=lambda c: sa.cast(c, mysql.INTEGER(unsigned=True)))
-    if isinstance(kind, sa.Time):
-        return info.plan("converted", TEXT, "TIME is a duration from -838:59:59 to 838:59:59: text as MySQL "
-                         "prints it (-838:59:59.000000)", read=lambda c: sa.cast(c, sa.CHAR), keeps_order=False)
-    if isinstance(kind, sa.JSON) or name == "SET":
-        what = "JSON text exactly as the server returns it" if name != "SET" else "SET as its text (a,b)"
-        return info.plan("converted" if name != "SET" else "exact", TEXT, what,
-                         read=lambda c: sa.cast(c, sa.CHAR), keeps_order=name == "SET")
-    if isinstance(kind, (sa.DateTime, sa.Date)):
-        landed = {"data_type": "date"} if not isinstance(kind, sa.DateTime) else \
-            {"data_type": "timestamp", "timezone": False}
-        # PyMySQL hands zero and invalid dates over as text; connectorx panics on them (then pyarrow reads)
-        note = "zero or invalid dates (0000-00-00) stop the load, naming the column"
-        if data_type == "timestamp":
-            return info.plan("exact", landed, f"TIMESTAMP read in UTC; {note}", pyarrow_only=_cx_time_zone(info),
-                             read=_coerced(info, landed["data_type"], _driver_date))
-        return info.plan("exact", landed, note, read=_coerced(info, landed["data_type"], _driver_date))
-    if data_type in SPATIAL:
-        return info.plan("converted", {"data_type": "binary"}, "geometry in MySQL's internal form (SRID + WKB)",
-                         keeps_order=False)
-    if isinstance(kind, sa.types.NullType):
-        return info.plan("converted", TEXT, f"{info.declared} as the text the server prints",
-                         read=lambda c: sa.cast(c, sa.CHAR), keeps_order=False)
-    return None
-
-
-def _cx_time_zone(info: ColumnInfo) -> str:
-    """connectorx's MySQL reader takes no session settings: it reads TIMESTAMP values in the server's
-    default time zone, which must then be UTC."""
-    zone = info.facts.get("default_time_zone")
-    return f"connectorx would read it in the server's time zone {zone}, not UTC" if zone else ""
 
 
 # --- SQLite --------------------------------------------------------------------------------
@@ -450,3 +290,14 @@ def sqlite_types(info: ColumnInfo) -> ColumnPlan | None:
         return info.plan("exact", TEXT, "")
     return info.plan("converted", TEXT, "the stored value as text (numbers at their shortest exact form)",
                      read=_coerced(info, "text", _stored_text), keeps_order=False)
+
+
+FAMILY_MODULES = {"postgres": "ingestion_core.typemap.rules_postgres", "mysql": "ingestion_core.typemap.rules_mysql"}
+"""Dialect families whose rules live in a module of their own, imported by name on first use;
+they register after the rules of every dialect above, as they always did."""
+
+
+def load_rules(family: str) -> None:
+    """The rules of ``family`` registered (this module's at import, the family's own module now)."""
+    if family in FAMILY_MODULES:
+        importlib.import_module(FAMILY_MODULES[family])
