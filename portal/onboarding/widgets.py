@@ -180,9 +180,10 @@ def picker(*keys: str) -> Callable[[Picker], Picker]:
 
 
 def seed(key: str, value: Any) -> None:
-    """Give a widget its first value through the session state, never through ``value=``: a
+    """Give a widget its first value through the session state, not through ``value=`` alone: a
     value set this way reaches the browser also when the widget was drawn before (a draft
-    changed by a template, an autofill or YAML mode), and Streamlit warns on both at once."""
+    changed by a template, an autofill or YAML mode). The field widgets pass the same value as
+    their element default too (see :func:`_common`)."""
     if key not in st.session_state:
         st.session_state[key] = value
 
