@@ -314,7 +314,10 @@ def secret_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
         return
     key = widget_key(path)
     seed(key, typed or "")
-    st.text_input(label_of(spec), type="password", key=key, disabled=path in ctx.disabled, live=LIVE,
+    # value=: the element default is the typed secret too (see _common), so a browser drawing the
+    # field without its seeded value does not commit '' and drop what was typed
+    st.text_input(label_of(spec), type="password", key=key, value=typed or "", disabled=path in ctx.disabled,
+                  live=LIVE,
                   help=f"{spec.help} Typed once: stored in the secrets file when you save; the YAML only "
                        "gets a reference to it.",
                   on_change=_secret_typed, args=(ctx.state_key, path, key))

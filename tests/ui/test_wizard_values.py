@@ -126,13 +126,13 @@ def test_a_widget_drawn_at_its_element_default_changes_nothing(ingest_env: Path)
                        ("f-source-database", "sales"), ("f-source-username", "reader")):
         type_in(at, key, value)
     ok(at.number_input(key="f-source-port").set_value(6543).run())
-    typed = copy.deepcopy(state(at).draft.data)
-    fields = [w for kind in (at.number_input, at.text_input, at.text_area) for w in kind
-              if str(w.key).startswith("f-") and "password" not in str(w.key)]
-    assert {"f-source-connect_timeout_seconds", "f-source-port", "f-source-username", "f-source-options"} <= \
-        {w.key for w in fields}
+    type_in(at, "f-source-password", "pa55-word")
+    typed = copy.deepcopy((state(at).draft.data, state(at).draft.secrets))
+    fields = [w for kind in (at.number_input, at.text_input, at.text_area) for w in kind if str(w.key).startswith("f-")]
+    assert {"f-source-connect_timeout_seconds", "f-source-port", "f-source-username", "f-source-password",
+            "f-source-options"} <= {w.key for w in fields}
     drawn = {w.key: element_default(w) for w in fields}
     for widget in fields:
         widget.set_value(drawn[widget.key])
     ok(at.run())
-    assert state(at).draft.data == typed, drawn
+    assert (state(at).draft.data, state(at).draft.secrets) == typed, {k: v for k, v in drawn.items() if "pass" not in k}
