@@ -130,6 +130,10 @@ def _changed(state_key: str, path: str, key: str, spec: FieldSpec, convert: Call
         store_value(state.draft.data, path, spec, convert(spec, st.session_state.get(key)))
 
 
+def _index_of(options: list[Any], value: Any) -> int | None:
+    return options.index(value) if value in options else None
+
+
 def _as_text(spec: FieldSpec, value: Any) -> Any:
     return (value or "").strip() or None
 
@@ -176,18 +180,26 @@ def picker(*keys: str) -> Callable[[Picker], Picker]:
 
 
 def seed(key: str, value: Any) -> None:
-    """Give a widget its first value through the session state, never through ``value=``: a
+    """Give a widget its first value through the session state, not through ``value=`` alone: a
     value set this way reaches the browser also when the widget was drawn before (a draft
-    changed by a template, an autofill or YAML mode), and Streamlit warns on both at once."""
+    changed by a template, an autofill or YAML mode). The field widgets pass the same value as
+    their element default too (see :func:`_common`)."""
     if key not in st.session_state:
         st.session_state[key] = value
 
 
 def _common(spec: FieldSpec, path: str, ctx: FormContext, convert: Callable[[FieldSpec, Any], Any],
-            initial: Any) -> dict[str, Any]:
+            initial: Any, default: tuple[str, Any] | None = None) -> dict[str, Any]:
+    """The arguments every field widget shares. ``default``: the widget's own default argument
+    (``("value", initial)``, ``("index", 2)``) when it is not ``value=initial``."""
     key = widget_key(path)
     seed(key, initial)
-    return {"key": key, "help": spec.help or None, "disabled": path in ctx.disabled,
+    name, value = default or ("value", initial)
+    # The element's default is the draft's value too, not the widget's own (a number's minimum,
+    # ''): a browser that draws the widget without the seeded value (the one-shot set_value of the
+    # run that seeded it) shows its element default and commits it, and the on_change wrote that
+    # into the draft (a newcomer's connect_timeout_seconds became 1, the minimum, under load).
+    return {"key": key, name: value, "help": spec.help or None, "disabled": path in ctx.disabled,
             "on_change": _changed, "args": (ctx.state_key, path, key, spec, convert)}
 
 
@@ -245,7 +257,7 @@ def choice_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
     def show(option: Any) -> str:
         return "(default)" if option is None else str(option)
 
-    args = _common(spec, path, ctx, _as_is, None if index is None else options[index])
+    args = _common(spec, path, ctx, _as_is, None if index is None else options[index], ("index", index))
     if len(options) <= 6:
         st.radio(label_of(spec), options, format_func=show, horizontal=True, **args)
     else:
@@ -266,7 +278,7 @@ def yaml_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
     if text is None:
         text = yaml_text(get_path(ctx.data, path))
     seed(key, text)
-    st.text_area(label_of(spec), height=80, key=key, disabled=path in ctx.disabled,
+    st.text_area(label_of(spec), height=80, key=key, value=text, disabled=path in ctx.disabled,
                  help=(spec.help + " Written as YAML, e.g. {key: value} or [a, b].").strip(),
                  on_change=_yaml_changed, args=(ctx.state_key, path, key, spec))
     problem = ctx.state.raw_errors.get(path)
@@ -302,7 +314,10 @@ def secret_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
         return
     key = widget_key(path)
     seed(key, typed or "")
-    st.text_input(label_of(spec), type="password", key=key, disabled=path in ctx.disabled, live=LIVE,
+    # value=: the element default is the typed secret too (see _common), so a browser drawing the
+    # field without its seeded value does not commit '' and drop what was typed
+    st.text_input(label_of(spec), type="password", key=key, value=typed or "", disabled=path in ctx.disabled,
+                  live=LIVE,
                   help=f"{spec.help} Typed once: stored in the secrets file when you save; the YAML only "
                        "gets a reference to it.",
                   on_change=_secret_typed, args=(ctx.state_key, path, key))
@@ -439,8 +454,9 @@ def cursor_picker(spec: FieldSpec, path: str, ctx: FormContext) -> bool:
     options: list[Any] = [None, *ctx.cursor_candidates, *(n for n in names if n not in ctx.cursor_candidates)]
     if current is not None and current not in options:
         options.append(current)
+    initial = current if current in options else None
     st.selectbox(label_of(spec), options, format_func=_column_label(ctx),
-                 **_common(spec, path, ctx, _as_is, current if current in options else None))
+                 **_common(spec, path, ctx, _as_is, initial, ("index", _index_of(options, initial))))
     return True
 
 
@@ -451,8 +467,9 @@ def columns_picker(spec: FieldSpec, path: str, ctx: FormContext) -> bool:
     current = get_path(ctx.data, path)
     chosen = current if isinstance(current, list) else ([current] if isinstance(current, str) else [])
     options = [c.name for c in ctx.columns] + [c for c in chosen if c not in {c.name for c in ctx.columns}]
+    initial = [c for c in chosen if c in options]
     st.multiselect(label_of(spec), options, format_func=_column_label(ctx), accept_new_options=True,
-                   **_common(spec, path, ctx, _as_list, [c for c in chosen if c in options]))
+                   **_common(spec, path, ctx, _as_list, initial, ("default", initial)))
     return True
 
 
@@ -468,8 +485,9 @@ def choice_picker(spec: FieldSpec, path: str, ctx: FormContext) -> bool:
     if current is not None and current not in options:
         options.append(current)
     show = _column_label(ctx) if spec.key == "column" else (lambda v: "(default)" if v is None else str(v))
+    initial = current if current in options else None
     st.selectbox(label_of(spec), options, format_func=show, accept_new_options=True,
-                 **_common(spec, path, ctx, _as_is, current if current in options else None))
+                 **_common(spec, path, ctx, _as_is, initial, ("index", _index_of(options, initial))))
     return True
 
 

@@ -4,9 +4,11 @@ Back, and a round trip through YAML mode."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import NumberInput, TextArea, TextInput
 
 from tests.ui.test_wizard import click, make_shop, ok, open_editor, start_type, state, type_in
 
@@ -100,3 +102,37 @@ def test_a_custom_cron_out_of_range_names_the_field(ingest_env: Path) -> None:
     type_in(at, "wiz-sched-cron", "61 25 * * *")
     shown = [e.value for e in at.error]
     assert any("minute 61 is out of range 0-59; hour 25 is out of range 0-23" in e for e in shown), shown
+
+
+def element_default(widget) -> object:
+    """What the browser draws a widget with when it has no value of its own for it: the element's
+    default (the seeded value reaches the browser once, in the run that seeded it)."""
+    proto = widget.proto
+    if isinstance(widget, NumberInput):
+        return proto.default if proto.HasField("default") else None
+    if isinstance(widget, TextInput):
+        return proto.default if proto.HasField("default") else ""
+    if isinstance(widget, TextArea):
+        return proto.default if proto.HasField("default") else ""
+    return widget.value
+
+
+def test_a_widget_drawn_at_its_element_default_changes_nothing(ingest_env: Path) -> None:
+    """Seen in Chromium on a loaded machine: the connection step's 'Connect timeout seconds'
+    (under More connection settings, never touched) was drawn at its element default, the
+    minimum 1, and its commit wrote connect_timeout_seconds: 1 into the saved YAML."""
+    at = start_type(open_editor(), "postgres")
+    for key, value in (("f-name", "sales_de"), ("f-owner", "market-de"), ("f-source-host", "db.local"),
+                       ("f-source-database", "sales"), ("f-source-username", "reader")):
+        type_in(at, key, value)
+    ok(at.number_input(key="f-source-port").set_value(6543).run())
+    type_in(at, "f-source-password", "pa55-word")
+    typed = copy.deepcopy((state(at).draft.data, state(at).draft.secrets))
+    fields = [w for kind in (at.number_input, at.text_input, at.text_area) for w in kind if str(w.key).startswith("f-")]
+    assert {"f-source-connect_timeout_seconds", "f-source-port", "f-source-username", "f-source-password",
+            "f-source-options"} <= {w.key for w in fields}
+    drawn = {w.key: element_default(w) for w in fields}
+    for widget in fields:
+        widget.set_value(drawn[widget.key])
+    ok(at.run())
+    assert (state(at).draft.data, state(at).draft.secrets) == typed, {k: v for k, v in drawn.items() if "pass" not in k}
