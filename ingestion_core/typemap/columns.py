@@ -8,6 +8,7 @@ family, and the ``column_types`` choices a table config may make (:func:`parse_c
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,7 +90,27 @@ class ColumnInfo:
 
 
 Rule = Callable[[ColumnInfo], ColumnPlan | None]
-TYPE_RULES: dict[str, list[Rule]] = {}
+
+
+class _RuleRegistry(dict):
+    """Rules by dialect family. A family's own rules may live in a module of their own, imported by
+    name when the family is first asked for (:func:`ingestion_core.typemap.rules.load_rules`), so
+    ``TYPE_RULES["postgres"]`` is always the whole list, in registration order."""
+
+    def __getitem__(self, family: str) -> list[Rule]:
+        _load_family(family)
+        return super().__getitem__(family)
+
+    def get(self, family: str, default: Any = None) -> Any:  # type: ignore[override]
+        _load_family(family)
+        return super().get(family, default)
+
+
+def _load_family(family: str) -> None:
+    importlib.import_module("ingestion_core.typemap.rules").load_rules(family)
+
+
+TYPE_RULES: dict[str, list[Rule]] = _RuleRegistry()
 TEXT_CASTS: dict[str, Reader] = {}
 """How each dialect family reads a column as text (the ``text`` choice of column_types)."""
 FACT_PROBES: dict[str, Callable[[Any, Any], dict[str, Any]]] = {}
