@@ -95,6 +95,11 @@ class UnsupportedSourceError(LookupError):
     pass
 
 
+class ReadAgainError(Exception):
+    """A backend cannot land these rows exactly: the runner reads the table again with its
+    fallback backend (``pipeline.runner.FALLBACKS``)."""
+
+
 BUILTIN_MODULES = {"filesystem": "files", "rest_api": "rest"}
 """Source type -> module of this package that registers it (every other type: ``sql``). Only the
 module a run needs is imported: a SQL preview does not pay for the REST and file readers."""
