@@ -45,6 +45,7 @@ class BuildContext:
     destination_type: str
     limit: int | None = None  # preview: read at most this many rows
     backend_override: str | None = None  # the runner's fallback after a backend failed
+    pipeline: str = ""  # the dlt pipeline the table is loaded by
 
 
 def reads_incrementally(ctx: BuildContext) -> bool:

@@ -70,10 +70,9 @@ class RestSource:
             # add_limit counts pages and does not limit child resources: take the first rows here
             resource = dlt.resource(first_rows(resource, ctx.limit), name=table.name)
         elif arrow_path(ctx):
-            from ingestion_core.engine.plan import pipeline_name
             from ingestion_core.engine.sources.rest_arrow import arrow_resource
 
-            return arrow_resource(resource, table.name, pipeline_name(ctx.config.name, table.name))
+            return arrow_resource(resource, table.name, ctx.pipeline)
         resource.backend = "rest_api"  # type: ignore[attr-defined]
         return resource
 
@@ -93,8 +92,8 @@ def arrow_path(ctx: BuildContext) -> bool:
     when switched on (``INGEST_REST_ARROW=1``) and the runner did not fall back to dicts."""
     from ingestion_core.common import settings
 
-    return (settings.rest_arrow() and ctx.backend_override != "dicts" and ctx.destination_type == "duckdb"
-            and ctx.settings.mode in ARROW_MODES and not ctx.table.lookback
+    return (settings.rest_arrow() and ctx.backend_override != "dicts" and bool(ctx.pipeline)
+            and ctx.destination_type == "duckdb" and ctx.settings.mode in ARROW_MODES and not ctx.table.lookback
             and ctx.settings.schema_evolution == "evolve")
 
 
