@@ -8,6 +8,7 @@ to the JSON path (the run record says so) and land exactly what the JSON path la
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,10 @@ from dlt.common.normalizers.json.helpers import get_nested_row_hash
 from ingestion_core.engine.sources import rest_arrow
 from ingestion_core.pipeline.runner import run_source
 from tests.http_api import ApiServer, make_item, running_api
+from tests.integration.test_cancel import SOURCE as SLOW_SOURCE
+from tests.integration.test_cancel import (
+    test_a_cancelled_run_stops_its_requests_and_holds_the_lock_until_it_has as cancel_case,
+)
 from tests.integration.test_rest_api import OFFSET, ids, landed, write_source
 
 TABLE = "  - {name: items, path: offset/items, primary_key: id%s}\n"
@@ -179,3 +184,19 @@ def test_an_int_over_64_bits_falls_back_and_fails_as_on_the_json_path(http_api: 
         record = run_source(write_source(http_api, TABLE % "", name=name, paginator=OFFSET), actor="ana")
         failures.append((record.status, record.tables[0].error.error_class, record.tables[0].backend))
     assert failures == [("failed", "NormalizeJobFailed", "rest_api")] * 2  # the Arrow path fell back to it
+
+
+@pytest.fixture
+def slow_api(ingest_env: Path) -> Iterator[ApiServer]:
+    """test_cancel's API: a million records, pages held on request."""
+    with running_api(1_000_000, virtual=True, slow_from_page=1, slow_seconds=0) as server:
+        (ingest_env / "configs" / "sources" / "api.yaml").write_text(SLOW_SOURCE.format(url=server.url))
+        yield server
+
+
+def test_a_cancel_stops_the_requests_of_an_arrow_run(slow_api: ApiServer, ingest_env: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """test_cancel's case on the Arrow path: no page is asked for after the cancel, though a chunk
+    holds 50 pages (the cancel is checked per record, not per chunk)."""
+    monkeypatch.setenv("INGEST_REST_ARROW", "1")
+    cancel_case(slow_api, ingest_env, tmp_path, "reads")

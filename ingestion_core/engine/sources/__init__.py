@@ -46,6 +46,7 @@ class BuildContext:
     limit: int | None = None  # preview: read at most this many rows
     backend_override: str | None = None  # the runner's fallback after a backend failed
     pipeline: str = ""  # the dlt pipeline the table is loaded by
+    cancel: Any = None  # the run's cancel event (threading.Event), for readers that batch pages
 
 
 def reads_incrementally(ctx: BuildContext) -> bool:

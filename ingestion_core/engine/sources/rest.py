@@ -72,7 +72,7 @@ class RestSource:
         elif arrow_path(ctx):
             from ingestion_core.engine.sources.rest_arrow import arrow_resource
 
-            return arrow_resource(resource, table.name, ctx.pipeline)
+            return arrow_resource(resource, table.name, ctx.pipeline, ctx.cancel)
         resource.backend = "rest_api"  # type: ignore[attr-defined]
         return resource
 

@@ -39,22 +39,23 @@ class ArrowFallback(ReadAgainError):
     """Rows the converter cannot type the way dlt's JSON normalizer would: load them as dicts."""
 
 
-def arrow_resource(resource: Any, name: str, pipeline: str) -> Any:
+def arrow_resource(resource: Any, name: str, pipeline: str, cancel: Any = None) -> Any:
     """``resource`` (dlt's rest_api resource: paginator, guard, data_selector, incremental and
     parents stay inside it) re-yielded as root + child Arrow tables of ``CHUNK_ROWS`` rows, for
-    the dlt pipeline named ``pipeline``."""
+    the dlt pipeline named ``pipeline``; ``cancel`` (an Event) is checked before every record,
+    so no page is asked for once the run is cancelled."""
     import dlt
 
     # the root's _dlt_load_id is set here; dlt adds none to this pipeline's child tables (as on the
     # JSON path). dlt's extractor reads it when the extract starts: set before
     os.environ[f"{pipeline.upper()}__NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "false"
 
-    wrapped = dlt.resource(_arrow_chunks(resource), name=name, section=resource.section, columns=ROW_KEY)
+    wrapped = dlt.resource(_arrow_chunks(resource, name, cancel), name=name, section=resource.section, columns=ROW_KEY)
     wrapped.backend = BACKEND
     return wrapped
 
 
-def _arrow_chunks(resource: Any) -> Any:
+def _arrow_chunks(resource: Any, name: str, cancel: Any) -> Any:
     def gen() -> Iterator[Any]:
         import dlt
 
@@ -63,7 +64,7 @@ def _arrow_chunks(resource: Any) -> Any:
         converter = Converter(schema, schema.naming.normalize_table_identifier(current.table_name),
                               dlt.current.load_package_state()["load_id"])
         hinted: set[str] = set()
-        for rows in _batches(resource, CHUNK_ROWS):
+        for rows in _batches(resource, CHUNK_ROWS, name, cancel):
             for table_name, arrow in converter.tables(rows):
                 if table_name != converter.root and table_name not in hinted:
                     # a table variant of the resource: its write disposition and contract, none of the
@@ -76,9 +77,13 @@ def _arrow_chunks(resource: Any) -> Any:
     return gen
 
 
-def _batches(resource: Any, size: int) -> Iterator[list[Any]]:
+def _batches(resource: Any, size: int, name: str, cancel: Any) -> Iterator[list[Any]]:
+    from ingestion_core.common.cancellation import raise_if_cancelled
+
     rows: list[Any] = []
     for row in resource:
+        if cancel is not None:
+            raise_if_cancelled(cancel, name)
         rows.append(row)
         if len(rows) >= size:
             yield rows
