@@ -320,7 +320,7 @@ def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
         if isinstance(exc, kind):
             return True
         seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__ if exc.__cause__ is not None or exc.__suppress_context__ else exc.__context__
     return False
 
 

@@ -186,6 +186,23 @@ def test_an_int_over_64_bits_falls_back_and_fails_as_on_the_json_path(http_api: 
     assert failures == [("failed", "NormalizeJobFailed", "rest_api")] * 2  # the Arrow path fell back to it
 
 
+def test_records_for_the_json_path_after_arrow_made_child_tables_fail_with_the_fix(
+        http_api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dlt's JSON path cannot add to child tables the Arrow path made: the table fails before
+    anything is loaded, naming the refresh that fixes it (which then loads the rows as dicts)."""
+    monkeypatch.setenv("INGEST_REST_ARROW", "1")
+    config = write_source(http_api, TABLE % ", mode: append", paginator=OFFSET)
+    assert run_source(config, actor="ana").tables[0].backend == "rest_arrow"
+    http_api.items = [{**make_item(i), "x": 1 if i == 251 else 2.5} for i in range(251, 261)]
+    second = run_source(config, actor="ana")
+    assert second.status == "failed" and "--refresh items" in second.tables[0].error.message
+    assert ids("items") == list(range(1, 251))  # nothing of the failed run landed
+    third = run_source(config, actor="ana", refresh_tables=["items"])
+    assert third.status == "success" and third.tables[0].backend == "rest_api", third.tables[0].error
+    assert ids("items") == list(range(251, 261))
+    assert landed("SELECT count(*) FROM api.items__tags") == [(20,)]
+
+
 @pytest.fixture
 def slow_api(ingest_env: Path) -> Iterator[ApiServer]:
     """test_cancel's API: a million records, pages held on request."""

@@ -92,6 +92,11 @@ def _batches(resource: Any, size: int, name: str, cancel: Any) -> Iterator[list[
         yield rows
 
 
+class ArrowTablesError(ValueError):
+    """The records need dlt's JSON path, but the table's child tables were made by the Arrow
+    path, which the JSON path cannot add to: the table fails before anything is loaded."""
+
+
 class Converter:
     """Chunks of rows of one table -> [(table name, Arrow table)], root first. Column types of
     earlier chunks and runs (the schema) win: a chunk that would type a column otherwise falls back."""
@@ -102,11 +107,25 @@ class Converter:
         detections = set(schema.settings.get("detections") or ()) - {"iso_timestamp"}
         if detections:
             raise ArrowFallback(f"the schema detects {', '.join(sorted(detections))} too")
-        nested = [t for t, v in schema.tables.items() if v.get("parent") and t.startswith(f"{root}__")]
+        children = {t: v for t, v in schema.tables.items() if t.startswith(f"{root}__")}
+        self.arrow_children = [t for t, v in children.items() if not v.get("parent")]
+        nested = [t for t, v in children.items() if v.get("parent")]
         if nested:  # dlt's JSON path made them; the Arrow path's child tables would conflict with them
             raise ArrowFallback(f"child tables {', '.join(nested)} made by dlt's JSON path")
 
     def tables(self, rows: list[Any]) -> list[tuple[str, Any]]:
+        try:
+            return self._tables(rows)
+        except ArrowFallback as exc:
+            if not self.arrow_children:
+                raise
+            raise ArrowTablesError(
+                f"{self.root}: {exc}, so these records need dlt's JSON path; but the Arrow path made the child "
+                f"tables {', '.join(self.arrow_children)} in an earlier run, and the JSON path cannot add to them. "
+                f"Load the table again from scratch: ingest run <source> --refresh {self.root} "
+                "(its child tables are dropped with it)") from None
+
+    def _tables(self, rows: list[Any]) -> list[tuple[str, Any]]:
         import pyarrow as pa
 
         try:
