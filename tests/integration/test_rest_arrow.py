@@ -107,6 +107,7 @@ def test_nested_lists_objects_timestamps_and_nulls_land_as_on_the_json_path(
     assert types["updated_at"] == types["nested_obj__when"] == "TIMESTAMP WITH TIME ZONE"
     assert (types["note"], types["score"], types["day"]) == ("VARCHAR", "DOUBLE", "VARCHAR")
     assert arrow_path.rows == json_path.rows and arrow_path.child_rows == json_path.child_rows
+    assert arrow_path.columns == json_path.columns and arrow_path.schema_changes == json_path.schema_changes
 
 
 def test_append_and_incremental_runs_land_as_on_the_json_path(http_api: ApiServer,
