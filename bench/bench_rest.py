@@ -1,6 +1,7 @@
 """REST API -> DuckDB, in one run (issue 5: REST sources):
 
   (a) `ingest run` of a rest_api source (its own record gives the in-process time)
+  (a2) the same with INGEST_REST_ARROW=1: dlt's Arrow path (issue 18 target 3)
   (b) plain dlt `rest_api_source` with its best settings (parquet loader files)
   (c) fetching the pages with plain `requests`, no dlt: the floor
 
@@ -8,7 +9,11 @@ over 100,000 records in 1,000 pages (offset paginator, 7 fields with a 2-item li
 nested object) served by tests/http_api.py in a process of its own on 127.0.0.1; plus
 `ingest preview --limit 100` of an API of 1,000,000 records (the first page only).
 
-    .venv/bin/python bench/bench_rest.py [--items 100000] [--page-size 100] [--repeat 3]
+    .venv/bin/python bench/bench_rest.py [--items 100000] [--page-size 100] [--repeat 5] [--no-preview]
+
+Every round runs each candidate once (the order rotated); the ratios plain/ingest are taken
+within a round. The result check compares (a) and (a2) with (b): tables, columns, types, rows
+and a checksum per table.
 """
 
 from __future__ import annotations
@@ -124,7 +129,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--preview-items", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-preview", action="store_true", help="skip the preview of a million records")
     args = parser.parse_args()
     process, url = start_api(args.items, args.page_size)
     try:
@@ -133,42 +139,96 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait()
-    preview_benchmark(args)
+    if not args.no_preview:
+        preview_benchmark(args)
 
 
 INGEST = [sys.executable, "-m", "ingestion_core"]  # this checkout's `ingest` (run_process sets PYTHONPATH)
 
 
+CANDIDATES = {
+    "a": "(a) ingest run (dlt's JSON path, today's default)",
+    "a2": "(a2) ingest run, INGEST_REST_ARROW=1 (Arrow path)",
+    "b": "(b) plain dlt rest_api_source, parquet",
+    "c": "(c) requests only (the floor)",
+}
+
+
 def run_benchmarks(folder: Path, url: str, args: argparse.Namespace) -> None:
-    env = project(folder, url, args.page_size)
+    env = project(folder / "json", url, args.page_size)
+    env_arrow = {**project(folder / "arrow", url, args.page_size), "INGEST_REST_ARROW": "1"}
     plain_code = PLAIN_DLT.format(url=url, size=args.page_size, dir=str(folder / "plain"),
                                   db=str(folder / "plain.duckdb"))
     floor_code = FETCH_FLOOR.format(url=url, items=args.items, size=args.page_size)
-    runs: dict[str, list[Measured]] = {"a": [], "b": [], "c": []}
-    for _ in range(args.repeat):  # interleaved, so machine noise hits each alike
-        a = run_process([*INGEST, "run", "api", "--json"], env)
-        a.inside = json.loads(a.output)["duration_s"]
-        runs["a"].append(a)
-        runs["b"].append(run_process([sys.executable, "-c", plain_code]))
-        runs["c"].append(run_process([sys.executable, "-c", floor_code]))
-    assert landed_rows(folder) == (args.items, args.items), landed_rows(folder)
+    commands = {"a": ([*INGEST, "run", "api", "--json"], env), "a2": ([*INGEST, "run", "api", "--json"], env_arrow),
+                "b": ([sys.executable, "-c", plain_code], None), "c": ([sys.executable, "-c", floor_code], None)}
+    runs: dict[str, list[Measured]] = {key: [] for key in commands}
+    loads = []
+    for round_ in range(args.repeat):  # interleaved, the order rotated, so machine noise hits each alike
+        keys = list(commands)
+        for key in keys[round_ % len(keys):] + keys[:round_ % len(keys)]:
+            measured = run_process(*commands[key])
+            if key.startswith("a"):
+                record = json.loads(measured.output)
+                assert record["tables"][0]["backend"] == ("rest_arrow" if key == "a2" else "rest_api"), record
+                measured.inside = record["duration_s"]
+            runs[key].append(measured)
+        loads.append(os.getloadavg()[0])
+    for sub in ("json", "arrow"):
+        assert landed_rows(folder / sub) == (args.items, args.items)
+    expected = describe(folder / "plain.duckdb", "bench_plain")
+    for key, db in (("a", folder / "json"), ("a2", folder / "arrow")):
+        got = describe(db / ".ingest" / "local_duckdb.duckdb", "api")
+        assert got == expected, f"{key} landed otherwise than plain dlt:\n{got}\n{expected}"
+    print(f"result check: (a) and (a2) land the same tables, columns, types, rows and checksums as (b): {expected}")
+    report(runs, args, loads)
+
+
+def report(runs: dict[str, list[Measured]], args: argparse.Namespace, loads: list[float]) -> None:
     n = args.items
-    label = {"a": "(a) ingest run", "b": "(b) plain dlt rest_api_source, parquet", "c": "(c) requests only (the floor)"}
     rows = []
     for key, measured in runs.items():
-        inside = median([m.inside for m in measured])
-        rows.append((label[key], f"{inside:.2f}", f"{median([m.wall for m in measured]):.2f}",
-                     f"{median([m.cpu for m in measured]):.2f}", f"{n / inside:,.0f}",
+        inside = [m.inside for m in measured]
+        rows.append((CANDIDATES[key], spread(inside), spread([m.wall for m in measured]),
+                     spread([m.cpu for m in measured]), f"{n / median(inside):,.0f}",
                      f"{max(m.peak_mb for m in measured):.0f}"))
-    print(f"REST API -> DuckDB, {n:,} records in {n // args.page_size:,} pages, medians of {args.repeat}")
+    print(f"REST API -> DuckDB, {n:,} records in {n // args.page_size:,} pages, median (min-max) of {args.repeat}")
     print(table(rows, ("method", "seconds in-process", "seconds whole process", "CPU seconds", "rows/s",
                        "peak MB")))
-    a_in, b_in = median([m.inside for m in runs["a"]]), median([m.inside for m in runs["b"]])
-    a_cpu, b_cpu = median([m.cpu for m in runs["a"]]), median([m.cpu for m in runs["b"]])
-    print(f"ratio a/b (throughput, in-process) = {b_in / a_in:.2f}; (CPU seconds) = {b_cpu / a_cpu:.2f}; "
-          f"floor/a = {median([m.inside for m in runs['c']]) / a_in:.2f}")
-    print("each run's in-process seconds, a / b / c:",
-          " ".join(f"{x.inside:.1f}/{y.inside:.1f}/{z.inside:.1f}" for x, y, z in zip(*runs.values(), strict=True)))
+    for key in ("a", "a2"):
+        pairs = list(zip(runs["b"], runs[key], strict=True))
+        print(f"plain/{key} same round: in-process {spread([b.inside / x.inside for b, x in pairs])}, "
+              f"CPU {spread([b.cpu / x.cpu for b, x in pairs])}")
+    print(f"load average (1 min) after each round: {' '.join(f'{x:.1f}' for x in loads)}")
+
+
+def spread(values: list[float]) -> str:
+    return f"{median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def describe(db: Path, dataset: str) -> dict[str, tuple]:
+    """Per table: columns (name, type, nullable) in order, rows, a checksum over the data columns
+    (a child row through its root row's id and its list index, as _dlt ids differ per run)."""
+    import duckdb
+
+    out = {}
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = [t for (t,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+                                            "AND table_name NOT LIKE '_dlt%' ORDER BY 1", [dataset]).fetchall()]
+        for name in tables:
+            columns = con.execute("SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                                  "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                                  [dataset, name]).fetchall()
+            data = ", ".join(f"t.{c}" for c, _, _ in columns if not c.startswith("_dlt"))
+            if "__" in name:
+                root = name.split("__")[0]
+                checksum = con.execute(f"SELECT sum(hash(r.id, t._dlt_list_idx, {data})) FROM {dataset}.{name} t "
+                                       f"JOIN {dataset}.{root} r ON t._dlt_parent_id = r._dlt_id").fetchone()[0]
+            else:
+                checksum = con.execute(f"SELECT sum(hash({data})) FROM {dataset}.{name} t").fetchone()[0]
+            rows = con.execute(f"SELECT count(*) FROM {dataset}.{name}").fetchone()[0]
+            out[name] = (tuple(columns), rows, str(checksum))
+    return out
 
 
 def preview_benchmark(args: argparse.Namespace) -> None:

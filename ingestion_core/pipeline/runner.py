@@ -23,7 +23,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,7 +46,7 @@ from ingestion_core.engine.plan import (
     pipeline_name,
     pipelines_dir,
 )
-from ingestion_core.engine.sources import BuildContext, get_source_kind
+from ingestion_core.engine.sources import BuildContext, ReadAgainError, get_source_kind
 from ingestion_core.observe.records import (
     ErrorInfo,
     Phase,
@@ -285,9 +285,17 @@ def quality_failed(result: TableResult) -> bool:
     return any(q.get("status") == "fail" and q.get("severity", "error") == "error" for q in result.quality)
 
 
+FALLBACKS: dict[str, tuple[str, Callable[[TableSettings, BaseException], bool]]] = {
+    # backend -> (the backend read again with, when): auto's connectorx failed (a panic included)
+    "connectorx": ("pyarrow", lambda settings, exc: settings.backend == "auto"),
+    # rows dlt's Arrow path cannot land the way its JSON normalizer would
+    "rest_arrow": ("dicts", lambda settings, exc: _caused_by(exc, ReadAgainError)),
+}
+
+
 def _load_with_fallback(plan: RunPlan, table: TableBase, result: TableResult) -> None:
-    """One attempt; when ``auto`` chose connectorx and it failed (a panic included), the table
-    is read again with pyarrow at once."""
+    """One attempt; when the backend has a fallback (:data:`FALLBACKS`) and it applies, the table
+    is read again with the fallback at once."""
     table_settings = plan.config.settings_for(table)
     result.attempts += 1
     try:
@@ -295,12 +303,25 @@ def _load_with_fallback(plan: RunPlan, table: TableBase, result: TableResult) ->
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:
-        if result.backend != "connectorx" or table_settings.backend != "auto" or plan.cancel.is_set():
+        fallback = FALLBACKS.get(result.backend or "")
+        if fallback is None or not fallback[1](table_settings, exc) or plan.cancel.is_set():
             raise
-        LOGGER.warning("%s: connectorx failed (%s); reading again with pyarrow", table.name, describe(exc))
+        LOGGER.warning("%s: %s failed (%s); reading again with %s", table.name, result.backend, describe(exc),
+                       fallback[0])
         _drop_pending(plan, table)
         result.attempts += 1
-        _load_table(plan, table, table_settings, result, "pyarrow")
+        _load_table(plan, table, table_settings, result, fallback[0])
+
+
+def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    """``exc`` or one of its causes / contexts is a ``kind`` (dlt wraps errors of the extract)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ if exc.__cause__ is not None or exc.__suppress_context__ else exc.__context__
+    return False
 
 
 def _pipeline(plan: RunPlan, name: str) -> Any:
@@ -336,7 +357,8 @@ def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, 
 def _resource(plan: RunPlan, table: TableBase, table_settings: TableSettings, result: TableResult,
               backend_override: str | None) -> Any:
     """The table's dlt resource with its hints, counted chunk by chunk and stopped by a cancel."""
-    ctx = BuildContext(plan.config, table, table_settings, plan.destination.type, plan.limit, backend_override)
+    ctx = BuildContext(plan.config, table, table_settings, plan.destination.type, plan.limit, backend_override,
+                       "" if plan.kind == "preview" else pipeline_name(plan.config.name, table.name), plan.cancel)
     try:
         resource = get_source_kind(plan.config.source_type).resource(ctx)
     except Exception as exc:  # a refused column: its decisions still show in the preview

@@ -45,6 +45,8 @@ class BuildContext:
     destination_type: str
     limit: int | None = None  # preview: read at most this many rows
     backend_override: str | None = None  # the runner's fallback after a backend failed
+    pipeline: str = ""  # the dlt pipeline the table is loaded by
+    cancel: Any = None  # the run's cancel event (threading.Event), for readers that batch pages
 
 
 def reads_incrementally(ctx: BuildContext) -> bool:
@@ -93,6 +95,11 @@ def register_source(*types: str):
 
 class UnsupportedSourceError(LookupError):
     pass
+
+
+class ReadAgainError(Exception):
+    """A backend cannot land these rows exactly: the runner reads the table again with its
+    fallback backend (``pipeline.runner.FALLBACKS``)."""
 
 
 BUILTIN_MODULES = {"filesystem": "files", "rest_api": "rest"}

@@ -69,6 +69,10 @@ class RestSource:
         if ctx.limit:
             # add_limit counts pages and does not limit child resources: take the first rows here
             resource = dlt.resource(first_rows(resource, ctx.limit), name=table.name)
+        elif arrow_path(ctx):
+            from ingestion_core.engine.sources.rest_arrow import arrow_resource
+
+            return arrow_resource(resource, table.name, ctx.pipeline, ctx.cancel)
         resource.backend = "rest_api"  # type: ignore[attr-defined]
         return resource
 
@@ -76,6 +80,21 @@ class RestSource:
         from ingestion_core.engine.sources.rest_preview import connection_report
 
         return connection_report(config)
+
+
+ARROW_MODES = ("full", "append", "incremental")
+"""Modes whose tables go through dlt's Arrow path (merge and scd2 stay on the JSON path: their
+child tables need dlt's root ids and row hashes)."""
+
+
+def arrow_path(ctx: BuildContext) -> bool:
+    """A full read of a replace / append table into DuckDB, with schema evolution ``evolve``,
+    when switched on (``INGEST_REST_ARROW=1``) and the runner did not fall back to dicts."""
+    from ingestion_core.common import settings
+
+    return (settings.rest_arrow() and ctx.backend_override != "dicts" and bool(ctx.pipeline)
+            and ctx.destination_type == "duckdb" and ctx.settings.mode in ARROW_MODES and not ctx.table.lookback
+            and ctx.settings.schema_evolution == "evolve")
 
 
 # --- dlt's RESTAPIConfig from the models ---------------------------------------------------

@@ -1,0 +1,281 @@
+"""Large REST loads through dlt's Arrow path: rows -> root + child Arrow tables, as dlt's
+relational normalizer would make them.
+
+dlt's per-row JSON normalizer is the cost of a large REST load; its Arrow path skips it. dlt
+turns nested Arrow types into JSON columns, so the tables are built here the way the JSON
+normalizer builds them: nested objects flattened with ``__``; each list a child table
+``<table>__<field>`` with ``_dlt_parent_id``, ``_dlt_list_idx`` and ``_dlt_id`` (dlt's own
+nested row hash); the root's ``_dlt_id`` from dlt's ``generate_dlt_ids``, its ``_dlt_load_id``
+the package's; ISO timestamp strings typed by dlt's own detection (the first value decides).
+
+Whatever dlt's JSON path would type otherwise raises :class:`ArrowFallback`, and the runner
+reads the table again on the JSON path (``backend_override="dicts"``): mixed types in a column
+(bool / int, str / int, an int first then floats), a timestamp column with a value that does not
+parse, lists of lists, ints beyond 64 bits, names that collide once normalized, and a column the
+existing schema types differently.
+
+Example (what :class:`~ingestion_core.engine.sources.rest.RestSource` does for a full load)::
+
+    resource = arrow_resource(rest_api_resource, "orders")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ingestion_core.engine.sources import ReadAgainError
+
+CHUNK_ROWS = 5000
+"""Rows per Arrow chunk: dlt computes a table's schema once per Arrow item, so bigger is cheaper."""
+BACKEND = "rest_arrow"
+ROW_KEY = {"_dlt_id": {"name": "_dlt_id", "unique": True, "row_key": True}}
+_DLT_TYPES = {"int64": "bigint", "double": "double", "bool": "bool", "string": "text",
+              "timestamp[us, tz=UTC]": "timestamp"}
+
+
+class ArrowFallback(ReadAgainError):
+    """Rows the converter cannot type the way dlt's JSON normalizer would: load them as dicts."""
+
+
+def arrow_resource(resource: Any, name: str, pipeline: str, cancel: Any = None) -> Any:
+    """``resource`` (dlt's rest_api resource: paginator, guard, data_selector, incremental and
+    parents stay inside it) re-yielded as root + child Arrow tables of ``CHUNK_ROWS`` rows, for
+    the dlt pipeline named ``pipeline``; ``cancel`` (an Event) is checked before every record,
+    so no page is asked for once the run is cancelled."""
+    import dlt
+
+    # the root's _dlt_load_id is set here; dlt adds none to this pipeline's child tables (as on the
+    # JSON path). dlt's extractor reads it when the extract starts: set before
+    os.environ[f"{pipeline.upper()}__NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "false"
+
+    wrapped = dlt.resource(_arrow_chunks(resource, name, cancel), name=name, section=resource.section, columns=ROW_KEY)
+    wrapped.backend = BACKEND
+    return wrapped
+
+
+def _arrow_chunks(resource: Any, name: str, cancel: Any) -> Any:
+    def gen() -> Iterator[Any]:
+        import dlt
+
+        current = dlt.current.get_resource()  # the wrapped resource as hinted by the runner
+        schema = dlt.current.source_schema()
+        converter = Converter(schema, schema.naming.normalize_table_identifier(current.table_name),
+                              dlt.current.load_package_state()["load_id"])
+        hinted: set[str] = set()
+        for rows in _batches(resource, CHUNK_ROWS, name, cancel):
+            for table_name, arrow in converter.tables(rows):
+                if table_name != converter.root and table_name not in hinted:
+                    # a table variant of the resource: its write disposition and contract, none of the
+                    # root's columns or keys, dlt's row_key on _dlt_id
+                    hinted.add(table_name)
+                    current.apply_hints(table_name=table_name, columns={}, primary_key=[], merge_key=[],
+                                        create_table_variant=True)
+                    current.apply_hints(table_name=table_name, columns=ROW_KEY, create_table_variant=True)
+                yield dlt.mark.with_table_name(arrow, table_name)
+    return gen
+
+
+def _batches(resource: Any, size: int, name: str, cancel: Any) -> Iterator[list[Any]]:
+    from ingestion_core.common.cancellation import raise_if_cancelled
+
+    rows: list[Any] = []
+    for row in resource:
+        if cancel is not None:
+            raise_if_cancelled(cancel, name)
+        rows.append(row)
+        if len(rows) >= size:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
+
+
+class ArrowTablesError(ValueError):
+    """The records need dlt's JSON path, but the table's child tables were made by the Arrow
+    path, which the JSON path cannot add to: the table fails before anything is loaded."""
+
+
+class Converter:
+    """Chunks of rows of one table -> [(table name, Arrow table)], root first. Column types of
+    earlier chunks and runs (the schema) win: a chunk that would type a column otherwise falls back."""
+
+    def __init__(self, schema: Any, root: str, load_id: str):
+        self.schema, self.naming, self.root, self.load_id = schema, schema.naming, root, load_id
+        self.types: dict[str, dict[str, str]] = {}  # table -> column -> dlt type, this run's chunks
+        detections = set(schema.settings.get("detections") or ()) - {"iso_timestamp"}
+        if detections:
+            raise ArrowFallback(f"the schema detects {', '.join(sorted(detections))} too")
+        children = {t: v for t, v in schema.tables.items() if t.startswith(f"{root}__")}
+        self.arrow_children = [t for t, v in children.items() if not v.get("parent")]
+        nested = [t for t, v in children.items() if v.get("parent")]
+        if nested:  # dlt's JSON path made them; the Arrow path's child tables would conflict with them
+            raise ArrowFallback(f"child tables {', '.join(nested)} made by dlt's JSON path")
+
+    def tables(self, rows: list[Any]) -> list[tuple[str, Any]]:
+        try:
+            return self._tables(rows)
+        except ArrowFallback as exc:
+            if not self.arrow_children:
+                raise
+            raise ArrowTablesError(
+                f"{self.root}: {exc}, so these records need dlt's JSON path; but the Arrow path made the child "
+                f"tables {', '.join(self.arrow_children)} in an earlier run, and the JSON path cannot add to them. "
+                f"Load the table again from scratch: ingest run <source> --refresh {self.root} "
+                "(its child tables are dropped with it)") from None
+
+    def _tables(self, rows: list[Any]) -> list[tuple[str, Any]]:
+        import pyarrow as pa
+
+        try:
+            array = pa.array(rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as exc:
+            raise ArrowFallback(f"rows Arrow cannot type: {exc}") from None
+        if not pa.types.is_struct(array.type):
+            raise ArrowFallback(f"records are {array.type}, not objects")
+        return self._relational(array, self.root, None, None)
+
+    # --- one table and its lists -------------------------------------------------------------
+
+    def _relational(self, array: Any, table: str, parent_ids: Any, list_idx: Any) -> list[tuple[str, Any]]:
+        import pyarrow as pa
+        from dlt.common.normalizers.json.helpers import get_nested_row_hash
+        from dlt.common.normalizers.utils import generate_dlt_ids
+
+        out: dict[str, Any] = {}
+        lists: dict[tuple[str, ...], Any] = {}
+        if pa.types.is_struct(array.type):
+            self._columns(array, table, out, lists)
+        elif pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+            raise ArrowFallback(f"{table}: a list of lists")
+        elif not pa.types.is_null(array.type):
+            self._add(out, table, "value", array)
+        n = len(array)
+        if parent_ids is None:
+            row_ids = pa.array(generate_dlt_ids(n), pa.string())
+            system = {"_dlt_load_id": pa.array([self.load_id] * n, pa.string()), "_dlt_id": row_ids}
+        else:
+            pairs = zip(parent_ids.to_pylist(), list_idx.to_pylist(), strict=True)
+            hashes = [get_nested_row_hash(p, table, i) for p, i in pairs]
+            row_ids = pa.array(hashes, pa.string())
+            system = {"_dlt_parent_id": parent_ids, "_dlt_list_idx": list_idx, "_dlt_id": row_ids}
+        result = [(table, _table(out, system))]
+        for path, list_array in lists.items():
+            result.extend(self._child(list_array, self.naming.shorten_fragments(table, *path), row_ids))
+        return result
+
+    def _columns(self, array: Any, table: str, out: dict[str, Any], lists: dict[tuple[str, ...], Any]) -> None:
+        """dlt's flattening, in its order (a stack: the fields of a row, then its objects', last
+        object first): objects -> ``a__b`` columns (a null object nulls its fields), lists apart."""
+        import pyarrow as pa
+
+        stack: list[tuple[Any, tuple[str, ...]]] = [(array, ())]
+        while stack:
+            struct, path = stack.pop()
+            for field, child in zip(struct.type, struct.flatten(), strict=True):
+                if not field.name or field.name.isspace():
+                    raise ArrowFallback(f"{table}: a field without a name")
+                name = self.naming.normalize_identifier(field.name)
+                if pa.types.is_struct(field.type):
+                    stack.append((child, (*path, name)))
+                elif pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+                    key = (*path, self.naming.normalize_table_identifier(field.name))
+                    if key in lists:
+                        raise ArrowFallback(f"{table}: two lists named {'__'.join(key)} once normalized")
+                    lists[key] = child
+                elif not pa.types.is_null(field.type):  # dlt makes no column of only-null values
+                    self._add(out, table, self.naming.shorten_fragments(*path, name) if path else name, child)
+
+    def _add(self, out: dict[str, Any], table: str, column: str, array: Any) -> None:
+        if column in out:
+            raise ArrowFallback(f"{table}: two fields named {column} once normalized")
+        out[column] = self._typed(table, column, array)
+
+    def _typed(self, table: str, column: str, array: Any) -> Any:
+        """The column as dlt types it: the type it already has (this run or the schema), else
+        the first value's; anything else falls back."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        known = self._known(table, column)
+        if pa.types.is_string(array.type) and known != "text":
+            array = _timestamps(array, table, column, force=known == "timestamp")
+        elif pa.types.is_int64(array.type) and known == "double":
+            array = pc.cast(array, pa.float64())  # dlt coerces later ints into a double column
+        dlt_type = _DLT_TYPES.get(str(array.type))
+        if dlt_type is None:
+            raise ArrowFallback(f"{table}.{column}: values of type {array.type}")
+        if dlt_type == "double" and known is None and _first_is_whole(array):
+            raise ArrowFallback(f"{table}.{column}: a whole number first, then decimals (dlt adds a variant column)")
+        if known is not None and known != dlt_type:
+            raise ArrowFallback(f"{table}.{column}: {dlt_type} values in a {known} column")
+        self.types.setdefault(table, {})[column] = dlt_type
+        return array
+
+    def _known(self, table: str, column: str) -> str | None:
+        if column in self.types.get(table, {}):
+            return self.types[table][column]
+        existing = self.schema.tables.get(table, {}).get("columns", {}).get(column, {})
+        return existing.get("data_type")
+
+    def _child(self, list_array: Any, table: str, parent_ids: Any) -> list[tuple[str, Any]]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = pc.list_flatten(list_array)
+        if len(values) == 0:
+            return []
+        parents = pc.take(parent_ids, pc.list_parent_indices(list_array))
+        return self._relational(values, table, parents, pa.array(_list_index(list_array), pa.int64()))
+
+
+def _timestamps(array: Any, table: str, column: str, force: bool) -> Any:
+    """dlt's ``iso_timestamp`` detection: the first non-null string decides; every value must parse."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from dlt.common.schema.detections import is_iso_timestamp
+
+    valid = array.drop_null()
+    if len(valid) == 0:
+        return array
+    if not force and not is_iso_timestamp(str, valid[0].as_py()):
+        return array
+    try:
+        return pc.cast(array, pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ArrowFallback(f"{table}.{column}: a timestamp value that does not parse: {exc}") from None
+
+
+def _first_is_whole(array: Any) -> bool:
+    """The first non-null value of a double column is whole: it may have been an int in the JSON,
+    which dlt would have typed bigint (safe side: 1.0 falls back too)."""
+    valid = array.drop_null()
+    return len(valid) > 0 and float(valid[0].as_py()).is_integer()
+
+
+def _table(data: dict[str, Any], system: dict[str, Any]) -> Any:
+    """dlt's column order: the first row's columns, its _dlt_* columns, then the columns in the
+    order their first value appears; _dlt_* not null, as dlt declares them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    first = {n: pc.index(pc.is_valid(a), True).as_py() for n, a in data.items()}
+    data = {n: a for n, a in data.items() if first[n] >= 0}  # a column of only nulls: dlt makes none
+    late = sorted((n for n in data if first[n] > 0), key=lambda n: first[n])  # sort is stable
+    names = [n for n in data if first[n] == 0] + list(system) + late
+    columns = {**data, **system}
+    fields = [pa.field(n, columns[n].type, nullable=not n.startswith("_dlt_")) for n in names]
+    return pa.Table.from_arrays([columns[n] for n in names], schema=pa.schema(fields))
+
+
+def _list_index(list_array: Any) -> Any:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    lengths = pc.fill_null(pc.list_value_length(list_array), 0).to_numpy()
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(total, dtype=np.int64) - starts

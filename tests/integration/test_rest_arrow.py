@@ -1,0 +1,220 @@
+"""Full REST loads through dlt's Arrow path (engine/sources/rest_arrow.py) against the real HTTP
+API (tests/http_api.py): the same records loaded once on the Arrow path and once on dlt's JSON
+path (``INGEST_REST_ARROW=0``, today's path) land the same DuckDB tables: names, columns in
+order with types and nullability, row counts, every row's values (child rows through their
+parent rows), dlt's hashed child ids. Records the Arrow path cannot type as dlt does fall back
+to the JSON path (the run record says so) and land exactly what the JSON path lands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dlt.common.normalizers.json.helpers import get_nested_row_hash
+
+from ingestion_core.engine.sources import rest_arrow
+from ingestion_core.pipeline.runner import run_source
+from tests.http_api import ApiServer, make_item, running_api
+from tests.integration.test_cancel import SOURCE as SLOW_SOURCE
+from tests.integration.test_cancel import (
+    test_a_cancelled_run_stops_its_requests_and_holds_the_lock_until_it_has as cancel_case,
+)
+from tests.integration.test_rest_api import OFFSET, ids, landed, write_source
+
+TABLE = "  - {name: items, path: offset/items, primary_key: id%s}\n"
+
+
+@pytest.fixture
+def http_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiServer]:
+    monkeypatch.setattr(rest_arrow, "CHUNK_ROWS", 100)  # several chunks per run
+    with running_api() as api:
+        yield api
+
+
+def rich(i: int) -> dict[str, Any]:
+    """make_item plus nested lists of objects (with grandchild lists), nulls first, late and
+    empty / null lists, camelCase keys, dates, timestamps with an offset."""
+    item = make_item(i)
+    item["lines"] = [{"sku": f"s{i}-{n}", "qty": n, "attrs": {"color": "red" if n else None},
+                      "codes": [n, None, n * 2] if i % 3 else []} for n in range(i % 4)]
+    item["note"] = None if i < 150 else f"late {i}"
+    item["maybe"] = None if i % 5 else [f"m{i}"]
+    item["userName"] = f"User {i}"
+    item["Nested Obj"] = None if i % 7 == 0 else {"innerKey": i, "when": "2024-03-01T10:00:00+02:00"}
+    item["day"] = f"2024-01-{i % 28 + 1:02d}"
+    item["score"] = None if i < 5 else i / 8
+    return item
+
+
+def landed_tables(dataset: str) -> dict[str, Any]:
+    """Per table: columns (name, type, nullable) in order, row count, and every row's values
+    (child rows: with their list index and their parent row's values, recursively)."""
+    names = [t for (t,) in landed("SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                                  f"'{dataset}' AND table_name NOT LIKE '_dlt%' ORDER BY 1")]
+    rows, out = {}, {}
+    for name in names:
+        columns = landed("SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE "
+                         f"table_schema = '{dataset}' AND table_name = '{name}' ORDER BY ordinal_position")
+        data = landed(f'SELECT * FROM {dataset}."{name}"')
+        rows[name] = [dict(zip([c[0] for c in columns], r, strict=True)) for r in data]
+        out[name] = {"columns": columns, "rows": len(data)}
+    by_id = {r["_dlt_id"]: (name, r) for name, table in rows.items() for r in table}
+
+    def values(name: str, row: dict[str, Any]) -> tuple:
+        own = tuple(sorted((k, str(v)) for k, v in row.items() if not k.startswith("_dlt") or k == "_dlt_list_idx"))
+        if "_dlt_parent_id" not in row:
+            return (name, own)
+        assert row["_dlt_id"] == get_nested_row_hash(row["_dlt_parent_id"], name, row["_dlt_list_idx"])
+        return (name, own, values(*by_id[row["_dlt_parent_id"]]))
+
+    for name, table in rows.items():
+        out[name]["values"] = sorted(values(name, r) for r in table)
+    loads = {r for (r,) in landed(f"SELECT load_id FROM {dataset}._dlt_loads")}
+    for table in rows.values():
+        assert all(r.get("_dlt_load_id", next(iter(loads))) in loads for r in table)
+    return out
+
+
+def load_both(api: ApiServer, records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
+              table: str = TABLE % "") -> tuple[Any, Any]:
+    """The records loaded by source ``arrow`` (Arrow path on) and ``json`` (today's path): the two
+    runs' item results."""
+    api.items = records
+    results = []
+    for name, switch in (("json", "0"), ("arrow", "1")):
+        monkeypatch.setenv("INGEST_REST_ARROW", switch)
+        record = run_source(write_source(api, table, name=name, paginator=OFFSET), actor="ana")
+        assert record.status == "success", record.tables[0].error
+        results.append(record.tables[0])
+    expected, got = landed_tables("json"), landed_tables("arrow")
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        assert got[name]["columns"] == expected[name]["columns"], name
+        assert got[name]["rows"] == expected[name]["rows"], name
+        assert got[name]["values"] == expected[name]["values"], name
+    return results[0], results[1]
+
+
+def test_nested_lists_objects_timestamps_and_nulls_land_as_on_the_json_path(
+        http_api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    json_path, arrow_path = load_both(http_api, [rich(i) for i in range(1, 251)], monkeypatch)
+    assert (json_path.backend, arrow_path.backend, arrow_path.attempts) == ("rest_api", "rest_arrow", 1)
+    tables = landed_tables("arrow")
+    assert set(tables) == {"items", "items__tags", "items__lines", "items__lines__codes", "items__maybe"}
+    types = {c: t for c, t, _ in tables["items"]["columns"]}
+    assert types["updated_at"] == types["nested_obj__when"] == "TIMESTAMP WITH TIME ZONE"
+    assert (types["note"], types["score"], types["day"]) == ("VARCHAR", "DOUBLE", "VARCHAR")
+    assert arrow_path.rows == json_path.rows and arrow_path.child_rows == json_path.child_rows
+    assert arrow_path.columns == json_path.columns and arrow_path.schema_changes == json_path.schema_changes
+
+
+def test_append_and_incremental_runs_land_as_on_the_json_path(http_api: ApiServer,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    table = TABLE % ", mode: incremental, cursor: updated_at, initial_value: '2024-01-01T00:00:00Z'"
+    load_both(http_api, [rich(i) for i in range(1, 201)], monkeypatch, table)
+    _, arrow_path = load_both(http_api, [rich(i) for i in range(1, 251)], monkeypatch, table)
+    assert arrow_path.backend == "rest_arrow" and arrow_path.records == 50
+
+
+EDGE_CASES = {
+    "int_then_float": [{"x": 1}, {"x": 2.5}],
+    "bool_int_mix": [{"x": True}, {"x": 3}],
+    "str_int_mix": [{"x": "a"}, {"x": 3}],
+    "timestamp_then_garbage": [{"x": "2024-01-01T10:00:00Z"}, {"x": "not a time"}],
+    "list_of_lists": [{"x": [[1, 2], [3]]}, {"x": [[4]]}],
+    "ints_then_floats_in_a_later_chunk": [{"x": n} for n in range(150)] + [{"x": 0.5}],
+    "names_that_collide": [{"userName": "a", "user_name": "b"}],
+}
+
+
+@pytest.mark.parametrize("case", EDGE_CASES)
+def test_records_arrow_cannot_type_as_dlt_fall_back_to_the_json_path(
+        http_api: ApiServer, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    records = [{"id": i + 1, **r} for i, r in enumerate(EDGE_CASES[case] * 2)]
+    _, arrow_path = load_both(http_api, records, monkeypatch)
+    assert (arrow_path.backend, arrow_path.attempts) == ("rest_api", 2)  # fell back, read again as dicts
+
+
+def test_child_tables_made_by_the_json_path_keep_the_table_on_it(http_api: ApiServer,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    table = TABLE % ", mode: append"
+    monkeypatch.setenv("INGEST_REST_ARROW", "0")
+    for name in ("json", "arrow"):  # both tables made by today's path
+        run_source(write_source(http_api, table, name=name, paginator=OFFSET), actor="ana")
+    _, arrow_path = load_both(http_api, [make_item(i) for i in range(1, 51)], monkeypatch, table)
+    assert (arrow_path.backend, arrow_path.attempts) == ("rest_api", 2)
+
+
+def test_a_column_the_existing_table_types_otherwise_falls_back(http_api: ApiServer,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    table = TABLE % ", mode: append"
+    load_both(http_api, [{"id": i, "x": "a"} for i in range(1, 11)], monkeypatch, table)  # x: text
+    _, arrow_path = load_both(http_api, [{"id": i, "x": i} for i in range(11, 21)], monkeypatch, table)
+    assert (arrow_path.backend, arrow_path.attempts) == ("rest_api", 2)
+    assert ("x", "VARCHAR", "YES") in landed_tables("arrow")["items"]["columns"]  # dlt made the ints text
+
+
+def test_incremental_continues_from_the_cursor_of_the_json_path(http_api: ApiServer,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_source(http_api, "  - {name: items, path: offset/items, mode: incremental, cursor: updated_at,\n"
+                          "     cursor_param: since, initial_value: '2024-01-01T00:00:00Z', primary_key: id}\n",
+                          paginator=OFFSET)
+    http_api.items = [{k: v for k, v in make_item(i).items() if k != "tags"} for i in range(1, 251)]
+    monkeypatch.setenv("INGEST_REST_ARROW", "0")
+    first = run_source(config, actor="ana")
+    assert first.status == "success" and first.tables[0].backend == "rest_api" and ids("items") == list(range(1, 251))
+    http_api.items.extend({k: v for k, v in make_item(i).items() if k != "tags"} for i in range(251, 261))
+    http_api.clear_log()
+    monkeypatch.setenv("INGEST_REST_ARROW", "1")
+    second = run_source(config, actor="ana")
+    assert second.status == "success" and second.tables[0].backend == "rest_arrow"
+    assert ids("items") == list(range(1, 261))
+    sent = http_api.log_for("/offset/")
+    assert sent[0].params["since"] == make_item(250)["updated_at"] and len(sent) == 1  # only the new page
+    assert second.tables[0].cursor == {"column": "updated_at", "last_value": make_item(260)["updated_at"]}
+
+
+def test_an_int_over_64_bits_falls_back_and_fails_as_on_the_json_path(http_api: ApiServer,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    http_api.items = [{"id": 1, "x": 1}, {"id": 2, "x": 2 ** 63}]
+    failures = []
+    for name, switch in (("json", "0"), ("arrow", "1")):
+        monkeypatch.setenv("INGEST_REST_ARROW", switch)
+        record = run_source(write_source(http_api, TABLE % "", name=name, paginator=OFFSET), actor="ana")
+        failures.append((record.status, record.tables[0].error.error_class, record.tables[0].backend))
+    assert failures == [("failed", "NormalizeJobFailed", "rest_api")] * 2  # the Arrow path fell back to it
+
+
+def test_records_for_the_json_path_after_arrow_made_child_tables_fail_with_the_fix(
+        http_api: ApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dlt's JSON path cannot add to child tables the Arrow path made: the table fails before
+    anything is loaded, naming the refresh that fixes it (which then loads the rows as dicts)."""
+    monkeypatch.setenv("INGEST_REST_ARROW", "1")
+    config = write_source(http_api, TABLE % ", mode: append", paginator=OFFSET)
+    assert run_source(config, actor="ana").tables[0].backend == "rest_arrow"
+    http_api.items = [{**make_item(i), "x": 1 if i == 251 else 2.5} for i in range(251, 261)]
+    second = run_source(config, actor="ana")
+    assert second.status == "failed" and "--refresh items" in second.tables[0].error.message
+    assert ids("items") == list(range(1, 251))  # nothing of the failed run landed
+    third = run_source(config, actor="ana", refresh_tables=["items"])
+    assert third.status == "success" and third.tables[0].backend == "rest_api", third.tables[0].error
+    assert ids("items") == list(range(251, 261))
+    assert landed("SELECT count(*) FROM api.items__tags") == [(20,)]
+
+
+@pytest.fixture
+def slow_api(ingest_env: Path) -> Iterator[ApiServer]:
+    """test_cancel's API: a million records, pages held on request."""
+    with running_api(1_000_000, virtual=True, slow_from_page=1, slow_seconds=0) as server:
+        (ingest_env / "configs" / "sources" / "api.yaml").write_text(SLOW_SOURCE.format(url=server.url))
+        yield server
+
+
+def test_a_cancel_stops_the_requests_of_an_arrow_run(slow_api: ApiServer, ingest_env: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """test_cancel's case on the Arrow path: no page is asked for after the cancel, though a chunk
+    holds 50 pages (the cancel is checked per record, not per chunk)."""
+    monkeypatch.setenv("INGEST_REST_ARROW", "1")
+    cancel_case(slow_api, ingest_env, tmp_path, "reads")
