@@ -174,9 +174,9 @@ def discover_schemas(draft: Draft, timeout: float = DEFAULT_TIMEOUT_S) -> Discov
 
 def discover_tables(draft: Draft, schema: str | None, timeout: float = DEFAULT_TIMEOUT_S) -> Discovered:
     """Tables of one schema with columns, declared keys, row estimates and cursor candidates."""
-    from ingestion_core.onboarding import discovery
+    from ingestion_core.onboarding.discovery import discover_tables as tables_of
 
-    return _discover(draft, lambda source: discovery.discover_tables(source, schema=schema), timeout)
+    return _discover(draft, lambda source: tables_of(source, schema=schema), timeout)
 
 
 def discover_files(draft: Draft, glob: str, timeout: float = DEFAULT_TIMEOUT_S, limit: int = 200) -> Discovered:

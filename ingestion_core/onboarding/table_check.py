@@ -59,7 +59,7 @@ _lock = threading.Lock()
 def check_table_names(config: object) -> TableCheck:
     """Ask the database for its table names in each schema the file names (may block: see
     :func:`check_sources` for the bounded, cached form)."""
-    from ingestion_core.onboarding import discovery
+    from ingestion_core.onboarding.discovery import table_names
 
     kind = config.source_type  # type: ignore[attr-defined]
     if not is_sql(kind):
@@ -68,7 +68,7 @@ def check_table_names(config: object) -> TableCheck:
         return TableCheck("unknown", note=f"not checked: file {config.source.path} not found")  # type: ignore[attr-defined]
     schemas = {None if kind == "sqlite" else t.schema_ for t in config.tables}  # type: ignore[attr-defined]
     try:
-        found = {schema: discovery.table_names(config, schema) for schema in schemas}
+        found = {schema: table_names(config, schema) for schema in schemas}
     except Exception as exc:
         return TableCheck("unknown", note=_why_unknown(exc))
     entries = [{"name": t.name, "schema": None if kind == "sqlite" else t.schema_, "source_table": t.source_table}

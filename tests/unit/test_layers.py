@@ -132,3 +132,35 @@ def test_the_public_entry_points_keep_working() -> None:
     result = subprocess.run([sys.executable, "-m", "ingestion_core", "--help"], capture_output=True, text=True,
                             timeout=120, cwd=REPO)
     assert result.returncode == 0 and "usage: ingest" in result.stdout, result.stderr
+
+
+def test_no_module_imports_through_its_own_packages_init() -> None:
+    """``from ingestion_core.onboarding import discovery`` inside ``onboarding/probing.py`` runs the
+    package's ``__init__``, which imports ``probing``: a cycle grimp records as a plain submodule
+    import. A module names its sibling module itself (``from ingestion_core.onboarding.discovery import x``)."""
+    import ast
+
+    found = []
+    for path in [*(REPO / "ingestion_core").rglob("*.py"), *(REPO / "portal").rglob("*.py")]:
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            init = REPO / Path(*node.module.split(".")) / "__init__.py"
+            ancestor = module.startswith(node.module + ".") and not module.endswith("__init__")
+            if ancestor and init.is_file() and imports_its_own_modules(init, node.module):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}: from {node.module} import ...")
+    assert not found, found
+
+
+def imports_its_own_modules(init: Path, package: str) -> bool:
+    """The package's ``__init__`` imports modules of the package itself (a registry such as
+    ``engine/sources/__init__.py`` that loads its kinds by name does not)."""
+    import ast
+
+    for node in ast.walk(ast.parse(init.read_text(encoding="utf-8"))):
+        names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+        if any(name.startswith(package + ".") for name in names):
+            return True
+    return False
