@@ -23,13 +23,19 @@ def connection_values(at: AppTest) -> list:
             at.text_input(key="f-source-password").value]
 
 
-def test_connection_fields_survive_back_step_switch_and_yaml_mode(ingest_env: Path) -> None:
+def postgres_connection_typed(name: str, owner: str, database: str) -> AppTest:
+    """The form on its connection step with a PostgreSQL connection typed in (port 6543, a password)."""
     at = start_type(open_editor(), "postgres")
-    for key, value in (("f-name", "crm"), ("f-owner", "market-fr"), ("f-source-host", "db.local"),
-                       ("f-source-database", "crm"), ("f-source-username", "reader")):
+    for key, value in (("f-name", name), ("f-owner", owner), ("f-source-host", "db.local"),
+                       ("f-source-database", database), ("f-source-username", "reader")):
         type_in(at, key, value)
     ok(at.number_input(key="f-source-port").set_value(6543).run())
     type_in(at, "f-source-password", "pa55-word")
+    return at
+
+
+def test_connection_fields_survive_back_step_switch_and_yaml_mode(ingest_env: Path) -> None:
+    at = postgres_connection_typed("crm", "market-fr", "crm")
     ok(at.number_input(key="f-source-connect_timeout_seconds").set_value(7).run())
     expected = ["db.local", 6543, "pa55-word"]
 
@@ -121,12 +127,7 @@ def test_a_widget_drawn_at_its_element_default_changes_nothing(ingest_env: Path)
     """Seen in Chromium on a loaded machine: the connection step's 'Connect timeout seconds'
     (under More connection settings, never touched) was drawn at its element default, the
     minimum 1, and its commit wrote connect_timeout_seconds: 1 into the saved YAML."""
-    at = start_type(open_editor(), "postgres")
-    for key, value in (("f-name", "sales_de"), ("f-owner", "market-de"), ("f-source-host", "db.local"),
-                       ("f-source-database", "sales"), ("f-source-username", "reader")):
-        type_in(at, key, value)
-    ok(at.number_input(key="f-source-port").set_value(6543).run())
-    type_in(at, "f-source-password", "pa55-word")
+    at = postgres_connection_typed("sales_de", "market-de", "sales")
     typed = copy.deepcopy((state(at).draft.data, state(at).draft.secrets))
     fields = [w for kind in (at.number_input, at.text_input, at.text_area) for w in kind if str(w.key).startswith("f-")]
     assert {"f-source-connect_timeout_seconds", "f-source-port", "f-source-username", "f-source-password",
