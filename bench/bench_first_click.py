@@ -6,16 +6,22 @@ yet) on a new project folder (demo sources and data, no earlier run).
     .venv/bin/python bench/bench_first_click.py [--starts 20] [--timeout 180]
 
 Prints one line per start (outcome, seconds from the click to the sample grid, what the page
-showed when it failed) and "N of M". Needs Debian's Chromium and playwright
+showed when it failed) and "N of M", with where the click's time went (from the test run's
+record: click -> run started, the run, run ended -> rows drawn). ``BENCH_PYSPY=<py-spy binary>``
+profiles each portal (py-spy's raw stacks, all threads, next to its log); ``BENCH_KEEP=1`` keeps
+the folders. Needs Debian's Chromium and playwright
 (requirements-dev.txt).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,6 +58,9 @@ def start_portal(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
                str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]
+    if os.environ.get("BENCH_PYSPY"):  # profile the portal: py-spy's raw stacks per start, next to the log
+        command = [os.environ["BENCH_PYSPY"], "record", "-r", "200", "-d", "40", "--threads", "--idle",
+                   "--format", "raw", "-o", str(log.with_suffix(".pyspy")), "--", *command]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env, "PYTHONPATH": str(REPO)},
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -63,8 +72,9 @@ def start_portal(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]
     raise RuntimeError(f"the portal did not start: {log.read_text(errors='replace')[-2000:]}")
 
 
-def first_click(browser: object, url: str, timeout_s: float, shots: Path) -> tuple[bool, float, str]:
-    """Sources -> demo_shop -> Test run; (sample rows shown, seconds from the click, what failed)."""
+def first_click(browser: object, url: str, timeout_s: float, shots: Path) -> tuple[bool, float, float, str]:
+    """Sources -> demo_shop -> Test run; (sample rows shown, seconds from the click, the click's
+    wall-clock time, what failed)."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=60_000)  # a loaded machine: each step may take a while; only the rows are judged
@@ -72,11 +82,12 @@ def first_click(browser: object, url: str, timeout_s: float, shots: Path) -> tup
     page = context.new_page()
     page.set_default_timeout(60_000)
     ui = Driver(page, shots)
+    clicked_at = time.time()
     try:
         page.goto(f"{url}/sources")
         ui.widget("sources-pick").wait_for()
         ui.choose("sources-pick", "demo_shop")
-        clicked = time.monotonic()
+        clicked, clicked_at = time.monotonic(), time.time()
         ui.click(ui.widget("sources-test-run").locator("button").first)
         expect(page).to_have_url(re.compile(r"/source\?source=demo_shop$"))
         sample = ui.widget("test-run-customers-sample").get_by_test_id("stDataFrame")
@@ -84,14 +95,29 @@ def first_click(browser: object, url: str, timeout_s: float, shots: Path) -> tup
         expect(sample.or_(failed).first).to_be_visible(timeout=timeout_s * 1000)
         seconds = time.monotonic() - clicked
         if failed.count():
-            return False, seconds, failed.first.inner_text()[:300].replace("\n", " ")
+            return False, seconds, clicked_at, failed.first.inner_text()[:300].replace("\n", " ")
         expect(page.get_by_text(re.compile(r"^Test run of demo_shop: success"))).to_be_visible()
-        return True, seconds, ""
+        return True, seconds, clicked_at, ""
     except Exception as exc:  # a hang or a page that never drew counts as a failure; say what it showed
         page.screenshot(path=str(shots / f"failure-{time.time():.0f}.png"))
-        return False, 0.0, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        return False, 0.0, clicked_at, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     finally:
         context.close()
+
+
+def breakdown(runs: Path, clicked_at: float, seconds: float) -> tuple[str, str, str]:
+    """Where the click's time went, from the test run's record: click -> run started (the page
+    switch, the imports the run waited for, the config), the run itself, run ended -> rows drawn
+    (the page's poll and drawing)."""
+    from datetime import datetime
+
+    found = sorted(runs.glob("*/*/*/*.json"))
+    if not found:
+        return "-", "-", "-"
+    record = json.loads(found[-1].read_text())
+    started = datetime.fromisoformat(record["started_at"]).timestamp()
+    ended = datetime.fromisoformat(record["ended_at"]).timestamp()
+    return f"{started - clicked_at:.2f}", f"{ended - started:.2f}", f"{clicked_at + seconds - ended:.2f}"
 
 
 def main() -> None:
@@ -102,7 +128,10 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     rows, ok = [], 0
-    with tempfile.TemporaryDirectory(prefix="first-click-") as tmp, sync_playwright() as playwright:
+    keep = os.environ.get("BENCH_KEEP")  # keep the projects, logs and profiles (printed at the end)
+    folder = contextlib.nullcontext(tempfile.mkdtemp(prefix="first-click-")) if keep else tempfile.TemporaryDirectory(
+        prefix="first-click-")
+    with folder as tmp, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
         shots = Path(tmp) / "shots"
         shots.mkdir()
@@ -110,19 +139,27 @@ def main() -> None:
             folder = Path(tmp) / f"start{start}"
             process, url = start_portal(project(folder), Path(tmp) / f"portal{start}.log")
             try:
-                shown, seconds, problem = first_click(browser, url, args.timeout, shots)
+                shown, seconds, clicked_at, problem = first_click(browser, url, args.timeout, shots)
             finally:
+                if os.environ.get("BENCH_PYSPY"):  # py-spy writes its stacks on SIGINT (SIGTERM loses them)
+                    os.killpg(process.pid, signal.SIGINT)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        process.wait(timeout=30)
                 stop(process)
             ok += shown
+            to_run, run, to_rows = breakdown(folder / "runs", clicked_at, seconds) if shown else ("-",) * 3
             log = (Path(tmp) / f"portal{start}.log").read_text(errors="replace")
             errors = sorted(set(re.findall(r"(KeyError: '\w+'|_DeadlockError|partially initialized module)", log)))
-            rows.append((start, "rows shown" if shown else "FAILED", f"{seconds:.1f}", problem or "-",
-                         ", ".join(errors) or "-"))
+            rows.append((start, "rows shown" if shown else "FAILED", f"{seconds:.2f}", to_run, run, to_rows,
+                         problem or "-", ", ".join(errors) or "-"))
             print(f"start {start}: {rows[-1][1]} ({seconds:.1f} s) {problem}", flush=True)
         browser.close()
     print()
-    print(table(rows, ("start", "first click", "click -> rows (s)", "page showed", "portal log")))
+    print(table(rows, ("start", "first click", "click -> rows (s)", "click -> run started", "run",
+                       "run ended -> rows", "page showed", "portal log")))
     print(f"\n{ok} of {args.starts} fresh starts showed the sample rows on the first click")
+    if keep:
+        print(f"kept: {tmp}")
 
 
 if __name__ == "__main__":
