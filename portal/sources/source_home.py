@@ -22,31 +22,45 @@ from portal.shared.markdown import code, md_escape
 from portal.sources import config_history_view, explorer_view, run_control_view, source_list, test_run
 
 TABS = ("Status", "Runs", "Schema", "Settings", "History")
+TAB_KEY = test_run.STATUS_TAB[0]
 
 
 def render(name: str) -> None:
+    """The header and the open tab. Only the open tab is drawn (a tab switch reruns the page):
+    drawing all five read the run records, the preview and the pipeline states on every rerun,
+    which also slowed a test run going on in the same process."""
     summary = next((s for s in data.source_summaries() if s.name == name), None)
     if summary is None:
         return
     header(summary)
-    status, runs, schema, settings, history = st.tabs(list(TABS))
-    with status:
-        st.subheader("Test run", anchor=False)
-        test_run.render(name)
-        st.subheader("Run now", anchor=False)
-        run_control_view.render_run_now(name)
-    with runs:
-        render_runs(name)
-    with schema:
-        render_schema(name)
-        st.subheader("Explore the preview", anchor=False)
-        explorer_view.render(name)
-    with settings:
-        render_settings(summary)
-        st.subheader("Incremental state", anchor=False)
-        run_control_view.render_state(name)
-    with history:
-        config_history_view.render_source(name)
+    status, runs, schema, settings, history = st.tabs(list(TABS), key=TAB_KEY, on_change="rerun")
+    if status.open:
+        with status:
+            st.subheader("Test run", anchor=False)
+            test_run.render(name)
+            st.subheader("Run now", anchor=False)
+            run_control_view.render_run_now(name)
+    if runs.open:
+        with runs:
+            render_runs(name)
+    if schema.open:
+        with schema:
+            render_schema(name)
+            st.subheader("Explore the preview", anchor=False)
+            explorer_view.render(name)
+    if settings.open:
+        with settings:
+            render_settings(summary)
+            st.subheader("Incremental state", anchor=False)
+            run_control_view.render_state(name)
+    if history.open:
+        with history:
+            config_history_view.render_source(name)
+
+
+def open_tab(tab: str) -> None:
+    """Open the source home on ``tab`` (one of TABS) the next time it is drawn."""
+    st.session_state[TAB_KEY] = tab
 
 
 def header(summary: SourceSummary) -> None:

@@ -31,6 +31,7 @@ PICK_KEY = "source-pick"
 URL_KEY = "source-pick-url"  # the ?source= this session last wrote
 FLASH_KEY = "test-run-flash"
 POLL_SECONDS = 0.5
+STATUS_TAB = ("source-tab", "Status")  # the source home's tab key (source_home.TAB_KEY) and the test run's tab
 TABLE_ICONS = {**STATUS_ICONS, "pending": ":material/hourglass_empty:", "running": ":material/progress_activity:",
                "skipped": ":material/skip_next:"}
 
@@ -55,8 +56,10 @@ def _owner(name: str) -> str | None:
 
 
 def request_test_run(name: str) -> None:
-    """Go to the source's home on ``name`` and start its test run there."""
+    """Go to the source's home on ``name``, its Status tab (where the test run shows), and start
+    its test run there."""
     st.session_state[REQUEST_KEY] = name
+    st.session_state[STATUS_TAB[0]] = STATUS_TAB[1]
     st.switch_page(SOURCE_PAGE, query_params={"source": name})
 
 

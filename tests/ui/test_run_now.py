@@ -21,6 +21,7 @@ from ingestion_core.observe.records import find_record
 from ingestion_core.pipeline import run_control
 from tests.http_api import ApiServer, running_api
 from tests.integration import test_demo_sources
+from tests.ui.test_test_run import open_tab
 from tests.ui.test_wizard import REPO, ok, unescape
 
 demo = test_demo_sources.demo  # a fixture: the demo sources and their data in the project folder
@@ -83,7 +84,7 @@ def audit_lines(project: Path) -> list[dict]:
 def test_run_now_is_followed_live_to_success(demo: Path) -> None:
     at = open_page("demo_shop")
     assert [t.label for t in at.tabs][:5] == ["Status", "Runs", "Schema", "Settings", "History"]
-    at = press(at, "run-now")
+    at = press(open_tab(at, "Status"), "run-now")
     run_id = at.session_state["run-last"][1]
     assert any(f"{ACTOR} started a run of demo_shop: run {run_id}" in m for m in messages(at, "success"))
     record = find_record(run_id)
@@ -137,7 +138,7 @@ def test_cancel_stops_the_run_and_leaves_the_destination_whole(ingest_env: Path,
 
 def test_state_reset_with_confirmation_then_the_next_run_reloads(demo: Path) -> None:
     at = press(open_page("demo_shop"), "run-now")
-    at = follow_to_end(at, "demo_shop")
+    at = open_tab(follow_to_end(at, "demo_shop"), "Settings")
     with sqlite3.connect(demo / "demo" / "data" / "shop.sqlite") as con:
         total, newest = con.execute("SELECT count(*), max(updated_at) FROM orders").fetchone()
     states = {row["table"]: row for row in state_rows(at)}
@@ -156,7 +157,7 @@ def test_state_reset_with_confirmation_then_the_next_run_reloads(demo: Path) -> 
     assert {r["table"]: r for r in state_rows(at)}["orders"]["current value"] is None
     assert {"actor": ACTOR, "action": "reset-state", "table": "orders"}.items() <= audit_lines(demo)[-1].items()
 
-    at = press(at, "run-now")
+    at = press(open_tab(at, "Status"), "run-now")
     run_id = at.session_state["run-last"][1]
     follow_to_end(at, "demo_shop")
     reloaded = {t.name: t.rows for t in find_record(run_id).tables}
@@ -174,11 +175,11 @@ def state_rows(at: AppTest) -> list[dict]:
 
 
 def test_the_state_table_lists_every_table(demo: Path) -> None:
-    rows = state_rows(open_page("demo_shop"))
+    rows = state_rows(open_tab(open_page("demo_shop"), "Settings"))
     config = ConfigStore().load_source("demo_shop").config
     assert [r["table"] for r in rows] == [t.name for t in config.enabled_tables()]
     assert all(r["current value"] is None and r["run id"] is None for r in rows)  # never run yet
-    at = open_page("demo_shop")
+    at = open_tab(open_page("demo_shop"), "Settings")
     ok(at.selectbox(key="state-pick").select("customers").run())
     assert at.button(key="state-reset").disabled  # a merge table keeps no cursor to reset
 
@@ -188,15 +189,16 @@ def test_only_the_owner_team_may_run(demo: Path) -> None:
         "version: 1\nadmins: [lead@example.com]\nteams:\n  market-de: {members: [ana@example.com]}\n",
         encoding="utf-8")
     at = open_page("demo_files")  # owned by data-ops: ana may look, not run
-    for key in ("test-run", "run-now", "state-refresh"):
+    for key in ("test-run", "run-now"):
         assert at.button(key=key).disabled, key
     assert "ana@example.com may not run demo_files: it belongs to team data-ops" in at.button(key="run-now").help
+    assert open_tab(at, "Settings").button(key="state-refresh").disabled
     at = open_page("demo_shop")  # market-de's own source
     assert not at.button(key="test-run").disabled and not at.button(key="run-now").disabled
 
 
 def test_full_refresh_of_one_table_after_a_confirmation(demo: Path) -> None:
-    at = follow_to_end(press(open_page("demo_shop"), "run-now"), "demo_shop")
+    at = open_tab(follow_to_end(press(open_page("demo_shop"), "run-now"), "demo_shop"), "Settings")
     with sqlite3.connect(demo / "demo" / "data" / "shop.sqlite") as con:
         total = con.execute("SELECT count(*) FROM orders").fetchone()[0]
     ok(at.selectbox(key="state-pick").select("orders").run())

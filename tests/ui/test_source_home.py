@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.observe.records import RunRecord, TableResult, write_record
 from portal.shared.components import relative_time, tables_progress
 from tests.ui.test_sources import SHOP, sources_page, table
-from tests.ui.test_test_run import grid
+from tests.ui.test_test_run import grid, open_tab
 from tests.ui.test_wizard import REPO, SAVED_CRM, click, ok, write_source
 
 HOME = REPO / "pages" / "source.py"
@@ -61,18 +62,26 @@ def test_the_home_shows_one_source_in_five_tabs(ingest_env: Path) -> None:
     assert [t.label for t in at.tabs][:5] == ["Status", "Runs", "Schema", "Settings", "History"]
     cells = {m.label: m.value for m in at.metric}
     assert cells["Last run"] == "success" and cells["Started"] == "2 h ago" and cells["Records"] == "42"
-    runs = grid(at, "source-runs")
+    assert at.button(key="test-run") and at.button(key="run-now")  # Status, open first
+    # only the open tab is drawn: the others' records, preview and states are not read
+    assert not at.code and not [b for b in at.button if b.key == "home-edit"]
+    with pytest.raises(AssertionError):
+        grid(at, "source-runs")
+    runs = grid(open_tab(at, "Runs"), "source-runs")
     assert runs["run"].tolist() == [mine] and runs["open"].tolist() == [f"history?run={mine}"]
-    schema = grid(at, "source-schema-orders")
+    assert not [b for b in at.button if b.key == "test-run"]
+    schema = grid(open_tab(at, "Schema"), "source-schema-orders")
     assert schema.to_dict("records") == [{"name": "order_id", "type": "bigint", "nullable": False}]
+    open_tab(at, "Settings")
     assert any("name: shop" in c.value for c in at.code)  # Settings: the YAML as saved
     assert at.button(key="home-edit") and at.button(key="home-delete")
+    open_tab(at, "History")
     assert any("save" in set(d.value.get("action", [])) for d in at.dataframe)  # History: the saves
 
 
 def test_delete_on_the_home_says_bin_and_restore_and_moves_the_file(ingest_env: Path) -> None:
     setup(ingest_env)
-    at = home("shop")
+    at = open_tab(home("shop"), "Settings")
     click(at, "home-delete")
     warning = at.warning[0].value
     assert "goes to the bin" in warning and "restored at any time" in warning

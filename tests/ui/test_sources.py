@@ -199,6 +199,7 @@ def test_test_run_opens_the_source_page_and_starts_the_test_run(ingest_env: Path
     generate_demo(ingest_env / "demo" / "data")
     write_source(ingest_env, "broken", BROKEN)
     at = _app_on_sources()
+    at.session_state["source-tab"] = "History"  # where this session last left a source's home
     ok(at.selectbox(key="sources-pick").select("broken").run())
     assert at.button(key="sources-test-run").disabled  # an invalid file cannot run
     ok(at.selectbox(key="sources-pick").select("demo_files").run())
@@ -209,7 +210,7 @@ def test_test_run_opens_the_source_page_and_starts_the_test_run(ingest_env: Path
     assert job is not None and job.actor and job.wait(120)
     at.switch_page("pages/source.py")  # AppTest stays on the page it was last sent to
     ok(at.run())
-    assert job.record.status == "success" and at.status[0].state == "complete"
+    assert job.record.status == "success" and at.status[0].state == "complete"  # on the Status tab
     assert "stores" in [t.label for t in at.tabs]
 
 

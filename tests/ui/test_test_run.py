@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingestion_core.engine.destinations.duckdb import preview_database
-from portal.sources import preview_jobs
+from portal.sources import preview_jobs, source_home
 from tests.http_api import running_api
 from tests.integration import test_demo_sources
 from tests.integration.test_engine_postgres import write_source as pg_source
@@ -40,6 +40,12 @@ def open_page(source: str | None = None) -> AppTest:
     at = AppTest.from_file(str(PAGE), default_timeout=30)
     if source:
         at.query_params["source"] = source
+    return ok(at.run())
+
+
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    """Open one of the source home's tabs (a click on it): only the open tab is drawn."""
+    at.session_state[source_home.TAB_KEY] = tab
     return ok(at.run())
 
 
@@ -192,10 +198,10 @@ def test_postgres_table_rows_shown_are_the_rows_landed(ingest_env: Path, postgre
 # --- the preview explorer ------------------------------------------------------------------------
 
 def test_explorer_queries_the_preview_and_refuses_files(demo: Path) -> None:
-    at = open_page("demo_shop")
+    at = open_tab(open_page("demo_shop"), "Schema")
     assert "No preview yet" in text(at)
-    click(at, "test-run")
-    at = finish(at, "demo_shop")
+    click(open_tab(at, "Status"), "test-run")
+    at = open_tab(finish(at, "demo_shop"), "Schema")
 
     assert at.selectbox(key="explorer-table").options == ["customers", "order_items", "orders", "products"]
     assert at.text_area(key="explorer-sql").value == 'SELECT * FROM "customers" LIMIT 100'
