@@ -31,6 +31,7 @@ PICK_KEY = "source-pick"
 URL_KEY = "source-pick-url"  # the ?source= this session last wrote
 FLASH_KEY = "test-run-flash"
 POLL_SECONDS = 0.5
+END_WAIT_SECONDS = 0.4  # < POLL_SECONDS: a click elsewhere on the page waits at most this long
 STATUS_TAB = ("source-tab", "Status")  # the source home's tab key (source_home.TAB_KEY) and the test run's tab
 TABLE_ICONS = {**STATUS_ICONS, "pending": ":material/hourglass_empty:", "running": ":material/progress_activity:",
                "skipped": ":material/skip_next:"}
@@ -147,8 +148,12 @@ def _flash() -> None:
 
 @st.fragment(run_every=POLL_SECONDS)
 def _follow(name: str) -> None:
-    """Progress of a running test run, redrawn every half second; the whole page reruns once it ends."""
+    """Progress of a running test run, redrawn every half second; the whole page reruns once it ends.
+    Each poll first waits up to END_WAIT_SECONDS for the end (an Event, no GIL held): the results
+    show as the run ends, not at the next poll."""
     job = preview_jobs.current(name)
+    if job is not None:
+        job.wait(END_WAIT_SECONDS)
     if job is None or not job.running:
         data.refresh_runs()  # the Sources list shows the new last run at once
         st.rerun()
@@ -195,10 +200,18 @@ def results(job: preview_jobs.PreviewJob) -> None:
             _error("the run", record.error)
     grid(overview_frame(record), "test-run-overview", placeholder="-")
     previous = job_previous(job)
-    tabs = st.tabs([f"{t.name}" for t in record.tables])
+    # only the open table is drawn (a switch reruns the page): four grids per table made a source
+    # of many tables slow to show its first sample rows
+    tabs = st.tabs([f"{t.name}" for t in record.tables], key=table_tab_key(job.source), on_change="rerun")
     for tab, table in zip(tabs, record.tables, strict=True):
-        with tab:
-            table_detail(job, table, previous)
+        if tab.open:
+            with tab:
+                table_detail(job, table, previous)
+
+
+def table_tab_key(source: str) -> str:
+    """The key of the test run's table tabs: its value is the open table's name."""
+    return f"test-run-table-{source}"
 
 
 def job_previous(job: preview_jobs.PreviewJob) -> dict[str, Any] | None:

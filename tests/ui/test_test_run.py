@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingestion_core.engine.destinations.duckdb import preview_database
-from portal.sources import preview_jobs, source_home
+from portal.sources import preview_jobs, source_home, test_run
 from tests.http_api import running_api
 from tests.integration import test_demo_sources
 from tests.integration.test_engine_postgres import write_source as pg_source
@@ -46,6 +46,12 @@ def open_page(source: str | None = None) -> AppTest:
 def open_tab(at: AppTest, tab: str) -> AppTest:
     """Open one of the source home's tabs (a click on it): only the open tab is drawn."""
     at.session_state[source_home.TAB_KEY] = tab
+    return ok(at.run())
+
+
+def open_table(at: AppTest, source: str, table: str) -> AppTest:
+    """Open a table's tab in the test run's results: only the open table's details are drawn."""
+    at.session_state[test_run.table_tab_key(source)] = table
     return ok(at.run())
 
 
@@ -99,15 +105,17 @@ def test_demo_source_test_run_shows_rows_schema_and_checks(demo: Path) -> None:
     assert at.status[0].state == "complete"
     overview = grid(at, "test-run-overview").set_index("table")
     assert list(overview.index) == ["customers", "orders", "order_items", "products"]
+    with pytest.raises(AssertionError):  # only the open table (the first) is drawn
+        grid(at, "test-run-orders-sample")
     for table in record.tables:
         landed = preview_rows("demo_shop", "demo_shop", table.name)
         assert overview.loc[table.name, "rows"] == len(landed) == table.rows > 0
-        shown = grid(at, f"test-run-{table.name}-sample")
+        shown = grid(open_table(at, "demo_shop", table.name), f"test-run-{table.name}-sample")
         assert len(shown) == min(100, len(landed))
         assert list(shown.columns) == list(landed.columns)
         assert as_rows(shown) <= as_rows(landed)  # every row shown is a row of the preview DuckDB
         assert overview.loc[table.name, "checks failed"] == 0 and overview.loc[table.name, "checks passed"] > 0
-    schema = grid(at, "test-run-orders-schema").set_index("column")
+    schema = grid(open_table(at, "demo_shop", "orders"), "test-run-orders-schema").set_index("column")
     assert schema.loc["order_id", "type"] == "bigint" and schema.loc["updated_at", "nullable"] == False  # noqa: E712
     checks = grid(at, "test-run-orders-checks")
     assert set(checks["status"]) == {"pass"} and "unique" in " ".join(checks["check"])
@@ -124,11 +132,12 @@ def test_a_second_test_run_shows_what_changed_in_the_schema(demo: Path) -> None:
     click(at, "test-run")
     at = finish(at, "demo_shop")
 
-    schema = grid(at, "test-run-products-schema").set_index("column")
+    schema = grid(open_table(at, "demo_shop", "products"), "test-run-products-schema").set_index("column")
     assert schema.loc["colour", "change"] == "new" and schema.loc["colour", "type"] == "text"
     assert set(schema.drop(index="colour")["change"]) == {""}
     assert f"1 column(s) changed since the previous test run `{first}`" in text(at)
-    assert f"Same columns and types as the previous test run `{first}`" in text(at)  # the other tables
+    open_table(at, "demo_shop", "orders")  # the other tables
+    assert f"Same columns and types as the previous test run `{first}`" in text(at)
 
 
 def test_one_test_run_per_source_across_sessions(ingest_env: Path) -> None:
