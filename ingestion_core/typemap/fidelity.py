@@ -149,7 +149,7 @@ class TablePlan:
         for error in chain:
             text = str(error)
             if GUARD_MARK in text:  # a PostgreSQL guard: the message is ours, inside the driver's error
-                message = text[text.index(GUARD_MARK):].split('"')[0].strip()
+                message = text[text.index(GUARD_MARK):].split('"')[0].rstrip("\\").strip()  # \" in a panic's text
                 name = message[len(GUARD_MARK):].split(" ", 1)[0]
                 return ColumnTypeError(f"table {self.table}, {message[len('ingest: '):]}", [name], self.records())
             field_name = getattr(error, "field_name", None) or getattr(error, "_field_name", None)
@@ -323,7 +323,9 @@ class _PlannedLoaderMixin:
         try:
             for item in super().load_rows(backend_kwargs):  # type: ignore[misc]
                 yield self.plan.conform_arrow(item) if self.connectorx else item
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # connectorx's stream reports a server error as a panic (a BaseException)
             named = self.plan.explain_failure(exc)
             if named is None:
                 raise
