@@ -7,6 +7,10 @@
 plus: `ingest preview --limit 1000` of a 10M-row table as a whole CLI process, and an
 incremental (merge + cursor) run after 1% of the rows changed.
 
+`--rss-rows 20000000` (opt-in, minutes): `ingest run` of a table that large in a child process,
+its peak RSS (ru_maxrss from os.wait4), time and load average, and the landed count and sums
+checked against PostgreSQL.
+
 Needs: PostgreSQL binaries (scripts/bootstrap.sh --test) and, for (c),
 `pip install duckdb-extension-postgres-scanner==1.5.5` (bench/requirements.txt).
 """
@@ -80,6 +84,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big-rows", type=int, default=10_000_000, help="rows of the table previewed")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rss-rows", type=int, default=0,
+                        help="also run a table of this many rows (e.g. 20000000) and report its peak RSS")
+    parser.add_argument("--rss-only", action="store_true", help="only the --rss-rows case")
     args = parser.parse_args()
     server = _start_postgres()
     try:
@@ -90,6 +97,10 @@ def main() -> None:
 
 def run_benchmarks(server, args) -> None:
     server.create_database("bench")
+    if args.rss_rows:
+        peak_rss(server, args.rss_rows)
+    if args.rss_only:
+        return
     server.execute(CREATE.format(name="orders", rows=args.rows), "bench")
     server.execute(CREATE.format(name="big", rows=args.big_rows), "bench")
     server.execute("VACUUM ANALYZE", "bench")
@@ -139,6 +150,40 @@ def run_benchmarks(server, args) -> None:
               f"{elapsed:.2f} s whole process, {result['rows_total']:,} rows loaded")
 
 
+def peak_rss(server, rows: int) -> None:
+    """``ingest run`` of a ``rows``-row table as a child process: peak RSS, time, and the landed
+    table checked against the source (count, sum of ids, sum of amounts)."""
+    import duckdb
+
+    started = time.perf_counter()
+    server.execute(CREATE.format(name="huge", rows=rows), "bench")
+    server.execute("VACUUM ANALYZE huge", "bench")
+    print(f"huge ({rows:,} rows) created in {time.perf_counter() - started:.0f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYTHONPATH": str(REPO), **project(Path(tmp), server)}
+        load_before = os.getloadavg()[0]
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "ingestion_core", "run", "pg", "--tables", "huge", "--json"],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        output = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed, load_after = time.perf_counter() - started, os.getloadavg()[0]
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(output[-2000:].decode())
+        record = json.loads(output)
+        source = server.execute("SELECT count(*), sum(id), sum(amount) FROM huge", "bench")[0]
+        with duckdb.connect(str(Path(tmp) / ".ingest" / "local_duckdb.duckdb"), read_only=True) as con:
+            landed = con.execute("SELECT count(*), sum(id), sum(amount) FROM pg.huge").fetchone()
+            types = con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'huge' "
+                                "AND column_name = 'amount'").fetchone()[0]
+    print(f"ingest run of {rows:,} rows: peak RSS {usage.ru_maxrss / 1024:,.0f} MB, {elapsed:.1f} s whole process, "
+          f"{record['duration_s']:.1f} s in-process, CPU {usage.ru_utime + usage.ru_stime:.1f} s, "
+          f"load average (1 min) {load_before:.2f} -> {load_after:.2f}")
+    print(f"  landed {landed[0]:,} rows, amount {types}; count and sums equal to PostgreSQL's: "
+          f"{tuple(landed) == tuple(source)}")
+    server.execute("DROP TABLE huge", "bench")
+
+
 def child_cpu() -> float:
     """CPU seconds (user + sys) of the finished child processes so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -158,7 +203,7 @@ def project(folder: Path, server) -> dict[str, str]:
         f"name: pg\nowner: bench\nsource:\n  type: postgres\n  host: {server.host}\n  port: {server.port}\n"
         f"  database: bench\n  username: {server.user}\n  password: '${{env:BENCH_PG_PASSWORD}}'\n"
         "defaults: {chunk_size: 100000}\n"
-        "tables:\n  - {name: orders, mode: full}\n  - {name: big, mode: full}\n"
+        "tables:\n  - {name: orders, mode: full}\n  - {name: big, mode: full}\n  - {name: huge, mode: full}\n"
         "  - {name: orders_inc, source_table: orders, mode: merge, primary_key: id, cursor: updated_at}\n"
     )
     return {"INGEST_CONFIG_DIR": str(folder / "configs"), "INGEST_DATA_DIR": str(folder / ".ingest"),

@@ -9,6 +9,8 @@ so tests and several deployments never collide:
   ``$INGEST_DATA_DIR/secrets.toml`` when ``INGEST_DATA_DIR`` is set.
 - ``INGEST_REST_ARROW`` (default ``0``): ``1`` sends full REST loads through dlt's Arrow path
   (docs/rest-sources.md).
+- ``INGEST_DUCKDB_MEMORY_LIMIT`` (default ``300MB``, merges unbounded): the memory a load into
+  DuckDB may use before it spills to disk (docs/operations.md, "Memory of large loads").
 
 Relative paths are taken from the current directory. Relative paths inside configs (a SQLite
 file, a local folder of files) are taken from the project root: the folder holding the config
@@ -18,7 +20,11 @@ dir.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+DUCKDB_MEMORY_LIMIT = "300MB"
+_MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 def config_dir() -> Path:
@@ -62,3 +68,22 @@ def rest_arrow() -> bool:
     """Full REST loads through dlt's Arrow path (``INGEST_REST_ARROW=1``; off by default until a
     table's child tables can move between the Arrow and the JSON path, docs/rest-sources.md)."""
     return os.environ.get("INGEST_REST_ARROW", "0").strip() == "1"
+
+
+def duckdb_memory_limit(merging: bool = False) -> str | None:
+    """DuckDB's ``memory_limit`` for loads into DuckDB destinations (``INGEST_DUCKDB_MEMORY_LIMIT``).
+
+    Unset: 300MB for tables loaded by insert (full, append, incremental), where DuckDB spills to a
+    temporary folder next to the database file (a 20M-row load kept its time and peaked at 0.7 GB
+    instead of 1.4 GB, bench/README.md); None (DuckDB's own default, 80 % of the machine's memory)
+    for merge and scd2 tables, whose de-duplicating window DuckDB cannot spill (a 2M-row merge
+    failed under 300MB). Set: that limit for every load."""
+    value = os.environ.get("INGEST_DUCKDB_MEMORY_LIMIT", "").strip()
+    if not value:
+        return None if merging else DUCKDB_MEMORY_LIMIT
+    if not _MEMORY_SIZE.match(value):
+        raise ValueError(
+            f"INGEST_DUCKDB_MEMORY_LIMIT: '{value}' is not a memory size; write a number and one of the units "
+            f"B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), e.g. 300MB or 2GB, "
+            f"or unset it for the default ({DUCKDB_MEMORY_LIMIT}, merges unbounded)")
+    return value

@@ -324,12 +324,12 @@ def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
     return False
 
 
-def _pipeline(plan: RunPlan, name: str) -> Any:
+def _pipeline(plan: RunPlan, name: str, mode: str = "") -> Any:
     import dlt
 
     return dlt.pipeline(
         pipeline_name=name, pipelines_dir=str(plan.pipelines_dir),
-        destination=plan.destination.destination, staging=plan.destination.staging,
+        destination=plan.destination.destination_for(mode), staging=plan.destination.staging,
         dataset_name=plan.config.dataset_name,
     )
 
@@ -342,7 +342,7 @@ def _drop_pending(plan: RunPlan, table: TableBase) -> None:
 def _load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, result: TableResult,
                 backend_override: str | None) -> None:
     raise_if_cancelled(plan.cancel, table.name)
-    pipeline = _pipeline(plan, pipeline_name(plan.config.name, table.name))
+    pipeline = _pipeline(plan, pipeline_name(plan.config.name, table.name), table_settings.mode)
     workers = plan.config.workers
     if pipeline.has_pending_data:  # a run killed mid-way: finish its package first (no row lost or doubled)
         LOGGER.info("%s: finishing the package a previous run left", table.name)

@@ -62,6 +62,7 @@ class TablePlan:
     table: str
     family: str
     columns: dict[str, ColumnPlan]
+    not_null: frozenset[str] = frozenset()  # columns the source declares NOT NULL
 
     def records(self) -> list[dict[str, Any]]:
         return [c.record() for c in self.columns.values()]
@@ -112,23 +113,26 @@ class TablePlan:
 
     def conform_arrow(self, item: Any) -> Any:
         """connectorx batches cast to the landed types (safe casts: a value that does not fit
-        raises, naming the column)."""
+        raises, naming the column), and NOT NULL columns marked so: connectorx calls every field
+        nullable, which made dlt warn on every batch that the table's hints differ."""
         import pyarrow as pa
 
         if not isinstance(item, pa.Table):
             return item
         for name, plan in self.columns.items():
-            target = _arrow_target(plan.landed)
-            if target is None or name not in item.column_names:
+            if name not in item.column_names:
                 continue
             index = item.column_names.index(name)
-            if item.schema.field(index).type == target:
+            field = item.schema.field(index)
+            target = _arrow_target(plan.landed) or field.type
+            nullable = field.nullable and not (name in self.not_null and item.column(index).null_count == 0)
+            if field.type == target and field.nullable == nullable:
                 continue
             try:
                 converted = item.column(index).cast(target, safe=True)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise self.column_error(plan, str(exc)) from None
-            item = item.set_column(index, pa.field(name, target, item.schema.field(index).nullable), converted)
+            item = item.set_column(index, pa.field(name, target, nullable), converted)
         return item
 
     def column_error(self, plan: ColumnPlan, detail: str) -> ColumnTypeError:
@@ -145,7 +149,7 @@ class TablePlan:
         for error in chain:
             text = str(error)
             if GUARD_MARK in text:  # a PostgreSQL guard: the message is ours, inside the driver's error
-                message = text[text.index(GUARD_MARK):].split('"')[0].strip()
+                message = text[text.index(GUARD_MARK):].split('"')[0].rstrip("\\").strip()  # \" in a panic's text
                 name = message[len(GUARD_MARK):].split(" ", 1)[0]
                 return ColumnTypeError(f"table {self.table}, {message[len('ingest: '):]}", [name], self.records())
             field_name = getattr(error, "field_name", None) or getattr(error, "_field_name", None)
@@ -214,7 +218,7 @@ def plan_table(engine: sa.Engine, table: sa.Table, source_type: str, *, columns:
         info = ColumnInfo(column, _unwrap(column.type), facts.get("declared", {}).get(column.name)
                           or _declared(column, engine), family, facts)
         plans[column.name] = _plan_column(info, overrides.get(column.name), adapter)
-    plan = TablePlan(table.name, family, plans)
+    plan = TablePlan(table.name, family, plans, frozenset(c.name for c in loaded if c.nullable is False))
     _check_cursor(plan, cursor)
     return plan
 
@@ -319,7 +323,9 @@ class _PlannedLoaderMixin:
         try:
             for item in super().load_rows(backend_kwargs):  # type: ignore[misc]
                 yield self.plan.conform_arrow(item) if self.connectorx else item
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # connectorx's stream reports a server error as a panic (a BaseException)
             named = self.plan.explain_failure(exc)
             if named is None:
                 raise

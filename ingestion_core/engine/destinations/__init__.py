@@ -25,6 +25,16 @@ class DestinationPlan:
     merge_strategy: str = "delete-insert"
     serial_load: bool = False  # one load at a time (DuckDB: concurrent DDL conflicts)
     location: str = ""  # where the data lands, for people (no secrets)
+    merge_destination: Any = None  # what merge and scd2 tables load through, when not ``destination``
+
+    def destination_for(self, mode: str) -> Any:
+        """The dlt destination a table of ``mode`` (full, append, incremental, merge, scd2) loads into."""
+        if mode in MERGING_MODES and self.merge_destination is not None:
+            return self.merge_destination
+        return self.destination
+
+
+MERGING_MODES = ("merge", "scd2")
 
 
 DESTINATIONS: dict[str, Callable[[str, Any], DestinationPlan]] = {}

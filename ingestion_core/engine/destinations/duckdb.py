@@ -10,13 +10,27 @@ from ingestion_core.engine.destinations import DestinationPlan, register_destina
 
 
 def duckdb_plan(name: str, path: Path) -> DestinationPlan:
-    import dlt
-
     path.parent.mkdir(parents=True, exist_ok=True)
+    limit, merge_limit = settings.duckdb_memory_limit(), settings.duckdb_memory_limit(merging=True)
     return DestinationPlan(
-        name=name, type="duckdb", destination=resolve_config_once(dlt.destinations.duckdb(str(path))),
+        name=name, type="duckdb", destination=_destination(path, limit),
+        merge_destination=None if merge_limit == limit else _destination(path, merge_limit),
         serial_load=True, location=str(path),
     )
+
+
+def _destination(path: Path, memory_limit: str | None) -> Any:
+    """dlt's DuckDB destination whose every connection carries ``memory_limit`` (None: DuckDB's
+    own default). Set on each connection dlt opens, so that what a connection to the same file
+    set before (the limit is the database's, not the connection's) never carries over."""
+    import dlt
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    if memory_limit is None:
+        credentials = DuckDbCredentials(str(path), statements=["RESET GLOBAL memory_limit"])
+    else:
+        credentials = DuckDbCredentials(str(path), global_config={"memory_limit": memory_limit})
+    return resolve_config_once(dlt.destinations.duckdb(credentials))
 
 
 @register_destination("duckdb")
