@@ -40,7 +40,6 @@ from common import table  # noqa: E402
 PAGE = REPO / "pages" / "source.py"
 PAGES = ["home", "sources", "source_editor", "source", "config_history", "overview", "metrics", "history",
          "quality", "jobs"]
-POLL_S = 0.5  # the Test run section's live fragment redraws every half second
 PG_SOURCE = """name: pg
 owner: bench
 source: {{type: postgres, host: {host}, port: {port}, database: bench, username: {user},
@@ -77,7 +76,7 @@ def click_to_rows(source: str, table_name: str) -> tuple[float, float]:
     """(seconds from the click to the grid drawn, the preview's own duration_s)."""
     from streamlit.testing.v1 import AppTest
 
-    from portal.sources import preview_jobs
+    from portal.sources import preview_jobs, test_run
 
     at = AppTest.from_file(str(PAGE), default_timeout=900)
     at.query_params["source"] = source
@@ -85,8 +84,9 @@ def click_to_rows(source: str, table_name: str) -> tuple[float, float]:
     started = time.perf_counter()
     at.button(key="test-run").click().run()
     job = preview_jobs.current(source)
-    while not job.wait(0):
-        time.sleep(POLL_S)  # the page's poll; a browser draws the grid on the next one
+    # the page's live fragment: every POLL_SECONDS it waits up to END_WAIT_SECONDS for the end
+    while not job.wait(test_run.END_WAIT_SECONDS):
+        time.sleep(test_run.POLL_SECONDS - test_run.END_WAIT_SECONDS)
     at.run()
     elapsed = time.perf_counter() - started
     record = job.record
