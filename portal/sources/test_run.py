@@ -150,9 +150,10 @@ def _flash() -> None:
 def _follow(name: str) -> None:
     """Progress of a running test run, redrawn every half second; the whole page reruns once it ends.
     Each poll first waits up to END_WAIT_SECONDS for the end (an Event, no GIL held): the results
-    show as the run ends, not at the next poll."""
+    show as the run ends, not at the next poll. Not on the draw right after the click (a run that
+    has just started): the page then draws at once."""
     job = preview_jobs.current(name)
-    if job is not None:
+    if job is not None and job.elapsed() >= POLL_SECONDS:
         job.wait(END_WAIT_SECONDS)
     if job is None or not job.running:
         data.refresh_runs()  # the Sources list shows the new last run at once
