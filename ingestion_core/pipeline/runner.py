@@ -36,7 +36,7 @@ from ingestion_core.config.models.source_file import SourceFileBase, TableSettin
 from ingestion_core.config.models.tables import TableBase
 from ingestion_core.config.store import SCHEMA_COMMENT, ConfigStore, dump_yaml
 from ingestion_core.engine.destinations import DestinationPlan, build_destination
-from ingestion_core.engine.destinations.duckdb import preview_plan
+from ingestion_core.engine.destinations.duckdb import kept_open, preview_database, preview_plan
 from ingestion_core.engine.errors import describe, error_class, explain, is_transient, retry_table
 from ingestion_core.engine.hooks import AFTER_TABLE_FAILED, AFTER_TABLE_LOAD
 from ingestion_core.engine.plan import (
@@ -122,8 +122,9 @@ def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", 
     with its own pipeline state: it never touches real data or real incremental cursors."""
     preload.load_heavy_modules()  # before any thread of this run (or of the caller's) can race the imports
     plan = _plan(config, "preview", preview_plan(config.name), actor, trigger, limit, on_progress, None)
-    record = _execute(plan, config.enabled_tables(tables))
-    return PreviewResult(record, _samples(plan, record, sample_rows))
+    with kept_open(preview_database(config.name)):
+        record = _execute(plan, config.enabled_tables(tables))
+        return PreviewResult(record, _samples(plan, record, sample_rows))
 
 
 @dataclass
@@ -575,7 +576,7 @@ def _samples(plan: RunPlan, record: RunRecord, rows: int) -> dict[str, list[dict
     path = plan.destination.location
     if not Path(path).exists():
         return samples
-    with duckdb.connect(path, read_only=True) as connection:
+    with duckdb.connect(path) as connection:  # read-write like the open database it joins (kept_open)
         for result in record.tables:
             if result.status not in ("success", "quality_failed"):
                 continue
