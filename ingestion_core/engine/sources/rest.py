@@ -72,7 +72,8 @@ class RestSource:
         elif arrow_path(ctx):
             from ingestion_core.engine.sources.rest_arrow import arrow_resource
 
-            return arrow_resource(resource, table.name, ctx.pipeline, ctx.cancel)
+            return arrow_resource(resource, table.name, ctx.pipeline, ctx.cancel,
+                                  table.cursor if reads_incrementally(ctx) else None)
         resource.backend = "rest_api"  # type: ignore[attr-defined]
         return resource
 
