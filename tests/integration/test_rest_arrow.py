@@ -7,6 +7,8 @@ to the JSON path (the run record says so) and land exactly what the JSON path la
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from dlt.common.normalizers.json.helpers import get_nested_row_hash
 
+from ingestion_core.config.store import ConfigStore
 from ingestion_core.engine.sources import rest_arrow
 from ingestion_core.pipeline.runner import run_source
 from tests.http_api import ApiServer, make_item, running_api
@@ -130,6 +133,7 @@ def test_nested_lists_objects_timestamps_and_nulls_land_as_on_the_json_path(
     assert types["updated_at"] == types["nested_obj__when"] == "TIMESTAMP WITH TIME ZONE"
     assert (types["note"], types["score"], types["day"]) == ("VARCHAR", "DOUBLE", "VARCHAR")
     assert arrow_path.rows == json_path.rows and arrow_path.child_rows == json_path.child_rows
+    assert arrow_path.rows_so_far == json_path.rows_so_far == arrow_path.records == 250  # child rows are no records
     assert arrow_path.columns == json_path.columns and arrow_path.schema_changes == json_path.schema_changes
 
 
@@ -300,3 +304,62 @@ def test_a_cancel_stops_the_requests_of_an_arrow_run(slow_api: ApiServer, ingest
     holds 50 pages (the cancel is checked per record, not per chunk)."""
     monkeypatch.setenv("INGEST_REST_ARROW", "1")
     cancel_case(slow_api, ingest_env, tmp_path, "reads")
+
+
+def landed_files(lake: Path, dataset: str, file_format: str) -> dict[str, Any]:
+    """:func:`landed_tables` for a filesystem destination: per table its columns (name, Arrow
+    type, nullable) in order, row count and every row's values (child rows through their parents)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    def read(folder: Path) -> Any:
+        if file_format == "delta":
+            return DeltaTable(str(folder)).to_pyarrow_table()
+        files = sorted(folder.rglob(f"*.{file_format}*"))
+        assert files, folder
+        return pa.concat_tables([pq.read_table(f) if file_format == "parquet" else json_lines(f) for f in files],
+                                promote_options="permissive")
+
+    def json_lines(path: Path) -> Any:
+        data = path.read_bytes()
+        return pj.read_json(io.BytesIO(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data))
+
+    folders = sorted(p for p in (lake / dataset).iterdir() if p.is_dir() and not p.name.startswith("_dlt"))
+    tables = {p.name: read(p) for p in folders}
+    rows = {n: t.to_pylist() for n, t in tables.items()}
+    by_id = {r["_dlt_id"]: (name, r) for name, table in rows.items() for r in table}
+
+    def values(name: str, row: dict[str, Any]) -> tuple:
+        own = tuple(sorted((k, str(v)) for k, v in row.items() if not k.startswith("_dlt") or k == "_dlt_list_idx"))
+        return (name, own) if "_dlt_parent_id" not in row else (name, own, values(*by_id[row["_dlt_parent_id"]]))
+
+    return {n: {"columns": [(f.name, str(f.type), f.nullable) for f in t.schema], "rows": t.num_rows,
+                "values": sorted(values(n, r) for r in rows[n])} for n, t in tables.items()}
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "delta", "jsonl"])
+def test_filesystem_destinations_land_as_on_the_json_path(http_api: ApiServer, monkeypatch: pytest.MonkeyPatch,
+                                                          ingest_env: Path, file_format: str) -> None:
+    """Parquet and Delta files: the Arrow path lands what the JSON path lands (two runs, a full
+    load and an append). JSONL stays on the JSON path."""
+    lake = ingest_env / "lake"
+    (ingest_env / "configs" / "destinations" / "lake.yaml").write_text(
+        f"type: filesystem\nbucket_url: {lake}\nformat: {file_format}\n")
+    backends = []
+    for mode, records in (("full", [rich(i) for i in range(1, 201)]), ("append", [rich(i) for i in range(201, 301)])):
+        http_api.items = records
+        for name, switch in (("json", "0"), ("arrow", "1")):
+            monkeypatch.setenv("INGEST_REST_ARROW", switch)
+            write_source(http_api, TABLE % f", mode: {mode}", name=name, paginator=OFFSET)
+            path = ingest_env / "configs" / "sources" / f"{name}.yaml"
+            path.write_text(path.read_text().replace("tables:\n", "destination: lake\ntables:\n"))
+            record = run_source(ConfigStore().load_source(name).config, actor="ana")
+            assert record.status == "success", record.tables[0].error
+        backends.append(record.tables[0].backend)
+    expected, got = landed_files(lake, "json", file_format), landed_files(lake, "arrow", file_format)
+    assert sorted(got) == sorted(expected) and "items__lines__codes" in got
+    for name in expected:
+        assert got[name] == expected[name], name
+    assert backends == (["rest_api"] * 2 if file_format == "jsonl" else ["rest_arrow"] * 2)

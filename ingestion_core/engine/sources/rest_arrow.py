@@ -111,7 +111,8 @@ def _arrow_chunks(resource: Any, name: str, cancel: Any) -> Any:
                 if parent is not None and table_name not in children:
                     children[table_name] = parent
                     _hint_nested(current, table_name, parent)
-                yield dlt.mark.with_table_name(arrow, table_name)
+                # the root's rows go to the resource's table; the child tables' are marked (not records)
+                yield arrow if parent is None else dlt.mark.with_table_name(arrow, table_name)
                 nested_as_on_the_json_path(schema, children)
     return gen
 
