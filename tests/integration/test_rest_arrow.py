@@ -164,6 +164,19 @@ def test_records_arrow_cannot_type_as_dlt_fall_back_to_the_json_path(
     assert (arrow_path.backend, arrow_path.attempts) == ("rest_api", 2)  # fell back, read again as dicts
 
 
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_decimal_field_whose_first_value_is_whole_stays_on_the_arrow_path(
+        http_api: ApiServer, monkeypatch: pytest.MonkeyPatch, nested: bool) -> None:
+    """1.0 in the JSON is a float (dlt types the column double), unlike 1: the record says which,
+    so the table is not read twice (an API's pages asked for again)."""
+    prices = [0.0, 1.5, 2.0, None, 3.25]
+    records = [{"id": i + 1, "price": ({"eur": p} if nested else p)} for i, p in enumerate(prices * 30)]
+    _, arrow_path = load_both(http_api, records, monkeypatch)
+    assert (arrow_path.backend, arrow_path.attempts) == ("rest_arrow", 1)
+    column = "price__eur" if nested else "price"
+    assert (column, "DOUBLE", "YES") in landed_tables("arrow")["items"]["columns"]
+
+
 def in_turn(api: ApiServer, monkeypatch: pytest.MonkeyPatch, *steps: tuple[str, str, list[Any]],
             status: str = "success", **run: Any) -> list[Any]:
     """Each step (``INGEST_REST_ARROW`` for source ``arrow``, table YAML, records) run by source
@@ -363,3 +376,18 @@ def test_filesystem_destinations_land_as_on_the_json_path(http_api: ApiServer, m
     for name in expected:
         assert got[name] == expected[name], name
     assert backends == (["rest_api"] * 2 if file_format == "jsonl" else ["rest_arrow"] * 2)
+
+
+def test_child_tables_of_the_first_arrow_version_fail_the_table_with_the_fix() -> None:
+    """That version made child tables as root tables (no ``parent``): neither path can add to
+    them; the table fails before reading, naming the refresh that loads it again."""
+    import dlt
+    from dlt.common.schema.utils import new_table
+
+    schema = dlt.Schema("api")
+    schema.update_table(new_table("items", columns=[{"name": "id", "data_type": "bigint"}]))
+    schema.update_table(new_table("items__tags", columns=[{"name": "value", "data_type": "text"}]))
+    with pytest.raises(rest_arrow.ArrowTablesError, match=r"items__tags .*ingest run <source> --refresh items"):
+        rest_arrow.Converter(schema, "items", "1")
+    schema.tables["items__tags"]["parent"] = "items"  # as dlt's JSON path (and the Arrow path now) make it
+    rest_arrow.Converter(schema, "items", "1")

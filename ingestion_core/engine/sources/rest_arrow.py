@@ -172,6 +172,7 @@ class Converter:
 
         self.schema, self.naming, self.root, self.load_id = schema, schema.naming, root, load_id
         self.types: dict[str, dict[str, str]] = {}  # table -> column -> dlt type, this run's chunks
+        self.rows: list[Any] = []  # the chunk's records
         detections = set(schema.settings.get("detections") or ()) - {"iso_timestamp"}
         if detections:
             raise ArrowFallback(f"the schema detects {', '.join(sorted(detections))} too")
@@ -195,6 +196,7 @@ class Converter:
             raise ArrowFallback(f"rows Arrow cannot type: {exc}") from None
         if not pa.types.is_struct(array.type):
             raise ArrowFallback(f"records are {array.type}, not objects")
+        self.rows = rows  # the records, for a root field's first value as the JSON had it
         return self._relational(array, self.root, None, None)
 
     # --- one table and its lists -------------------------------------------------------------
@@ -232,29 +234,30 @@ class Converter:
         object first): objects -> ``a__b`` columns (a null object nulls its fields), lists apart."""
         import pyarrow as pa
 
-        stack: list[tuple[Any, tuple[str, ...]]] = [(array, ())]
+        stack: list[tuple[Any, tuple[str, ...], tuple[str, ...]]] = [(array, (), ())]  # + the fields' keys
         while stack:
-            struct, path = stack.pop()
+            struct, path, keys = stack.pop()
             for field, child in zip(struct.type, struct.flatten(), strict=True):
                 if not field.name or field.name.isspace():
                     raise ArrowFallback(f"{table}: a field without a name")
                 name = self.naming.normalize_identifier(field.name)
                 if pa.types.is_struct(field.type):
-                    stack.append((child, (*path, name)))
+                    stack.append((child, (*path, name), (*keys, field.name)))
                 elif pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
                     key = (*path, self.naming.normalize_table_identifier(field.name))
                     if key in lists:
                         raise ArrowFallback(f"{table}: two lists named {'__'.join(key)} once normalized")
                     lists[key] = child
                 elif not pa.types.is_null(field.type):  # dlt makes no column of only-null values
-                    self._add(out, table, self.naming.shorten_fragments(*path, name) if path else name, child)
+                    column = self.naming.shorten_fragments(*path, name) if path else name
+                    self._add(out, table, column, child, (*keys, field.name))
 
-    def _add(self, out: dict[str, Any], table: str, column: str, array: Any) -> None:
+    def _add(self, out: dict[str, Any], table: str, column: str, array: Any, keys: tuple[str, ...] = ()) -> None:
         if column in out:
             raise ArrowFallback(f"{table}: two fields named {column} once normalized")
-        out[column] = self._typed(table, column, array)
+        out[column] = self._typed(table, column, array, keys)
 
-    def _typed(self, table: str, column: str, array: Any) -> Any:
+    def _typed(self, table: str, column: str, array: Any, keys: tuple[str, ...]) -> Any:
         """The column as dlt types it: the type it already has (this run or the schema), else
         the first value's; anything else falls back."""
         import pyarrow as pa
@@ -268,12 +271,29 @@ class Converter:
         dlt_type = _DLT_TYPES.get(str(array.type))
         if dlt_type is None:
             raise ArrowFallback(f"{table}.{column}: values of type {array.type}")
-        if dlt_type == "double" and known is None and _first_is_whole(array):
+        if dlt_type == "double" and known is None and self._first_is_int(table, array, keys):
             raise ArrowFallback(f"{table}.{column}: a whole number first, then decimals (dlt adds a variant column)")
         if known is not None and known != dlt_type:
             raise ArrowFallback(f"{table}.{column}: {dlt_type} values in a {known} column")
         self.types.setdefault(table, {})[column] = dlt_type
         return array
+
+    def _first_is_int(self, table: str, array: Any, keys: tuple[str, ...]) -> bool:
+        """The first non-null value of a double column was an int in the JSON: dlt would type the
+        column bigint (and add a variant column for the decimals). A root field's value is read from
+        the record (``keys``: its path of keys); a child table's first whole value counts as an int
+        (safe side: 1.0 falls back too)."""
+        import pyarrow.compute as pc
+
+        index = pc.index(pc.is_valid(array), True).as_py()
+        if index < 0:
+            return False
+        if table != self.root or not keys:
+            return float(array[index].as_py()).is_integer()
+        value = self.rows[index]
+        for key in keys:
+            value = value[key]
+        return type(value) is int
 
     def _known(self, table: str, column: str) -> str | None:
         if column in self.types.get(table, {}):
@@ -307,13 +327,6 @@ def _timestamps(array: Any, table: str, column: str, force: bool) -> Any:
         return pc.cast(array, pa.timestamp("us", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise ArrowFallback(f"{table}.{column}: a timestamp value that does not parse: {exc}") from None
-
-
-def _first_is_whole(array: Any) -> bool:
-    """The first non-null value of a double column is whole: it may have been an int in the JSON,
-    which dlt would have typed bigint (safe side: 1.0 falls back too)."""
-    valid = array.drop_null()
-    return len(valid) > 0 and float(valid[0].as_py()).is_integer()
 
 
 def _table(data: dict[str, Any], system: dict[str, Any]) -> Any:
