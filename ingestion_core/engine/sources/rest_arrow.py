@@ -25,6 +25,7 @@ Example (what :class:`~ingestion_core.engine.sources.rest.RestSource` does for a
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +33,9 @@ from ingestion_core.engine.sources import ReadAgainError
 
 CHUNK_ROWS = 5000
 """Rows per Arrow chunk: dlt computes a table's schema once per Arrow item, so bigger is cheaper."""
+FLUSH_SECONDS = 1.0
+"""A chunk goes on once its first record waited this long, full or not: a slow API's records are
+counted (the run's rows so far) while it is read, not per 5,000."""
 BACKEND = "rest_arrow"
 ROW_KEY = {"_dlt_id": {"name": "_dlt_id", "unique": True, "row_key": True}}
 NESTED_KEYS = {**ROW_KEY, "_dlt_parent_id": {"name": "_dlt_parent_id", "parent_key": True}}
@@ -143,14 +147,19 @@ def nested_as_on_the_json_path(schema: Any, children: dict[str, str]) -> None:
 
 
 def _batches(resource: Any, size: int, name: str, cancel: Any) -> Iterator[list[Any]]:
+    """Chunks of ``size`` records, or fewer once the chunk's first record waited ``FLUSH_SECONDS``
+    (checked as each record arrives); the cancel is checked before every record."""
     from ingestion_core.common.cancellation import raise_if_cancelled
 
     rows: list[Any] = []
+    started = 0.0
     for row in resource:
         if cancel is not None:
             raise_if_cancelled(cancel, name)
+        if not rows:
+            started = time.monotonic()
         rows.append(row)
-        if len(rows) >= size:
+        if len(rows) >= size or time.monotonic() - started >= FLUSH_SECONDS:
             yield rows
             rows = []
     if rows:
