@@ -61,4 +61,4 @@ def resolve_local_path(value: str) -> Path:
 def rest_arrow() -> bool:
     """REST loads through dlt's Arrow path where it applies (on unless ``INGEST_REST_ARROW=0``;
     docs/rest-sources.md)."""
-    return os.environ.get("INGEST_REST_ARROW", "1").strip() != "0"
+    return os.environ.get("INGEST_REST_ARROW", "1").strip().lower() not in ("0", "false", "no", "off")

@@ -391,3 +391,14 @@ def test_child_tables_of_the_first_arrow_version_fail_the_table_with_the_fix() -
         rest_arrow.Converter(schema, "items", "1")
     schema.tables["items__tags"]["parent"] = "items"  # as dlt's JSON path (and the Arrow path now) make it
     rest_arrow.Converter(schema, "items", "1")
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("1", True), ("0", False), (" off ", False), ("false", False)])
+def test_the_arrow_path_is_on_unless_switched_off(monkeypatch: pytest.MonkeyPatch, value: str | None, on: bool) -> None:
+    from ingestion_core.common import settings
+
+    if value is None:
+        monkeypatch.delenv("INGEST_REST_ARROW", raising=False)
+    else:
+        monkeypatch.setenv("INGEST_REST_ARROW", value)
+    assert settings.rest_arrow() is on
