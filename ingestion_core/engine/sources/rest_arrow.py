@@ -60,9 +60,9 @@ def arrow_resource(resource: Any, name: str, pipeline: str, cancel: Any = None, 
     # JSON path). dlt's extractor reads it when the extract starts: set before
     os.environ[f"{pipeline.upper()}__NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"] = "false"
 
-    count_nested_tables_by_their_root()
     from dlt.common.jsonpath import extract_simple_field_name
 
+    count_nested_tables_by_their_root()
     columns = dict(ROW_KEY)
     if column := cursor and extract_simple_field_name(cursor):  # dlt's incremental hints it on the JSON path
         columns[column] = {"name": column, "incremental": True}
@@ -77,8 +77,9 @@ def count_nested_tables_by_their_root() -> None:
     ``schema.get_table(name)["resource"]``, which dlt sets on root tables only (``merge_table``
     refuses it on a nested one). dlt's own JSON path never meets it, as nested tables get their
     rows at normalize; any resource that yields into a table hinted ``parent_table_name`` does
-    (dicts too). Here the metrics lookup sees a nested table's root's resource, for the call
-    only: the schema dlt saves is unchanged. Idempotent; a dlt without the defect is left alone."""
+    (dicts too; tests/integration/test_rest_arrow.py shows it). Here the metrics lookup sees a
+    nested table's root's resource, for the call only: the schema dlt saves is unchanged. Patches
+    dlt's ``Extract`` class once per process (idempotent); drop it when dlt looks up the root itself."""
     from dlt.common.schema.utils import get_root_table, is_nested_table
     from dlt.extract.extract import Extract
 
