@@ -1,7 +1,8 @@
 """REST API -> DuckDB, in one run (issue 5: REST sources):
 
-  (a) `ingest run` of a rest_api source (its own record gives the in-process time)
-  (a2) the same with INGEST_REST_ARROW=1: dlt's Arrow path (issue 18 target 3)
+  (a) `ingest run` of a rest_api source (its own record gives the in-process time): by default
+      through dlt's Arrow path (engine/sources/rest_arrow.py, issue 18 target 3)
+  (a0) the same with INGEST_REST_ARROW=0: dlt's JSON path
   (b) plain dlt `rest_api_source` with its best settings (parquet loader files)
   (c) fetching the pages with plain `requests`, no dlt: the floor
 
@@ -12,7 +13,7 @@ nested object) served by tests/http_api.py in a process of its own on 127.0.0.1;
     .venv/bin/python bench/bench_rest.py [--items 100000] [--page-size 100] [--repeat 5] [--no-preview]
 
 Every round runs each candidate once (the order rotated); the ratios plain/ingest are taken
-within a round. The result check compares (a) and (a2) with (b): tables, columns, types, rows
+within a round. The result check compares (a) and (a0) with (b): tables, columns, types, rows
 and a checksum per table.
 """
 
@@ -100,7 +101,8 @@ def run_process(command: list[str], env: dict[str, str] | None = None) -> Measur
     """Run a process; its wall time, and its CPU time and peak RSS from its own rusage (os.wait4)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=out, stderr=err, cwd=REPO)
+        base = {k: v for k, v in os.environ.items() if k != "INGEST_REST_ARROW"}  # each candidate sets its own
+        process = subprocess.Popen(command, env={**base, **(env or {})}, stdout=out, stderr=err, cwd=REPO)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -147,20 +149,20 @@ INGEST = [sys.executable, "-m", "ingestion_core"]  # this checkout's `ingest` (r
 
 
 CANDIDATES = {
-    "a": "(a) ingest run (dlt's JSON path, today's default)",
-    "a2": "(a2) ingest run, INGEST_REST_ARROW=1 (Arrow path)",
+    "a": "(a) ingest run (default: dlt's Arrow path)",
+    "a0": "(a0) ingest run, INGEST_REST_ARROW=0 (dlt's JSON path)",
     "b": "(b) plain dlt rest_api_source, parquet",
     "c": "(c) requests only (the floor)",
 }
 
 
 def run_benchmarks(folder: Path, url: str, args: argparse.Namespace) -> None:
-    env = project(folder / "json", url, args.page_size)
-    env_arrow = {**project(folder / "arrow", url, args.page_size), "INGEST_REST_ARROW": "1"}
+    env = project(folder / "arrow", url, args.page_size)  # the default: no INGEST_REST_ARROW (run_process drops it)
+    env_json = {**project(folder / "json", url, args.page_size), "INGEST_REST_ARROW": "0"}
     plain_code = PLAIN_DLT.format(url=url, size=args.page_size, dir=str(folder / "plain"),
                                   db=str(folder / "plain.duckdb"))
     floor_code = FETCH_FLOOR.format(url=url, items=args.items, size=args.page_size)
-    commands = {"a": ([*INGEST, "run", "api", "--json"], env), "a2": ([*INGEST, "run", "api", "--json"], env_arrow),
+    commands = {"a": ([*INGEST, "run", "api", "--json"], env), "a0": ([*INGEST, "run", "api", "--json"], env_json),
                 "b": ([sys.executable, "-c", plain_code], None), "c": ([sys.executable, "-c", floor_code], None)}
     runs: dict[str, list[Measured]] = {key: [] for key in commands}
     loads = []
@@ -170,17 +172,17 @@ def run_benchmarks(folder: Path, url: str, args: argparse.Namespace) -> None:
             measured = run_process(*commands[key])
             if key.startswith("a"):
                 record = json.loads(measured.output)
-                assert record["tables"][0]["backend"] == ("rest_arrow" if key == "a2" else "rest_api"), record
+                assert record["tables"][0]["backend"] == ("rest_arrow" if key == "a" else "rest_api"), record
                 measured.inside = record["duration_s"]
             runs[key].append(measured)
         loads.append(os.getloadavg()[0])
     for sub in ("json", "arrow"):
         assert landed_rows(folder / sub) == (args.items, args.items)
     expected = describe(folder / "plain.duckdb", "bench_plain")
-    for key, db in (("a", folder / "json"), ("a2", folder / "arrow")):
+    for key, db in (("a", folder / "arrow"), ("a0", folder / "json")):
         got = describe(db / ".ingest" / "local_duckdb.duckdb", "api")
         assert got == expected, f"{key} landed otherwise than plain dlt:\n{got}\n{expected}"
-    print(f"result check: (a) and (a2) land the same tables, columns, types, rows and checksums as (b): {expected}")
+    print(f"result check: (a) and (a0) land the same tables, columns, types, rows and checksums as (b): {expected}")
     report(runs, args, loads)
 
 
@@ -195,7 +197,7 @@ def report(runs: dict[str, list[Measured]], args: argparse.Namespace, loads: lis
     print(f"REST API -> DuckDB, {n:,} records in {n // args.page_size:,} pages, median (min-max) of {args.repeat}")
     print(table(rows, ("method", "seconds in-process", "seconds whole process", "CPU seconds", "rows/s",
                        "peak MB")))
-    for key in ("a", "a2"):
+    for key in ("a", "a0"):
         pairs = list(zip(runs["b"], runs[key], strict=True))
         print(f"plain/{key} same round: in-process {spread([b.inside / x.inside for b, x in pairs])}, "
               f"CPU {spread([b.cpu / x.cpu for b, x in pairs])}")

@@ -65,13 +65,14 @@ def _row_count(chunk: Any) -> int:
     return len(chunk) if isinstance(chunk, list) or hasattr(chunk, "columns") else 1
 
 
-def stop_when_cancelled(cancel: threading.Event, table: str, counter: RowCounter | None = None) -> Callable[[Any], Any]:
-    """A map step for a dlt resource: passes each chunk through (counted by ``counter``), or stops
-    the extract once cancelled."""
+def stop_when_cancelled(cancel: threading.Event, table: str,
+                        counter: RowCounter | None = None) -> Callable[[Any, Any], Any]:
+    """A map step for a dlt resource: passes each chunk through (counted by ``counter``, unless
+    it is marked for another table: a REST record's child rows), or stops the extract once cancelled."""
 
-    def check(chunk: Any) -> Any:
+    def check(chunk: Any, meta: Any = None) -> Any:
         raise_if_cancelled(cancel, table)
-        if counter is not None:
+        if counter is not None and getattr(meta, "table_name", None) is None:
             counter.add(chunk)
         return chunk
 

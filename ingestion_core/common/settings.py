@@ -7,8 +7,8 @@ so tests and several deployments never collide:
   pipeline folders, logs, the bin of deleted configs and the audit log
 - ``INGEST_SECRETS_FILE``: the local secrets file. Default ``.dlt/secrets.toml``, or
   ``$INGEST_DATA_DIR/secrets.toml`` when ``INGEST_DATA_DIR`` is set.
-- ``INGEST_REST_ARROW`` (default ``0``): ``1`` sends full REST loads through dlt's Arrow path
-  (docs/rest-sources.md).
+- ``INGEST_REST_ARROW`` (default ``1``): full, append and incremental REST loads go through
+  dlt's Arrow path; ``0`` keeps them on dlt's JSON path (docs/rest-sources.md).
 - ``INGEST_DUCKDB_MEMORY_LIMIT`` (default ``300MB``, merges unbounded): the memory a load into
   DuckDB may use before it spills to disk (docs/operations.md, "Memory of large loads").
 
@@ -65,9 +65,9 @@ def resolve_local_path(value: str) -> Path:
 
 
 def rest_arrow() -> bool:
-    """Full REST loads through dlt's Arrow path (``INGEST_REST_ARROW=1``; off by default until a
-    table's child tables can move between the Arrow and the JSON path, docs/rest-sources.md)."""
-    return os.environ.get("INGEST_REST_ARROW", "0").strip() == "1"
+    """REST loads through dlt's Arrow path where it applies (on unless ``INGEST_REST_ARROW=0``;
+    docs/rest-sources.md)."""
+    return os.environ.get("INGEST_REST_ARROW", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def duckdb_memory_limit(merging: bool = False) -> str | None:

@@ -359,7 +359,8 @@ def _resource(plan: RunPlan, table: TableBase, table_settings: TableSettings, re
               backend_override: str | None) -> Any:
     """The table's dlt resource with its hints, counted chunk by chunk and stopped by a cancel."""
     ctx = BuildContext(plan.config, table, table_settings, plan.destination.type, plan.limit, backend_override,
-                       "" if plan.kind == "preview" else pipeline_name(plan.config.name, table.name), plan.cancel)
+                       "" if plan.kind == "preview" else pipeline_name(plan.config.name, table.name), plan.cancel,
+                       plan.destination.loader_file_format)
     try:
         resource = get_source_kind(plan.config.source_type).resource(ctx)
     except Exception as exc:  # a refused column: its decisions still show in the preview

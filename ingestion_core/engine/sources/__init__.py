@@ -47,6 +47,7 @@ class BuildContext:
     backend_override: str | None = None  # the runner's fallback after a backend failed
     pipeline: str = ""  # the dlt pipeline the table is loaded by
     cancel: Any = None  # the run's cancel event (threading.Event), for readers that batch pages
+    file_format: str | None = None  # the destination's loader file format (parquet, jsonl ...)
 
 
 def reads_incrementally(ctx: BuildContext) -> bool:

@@ -72,7 +72,8 @@ class RestSource:
         elif arrow_path(ctx):
             from ingestion_core.engine.sources.rest_arrow import arrow_resource
 
-            return arrow_resource(resource, table.name, ctx.pipeline, ctx.cancel)
+            return arrow_resource(resource, table.name, ctx.pipeline, ctx.cancel,
+                                  table.cursor if reads_incrementally(ctx) else None)
         resource.backend = "rest_api"  # type: ignore[attr-defined]
         return resource
 
@@ -85,16 +86,21 @@ class RestSource:
 ARROW_MODES = ("full", "append", "incremental")
 """Modes whose tables go through dlt's Arrow path (merge and scd2 stay on the JSON path: their
 child tables need dlt's root ids and row hashes)."""
+ARROW_DESTINATIONS = {("duckdb", "parquet"), ("filesystem", "parquet")}
+"""(destination type, loader file format) the Arrow path is proven on (tests/integration/
+test_rest_arrow.py: the same tables and rows as the JSON path); filesystem parquet covers Delta
+tables too. JSONL files and Databricks stay on the JSON path."""
 
 
 def arrow_path(ctx: BuildContext) -> bool:
-    """A full read of a replace / append table into DuckDB, with schema evolution ``evolve``,
-    when switched on (``INGEST_REST_ARROW=1``) and the runner did not fall back to dicts."""
+    """A full read of a replace / append table into DuckDB, Parquet or Delta files, with schema
+    evolution ``evolve`` and no lookback: on by default (``INGEST_REST_ARROW=0`` turns it off),
+    unless the runner fell back to dicts."""
     from ingestion_core.common import settings
 
     return (settings.rest_arrow() and ctx.backend_override != "dicts" and bool(ctx.pipeline)
-            and ctx.destination_type == "duckdb" and ctx.settings.mode in ARROW_MODES and not ctx.table.lookback
-            and ctx.settings.schema_evolution == "evolve")
+            and (ctx.destination_type, ctx.file_format) in ARROW_DESTINATIONS and ctx.settings.mode in ARROW_MODES
+            and not ctx.table.lookback and ctx.settings.schema_evolution == "evolve")
 
 
 # --- dlt's RESTAPIConfig from the models ---------------------------------------------------
