@@ -59,7 +59,7 @@ class Breakdown:
         from ingestion_core.engine import plan as run_plan
         from ingestion_core.engine import sources
         from ingestion_core.observe import records
-        from ingestion_core.pipeline import runner
+        from ingestion_core.pipeline import preview, runner, table_load
         from ingestion_core.quality import checks as quality
         from ingestion_core.quality import schema_changes
 
@@ -76,7 +76,7 @@ class Breakdown:
 
         runner._run_table = run_table
         self._undo.append(lambda: setattr(runner, "_run_table", original_run_table))
-        original_together, original_after = runner._preview_together, runner._after_load
+        original_together, original_after = runner.preview_together, table_load.after_load
 
         def together(plan: Any, tables: Any) -> bool:  # a preview's tables in one pipeline: one row
             self._local.table = "(together)"
@@ -94,16 +94,18 @@ class Breakdown:
             finally:
                 self._local.table = outer
 
-        runner._preview_together, runner._after_load = together, after_load
-        self._undo.append(lambda: setattr(runner, "_preview_together", original_together))
-        self._undo.append(lambda: setattr(runner, "_after_load", original_after))
-        self._wrap(runner, "_pipeline", "setup")
+        runner.preview_together = together
+        self._undo.append(lambda: setattr(runner, "preview_together", original_together))
+        for module in (table_load, preview):  # each calls after_load / pipeline_for by its own name
+            module.after_load = after_load
+            self._undo.append(lambda module=module: setattr(module, "after_load", original_after))
+            self._wrap(module, "pipeline_for", "setup")
         for step in ("extract", "normalize", "load"):
             self._wrap(Pipeline, step, step)
-        self._wrap(runner, "_samples", "samples")
+        self._wrap(runner, "samples", "samples")
         self._wrap(run_plan, "write_record", "record_writes")
         self._wrap(records, "write_record", "record_writes")
-        original_slot = runner.load_slot
+        original_slot = table_load.load_slot
 
         @contextlib.contextmanager
         def slot(destination: Any) -> Iterator[None]:
@@ -112,10 +114,10 @@ class Breakdown:
                 self.seconds[self._table()]["load_wait"] += time.perf_counter() - started
                 yield
 
-        runner.load_slot = slot
-        self._undo.append(lambda: setattr(runner, "load_slot", original_slot))
+        table_load.load_slot = slot
+        self._undo.append(lambda: setattr(table_load, "load_slot", original_slot))
         hooks = {schema_changes.record_schema_changes: "schema_changes", quality.check_loaded_table: "checks"}
-        originals = list(runner.AFTER_TABLE_LOAD)
+        originals = list(table_load.AFTER_TABLE_LOAD)
 
         def timed_hook(hook: Callable[..., None], step: str) -> Callable[..., None]:
             def run(*args: Any) -> None:
@@ -123,16 +125,16 @@ class Breakdown:
                     hook(*args)
             return run
 
-        runner.AFTER_TABLE_LOAD[:] = [timed_hook(h, hooks.get(h, "hooks")) for h in originals]
-        self._undo.append(lambda: runner.AFTER_TABLE_LOAD.__setitem__(slice(None), originals))
+        table_load.AFTER_TABLE_LOAD[:] = [timed_hook(h, hooks.get(h, "hooks")) for h in originals]
+        self._undo.append(lambda: table_load.AFTER_TABLE_LOAD.__setitem__(slice(None), originals))
         original_kind = sources.get_source_kind
 
         def get_kind(name: str) -> Any:
             kind = original_kind(name)
             return _TimedKind(kind, self)
 
-        runner.get_source_kind = get_kind
-        self._undo.append(lambda: setattr(runner, "get_source_kind", original_kind))
+        table_load.get_source_kind = get_kind  # the resources are built there
+        self._undo.append(lambda: setattr(table_load, "get_source_kind", original_kind))
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -56,7 +56,8 @@ from ingestion_core.pipeline.locks import (  # noqa: F401  (run control's errors
     lock_path,
     source_lock,
 )
-from ingestion_core.pipeline.runner import cursor_state, refresh_set
+from ingestion_core.pipeline.runner import refresh_set
+from ingestion_core.pipeline.table_load import cursor_state
 
 LOGGER = logging.getLogger("ingestion_core.pipeline.run_control")
 START_TIMEOUT_S = 90.0  # a loaded machine may take a while to import dlt in the child

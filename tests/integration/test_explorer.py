@@ -16,8 +16,9 @@ import pytest
 from ingestion_core.common import settings
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.engine.destinations.duckdb import preview_database, preview_plan
+from ingestion_core.engine.plan import load_slot
 from ingestion_core.pipeline.explorer import ExplorerError, export_table, preview_tables, query_preview
-from ingestion_core.pipeline.runner import load_slot, preview_source
+from ingestion_core.pipeline.runner import preview_source
 from tests.conftest import REPO_CONFIGS
 
 SECRET = "s3cr3t-explorer-value"

@@ -54,7 +54,7 @@ def test_one_pipeline_gives_each_table_its_own_figures(shop: Path, monkeypatch: 
     assert rows == {"customers": 120, "orders": 500, "items": 500}, rows
     assert together.record.rows_total == 1120
 
-    monkeypatch.setattr(runner, "_preview_together", lambda plan, tables: False)  # a pipeline per table
+    monkeypatch.setattr(runner, "preview_together", lambda plan, tables: False)  # a pipeline per table
     alone = preview_source(config, actor="ana", limit=500)
     assert (shop / ".ingest" / "preview" / "shop__orders").is_dir()
     assert figures(together) == figures(alone)
@@ -102,6 +102,6 @@ def test_an_api_with_a_child_table_previews_in_one_pipeline(ingest_env: Path, mo
         log = Path(together.record.log_path).read_text(encoding="utf-8")
         assert "the tables together failed" not in log, log
         assert {t.name: t.records for t in together.record.tables} == {"users": 5, "posts": 9, "items": 120}
-        monkeypatch.setattr(runner, "_preview_together", lambda plan, tables: False)
+        monkeypatch.setattr(runner, "preview_together", lambda plan, tables: False)
         alone = preview_source(config, actor="ana", limit=120)
     assert figures(together) == figures(alone)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingestion_core.config.store import ConfigStore
-from ingestion_core.pipeline import runner
+from ingestion_core.pipeline import table_load
 from ingestion_core.pipeline.runner import preview_source, run_source
 from ingestion_core.quality import reconcile
 
@@ -50,7 +50,7 @@ def between_load_and_count(monkeypatch: pytest.MonkeyPatch):
     def plant(project: Path, *statements: str) -> None:
         def hook(pipeline, plan, table, result) -> None:
             change_source(project, *statements)
-        monkeypatch.setattr(runner, "AFTER_TABLE_LOAD", [hook, *runner.AFTER_TABLE_LOAD])
+        monkeypatch.setattr(table_load, "AFTER_TABLE_LOAD", [hook, *table_load.AFTER_TABLE_LOAD])
     return plant
 
 

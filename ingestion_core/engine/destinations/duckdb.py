@@ -28,10 +28,13 @@ def _destination(path: Path, memory_limit: str | None) -> Any:
     import dlt
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+    # the path as a mapping, not as the first argument: parsing that imports DuckDB (to tell a
+    # connection from a path), which planning a run does not need yet (tests/unit/test_import_cost.py)
+    database = {"database": str(path)}
     if memory_limit is None:
-        credentials = DuckDbCredentials(str(path), statements=["RESET GLOBAL memory_limit"])
+        credentials = DuckDbCredentials(database, statements=["RESET GLOBAL memory_limit"])
     else:
-        credentials = DuckDbCredentials(str(path), global_config={"memory_limit": memory_limit})
+        credentials = DuckDbCredentials(database, global_config={"memory_limit": memory_limit})
     return resolve_config_once(dlt.destinations.duckdb(credentials))
 
 
