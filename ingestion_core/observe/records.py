@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -241,13 +242,15 @@ def _read_json(source: str, columns: dict[str, str], filename: bool = False) -> 
 
 
 def query_runs(
-    sql_where: str = "TRUE", params: list[Any] | None = None, limit: int | None = None
+    sql_where: str = "TRUE", params: list[Any] | None = None, limit: int | None = None,
+    files: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs, newest first, as dicts. ``sql_where`` uses the scalar columns of RECORD_COLUMNS.
+    """Runs, newest first, as dicts. ``sql_where`` uses the scalar columns of RECORD_COLUMNS;
+    ``files``: only these record files (default: the whole runs folder).
 
     Two passes: the scalar columns of every record pick the runs (cheap), then only those
     files are read whole (per-table results and phases)."""
-    if "://" not in settings.runs_dir() and not any(Path(settings.runs_dir()).glob("*/*/*/*.json")):
+    if files is None and "://" not in settings.runs_dir() and not any(Path(settings.runs_dir()).glob("*/*/*/*.json")):
         return []
     scalar = {k: v for k, v in RECORD_COLUMNS.items() if v != "JSON"}
     pick = (f"SELECT filename FROM {_read_json('?', scalar, filename=True)} "
@@ -258,7 +261,7 @@ def query_runs(
 
     with records_connection() as connection:
         try:
-            files = [row[0] for row in connection.execute(pick, [_glob(), *(params or [])]).fetchall()]
+            files = [row[0] for row in connection.execute(pick, [files or _glob(), *(params or [])]).fetchall()]
         except duckdb.IOException as exc:  # a runs folder on a volume or a bucket with no record yet
             if "No files found" in str(exc):
                 return []
@@ -277,13 +280,14 @@ def query_runs(
 
 
 def latest_runs(source: str | None = None, status: str | None = None, limit: int = 50,
-                kind: str | None = None, trigger: str | None = None) -> list[dict[str, Any]]:
+                kind: str | None = None, trigger: str | None = None,
+                files: list[str] | None = None) -> list[dict[str, Any]]:
     clauses, params = [], []
     for column, value in (("source", source), ("status", status), ("kind", kind), ("trigger", trigger)):
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
-    return with_abandoned(query_runs(" AND ".join(clauses) or "TRUE", params, limit))
+    return with_abandoned(query_runs(" AND ".join(clauses) or "TRUE", params, limit, files=files))
 
 
 def table_history(source: str, table: str, limit: int = 100, kind: str = "run") -> list[dict[str, Any]]:
@@ -301,14 +305,42 @@ def table_history(source: str, table: str, limit: int = 100, kind: str = "run") 
 def last_table_result(source: str, table: str, exclude_run_id: str | None = None,
                       limit: int = 50) -> tuple[str, dict[str, Any]] | None:
     """(run_id, table entry) of the newest real run that loaded ``table`` (status success or
-    quality_failed), leaving out ``exclude_run_id``; None when there is none."""
-    for run in latest_runs(source=source, kind="run", limit=limit):
-        if run["run_id"] == exclude_run_id:
-            continue
-        for entry in run.get("tables") or []:
-            if entry.get("name") == table and entry.get("status") in ("success", "quality_failed"):
-                return run["run_id"], entry
+    quality_failed) among the source's newest ``limit`` real runs, leaving out ``exclude_run_id``;
+    None when there is none.
+
+    Every table of every run asks this (schema changes, reconciliation), so it reads the newest
+    days first (:func:`newest_days_first`), not the whole history: the previous run is
+    almost always in the newest folder."""
+    seen = 0
+    for files in newest_days_first():
+        runs = latest_runs(source=source, kind="run", limit=limit - seen, files=files)
+        for run in runs:
+            if run["run_id"] == exclude_run_id:
+                continue
+            for entry in run.get("tables") or []:
+                if entry.get("name") == table and entry.get("status") in ("success", "quality_failed"):
+                    return run["run_id"], entry
+        seen += len(runs)
+        if seen >= limit:
+            break
     return None
+
+
+def newest_days_first() -> Iterator[list[str] | None]:
+    """The record files of a local runs folder in batches of days, newest first: 1 day, then
+    the 2 before, then 4, ... (a search that finds nothing reads each file once, in a few
+    queries). A runs folder on an object store or volume: one batch, the whole folder (None)."""
+    root = settings.runs_dir()
+    if "://" in root:
+        yield None
+        return
+    days = sorted(Path(root).glob("*/*/*"), reverse=True)  # YYYY/MM/DD: the text order is the time order
+    start, size = 0, 1
+    while start < len(days):
+        files = [str(p) for day in days[start:start + size] for p in day.glob("*.json")]
+        if files:
+            yield files
+        start, size = start + size, size * 2
 
 
 def check_history(source: str, table: str | None = None, check: str | None = None,
