@@ -53,10 +53,12 @@ STEPS = ("setup", "resource", "extract", "normalize", "load_wait", "load", "sche
 def product_worker(folder: Path) -> None:
     from breakdown import Breakdown
 
+    from ingestion_core.cli.main import skip_streamlit_secrets_lookup
     from ingestion_core.common import preload
     from ingestion_core.config.store import ConfigStore
     from ingestion_core.pipeline import runner
 
+    skip_streamlit_secrets_lookup()  # what `ingest run` does before its run (run_source does not)
     preload.load_heavy_modules()
     database = folder / ".ingest" / "local_duckdb.duckdb"
     sql_jobs = time_sql_jobs()
@@ -76,11 +78,10 @@ def product_worker(folder: Path) -> None:
 
 
 def plain_worker(folder: Path, url: str) -> None:
-    import dlt
-    from dlt.sources.sql_database import sql_table
-
+    from ingestion_core.cli.main import skip_streamlit_secrets_lookup
     from ingestion_core.common import preload
 
+    skip_streamlit_secrets_lookup()  # Streamlit is in this venv, not in plain dlt's: its import is not dlt's cost
     preload.load_heavy_modules()  # the same imports the product has done before its runs
     database = folder / "plain.duckdb"
     sql_jobs = time_sql_jobs()
@@ -89,24 +90,34 @@ def plain_worker(folder: Path, url: str) -> None:
         sql_jobs["merge_sql"] = 0.0
         steps: dict[str, float] = {}
         started = time.perf_counter()
-        resource = sql_table(credentials=url, table="orders", backend="connectorx", chunk_size=100000,
-                             reflection_level="full_with_precision", write_disposition="merge", primary_key="id",
-                             incremental=dlt.sources.incremental("updated_at"))
-        mark = time.perf_counter()
-        steps["resource"] = mark - started
-        pipeline = dlt.pipeline(pipeline_name="plain_inc", pipelines_dir=str(folder / "plain"),
-                                destination=dlt.destinations.duckdb(str(database)), dataset_name="bench_plain")
-        steps["setup"], mark = time.perf_counter() - mark, time.perf_counter()
-        pipeline.extract(resource, loader_file_format="parquet")
-        steps["extract"], mark = time.perf_counter() - mark, time.perf_counter()
-        pipeline.normalize()
-        steps["normalize"], mark = time.perf_counter() - mark, time.perf_counter()
-        pipeline.load().raise_on_failed_jobs()
-        steps["load"] = time.perf_counter() - mark
-        steps["merge_sql"] = sql_jobs["merge_sql"]
+        with profiled():
+            pipeline = plain_run(url, folder, database, steps)
         elapsed = time.perf_counter() - started
+        steps["merge_sql"] = sql_jobs["merge_sql"]
         rows = sum(n for t, n in pipeline.last_trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt"))
         reply(elapsed, rows, steps, database, "bench_plain.orders")
+
+
+def plain_run(url: str, folder: Path, database: Path, steps: dict[str, float]) -> Any:
+    """sql_table + incremental + merge, dlt's steps one by one (what ``pipeline.run`` does)."""
+    import dlt
+    from dlt.sources.sql_database import sql_table
+
+    mark = time.perf_counter()
+    resource = sql_table(credentials=url, table="orders", backend="connectorx", chunk_size=100000,
+                         reflection_level="full_with_precision", write_disposition="merge", primary_key="id",
+                         incremental=dlt.sources.incremental("updated_at"))
+    steps["resource"], mark = time.perf_counter() - mark, time.perf_counter()
+    pipeline = dlt.pipeline(pipeline_name="plain_inc", pipelines_dir=str(folder / "plain"),
+                            destination=dlt.destinations.duckdb(str(database)), dataset_name="bench_plain")
+    steps["setup"], mark = time.perf_counter() - mark, time.perf_counter()
+    pipeline.extract(resource, loader_file_format="parquet")
+    steps["extract"], mark = time.perf_counter() - mark, time.perf_counter()
+    pipeline.normalize()
+    steps["normalize"], mark = time.perf_counter() - mark, time.perf_counter()
+    pipeline.load().raise_on_failed_jobs()
+    steps["load"] = time.perf_counter() - mark
+    return pipeline
 
 
 @contextlib.contextmanager
@@ -119,10 +130,27 @@ def profiled() -> Iterator[None]:
         return
     import cProfile
 
-    before = set(sys.modules)
-    with cProfile.Profile() as profile:
-        yield
-    profile.dump_stats(path)
+    from ingestion_core.pipeline import runner
+
+    if "plain" in path:  # plain dlt runs in this thread
+        with cProfile.Profile() as plain:
+            yield
+        plain.dump_stats(path)
+        return
+    before, original = set(sys.modules), runner._run_table
+    main, table = cProfile.Profile(), cProfile.Profile()  # the table runs in a thread of its own
+
+    def run_table(*args: Any) -> None:
+        table.runcall(original, *args)
+
+    runner._run_table = run_table
+    try:
+        with main:
+            yield
+    finally:
+        runner._run_table = original
+    table.dump_stats(path)
+    main.dump_stats(path + ".main")
     Path(path + ".imports").write_text("\n".join(sorted(set(sys.modules) - before)))
 
 
@@ -160,7 +188,7 @@ class Worker:
 
     def __init__(self, kind: str, folder: Path, env: dict[str, str], url: str, profile: str | None) -> None:
         command = [sys.executable, __file__, "--worker", kind, "--folder", str(folder), "--url", url]
-        profiling = {"BENCH_PROFILE": profile} if profile and kind == "product" else {}
+        profiling = {"BENCH_PROFILE": f"{profile}.{kind}"} if profile else {}
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         env={**os.environ, "PYTHONPATH": str(REPO), **env, **profiling})
         self.kind = kind
@@ -236,8 +264,14 @@ def spread(values: list[float], digits: int = 2) -> str:
 
 def product_selects(log: str) -> list[str]:
     """The statements on orders the server received (from its statement log), but for the checksum."""
-    sent = [line.split(": ", 2)[-1].strip() for line in log.splitlines()
-            if ("statement: " in line or "execute " in line) and "orders" in line and "string_agg" not in line]
+    entries: list[str] = []
+    for line in log.splitlines():  # a statement over several lines goes on in lines that start with a tab
+        if line.startswith("\t") and entries:
+            entries[-1] += " " + line.strip()
+        else:
+            entries.append(line)
+    sent = [e.split(": ", 2)[-1].strip() for e in entries
+            if ("statement: " in e or "execute " in e) and "orders" in e and "string_agg" not in e]
     return [s if len(s) < 300 else f"{s[:120]} ... {s[-300:]}" for s in sent]
 
 
