@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -239,7 +240,7 @@ class Side:
             self.worker = None
 
 
-def project(folder: Path, server: Any) -> dict[str, str]:
+def project(folder: Path, server: Any, checks: bool) -> dict[str, str]:
     (folder / "configs" / "sources").mkdir(parents=True)
     (folder / "configs" / "destinations").mkdir()
     (folder / "configs" / "destinations" / "local_duckdb.yaml").write_text("type: duckdb\n")
@@ -247,9 +248,18 @@ def project(folder: Path, server: Any) -> dict[str, str]:
         f"name: pg\nowner: bench\nsource:\n  type: postgres\n  host: {server.host}\n  port: {server.port}\n"
         f"  database: bench\n  username: {server.user}\n  password: '${{env:BENCH_PG_PASSWORD}}'\n"
         "defaults: {chunk_size: 100000}\n"
-        "tables:\n  - {name: orders_inc, source_table: orders, mode: merge, primary_key: id, cursor: updated_at}\n"
+        "tables:\n  - {name: orders_inc, source_table: orders, mode: merge, primary_key: id, cursor: updated_at"
+        + (", checks: [{not_null: id}, {unique: id}, {row_count: {min: 1}}]" if checks else "") + "}\n"
     )
     return {"INGEST_CONFIG_DIR": str(folder / "configs"), "BENCH_PG_PASSWORD": server.password}
+
+
+def history(runs: Path, count: int) -> None:
+    """``count`` run records of 40 other sources (bench_records.py), in a runs folder."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import bench_records; bench_records.generate({count})"], check=True,
+                   env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'bench'}", "INGEST_RUNS_DIR": str(runs)})
+    print(f"{count:,} run records of other runs written in {time.perf_counter() - started:.1f} s")
 
 
 def load() -> str:
@@ -263,7 +273,8 @@ def spread(values: list[float], digits: int = 2) -> str:
 
 
 def product_selects(log: str) -> list[str]:
-    """The statements on orders the server received (from its statement log), but for the checksum."""
+    """What the server received about orders (its statement log): the reads of rows in full (the
+    middle of a long select list cut), the catalog queries (reflection) counted."""
     entries: list[str] = []
     for line in log.splitlines():  # a statement over several lines goes on in lines that start with a tab
         if line.startswith("\t") and entries:
@@ -272,7 +283,9 @@ def product_selects(log: str) -> list[str]:
             entries.append(line)
     sent = [e.split(": ", 2)[-1].strip() for e in entries
             if ("statement: " in e or "execute " in e) and "orders" in e and "string_agg" not in e]
-    return [s if len(s) < 300 else f"{s[:120]} ... {s[-300:]}" for s in sent]
+    reads = [s for s in sent if "FROM orders" in s]
+    shown = [s if len(s) < 300 else f"{s[:80]} ... {s[-120:]}" for s in reads]
+    return [*shown, f"+ {len(sent) - len(reads)} catalog queries (reflection)"]
 
 
 def main() -> None:
@@ -281,6 +294,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="rounds of (1 %% changed, one run of each side)")
     parser.add_argument("--profile", help="cProfile of the product's runs into PROFILE.warm / PROFILE.fresh (the "
                                           "last run of each), the modules a run imported into *.imports")
+    parser.add_argument("--history", type=int, default=0,
+                        help="run records of other runs already in the product's runs folder (a scheduler's history)")
+    parser.add_argument("--checks", action="store_true", help="the product's table has quality checks "
+                        "(not_null and unique on the key, a row count): their cost shows in the breakdown")
     parser.add_argument("--sides", default="product,plain,product_fresh,plain_fresh",
                         help="which of product, plain, product_fresh, plain_fresh to run (default: all)")
     parser.add_argument("--worker", choices=("product", "plain"), help=argparse.SUPPRESS)
@@ -306,9 +323,13 @@ def main() -> None:
 
 
 def rounds(server: Any, folder: Path, args: argparse.Namespace) -> None:
-    env = project(folder, server)
+    env = project(folder, server, args.checks)
     url = server.url("bench").replace("postgresql://", "postgresql+psycopg2://")
     sides = [Side(s.split("_")[0], s.endswith("_fresh"), folder, env, url, args.profile) for s in args.sides.split(",")]
+    if args.history:
+        history(folder / "history", args.history)
+        for side in sides:
+            shutil.copytree(folder / "history", side.env["INGEST_RUNS_DIR"])
     source = lambda: tuple(server.execute(CHECKSUM.replace("{table}", "orders"), "bench")[0])  # noqa: E731
     print(f"load before: {load()}")
     expected = source()
@@ -343,8 +364,9 @@ def rounds(server: Any, folder: Path, args: argparse.Namespace) -> None:
 
 def report(results: dict[str, list[dict[str, Any]]], loads: list[float], selects: list[str],
            args: argparse.Namespace) -> None:
-    print(f"\n{args.rows:,}-row table, 1 % changed per round, {args.rounds} rounds; load average (1 min) "
-          f"during the runs {min(loads):.1f}-{max(loads):.1f}, now {load()}")
+    print(f"\n{args.rows:,}-row table, 1 % changed per round, {args.rounds} rounds, {args.history:,} older run "
+          f"records, checks {'on' if args.checks else 'off'}; load average (1 min) during the runs "
+          f"{min(loads):.1f}-{max(loads):.1f}, now {load()}")
     rows = [(k, spread([r["elapsed"] for r in rs]), spread([r["rows"] for r in rs], 0)) for k, rs in results.items()]
     for how in ("warm process", "first run of a process"):
         product, plain = results.get(f"product, {how}"), results.get(f"plain, {how}")
