@@ -54,13 +54,11 @@ STEPS = ("setup", "resource", "extract", "normalize", "load_wait", "load", "sche
 def product_worker(folder: Path) -> None:
     from breakdown import Breakdown
 
-    from ingestion_core.cli.main import skip_streamlit_secrets_lookup
     from ingestion_core.common import preload
     from ingestion_core.config.store import ConfigStore
     from ingestion_core.pipeline import runner
 
-    skip_streamlit_secrets_lookup()  # what `ingest run` does before its run (run_source does not)
-    preload.load_heavy_modules()
+    preload.load_heavy_modules()  # what run_source does first: done before the clock starts
     database = folder / ".ingest" / "local_duckdb.duckdb"
     sql_jobs = time_sql_jobs()
     print("ready", flush=True)
@@ -79,11 +77,11 @@ def product_worker(folder: Path) -> None:
 
 
 def plain_worker(folder: Path, url: str) -> None:
-    from ingestion_core.cli.main import skip_streamlit_secrets_lookup
     from ingestion_core.common import preload
 
-    skip_streamlit_secrets_lookup()  # Streamlit is in this venv, not in plain dlt's: its import is not dlt's cost
-    preload.load_heavy_modules()  # the same imports the product has done before its runs
+    # the same imports the product has done before its runs, and the skip of dlt's Streamlit-secrets
+    # lookup (Streamlit is in this venv, not in plain dlt's: its import is not dlt's cost)
+    preload.load_heavy_modules()
     database = folder / "plain.duckdb"
     sql_jobs = time_sql_jobs()
     print("ready", flush=True)
