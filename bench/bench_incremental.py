@@ -185,11 +185,12 @@ def reply(elapsed: float, rows: int, steps: dict[str, float], database: Path, ta
 class Worker:
     """One side's worker process: ``ready`` once its imports are done, then one run per request."""
 
-    def __init__(self, kind: str, folder: Path, env: dict[str, str], url: str, profile: str | None) -> None:
+    def __init__(self, kind: str, folder: Path, env: dict[str, str], url: str, profile: str | None,
+                 repo: Path = REPO) -> None:
         command = [sys.executable, __file__, "--worker", kind, "--folder", str(folder), "--url", url]
         profiling = {"BENCH_PROFILE": f"{profile}.{kind}"} if profile else {}
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        env={**os.environ, "PYTHONPATH": str(REPO), **env, **profiling})
+                                        env={**os.environ, "PYTHONPATH": str(repo), **env, **profiling})
         self.kind = kind
         assert self._line() == "ready"
 
@@ -211,13 +212,14 @@ class Worker:
 
 class Side:
     """product or plain; ``fresh``: each run is the first of a new worker process (imports done),
-    else every run goes to one long-lived worker. Each side has its own pipelines and DuckDB file."""
+    else every run goes to one long-lived worker. Each side has its own pipelines and DuckDB file.
+    ``base``: the product of another checkout (the library imported from there)."""
 
     def __init__(self, kind: str, fresh: bool, folder: Path, env: dict[str, str], url: str,
-                 profile: str | None) -> None:
-        self.kind, self.fresh, self.url, self.profile = kind, fresh, url, profile
-        self.name = f"{kind}, {'first run of a process' if fresh else 'warm process'}"
-        self.folder = folder / f"{kind}_{'fresh' if fresh else 'warm'}"
+                 profile: str | None, base: Path | None = None) -> None:
+        self.kind, self.fresh, self.url, self.profile, self.repo = kind, fresh, url, profile, base or REPO
+        self.name = f"{'base ' if base else ''}{kind}, {'first run of a process' if fresh else 'warm process'}"
+        self.folder = folder / f"{'base_' if base else ''}{kind}_{'fresh' if fresh else 'warm'}"
         self.env = {**env, "INGEST_DATA_DIR": str(self.folder / ".ingest"),
                     "INGEST_RUNS_DIR": str(self.folder / "runs")}
         self.worker: Worker | None = None
@@ -225,7 +227,7 @@ class Side:
     def run(self) -> dict[str, Any]:
         if self.worker is None:
             profile = self.profile and f"{self.profile}.{'fresh' if self.fresh else 'warm'}"
-            self.worker = Worker(self.kind, self.folder, self.env, self.url, profile)
+            self.worker = Worker(self.kind, self.folder, self.env, self.url, profile, self.repo)
         try:
             return self.worker.run()
         finally:
@@ -296,6 +298,8 @@ def main() -> None:
                         help="run records of other runs already in the product's runs folder (a scheduler's history)")
     parser.add_argument("--checks", action="store_true", help="the product's table has quality checks "
                         "(not_null and unique on the key, a row count): their cost shows in the breakdown")
+    parser.add_argument("--base", help="another checkout (e.g. `git archive` of a base commit): each product "
+                                       "side also runs with its library, in the same rounds")
     parser.add_argument("--sides", default="product,plain,product_fresh,plain_fresh",
                         help="which of product, plain, product_fresh, plain_fresh to run (default: all)")
     parser.add_argument("--worker", choices=("product", "plain"), help=argparse.SUPPRESS)
@@ -324,6 +328,9 @@ def rounds(server: Any, folder: Path, args: argparse.Namespace) -> None:
     env = project(folder, server, args.checks)
     url = server.url("bench").replace("postgresql://", "postgresql+psycopg2://")
     sides = [Side(s.split("_")[0], s.endswith("_fresh"), folder, env, url, args.profile) for s in args.sides.split(",")]
+    if args.base:  # each product side also with the base checkout's library, right after it
+        sides = [twin for side in sides for twin in ([side] if side.kind != "product" else [
+            Side("product", side.fresh, folder, env, url, None, Path(args.base).resolve()), side])]
     if args.history:
         history(folder / "history", args.history)
         for side in sides:
@@ -371,6 +378,10 @@ def report(results: dict[str, list[dict[str, Any]]], loads: list[float], selects
         if product and plain:
             ratios = [p["elapsed"] / a["elapsed"] for a, p in zip(product, plain, strict=True)]
             rows.append((f"plain / product, {how} (same round)", spread(ratios), ""))
+        base = results.get(f"base product, {how}")
+        if product and base:
+            ratios = [a["elapsed"] / b["elapsed"] for a, b in zip(product, base, strict=True)]
+            rows.append((f"product / base product, {how} (same round)", spread(ratios), ""))
     print(table(rows, ("in-process run", "seconds", "rows loaded")))
     steps = [s for s in (*STEPS, "merge_sql") if any(s in r["steps"] for rs in results.values() for r in rs)]
     print("\nper step, seconds, median (min-max):")
