@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
+# a --base worker imports the library from the base checkout (BENCH_LIBRARY), the bench's helpers from here
+sys.path[:0] = [os.environ.get("BENCH_LIBRARY", str(REPO)), str(REPO / "bench")]
 
-from bench_postgres import CREATE  # noqa: E402
 from common import table  # noqa: E402
 
 # The same text per row in PostgreSQL and DuckDB: both cast these types to the same VARCHAR, but
@@ -174,10 +174,12 @@ def time_sql_jobs() -> dict[str, float]:
 def reply(elapsed: float, rows: int, steps: dict[str, float], database: Path, table_name: str) -> None:
     import duckdb
 
+    import ingestion_core
+
     with duckdb.connect(str(database), read_only=True) as connection:
         count, checksum = connection.execute(CHECKSUM.replace("{table}", table_name)).fetchone()
-    print(json.dumps({"elapsed": elapsed, "rows": rows, "steps": steps, "count": count, "checksum": checksum}),
-          flush=True)
+    print(json.dumps({"elapsed": elapsed, "rows": rows, "steps": steps, "count": count, "checksum": checksum,
+                      "library": str(Path(ingestion_core.__file__).parents[1])}), flush=True)
 
 
 # --- the driver ------------------------------------------------------------------------------
@@ -190,7 +192,8 @@ class Worker:
         command = [sys.executable, __file__, "--worker", kind, "--folder", str(folder), "--url", url]
         profiling = {"BENCH_PROFILE": f"{profile}.{kind}"} if profile else {}
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        env={**os.environ, "PYTHONPATH": str(repo), **env, **profiling})
+                                        env={**os.environ, "PYTHONPATH": str(repo), "BENCH_LIBRARY": str(repo),
+                                             **env, **profiling})
         self.kind = kind
         assert self._line() == "ready"
 
@@ -229,7 +232,10 @@ class Side:
             profile = self.profile and f"{self.profile}.{'fresh' if self.fresh else 'warm'}"
             self.worker = Worker(self.kind, self.folder, self.env, self.url, profile, self.repo)
         try:
-            return self.worker.run()
+            result = self.worker.run()
+            if Path(result["library"]) != self.repo:
+                raise SystemExit(f"{self.name}: ran the library of {result['library']}, not of {self.repo}")
+            return result
         finally:
             if self.fresh:
                 self.close()
@@ -310,6 +316,8 @@ def main() -> None:
         return product_worker(Path(args.folder))
     if args.worker == "plain":
         return plain_worker(Path(args.folder), args.url)
+
+    from bench_postgres import CREATE  # (it puts this checkout first on sys.path: not in a --base worker)
 
     from tests.services import _start_postgres
 
