@@ -66,13 +66,13 @@ def product_worker(folder: Path) -> None:
         sql_jobs["merge_sql"] = 0.0
         config = ConfigStore().load_source("pg").config
         with Breakdown() as breakdown, profiled():
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             record = runner.run_source(config, actor="bench", trigger="cli", tables=["orders_inc"])
-            elapsed = time.perf_counter() - started
+            elapsed, steps_cpu = time.perf_counter() - started, time.process_time() - cpu
         if record.status != "success":
             raise RuntimeError(record.model_dump_json()[-3000:])
         steps = dict(breakdown.seconds["orders_inc"])
-        steps["merge_sql"] = sql_jobs["merge_sql"]
+        steps["merge_sql"], steps["cpu"] = sql_jobs["merge_sql"], steps_cpu
         reply(elapsed, record.rows_total, steps, database, f"{config.dataset_name}.orders_inc")
 
 
@@ -88,11 +88,11 @@ def plain_worker(folder: Path, url: str) -> None:
     for _ in sys.stdin:
         sql_jobs["merge_sql"] = 0.0
         steps: dict[str, float] = {}
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with profiled():
             pipeline = plain_run(url, folder, database, steps)
         elapsed = time.perf_counter() - started
-        steps["merge_sql"] = sql_jobs["merge_sql"]
+        steps["merge_sql"], steps["cpu"] = sql_jobs["merge_sql"], time.process_time() - cpu
         rows = sum(n for t, n in pipeline.last_trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt"))
         reply(elapsed, rows, steps, database, "bench_plain.orders")
 
@@ -380,17 +380,20 @@ def report(results: dict[str, list[dict[str, Any]]], loads: list[float], selects
     print(f"\n{args.rows:,}-row table, 1 % changed per round, {args.rounds} rounds, {args.history:,} older run "
           f"records, checks {'on' if args.checks else 'off'}; load average (1 min) during the runs "
           f"{min(loads):.1f}-{max(loads):.1f}, now {load()}")
-    rows = [(k, spread([r["elapsed"] for r in rs]), spread([r["rows"] for r in rs], 0)) for k, rs in results.items()]
+    rows = [(k, spread([r["elapsed"] for r in rs]), spread([r["steps"]["cpu"] for r in rs]),
+             spread([r["rows"] for r in rs], 0)) for k, rs in results.items()]
     for how in ("warm process", "first run of a process"):
         product, plain = results.get(f"product, {how}"), results.get(f"plain, {how}")
         if product and plain:
             ratios = [p["elapsed"] / a["elapsed"] for a, p in zip(product, plain, strict=True)]
-            rows.append((f"plain / product, {how} (same round)", spread(ratios), ""))
+            cpu = [p["steps"]["cpu"] / a["steps"]["cpu"] for a, p in zip(product, plain, strict=True)]
+            rows.append((f"plain / product, {how} (same round)", spread(ratios), spread(cpu), ""))
         base = results.get(f"base product, {how}")
         if product and base:
             ratios = [a["elapsed"] / b["elapsed"] for a, b in zip(product, base, strict=True)]
-            rows.append((f"product / base product, {how} (same round)", spread(ratios), ""))
-    print(table(rows, ("in-process run", "seconds", "rows loaded")))
+            cpu = [a["steps"]["cpu"] / b["steps"]["cpu"] for a, b in zip(product, base, strict=True)]
+            rows.append((f"product / base product, {how} (same round)", spread(ratios), spread(cpu), ""))
+    print(table(rows, ("in-process run", "seconds", "CPU seconds (all threads)", "rows loaded")))
     steps = [s for s in (*STEPS, "merge_sql") if any(s in r["steps"] for rs in results.values() for r in rs)]
     print("\nper step, seconds, median (min-max):")
     print(table([(k, *(spread([r["steps"].get(s, 0.0) for r in rs]) for s in steps)) for k, rs in results.items()],
