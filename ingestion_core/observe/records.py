@@ -281,13 +281,27 @@ def query_runs(
 
 def latest_runs(source: str | None = None, status: str | None = None, limit: int = 50,
                 kind: str | None = None, trigger: str | None = None,
-                files: list[str] | None = None) -> list[dict[str, Any]]:
+                files: list[str] | None = None, batched: bool = True) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs matching the filters, newest first; ``files``: only these record
+    files. ``batched``: the newest days first (:func:`newest_days_first`), the rest only when they
+    do not hold ``limit`` runs: the scheduler asks for a source's last run every tick, whatever
+    the size of the history."""
     clauses, params = [], []
     for column, value in (("source", source), ("status", status), ("kind", kind), ("trigger", trigger)):
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
-    return with_abandoned(query_runs(" AND ".join(clauses) or "TRUE", params, limit, files=files))
+    where = " AND ".join(clauses) or "TRUE"
+    if files is not None or not limit or not batched:
+        return with_abandoned(query_runs(where, params, limit, files=files))
+    runs: list[dict[str, Any]] = []
+    for batch in newest_days_first():  # days partition the runs by started_at: the batches keep the order
+        if batch is None:
+            return with_abandoned(query_runs(where, params, limit))
+        runs += query_runs(where, params, limit - len(runs), files=batch)
+        if len(runs) >= limit:
+            break
+    return with_abandoned(runs)
 
 
 def table_history(source: str, table: str, limit: int = 100, kind: str = "run") -> list[dict[str, Any]]:
@@ -309,38 +323,37 @@ def last_table_result(source: str, table: str, exclude_run_id: str | None = None
     None when there is none.
 
     Every table of every run asks this (schema changes, reconciliation), so it reads the newest
-    days first (:func:`newest_days_first`), not the whole history: the previous run is
-    almost always in the newest folder."""
+    days first (:func:`newest_days_first`), not the whole history, and stops at the first batch
+    that has the result."""
     seen = 0
     for files in newest_days_first():
-        runs = latest_runs(source=source, kind="run", limit=limit - seen, files=files)
+        whole = files is None  # the whole folder: from the newest run on again
+        runs = latest_runs(source=source, kind="run", limit=limit if whole else limit - seen, files=files,
+                           batched=False)
         for run in runs:
             if run["run_id"] == exclude_run_id:
                 continue
             for entry in run.get("tables") or []:
                 if entry.get("name") == table and entry.get("status") in ("success", "quality_failed"):
                     return run["run_id"], entry
-        seen += len(runs)
+        seen = limit if whole else seen + len(runs)
         if seen >= limit:
             break
     return None
 
 
 def newest_days_first() -> Iterator[list[str] | None]:
-    """The record files of a local runs folder in batches of days, newest first: 1 day, then
-    the 2 before, then 4, ... (a search that finds nothing reads each file once, in a few
-    queries). A runs folder on an object store or volume: one batch, the whole folder (None)."""
+    """Where to look for the newest runs, in order: the record files (one glob a day) of a local
+    runs folder's newest day, then of the 7 days before it, then (when there are older days) None:
+    the whole folder, for the answer afresh. A runs folder on an object store or volume: None at once."""
     root = settings.runs_dir()
-    if "://" in root:
+    days = [] if "://" in root else sorted(Path(root).glob("*/*/*"), reverse=True)  # YYYY/MM/DD: text order
+    for batch in (days[:1], days[1:8]):
+        globs = [f"{day}/*.json" for day in batch if any(day.glob("*.json"))]  # DuckDB refuses an empty glob
+        if globs:
+            yield globs
+    if "://" in root or len(days) > 8:
         yield None
-        return
-    days = sorted(Path(root).glob("*/*/*"), reverse=True)  # YYYY/MM/DD: the text order is the time order
-    start, size = 0, 1
-    while start < len(days):
-        files = [str(p) for day in days[start:start + size] for p in day.glob("*.json")]
-        if files:
-            yield files
-        start, size = start + size, size * 2
 
 
 def check_history(source: str, table: str | None = None, check: str | None = None,

@@ -99,7 +99,25 @@ def test_last_table_result_reads_only_the_newest_day_when_the_last_run_is_there(
 
     monkeypatch.setattr(records, "query_runs", spy)
     assert last_table_result("shop", "orders")[0] == newest.run_id
-    assert read == [record_path(newest)]
+    assert read == [f"{Path(record_path(newest)).parent}/*.json"]
+    read.clear()
+    assert [r["run_id"] for r in latest_runs(source="shop", limit=1)] == [newest.run_id]  # the scheduler's ask
+    assert read == [f"{Path(record_path(newest)).parent}/*.json"]
+
+
+def test_latest_runs_newest_days_first_give_the_whole_folders_answers(ingest_env: Path) -> None:
+    for days, source, status, kind in [(0, "shop", "success", "run"), (0, "crm", "failed", "run"),
+                                       (2, "shop", "failed", "run"), (5, "shop", "success", "preview"),
+                                       (20, "crm", "success", "run"), (21, "shop", "failed", "run"),
+                                       (400, "shop", "success", "run")]:
+        write_record(make_record(source, status, days * 24 * 60 + 1, kind=kind))
+    queries = [{"limit": 1}, {"limit": 2}, {"limit": 4}, {}, {"source": "shop", "limit": 3},
+               {"source": "shop", "status": "failed"}, {"kind": "preview"}, {"source": "nobody"},
+               {"source": "shop", "kind": "run", "limit": 100}]
+    for query in queries:
+        batched = [r["run_id"] for r in latest_runs(**query)]
+        assert batched == [r["run_id"] for r in latest_runs(**query, batched=False)], query
+    assert len(latest_runs(limit=100)) == 7
 
 
 def test_last_table_result_goes_back_day_by_day_within_its_limit(ingest_env: Path) -> None:
