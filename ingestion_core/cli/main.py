@@ -258,17 +258,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def skip_streamlit_secrets_lookup() -> None:
-    """dlt imports Streamlit (0.7-0.8 s) to look for ``st.secrets`` whenever no secrets.toml
-    exists, and uses them only inside a running Streamlit app. A CLI process is never one, so
-    the lookup can only find nothing: skip the import (measured: ``ingest preview`` 4.1 s -> 3.3 s)."""
-    if "streamlit" in sys.modules:
-        return
-    from dlt.common.configuration.providers import toml
-
-    toml.SettingsTomlProvider._read_streamlit_secrets = lambda self, name, file_name: None  # type: ignore[method-assign]
-
-
 def skip_exit_collection() -> None:
     """At exit, the interpreter's last garbage collections walk every object the process still
     holds: with dlt, pyarrow, pandas and SQLAlchemy loaded, 0.6 s of a 3 s ``ingest preview``
@@ -283,7 +272,7 @@ def skip_exit_collection() -> None:
 
 
 _EXIT_COLLECTION_SKIPPED = False
-# Commands that never run dlt: they skip importing it (0.8 s) for skip_streamlit_secrets_lookup.
+# Commands that never run dlt: they skip importing it (0.8 s) for preload.skip_streamlit_secrets_lookup.
 NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune", "secrets",
                              "scheduler"})
 # Commands that load data in threads: the heavy modules are imported first, in the main thread.
@@ -294,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     skip_exit_collection()
     if args.command not in NO_DLT_COMMANDS:
-        skip_streamlit_secrets_lookup()
+        preload.skip_streamlit_secrets_lookup()
     if args.command in THREADED_COMMANDS:
         preload.load_heavy_modules()
     args.actor = args.actor or access.default_actor()

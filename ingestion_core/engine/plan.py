@@ -15,7 +15,7 @@ from typing import Any
 from ingestion_core.common import settings
 from ingestion_core.config.models.source_file import SourceFileBase
 from ingestion_core.engine.destinations import DestinationPlan
-from ingestion_core.observe.records import RunRecord, last_table_result, latest_runs, write_record
+from ingestion_core.observe.records import RunRecord, write_record
 
 ProgressCallback = Callable[[RunRecord], None]
 
@@ -40,19 +40,6 @@ class RunPlan:
     source kind plans them (SQL): the after-load hooks use them instead of reading them again."""
     landed_names: dict[str, str] = field(default_factory=dict)
     """Per table, its name as landed (the dlt schema's naming), for the preview samples."""
-
-    earlier_runs: list[dict[str, Any]] | None = field(default=None, repr=False)
-    """The source's newest real runs before this one, read once (:meth:`last_table_result`)."""
-    earlier_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def last_table_result(self, table: str) -> tuple[str, dict[str, Any]] | None:
-        """(run_id, table entry) of the newest earlier real run that loaded ``table``: what the
-        after-load hooks compare with (schema changes, reconciliation). The source's runs are read
-        once per run, not once per table and hook: each read scans every record in the runs folder."""
-        with self.earlier_lock:
-            if self.earlier_runs is None:
-                self.earlier_runs = latest_runs(source=self.config.name, kind="run", limit=50)
-        return last_table_result(self.config.name, table, exclude_run_id=self.record.run_id, runs=self.earlier_runs)
 
     def publish(self) -> None:
         """Rewrite the record (thread-safe) and tell the caller."""

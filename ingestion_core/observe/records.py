@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -255,13 +256,15 @@ def _read_json(source: str, columns: dict[str, str], filename: bool = False) -> 
 
 
 def query_runs(
-    sql_where: str = "TRUE", params: list[Any] | None = None, limit: int | None = None
+    sql_where: str = "TRUE", params: list[Any] | None = None, limit: int | None = None,
+    files: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs, newest first, as dicts. ``sql_where`` uses the scalar columns of RECORD_COLUMNS.
+    """Runs, newest first, as dicts. ``sql_where`` uses the scalar columns of RECORD_COLUMNS;
+    ``files``: only these record files (default: the whole runs folder).
 
     Two passes: the scalar columns of every record pick the runs (cheap), then only those
     files are read whole (per-table results and phases)."""
-    if "://" not in settings.runs_dir() and not any(Path(settings.runs_dir()).glob("*/*/*/*.json")):
+    if files is None and "://" not in settings.runs_dir() and not any(Path(settings.runs_dir()).glob("*/*/*/*.json")):
         return []
     scalar = {k: v for k, v in RECORD_COLUMNS.items() if v != "JSON"}
     pick = (f"SELECT filename FROM {_read_json('?', scalar, filename=True)} "
@@ -272,7 +275,7 @@ def query_runs(
 
     with records_connection() as connection:
         try:
-            files = [row[0] for row in connection.execute(pick, [_glob(), *(params or [])]).fetchall()]
+            files = [row[0] for row in connection.execute(pick, [files or _glob(), *(params or [])]).fetchall()]
         except duckdb.IOException as exc:  # a runs folder on a volume or a bucket with no record yet
             if "No files found" in str(exc):
                 return []
@@ -291,13 +294,28 @@ def query_runs(
 
 
 def latest_runs(source: str | None = None, status: str | None = None, limit: int = 50,
-                kind: str | None = None, trigger: str | None = None) -> list[dict[str, Any]]:
+                kind: str | None = None, trigger: str | None = None,
+                files: list[str] | None = None, batched: bool = True) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs matching the filters, newest first; ``files``: only these record
+    files. ``batched``: the newest days first (:func:`newest_days_first`), the rest only when they
+    do not hold ``limit`` runs: the scheduler asks for a source's last run every tick, whatever
+    the size of the history."""
     clauses, params = [], []
     for column, value in (("source", source), ("status", status), ("kind", kind), ("trigger", trigger)):
         if value:
             clauses.append(f"{column} = ?")
             params.append(value)
-    return with_abandoned(query_runs(" AND ".join(clauses) or "TRUE", params, limit))
+    where = " AND ".join(clauses) or "TRUE"
+    if files is not None or not limit or not batched:
+        return with_abandoned(query_runs(where, params, limit, files=files))
+    runs: list[dict[str, Any]] = []
+    for batch in newest_days_first():  # days partition the runs by started_at: the batches keep the order
+        if batch is None:
+            return with_abandoned(query_runs(where, params, limit))
+        runs += query_runs(where, params, limit - len(runs), files=batch)
+        if len(runs) >= limit:
+            break
+    return with_abandoned(runs)
 
 
 def table_history(source: str, table: str, limit: int = 100, kind: str = "run") -> list[dict[str, Any]]:
@@ -313,17 +331,43 @@ def table_history(source: str, table: str, limit: int = 100, kind: str = "run") 
 
 
 def last_table_result(source: str, table: str, exclude_run_id: str | None = None,
-                      limit: int = 50, runs: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, Any]] | None:
+                      limit: int = 50) -> tuple[str, dict[str, Any]] | None:
     """(run_id, table entry) of the newest real run that loaded ``table`` (status success or
-    quality_failed), leaving out ``exclude_run_id``; None when there is none. ``runs``: the
-    source's newest real runs when the caller has read them already (:func:`latest_runs`)."""
-    for run in runs if runs is not None else latest_runs(source=source, kind="run", limit=limit):
-        if run["run_id"] == exclude_run_id:
-            continue
-        for entry in run.get("tables") or []:
-            if entry.get("name") == table and entry.get("status") in ("success", "quality_failed"):
-                return run["run_id"], entry
+    quality_failed) among the source's newest ``limit`` real runs, leaving out ``exclude_run_id``;
+    None when there is none.
+
+    Every table of every run asks this (schema changes, reconciliation), so it reads the newest
+    days first (:func:`newest_days_first`), not the whole history, and stops at the first batch
+    that has the result."""
+    seen = 0
+    for files in newest_days_first():
+        whole = files is None  # the whole folder: from the newest run on again
+        runs = latest_runs(source=source, kind="run", limit=limit if whole else limit - seen, files=files,
+                           batched=False)
+        for run in runs:
+            if run["run_id"] == exclude_run_id:
+                continue
+            for entry in run.get("tables") or []:
+                if entry.get("name") == table and entry.get("status") in ("success", "quality_failed"):
+                    return run["run_id"], entry
+        seen = limit if whole else seen + len(runs)
+        if seen >= limit:
+            break
     return None
+
+
+def newest_days_first() -> Iterator[list[str] | None]:
+    """Where to look for the newest runs, in order: the record files (one glob a day) of a local
+    runs folder's newest day, then of the 7 days before it, then (when there are older days) None:
+    the whole folder, for the answer afresh. A runs folder on an object store or volume: None at once."""
+    root = settings.runs_dir()
+    days = [] if "://" in root else sorted(Path(root).glob("*/*/*"), reverse=True)  # YYYY/MM/DD: text order
+    for batch in (days[:1], days[1:8]):
+        globs = [f"{day}/*.json" for day in batch if any(day.glob("*.json"))]  # DuckDB refuses an empty glob
+        if globs:
+            yield globs
+    if "://" in root or len(days) > 8:
+        yield None
 
 
 def check_history(source: str, table: str | None = None, check: str | None = None,

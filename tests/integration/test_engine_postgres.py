@@ -111,6 +111,27 @@ def test_incremental_on_a_timestamp_cursor(ingest_env: Path, postgres_db) -> Non
     assert landed(ingest_env, "SELECT count(*), count(DISTINCT id) FROM pg.typed") == [(4, 4)]
 
 
+def test_merge_on_a_cursor_reads_only_the_changed_rows(ingest_env: Path, postgres_db) -> None:
+    """The cursor's condition reaches the server: the second run reads the 10 changed rows of 1,000
+    (issue 18 target 4), and the merge leaves the table equal to the source."""
+    postgres_db.execute("CREATE TABLE acc AS SELECT g AS id, g * 2 AS amount, timestamp '2024-01-01' + "
+                        "(g || ' seconds')::interval AS updated_at FROM generate_series(1, 1000) g; "
+                        "ALTER TABLE acc ADD PRIMARY KEY (id)")
+    config = write_source(ingest_env, postgres_db,
+                          "  - {name: acc, mode: merge, primary_key: id, cursor: updated_at}\n")
+    assert run_source(config, actor="ana").tables[0].rows == 1000
+    postgres_db.execute("UPDATE acc SET amount = -amount, updated_at = '2025-01-01' WHERE id % 100 = 7")
+    mark = len(postgres_db.statement_log())
+    second = run_source(config, actor="ana")
+    assert second.status == "success", second.error
+    assert second.tables[0].rows == 10
+    statements = re.split(r" LOG:  (?:statement|execute [^:]*): ", postgres_db.statement_log()[mark:])
+    reads = [s for s in statements if s.lstrip().startswith(("SELECT", "COPY")) and "FROM acc" in s]
+    assert reads and all(re.search(r"WHERE acc\.updated_at >= '2024-01-01 00:16:40'", s) for s in reads), reads
+    query = "SELECT id, amount, updated_at FROM {} ORDER BY id"
+    assert landed(ingest_env, query.format("pg.acc")) == postgres_db.execute(query.format("acc"))
+
+
 LOOKBACK_CASES = {  # cursor type, the first rows, the late rows: one in the window and one before it
     "timestamptz": ("'2024-03-01 10:30+00'", "'2024-03-01 12:00+00'", "'2024-03-01 11:00+00'", "'2024-03-01 09:59+00'"),
     "date": ("'2024-03-05'", "'2024-03-07'", "'2024-03-06'", "'2024-03-05'"),  # 2h on dates: the day before

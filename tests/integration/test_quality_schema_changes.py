@@ -132,34 +132,3 @@ def test_the_source_side_is_typed_by_the_same_plan_as_the_load(shop: Path) -> No
     assert failed.status == "failed"
     assert changes(failed) == [("added", "email", "text", None)]
 
-
-def test_a_run_reads_its_sources_earlier_runs_once_for_all_tables(shop: Path, monkeypatch) -> None:
-    """Each table's after-load hooks compare with the source's last real run: the runs folder is
-    read once per run, not per table and hook (each read scans every record in the folder)."""
-    from ingestion_core.engine import plan as plan_module
-    from ingestion_core.observe import records
-
-    change_source(shop, "CREATE TABLE orders (id INTEGER PRIMARY KEY, amount REAL)",
-                  "INSERT INTO orders VALUES (1, 2.5)", "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
-                  "INSERT INTO notes VALUES (1, 'hi')")
-    config = write_source(shop, "".join(f"  - {{name: {t}, mode: full, reconcile: {{tolerance: 0}}}}\n"
-                                        for t in ("customers", "orders", "notes")))
-    first = run_source(config, actor="ana")
-    assert first.status == "success", first
-    reads = []
-    real = records.latest_runs
-
-    def counted(*args, **kwargs):
-        if kwargs.get("kind") == "run":
-            reads.append(kwargs.get("source"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(records, "latest_runs", counted)
-    monkeypatch.setattr(plan_module, "latest_runs", counted)
-    change_source(shop, "ALTER TABLE orders ADD COLUMN note TEXT")
-    second = run_source(config, actor="ana")
-    assert second.status == "success", second
-    assert [(t.name, [e["change"] for e in t.schema_changes]) for t in second.tables] == [
-        ("customers", []), ("orders", ["added"]), ("notes", [])]
-    assert all(q["status"] == "pass" for t in second.tables for q in t.quality), second.tables
-    assert reads == ["shop"]

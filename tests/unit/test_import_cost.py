@@ -67,6 +67,23 @@ def test_commands_that_never_run_dlt_do_not_import_it(argv: list[str]) -> None:
     assert loaded == []
 
 
+def test_the_first_dlt_config_lookup_after_the_preload_does_not_import_streamlit(tmp_path: Path) -> None:
+    """dlt's secrets.toml provider imports Streamlit (0.5-0.8 s) to look for ``st.secrets`` when
+    no secrets.toml exists: the first ``run_source`` of a process (not only an ``ingest`` command)
+    skips that, as the lookup could only find nothing outside a Streamlit app."""
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import json, sys
+        from ingestion_core.common import preload
+        from dlt.common.configuration.container import Container
+        from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+        preload.load_heavy_modules()
+        Container()[PluggableRunContext].providers  # builds the secrets.toml provider: its lookups run
+        print(json.dumps("streamlit" in sys.modules))
+    """)], capture_output=True, text=True, cwd=tmp_path, check=False, timeout=120)  # no .dlt/secrets.toml here
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) is False
+
+
 def test_planning_a_sql_preview_builds_only_its_own_models(ingest_env: Path) -> None:
     """Loading a postgres source and planning its preview (dlt and SQLAlchemy are needed by then):
     no pandas / pyarrow / numpy / DuckDB / connectorx yet, no REST, file or Databricks module,
