@@ -247,17 +247,12 @@ class Side:
 
 
 def project(folder: Path, server: Any, checks: bool) -> dict[str, str]:
-    (folder / "configs" / "sources").mkdir(parents=True)
-    (folder / "configs" / "destinations").mkdir()
-    (folder / "configs" / "destinations" / "local_duckdb.yaml").write_text("type: duckdb\n")
-    (folder / "configs" / "sources" / "pg.yaml").write_text(
-        f"name: pg\nowner: bench\nsource:\n  type: postgres\n  host: {server.host}\n  port: {server.port}\n"
-        f"  database: bench\n  username: {server.user}\n  password: '${{env:BENCH_PG_PASSWORD}}'\n"
-        "defaults: {chunk_size: 100000}\n"
-        "tables:\n  - {name: orders_inc, source_table: orders, mode: merge, primary_key: id, cursor: updated_at"
-        + (", checks: [{not_null: id}, {unique: id}, {row_count: {min: 1}}]" if checks else "") + "}\n"
-    )
-    return {"INGEST_CONFIG_DIR": str(folder / "configs"), "BENCH_PG_PASSWORD": server.password}
+    from bench_postgres import project as pg_project  # (see CREATE below: not in a --base worker)
+
+    env = pg_project(folder, server, "  - {name: orders_inc, source_table: orders, mode: merge, primary_key: id, "
+                     "cursor: updated_at" + (", checks: [{not_null: id}, {unique: id}, {row_count: {min: 1}}]"
+                                             if checks else "") + "}\n")
+    return {key: env[key] for key in ("INGEST_CONFIG_DIR", "BENCH_PG_PASSWORD")}
 
 
 def history(runs: Path, count: int) -> None:

@@ -195,16 +195,19 @@ def measure_peak_ingest(env: dict[str, str]) -> float:
     return measure(code, env, repeat=1)[1]
 
 
-def project(folder: Path, server) -> dict[str, str]:
+TABLES = ("  - {name: orders, mode: full}\n  - {name: big, mode: full}\n  - {name: huge, mode: full}\n"
+          "  - {name: orders_inc, source_table: orders, mode: merge, primary_key: id, cursor: updated_at}\n")
+
+
+def project(folder: Path, server, tables: str = TABLES) -> dict[str, str]:
+    """A project with the source ``pg`` (the bench database, ``tables`` as YAML list items)."""
     (folder / "configs" / "sources").mkdir(parents=True)
     (folder / "configs" / "destinations").mkdir()
     (folder / "configs" / "destinations" / "local_duckdb.yaml").write_text("type: duckdb\n")
     (folder / "configs" / "sources" / "pg.yaml").write_text(
         f"name: pg\nowner: bench\nsource:\n  type: postgres\n  host: {server.host}\n  port: {server.port}\n"
         f"  database: bench\n  username: {server.user}\n  password: '${{env:BENCH_PG_PASSWORD}}'\n"
-        "defaults: {chunk_size: 100000}\n"
-        "tables:\n  - {name: orders, mode: full}\n  - {name: big, mode: full}\n  - {name: huge, mode: full}\n"
-        "  - {name: orders_inc, source_table: orders, mode: merge, primary_key: id, cursor: updated_at}\n"
+        f"defaults: {{chunk_size: 100000}}\ntables:\n{tables}"
     )
     return {"INGEST_CONFIG_DIR": str(folder / "configs"), "INGEST_DATA_DIR": str(folder / ".ingest"),
             "INGEST_RUNS_DIR": str(folder / "runs"), "BENCH_PG_PASSWORD": server.password}
