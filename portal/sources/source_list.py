@@ -144,9 +144,10 @@ def action_buttons(summary: SourceSummary, *, key_prefix: str, in_list: bool = F
         st.switch_page(test_run.SOURCE_PAGE, query_params={"source": name})
     if in_list and buttons.pop(0).button("Test run", key=f"{key_prefix}-test-run", icon=":material/play_circle:",
                                       width="stretch", disabled=not valid or denied is not None,
+                                      on_click=test_run.start, args=(name,),  # before this page is drawn again
                                       help=problems or denied or "Run it on a sample into a local DuckDB file and "
                                       "see the rows, schema and checks"):
-        test_run.request_test_run(name)
+        test_run.open_test_run(name)
     if in_list and buttons.pop(0).button("Run now", key=f"{key_prefix}-run-now", icon=":material/rocket_launch:",
                                          width="stretch", disabled=not valid or denied is not None,
                                          on_click=run_control_view.start, args=(name,),

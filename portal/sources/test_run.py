@@ -26,7 +26,7 @@ from portal.shared.markdown import md_escape
 from portal.sources import preview_jobs
 
 SOURCE_PAGE = "pages/source.py"
-REQUEST_KEY = "test_run_request"  # a source name: open the page on it and start its test run
+REQUEST_KEY = "test_run_request"  # a source name: open the page on it (its test run has started)
 PICK_KEY = "source-pick"
 URL_KEY = "source-pick-url"  # the ?source= this session last wrote
 FLASH_KEY = "test-run-flash"
@@ -57,8 +57,15 @@ def _owner(name: str) -> str | None:
 
 
 def request_test_run(name: str) -> None:
-    """Go to the source's home on ``name``, its Status tab (where the test run shows), and start
-    its test run there."""
+    """Start a test run of ``name`` and go to its home (:func:`open_test_run`)."""
+    start(name)
+    open_test_run(name)
+
+
+def open_test_run(name: str) -> None:
+    """Go to the source's home on ``name``, its Status tab, where its test run shows. Start the run
+    first (:func:`start`, as a button's ``on_click``): it then goes on while Streamlit switches
+    pages (the switch waits for a message flush) and draws the source's page."""
     st.session_state[REQUEST_KEY] = name
     st.session_state[STATUS_TAB[0]] = STATUS_TAB[1]
     st.switch_page(SOURCE_PAGE, query_params={"source": name})
@@ -68,7 +75,7 @@ def request_test_run(name: str) -> None:
 
 def pick_source() -> str | None:
     """The title (the source's name) and a switch to another source, following ``?source=NAME``
-    and the Sources page's buttons; a requested test run starts here. Returns the chosen source."""
+    and the Sources page's buttons. Returns the chosen source."""
     summaries = data.source_summaries()
     names = [s.name for s in summaries if s.valid]
     title, picker = st.columns([3, 1], vertical_alignment="bottom")
@@ -98,8 +105,6 @@ def pick_source() -> str | None:
         st.query_params.pop("source", None)
         return None
     st.query_params["source"] = name  # the address of this view, to share
-    if request == name:
-        start(name)
     return name
 
 
