@@ -51,6 +51,10 @@ WIDGET_PREFIX = "f-"
 # commit a password field left with Tab (focus moves to its own "Show password" button, so the
 # field never blurs out of the widget), and the typed password was lost on Next.
 LIVE = "300ms"
+# A secret field commits on every change: left with Tab it never blurs (above), and a click on Next
+# within the pause above went out before the commit and lost the password (every time, on a quiet
+# machine: tests/browser/test_wizard_values.py). Each keystroke's commit is sent before the click.
+SECRET_LIVE = "0ms"
 _MISSING_WORDS = re.compile(r"is required|\bmissing\b|needs at least 1", re.I)
 
 
@@ -317,7 +321,7 @@ def secret_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
     # value=: the element default is the typed secret too (see _common), so a browser drawing the
     # field without its seeded value does not commit '' and drop what was typed
     st.text_input(label_of(spec), type="password", key=key, value=typed or "", disabled=path in ctx.disabled,
-                  live=LIVE,
+                  live=SECRET_LIVE,
                   help=f"{spec.help} Typed once: stored in the secrets file when you save; the YAML only "
                        "gets a reference to it.",
                   on_change=_secret_typed, args=(ctx.state_key, path, key))
