@@ -70,8 +70,7 @@ def load_heavy_modules() -> None:
         for name in HEAVY_MODULES:
             importlib.import_module(name)
         skip_streamlit_secrets_lookup()
-        gc.collect()  # what the imports left as garbage goes now, not frozen for the process's life
-        gc.freeze()
+        gc.freeze()  # no collection first: it took 0.06 s on every CLI run to free ~20 objects
         seconds_taken = round(time.monotonic() - started, 3)
         _LOADED.set()
 

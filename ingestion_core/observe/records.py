@@ -223,7 +223,7 @@ def _glob() -> str:
     return f"{settings.runs_dir().rstrip('/')}/*/*/*/*.json"
 
 
-_SHARED: dict[str, Any] = {}
+_SHARED_DATABASE: Any = None  # the in-memory DuckDB the queries' cursors belong to
 _SHARED_LOCK = threading.Lock()
 
 
@@ -243,10 +243,11 @@ def records_connection() -> Any:
         connection = duckdb.connect()
         register_with_duckdb(connection, runs)
         return connection
+    global _SHARED_DATABASE
     with _SHARED_LOCK:
-        if "database" not in _SHARED:
-            _SHARED["database"] = duckdb.connect()
-        return _SHARED["database"].cursor()
+        if _SHARED_DATABASE is None:
+            _SHARED_DATABASE = duckdb.connect()
+        return _SHARED_DATABASE.cursor()
 
 
 def _read_json(source: str, columns: dict[str, str], filename: bool = False) -> str:

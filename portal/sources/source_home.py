@@ -22,7 +22,7 @@ from portal.shared.markdown import code, md_escape
 from portal.sources import config_history_view, explorer_view, run_control_view, source_list, test_run
 
 TABS = ("Status", "Runs", "Schema", "Settings", "History")
-TAB_KEY = test_run.STATUS_TAB[0]
+TAB_KEY = test_run.SOURCE_TAB_KEY
 
 
 def render(name: str) -> None:
@@ -56,11 +56,6 @@ def render(name: str) -> None:
     if history.open:
         with history:
             config_history_view.render_source(name)
-
-
-def open_tab(tab: str) -> None:
-    """Open the source home on ``tab`` (one of TABS) the next time it is drawn."""
-    st.session_state[TAB_KEY] = tab
 
 
 def header(summary: SourceSummary) -> None:

@@ -32,7 +32,7 @@ URL_KEY = "source-pick-url"  # the ?source= this session last wrote
 FLASH_KEY = "test-run-flash"
 POLL_SECONDS = 0.5
 END_WAIT_SECONDS = 0.4  # < POLL_SECONDS: a click elsewhere on the page waits at most this long
-STATUS_TAB = ("source-tab", "Status")  # the source home's tab key (source_home.TAB_KEY) and the test run's tab
+SOURCE_TAB_KEY = "source-tab"  # the source home's open tab (source_home imports this module); the run shows on Status
 TABLE_ICONS = {**STATUS_ICONS, "pending": ":material/hourglass_empty:", "running": ":material/progress_activity:",
                "skipped": ":material/skip_next:"}
 
@@ -67,7 +67,7 @@ def open_test_run(name: str) -> None:
     first (:func:`start`, as a button's ``on_click``): it then goes on while Streamlit switches
     pages (the switch waits for a message flush) and draws the source's page."""
     st.session_state[REQUEST_KEY] = name
-    st.session_state[STATUS_TAB[0]] = STATUS_TAB[1]
+    st.session_state[SOURCE_TAB_KEY] = "Status"
     st.switch_page(SOURCE_PAGE, query_params={"source": name})
 
 

@@ -14,12 +14,11 @@ import pyarrow as pa
 import pytest
 
 from ingestion_core.common import settings
-from ingestion_core.config.secrets import store_secret
-from ingestion_core.config.store import ConfigStore
 from ingestion_core.engine.destinations.duckdb import duckdb_plan
 from ingestion_core.engine.sources import BuildContext
 from ingestion_core.engine.sources.sql import SqlSource
 from ingestion_core.pipeline.runner import run_source
+from tests.integration.test_type_fidelity_postgres import write_source
 
 pytestmark = pytest.mark.services
 
@@ -33,15 +32,6 @@ ALTER TABLE sales ADD PRIMARY KEY (id);
 """
 
 
-def write_source(project: Path, db, tables: str, defaults: str = "{}") -> object:
-    store_secret(f"${{secrets.{db.name}.password}}", db.password)
-    (project / "configs" / "sources" / "pg.yaml").write_text(
-        f"name: pg\nowner: data-ops\nsource:\n  type: postgres\n  host: {db.host}\n  port: {db.port}\n"
-        f"  database: {db.name}\n  username: {db.user}\n  password: '${{secrets.{db.name}.password}}'\n"
-        f"retries: {{attempts: 1}}\ndefaults: {defaults}\ntables:\n{tables}")
-    return ConfigStore().load_source("pg").config
-
-
 def batches(config, destination_type: str = "duckdb") -> list[pa.Table]:
     """What the table's resource, built as a run builds it, hands dlt."""
     table = config.tables[0]
@@ -51,7 +41,7 @@ def batches(config, destination_type: str = "duckdb") -> list[pa.Table]:
 def test_connectorx_hands_dlt_one_cast_batch_per_chunk(ingest_env: Path, postgres_db) -> None:
     postgres_db.execute(TABLE.format(rows=ROWS))
     config = write_source(ingest_env, postgres_db, "  - {name: sales, mode: full}\n",
-                          "{chunk_size: 1000, backend: connectorx}")
+                          defaults="{chunk_size: 1000, backend: connectorx}")
     items = batches(config)
     assert [item.num_rows for item in items] == [1000, 1000, 500]  # ceil(2500 / 1000) batches
     assert len(items) == math.ceil(ROWS / 1000)
@@ -66,7 +56,7 @@ def test_a_streamed_table_lands_without_dlts_hint_warning(ingest_env: Path, post
     (connectorx calls every field nullable, the primary key is NOT NULL)."""
     postgres_db.execute(TABLE.format(rows=ROWS))
     config = write_source(ingest_env, postgres_db, "  - {name: sales, mode: full}\n",
-                          "{chunk_size: 1000, backend: connectorx}")
+                          defaults="{chunk_size: 1000, backend: connectorx}")
     dlt_logger = logging.getLogger("dlt")
     dlt_logger.addHandler(caplog.handler)  # dlt's logger does not hand records on to the root logger
     try:
@@ -106,7 +96,7 @@ def test_a_merge_larger_than_the_insert_limit_lands(ingest_env: Path, postgres_d
     rows = 300_000
     postgres_db.execute(TABLE.format(rows=rows).replace("'note ' || g", "'note ' || g || repeat('x', 200)"))
     config = write_source(ingest_env, postgres_db, "  - {name: sales, mode: merge, primary_key: id}\n"
-                          "  - {name: sales_copy, source_table: sales, mode: full}\n", "{chunk_size: 50000}")
+                          "  - {name: sales_copy, source_table: sales, mode: full}\n", defaults="{chunk_size: 50000}")
     assert run_source(config, actor="ana").status == "success"
     postgres_db.execute("UPDATE sales SET note = 'changed' WHERE id % 3 = 0")
     record = run_source(config, actor="ana", tables=["sales"])

@@ -71,12 +71,13 @@ LANDED_TYPES = {
 CONVERTED = {"iv", "n", "n50", "m", "tz", "j", "jb", "u", "ia", "ta", "ip", "net", "bits", "x"}
 
 
-def write_source(project: Path, db, tables: str, parallel: int = 2) -> object:
+def write_source(project: Path, db, tables: str, parallel: int = 2, defaults: str = "{}") -> object:
     store_secret(f"${{secrets.{db.name}.password}}", db.password)
     (project / "configs" / "sources" / "pg.yaml").write_text(
         f"name: pg\nowner: data-ops\nsource:\n  type: postgres\n  host: {db.host}\n  port: {db.port}\n"
         f"  database: {db.name}\n  username: {db.user}\n  password: '${{secrets.{db.name}.password}}'\n"
-        f"retries: {{attempts: 1}}\nworkers: {{tables_in_parallel: {parallel}}}\ntables:\n{tables}")
+        f"retries: {{attempts: 1}}\nworkers: {{tables_in_parallel: {parallel}}}\ndefaults: {defaults}\n"
+        f"tables:\n{tables}")
     return ConfigStore().load_source("pg").config
 
 
