@@ -282,10 +282,10 @@ THREADED_COMMANDS = frozenset({"run", "preview", "job-run"})
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     skip_exit_collection()
-    if args.command not in NO_DLT_COMMANDS:
-        preload.skip_streamlit_secrets_lookup()
     if args.command in THREADED_COMMANDS:
-        preload.load_heavy_modules()
+        preload.load_heavy_modules()  # skips the Streamlit lookup too
+    elif args.command not in NO_DLT_COMMANDS:
+        preload.skip_streamlit_secrets_lookup()
     args.actor = args.actor or access.default_actor()
     try:
         return COMMANDS[args.command](args)
