@@ -23,13 +23,15 @@ run's progress stopped every thread for ~0.2 s (more on a busy machine): a first
 portal took twice its time in the CLI.
 
 Entry points: :func:`ingestion_core.pipeline.runner.run_source` and ``preview_source`` (so the CLI, the
-Databricks job and the portal's test runs), the run-control and onboarding calls a page makes,
-and the portal, which starts :func:`load_in_background` once its first page is drawn.
+Databricks job and the portal's test runs), which import what every run needs and their source
+reader's modules; the run-control and onboarding calls a page makes, and the portal, which
+starts :func:`load_in_background` once its first page is drawn: those import every reader's.
 
 Example::
 
     load_in_background()     # returns at once; the imports go on in a daemon thread
     load_heavy_modules()     # waits for that thread (or imports, when nobody has started)
+    load_heavy_modules("sql")  # a SQL source's run: the core and the SQL reader's modules
 """
 
 from __future__ import annotations
@@ -44,42 +46,65 @@ from collections.abc import Iterator
 
 # Top-level packages first: a package another thread starts on its own is then imported whole
 # before anything here reaches into its submodules.
-HEAVY_MODULES = (
+CORE_MODULES = (
     "numpy", "pyarrow", "pandas", "duckdb", "sqlalchemy", "dlt",
     # dlt's submodules the library imports inside functions, and those its pipelines load lazily
     "dlt.common.json", "dlt.common.versioned_state", "dlt.common.jsonpath", "dlt.common.libs.pyarrow",
     "dlt.common.libs.pandas", "dlt.common.storages", "dlt.pipeline", "dlt.pipeline.helpers", "dlt.extract",
     "dlt.normalize", "dlt.load", "dlt.destinations", "dlt.destinations.impl.duckdb.duck",
-    "dlt.sources.sql_database", "dlt.sources.rest_api", "dlt.sources.helpers.rest_client", "dlt.sources.filesystem",
-    "pyarrow.compute", "pyarrow.parquet", "pyarrow.csv",
+    "pyarrow.compute", "pyarrow.parquet",
+    # imported by every dlt pipeline's first step or load, in a table thread: its runtime set-up,
+    # its plugins, the load's step info (imports SQLAlchemy to print the destination's
+    # credentials), pyarrow's first array (imports pandas' compatibility layer)
+    "dlt.sources.helpers.requests", "dlt.common.configuration.plugins", "dlt.common.libs.sql_alchemy_compat",
+    "pyarrow.pandas_compat",
 )
+"""What every run of any source imports."""
+SOURCE_MODULES: dict[str, tuple[str, ...]] = {
+    "sql": ("dlt.sources.sql_database",),
+    "rest": ("dlt.sources.rest_api", "dlt.sources.helpers.rest_client"),
+    "files": ("dlt.sources.filesystem", "pyarrow.csv"),
+}
+"""What the runs of one source reader also import, by its module in ``ingestion_core.engine.sources``
+(``reader_module``): a SQL preview process does not import the REST and file readers' dlt modules
+(0.05 s CPU), nor a REST one SQL's."""
+HEAVY_MODULES = CORE_MODULES + tuple(name for names in SOURCE_MODULES.values() for name in names)
+"""Everything: what the portal, which may run any source, imports."""
 
 _LOCK = threading.Lock()
 _START = threading.Lock()
 _LOADED = threading.Event()
 _STARTED = threading.Event()
+_loaded_groups: set[str] = set()  # "core" and SOURCE_MODULES keys; written under _LOCK
 seconds_taken: float | None = None
-"""How long the imports took (None until done): the portal's and the CLI's start-up cost."""
+"""How long the imports took (None until done; the sum when they came in parts): the portal's and
+the CLI's start-up cost."""
 
 
-def load_heavy_modules() -> None:
-    """Import :data:`HEAVY_MODULES` unless done: at once when loaded, else after whoever is
-    importing them now (a thread of this call's own or :func:`load_in_background`'s)."""
+def load_heavy_modules(reader: str | None = None) -> None:
+    """Import :data:`CORE_MODULES` and the ``reader``'s :data:`SOURCE_MODULES` (every reader's
+    when None) unless done: at once when loaded, else after whoever is importing them now (a
+    thread of this call's own or :func:`load_in_background`'s)."""
     global seconds_taken
-    if _LOADED.is_set():
+    groups = ("core", reader) if reader in SOURCE_MODULES else ("core", *SOURCE_MODULES)
+    if _LOADED.is_set() or _loaded_groups.issuperset(groups):
         return
     with _LOCK:
-        if _LOADED.is_set():
+        missing = [group for group in groups if group not in _loaded_groups]
+        if not missing:
             return
         started = time.monotonic()
         with collections_paused():
-            for name in HEAVY_MODULES:
-                importlib.import_module(name)
+            for group in missing:
+                for name in CORE_MODULES if group == "core" else SOURCE_MODULES[group]:
+                    importlib.import_module(name)
             skip_streamlit_secrets_lookup()
             # no collection first: it took 0.06-0.17 s on every CLI run to free ~1,200 small objects
             gc.freeze()
-        seconds_taken = round(time.monotonic() - started, 3)
-        _LOADED.set()
+        seconds_taken = round((seconds_taken or 0) + time.monotonic() - started, 3)
+        _loaded_groups.update(missing)
+        if _loaded_groups.issuperset(("core", *SOURCE_MODULES)):
+            _LOADED.set()
 
 
 def skip_streamlit_secrets_lookup() -> None:
