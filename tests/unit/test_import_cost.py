@@ -243,3 +243,18 @@ def test_a_rest_preview_imports_only_the_rest_readers_dlt_modules_and_before_its
     assert state["readers"] == {"sql": [], "rest": ["dlt.sources.rest_api", "dlt.sources.helpers.rest_client"],
                                 "files": []}
     assert state["preloaded_in_threads"] == []
+
+
+def test_numpy_starts_no_blas_threads_unless_asked_for() -> None:
+    """OpenBLAS starts a thread per core when numpy is imported (0.04 s CPU of an ``ingest``
+    process); nothing in the library multiplies matrices. A value set by the user wins."""
+    code = """
+        import json, os
+        import ingestion_core, numpy
+        print(json.dumps(len(os.listdir("/proc/self/task"))))
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}  # this process set it
+    threads = [subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                              env=child_env, check=True, timeout=120).stdout.strip()
+               for child_env in (env, {**env, "OPENBLAS_NUM_THREADS": "2"})]
+    assert threads == ["1", "2"]
