@@ -20,7 +20,7 @@ from ingestion_core.pipeline import runner
 from portal.dashboards import run_view
 from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 from portal.shared import data
-from portal.shared.components import tables_progress
+from portal.shared.components import on_picked, tables_progress
 from portal.shared.identity import acting_user
 from portal.shared.markdown import md_escape
 from portal.sources import preview_jobs
@@ -108,6 +108,11 @@ def pick_source() -> str | None:
     return name
 
 
+def picked_source() -> str | None:
+    """The source the page's picker shows (the buttons' callbacks act on it: :func:`on_picked`)."""
+    return st.session_state.get(PICK_KEY)
+
+
 # --- the Test run section ------------------------------------------------------------------------
 
 def render(name: str) -> None:
@@ -116,7 +121,7 @@ def render(name: str) -> None:
     denied = refusal(name)
     left, right = st.columns([1, 4], vertical_alignment="center")
     left.button("Test run", key="test-run", type="primary", icon=":material/play_arrow:", width="stretch",
-                disabled=running or denied is not None, on_click=start, args=(name,),
+                disabled=running or denied is not None, on_click=on_picked, args=(picked_source, start),
                 help=denied or "Runs the real pipeline on a sample into a local DuckDB file: nothing reaches the "
                                "destination and the incremental state of real runs is left alone.")
     right.caption(f"Reads at most {runner.DEFAULT_PREVIEW_LIMIT:,} rows per table into a local DuckDB file, "

@@ -122,6 +122,16 @@ def test_demo_source_test_run_shows_rows_schema_and_checks(demo: Path) -> None:
     assert "The first test run of this table" in text(at)
 
 
+
+def test_a_test_run_clicked_as_the_picker_changes_runs_the_new_pick(demo: Path) -> None:
+    """The source home's picker moved and Test run clicked in one rerun request (the button still
+    the previous source's): the test run is the new pick's, the one the page then shows."""
+    at = open_page("demo_files")
+    at.selectbox(key="source-pick").select("demo_shop")
+    click(at, "test-run")
+    assert at.title[0].value == "demo_shop" and preview_jobs.current("demo_files") is None
+    finish(at, "demo_shop")
+
 def test_a_second_test_run_shows_what_changed_in_the_schema(demo: Path) -> None:
     at = open_page("demo_shop")
     click(at, "test-run")
