@@ -2,12 +2,14 @@
 opens the Test & run page on that source, the run is followed live and the sample rows show in a
 data grid, with the landed schema and the checks; the explorer downloads a table as CSV. The
 screenshot is the user guide's picture (docs/images/test-run.png, written with
-``UPDATE_SCREENSHOTS=1``)."""
+``UPDATE_SCREENSHOTS=1``). A test run of a slow API is cancelled from its progress box."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 from ingestion_core.demo import generate_demo
 from tests.browser.test_onboard_postgres import Driver, screenshot_folder
 from tests.conftest import REPO
+from tests.http_api import running_api
 
 pytestmark = [pytest.mark.browser]
 
@@ -55,3 +58,34 @@ def test_test_run_a_demo_source_in_the_browser(portal_app: Any, browser_page: An
         ui.click(ui.widget("explorer-csv").locator("button").first)
     lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith('"customer_id","email"') and len(lines) == 1 + 300
+
+
+def test_cancel_a_test_run_in_the_browser(portal_app: Any, browser_page: Any, tmp_path: Path) -> None:
+    """The API holds page 2 while Cancel is pressed; once it answers, the run stops there (no
+    page 3), and the box says cancelled and by whom."""
+    from playwright.sync_api import expect
+
+    with running_api(5000, slow_from_page=2, slow_seconds=0, hold_from_page=2) as api:
+        source = {"type": "rest_api", "base_url": f"{api.url}/",
+                  "paginator": {"type": "offset", "limit": 10, "total_path": "total"}}
+        (portal_app.project / "configs" / "sources" / "api.yaml").write_text(
+            f"name: api\nowner: market-de\nsource: {json.dumps(source)}\n"
+            "tables: [{name: items, path: slow/offset/items}]\n", encoding="utf-8")
+        ui = Driver(browser_page, screenshot_folder(tmp_path))
+        browser_page.goto(f"{portal_app.url}/source?source=api")
+        ui.click(ui.widget("test-run").locator("button").first)
+        offsets = lambda: [r.params.get("offset") for r in api.log_for("/slow/offset/items")]  # noqa: E731
+        deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+        while "10" not in offsets():  # the run waits for page 2
+            assert time.monotonic() < deadline, f"the test run never asked for page 2: {offsets()}"
+            time.sleep(0.1)
+        cancel = ui.widget("test-run-cancel").locator("button").first
+        expect(cancel).to_be_enabled()
+        ui.click(cancel)
+        expect(browser_page.get_by_text(re.compile(r"^Test run of api: cancelling"))).to_be_visible()
+        api.release.set()
+        expect(browser_page.get_by_text(re.compile(r"^Test run of api: cancelled"))).to_be_visible(
+            timeout=RUN_TIMEOUT_MS)
+        assert offsets() == ["0", "10"]
+    expect(browser_page.get_by_text(re.compile(r"cancelled by \S+"))).to_be_visible()
+    expect(ui.widget("test-run").locator("button").first).to_be_enabled()  # it can run again
