@@ -21,6 +21,15 @@ class MissingDriverError(ImportError):
     """A database driver or system library is not installed; the message says what to install."""
 
 
+class HintedError(RuntimeError):
+    """An error of ours that knows what the user should do: :func:`explain` gives its message
+    (which names the cause below it) and its ``hint``, wherever it is in the chain."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 @dataclass(frozen=True)
 class Rule:
     pattern: re.Pattern[str]
@@ -78,6 +87,11 @@ RULES: list[Rule] = [
     _rule(r"contract|DataValidationError|frozen",
           "the data no longer fits the table's schema and its schema_evolution policy forbids "
           "the change: set schema_evolution to evolve, or fix the source"),
+    _rule(r"NOT NULL constraint failed|violates not-null constraint|cannot be null|cannot insert the value null",
+          "rows have an empty value in a column the destination table was created with as NOT NULL (the source "
+          "has allowed empty values since): a full refresh of the table (`ingest run <source> --refresh "
+          "<table>`, or Full refresh on the source's home, Settings tab) creates it again with the column "
+          "nullable"),
     _rule(r"duplicate key|primary key|unique constraint",
           "rows share the same primary key: check primary_key, or deduplicate in the source"),
     _rule(r"no module named|libodbc|driver", "a driver is missing: install what the message names"),
@@ -119,6 +133,9 @@ def explain(exc: BaseException, log_path: str | None = None) -> tuple[str, str]:
     was not written."""
     from ingestion_core.config.secrets import SecretNotFoundError
 
+    hinted = _hinted(exc)
+    if hinted is not None:
+        return mask(str(hinted)), hinted.hint
     cause = root_cause(exc)
     if isinstance(cause, (MissingDriverError, SecretNotFoundError)):
         return mask(str(cause)), "see the message: it says what to install or set"
@@ -129,6 +146,19 @@ def explain(exc: BaseException, log_path: str | None = None) -> tuple[str, str]:
         return describe(exc), "the reading backend crashed on a column type: set backend: pyarrow for this table"
     rule = _match(exc)
     return describe(exc), (rule.hint if rule else unknown_error_hint(exc, log_path))
+
+
+def _hinted(exc: BaseException) -> HintedError | None:
+    """The outermost :class:`HintedError` in ``exc``'s chain (dlt's wrappers and causes)."""
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, HintedError):
+            return current
+        seen.add(id(current))
+        inner = getattr(current, "exception", None)
+        current = inner if isinstance(inner, BaseException) else (current.__cause__ or current.__context__)
+    return None
 
 
 def unknown_error_hint(exc: BaseException, log_path: str | None = None) -> str:

@@ -55,6 +55,8 @@ def preview_together(plan: RunPlan, tables: list[TableBase]) -> bool:
         if plan.cancel.is_set():
             for _, result, _ in built:
                 result.status = "cancelled"
+                ended(result)
+            plan.publish()
             return True
         LOGGER.warning("preview: the tables together failed (%s); each table again on its own", describe(exc))
         with contextlib.suppress(Exception):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,11 +94,15 @@ def refresh_set(config: SourceFileBase, selected: list[TableBase], refresh_table
 
 def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
                    limit: int = DEFAULT_PREVIEW_LIMIT, on_progress: ProgressCallback | None = None,
-                   sample_rows: int = 100) -> PreviewResult:
+                   sample_rows: int = 100, cancel: threading.Event | None = None) -> PreviewResult:
     """The real code path limited to ``limit`` rows per table, into a DuckDB file of its own
-    with its own pipeline state: it never touches real data or real incremental cursors."""
+    with its own pipeline state: it never touches real data or real incremental cursors.
+    Setting ``cancel`` (from another thread) stops its tables at their next chunk; the record
+    then says ``cancelled`` and the tables that finished keep their rows and samples."""
     preload.load_heavy_modules(reader_module(config.source_type))  # before any thread can race the imports
     plan = _plan(config, "preview", preview_plan(config.name), actor, trigger, limit, on_progress, None)
+    if cancel is not None:
+        plan.cancel = cancel
     with kept_open(preview_database(config.name)):
         record = _execute(plan, config.enabled_tables(tables))
         return PreviewResult(record, samples(plan, record, sample_rows))
@@ -184,6 +189,8 @@ def _finish(plan: RunPlan) -> None:
     record.throughput_rows_per_s = round(record.rows_total / record.duration_s, 1) if record.duration_s else 0.0
     totals = {p: sum(t.phases[p].duration_s for t in record.tables if p in t.phases) for p in PHASES}
     record.phases = phases(totals)
+    if plan.cancel.is_set() and any(t.status == "cancelled" for t in record.tables):
+        record.status = "cancelled"  # (a cancel from another thread: a portal test run's Cancel)
     if record.status != "cancelled":
         record.status = _overall_status(record.tables)  # type: ignore[assignment]
     failed = [t for t in record.tables if t.error]

@@ -17,7 +17,7 @@ from typing import Any
 from ingestion_core.common.cancellation import RowCounter, raise_if_cancelled, stop_when_cancelled
 from ingestion_core.config.models.source_file import TableSettings
 from ingestion_core.config.models.tables import TableBase
-from ingestion_core.engine.errors import error_class, explain, is_transient
+from ingestion_core.engine.errors import HintedError, describe, error_class, explain, is_transient
 from ingestion_core.engine.hooks import AFTER_TABLE_FAILED, AFTER_TABLE_LOAD
 from ingestion_core.engine.plan import RunPlan, load_slot, pipeline_name
 from ingestion_core.engine.sources import BuildContext, get_source_kind
@@ -88,15 +88,39 @@ def load_table(plan: RunPlan, table: TableBase, table_settings: TableSettings, r
                 backend_override: str | None) -> None:
     raise_if_cancelled(plan.cancel, table.name)
     pipeline = pipeline_for(plan, pipeline_name(plan.config.name, table.name), table_settings.mode)
+    refresh = refresh_mode(plan, table)
+    if pipeline.has_pending_data:
+        finish_pending(plan, pipeline, table, refresh)
+    resource = table_resource(plan, table, table_settings, result, backend_override)
+    loaded = extract_normalize_load(plan, pipeline, [resource], refresh, table.name)
+    after_load(plan, pipeline, table, result, *loaded)
+
+
+def finish_pending(plan: RunPlan, pipeline: Any, table: TableBase, refresh: str | None) -> None:
+    """The package a previous run left unloaded (killed mid-way, or failed in normalize or load):
+    loaded first, so no row is lost or doubled. A refreshed table (and a preview) drops it instead:
+    the table is loaded again in full, and a package that cannot load (rows the destination table
+    refuses) would otherwise fail every later run, the refresh that fixes it included."""
+    if refresh:
+        LOGGER.warning("%s: the package a previous run left unloaded is dropped: the table is loaded again in full",
+                       table.name)
+        pipeline.abort_packages()
+        return
+    LOGGER.info("%s: finishing the package a previous run left", table.name)
     workers = plan.config.workers
-    if pipeline.has_pending_data:  # a run killed mid-way: finish its package first (no row lost or doubled)
-        LOGGER.info("%s: finishing the package a previous run left", table.name)
+    try:
         pipeline.normalize(workers=workers.normalize)
         with load_slot(plan.destination):
             pipeline.load(workers=workers.load)
-    resource = table_resource(plan, table, table_settings, result, backend_override)
-    loaded = extract_normalize_load(plan, pipeline, [resource], refresh_mode(plan, table), table.name)
-    after_load(plan, pipeline, table, result, *loaded)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        raise HintedError(
+            f"{table.name}: the rows a previous run read could not be loaded, and are loaded before any new "
+            f"row: {describe(exc)}",
+            f"fix what the message says, or run a full refresh of the table (`ingest run {plan.config.name} "
+            f"--refresh {table.name}`, or Full refresh on the source's home, Settings tab): it drops those rows "
+            f"and loads the table again in full") from exc
 
 
 def table_resource(plan: RunPlan, table: TableBase, table_settings: TableSettings, result: TableResult,

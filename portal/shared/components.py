@@ -3,7 +3,7 @@ only display them; nothing here reads or writes configs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,6 +24,18 @@ def issue_markdown(issue: ConfigIssue) -> str:
     """One issue as ``<yaml.path>: <message>``, the path in code style."""
     message = md_escape(issue.message)
     return f"{code(issue.path)}: {message}" if issue.path else message
+
+
+def on_picked(picked: Callable[[], str | None], action: Callable[[str], None]) -> None:
+    """A button's ``on_click`` for an action on the page's picked source (``args=(picked, action)``):
+    ``action`` gets the source picked when the click is handled, not the one the button was drawn
+    for. A click that comes while the page is still switching to another source (its old buttons
+    still showing) then acts on the source the page is switching to, as the rest of that rerun
+    does; with ``args=(name,)`` it started a test run of the previous source while the page opened
+    the new one."""
+    name = picked()
+    if name:
+        action(name)
 
 
 def tables_progress(done: int, total: int) -> str:

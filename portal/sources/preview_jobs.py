@@ -25,7 +25,7 @@ from ingestion_core.common import preload, settings
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.engine.errors import explain
 from ingestion_core.observe import records
-from ingestion_core.observe.records import RunRecord
+from ingestion_core.observe.records import ErrorInfo, RunRecord
 from ingestion_core.pipeline import runner
 from ingestion_core.pipeline.runner import PreviewResult
 
@@ -45,11 +45,22 @@ class PreviewJob:
     result: PreviewResult | None = None
     error: tuple[str, str] | None = None  # (masked message, what to do) when the run could not start or crashed
     finished: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)  # the run's cancel: its tables stop
+    cancelled_by: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def running(self) -> bool:
         return not self.finished.is_set()
+
+    def cancel(self, actor: str) -> bool:
+        """Stop the test run: its tables stop at their next chunk (those done keep their rows).
+        False when it has ended already."""
+        if not self.running:
+            return False
+        self.cancelled_by = self.cancelled_by or actor
+        self.stop.set()
+        return True
 
     def elapsed(self) -> float:
         record = self.record
@@ -117,6 +128,12 @@ def start_preview(source: str, *, actor: str, limit: int = runner.DEFAULT_PREVIE
     return job, True
 
 
+def cancel(source: str, actor: str) -> PreviewJob | None:
+    """Cancel the running test run of ``source`` (None when none is running)."""
+    job = current(source)
+    return job if job is not None and job.cancel(actor) else None
+
+
 def last_recorded(source: str) -> PreviewJob | None:
     """The newest test run of ``source`` from the run records (one from before a restart of the
     portal, or an ``ingest preview`` in a terminal), as a finished job without sample rows."""
@@ -132,8 +149,14 @@ def last_recorded(source: str) -> PreviewJob | None:
 def _run(job: PreviewJob, config: Any) -> None:
     try:
         job.result = runner.preview_source(config, actor=job.actor, trigger="portal", limit=job.limit,
-                                           on_progress=job.progress)
-        job.progress(job.result.record)
+                                           on_progress=job.progress, cancel=job.stop)
+        record = job.result.record
+        if record.status == "cancelled":  # who stopped it, in the record as a run's cancel says it
+            record.error = ErrorInfo(error_class="Cancelled", message=f"cancelled by {job.cancelled_by}",
+                                     hint="test it again when wanted; the tables that finished before the stop "
+                                          "show their rows")
+            records.write_record(record)
+        job.progress(record)
     except BaseException as exc:  # recorded for the page; the thread must not die silently
         LOGGER.error("the test run of %s failed", job.source, exc_info=exc)
         job.error = explain(exc, job.record.log_path if job.record else None)

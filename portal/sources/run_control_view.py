@@ -22,7 +22,7 @@ from ingestion_core.pipeline import run_control
 from portal.dashboards import dashboard_data, run_view
 from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 from portal.shared import data as config_data
-from portal.shared.components import relative_time, tables_progress, time_column
+from portal.shared.components import on_picked, relative_time, tables_progress, time_column
 from portal.shared.markdown import md_escape
 from portal.sources import test_run
 
@@ -44,7 +44,7 @@ def render_run_now(name: str) -> None:
     denied = test_run.refusal(name)
     left, right = st.columns([1, 4], vertical_alignment="center")
     left.button("Run now", key="run-now", type="primary", icon=":material/rocket_launch:", width="stretch",
-                disabled=denied is not None, on_click=start, args=(name,),
+                disabled=denied is not None, on_click=on_picked, args=(test_run.picked_source, start),
                 help=denied or "The real load into the source's destination")
     right.caption("Loads every enabled table into the destination in a background process: closing the tab "
                   "does not stop it. One run per source at a time (the CLI and jobs wait for it too).")

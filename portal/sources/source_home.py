@@ -127,6 +127,6 @@ def render_settings(summary: SourceSummary) -> None:
     except ConfigNotFoundError as exc:
         st.error(md_escape(str(exc)), icon=":material/error:")
         return
-    source_list.action_buttons(summary, key_prefix="home")
+    source_list.action_buttons(summary, key_prefix="home", picked=test_run.picked_source)
     st.code(text, language="yaml")
     st.caption("The source's YAML as saved: secrets appear only as references.")

@@ -4,7 +4,7 @@ restore from the bin)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,6 +23,10 @@ from portal.shared.markdown import code, md_escape
 from portal.sources import run_control_view, test_run
 
 FLASH_KEY = "sources-flash"
+PICK_KEY = "sources-pick"
+TABLE_KEY = "sources-table"
+SHOWN_KEY = "sources-shown"  # the names the list showed, in its order: a row click's index is into them
+ROW_KEY = "sources-row"  # the row click already applied to the picker
 CONFIRM_KEY = "sources-confirm"
 STATUSES = ("all", "valid", "invalid", "enabled", "disabled", "last run failed")
 COLUMNS = ("name", "home", "type", "owner", "destination", "tables", "enabled", "valid", "tables in database",
@@ -46,7 +50,7 @@ def render() -> None:
                 icon=":material/info:")
     else:
         shown = filter_rows(rows)
-        st.dataframe(rows_frame(shown), key="sources-table", hide_index=True, width="stretch",
+        st.dataframe(rows_frame(shown), key=TABLE_KEY, hide_index=True, width="stretch",
                      column_config=_column_config(), on_select="rerun", selection_mode="single-row")
         st.caption(f"{len(shown)} of {len(rows)} sources shown.")
         _actions(shown or rows)
@@ -120,20 +124,35 @@ def _column_config() -> dict:
 def _actions(rows: Sequence[SourceRow]) -> None:
     st.subheader("Change a source", anchor=False)
     by_name = {r.summary.name: r for r in rows}
-    picked = st.session_state.get("sources-table")
-    selected = picked.selection.rows if picked is not None and hasattr(picked, "selection") else []
-    if selected and selected[0] < len(rows):  # a click on a row picks it here
-        st.session_state["sources-pick"] = rows[selected[0]].summary.name
-    name = st.selectbox("Source", list(by_name), key="sources-pick", help="Or click a row of the list above")
+    picked_source()
+    st.session_state[SHOWN_KEY] = [r.summary.name for r in rows]
+    name = st.selectbox("Source", list(by_name), key=PICK_KEY, help="Or click a row of the list above")
     if name is None:
         return
-    action_buttons(by_name[name].summary, key_prefix="sources", in_list=True)
+    action_buttons(by_name[name].summary, key_prefix="sources", picked=picked_source, in_list=True)
 
 
-def action_buttons(summary: SourceSummary, *, key_prefix: str, in_list: bool = False) -> None:
+def picked_source() -> str | None:
+    """The source the actions apply to: the picker's value, after a new click on a row of the list
+    has moved the picker to that row (once: the picker can then be changed again). The buttons'
+    callbacks ask it too, so an action clicked right after a new pick acts on the new pick."""
+    state = st.session_state
+    table = state.get(TABLE_KEY)
+    rows = list(table.selection.rows) if table is not None and hasattr(table, "selection") else []
+    shown = state.get(SHOWN_KEY) or []
+    if rows != state.get(ROW_KEY, []):
+        state[ROW_KEY] = rows
+        if rows and rows[0] < len(shown):
+            state[PICK_KEY] = shown[rows[0]]
+    return state.get(PICK_KEY)
+
+
+def action_buttons(summary: SourceSummary, *, key_prefix: str, picked: Callable[[], str | None],
+                   in_list: bool = False) -> None:
     """The actions on one source: edit, duplicate, enable / disable, YAML, delete to the bin, and
     in the Sources list also open its home, test run and run now (its home has those in Status).
-    Keys ``<prefix>-<action>``."""
+    Keys ``<prefix>-<action>``. ``picked`` names the page's picked source when a click is handled:
+    the callbacks act on it (:func:`components.on_picked`), as the rerun the click starts does."""
     name, valid = summary.name, summary.valid
     problems = None if valid else "This file has problems: fix it in YAML mode."
     denied = test_run.refusal(name) if valid else None
@@ -144,13 +163,13 @@ def action_buttons(summary: SourceSummary, *, key_prefix: str, in_list: bool = F
         st.switch_page(test_run.SOURCE_PAGE, query_params={"source": name})
     if in_list and buttons.pop(0).button("Test run", key=f"{key_prefix}-test-run", icon=":material/play_circle:",
                                       width="stretch", disabled=not valid or denied is not None,
-                                      on_click=test_run.start, args=(name,),  # before this page is drawn again
+                                      on_click=components.on_picked, args=(picked, test_run.start),
                                       help=problems or denied or "Run it on a sample into a local DuckDB file and "
                                       "see the rows, schema and checks"):
         test_run.open_test_run(name)
     if in_list and buttons.pop(0).button("Run now", key=f"{key_prefix}-run-now", icon=":material/rocket_launch:",
                                          width="stretch", disabled=not valid or denied is not None,
-                                         on_click=run_control_view.start, args=(name,),
+                                         on_click=components.on_picked, args=(picked, run_control_view.start),
                                          help=problems or denied or "Load it into its destination now, in the "
                                          "background, and follow it on its home"):
         st.switch_page(test_run.SOURCE_PAGE, query_params={"source": name})
@@ -163,14 +182,20 @@ def action_buttons(summary: SourceSummary, *, key_prefix: str, in_list: bool = F
     enabled = summary.enabled
     buttons.pop(0).button("Disable" if enabled else "Enable", key=f"{key_prefix}-toggle", width="stretch",
                           icon=":material/pause:" if enabled else ":material/play_arrow:",
-                          on_click=_set_enabled, args=(name, not enabled))
+                          on_click=components.on_picked, args=(picked, _toggle))
     if buttons.pop(0).button("Edit YAML", key=f"{key_prefix}-yaml", icon=":material/code:", width="stretch"):
         navigation.request_editor("yaml", name)
     buttons.pop(0).button("Delete", key=f"{key_prefix}-delete", icon=":material/delete:", width="stretch",
-                          on_click=_ask_delete, args=(name,))
+                          on_click=components.on_picked, args=(picked, _ask_delete))
     if not in_list:  # the list shows its messages at the top
         _flash()
     _confirm_delete(key_prefix)
+
+
+def _toggle(name: str) -> None:
+    summary = next((s for s in data.source_summaries() if s.name == name), None)
+    if summary is not None:
+        _set_enabled(name, not summary.enabled)
 
 
 def _set_enabled(name: str, enabled: bool) -> None:

@@ -20,7 +20,7 @@ from ingestion_core.pipeline import runner
 from portal.dashboards import run_view
 from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 from portal.shared import data
-from portal.shared.components import tables_progress
+from portal.shared.components import on_picked, tables_progress
 from portal.shared.identity import acting_user
 from portal.shared.markdown import md_escape
 from portal.sources import preview_jobs
@@ -108,6 +108,11 @@ def pick_source() -> str | None:
     return name
 
 
+def picked_source() -> str | None:
+    """The source the page's picker shows (the buttons' callbacks act on it: :func:`on_picked`)."""
+    return st.session_state.get(PICK_KEY)
+
+
 # --- the Test run section ------------------------------------------------------------------------
 
 def render(name: str) -> None:
@@ -116,7 +121,7 @@ def render(name: str) -> None:
     denied = refusal(name)
     left, right = st.columns([1, 4], vertical_alignment="center")
     left.button("Test run", key="test-run", type="primary", icon=":material/play_arrow:", width="stretch",
-                disabled=running or denied is not None, on_click=start, args=(name,),
+                disabled=running or denied is not None, on_click=on_picked, args=(picked_source, start),
                 help=denied or "Runs the real pipeline on a sample into a local DuckDB file: nothing reaches the "
                                "destination and the incremental state of real runs is left alone.")
     right.caption(f"Reads at most {runner.DEFAULT_PREVIEW_LIMIT:,} rows per table into a local DuckDB file, "
@@ -169,12 +174,28 @@ def _follow(name: str) -> None:
 def progress(job: preview_jobs.PreviewJob) -> None:
     record = job.snapshot()
     done, total = job.tables_done()
+    stopping = job.stop.is_set()
+    what = "cancelling: each table stops at its next chunk" if stopping else tables_progress(done, total)
     # not a `with` block: leaving one would mark the status complete
-    box = st.status(f"Test run of {job.source}: {tables_progress(done, total)} · {job.elapsed():.1f} s",
-                    state="running", expanded=True)
+    box = st.status(f"Test run of {job.source}: {what} · {job.elapsed():.1f} s", state="running", expanded=True)
     box.progress(done / total if total else 0.0)
     for table in record.tables if record else []:
         box.markdown(f"{TABLE_ICONS.get(table.status, '')} **{md_escape(table.name)}**: {_table_line(table)}")
+    denied = refusal(job.source)
+    box.button("Cancel the test run", key="test-run-cancel", icon=":material/cancel:",
+               disabled=stopping or denied is not None, on_click=on_picked, args=(picked_source, cancel),
+               help=denied or "Stops it: tables that finished keep their rows; nothing else is touched")
+
+
+def cancel(name: str) -> None:
+    """Cancel the running test run of ``name`` (the Cancel button's callback)."""
+    try:
+        actor = require_run(name)
+    except access.AccessDeniedError as exc:
+        st.session_state[FLASH_KEY] = ("error", mask(str(exc)))
+        return
+    if preview_jobs.cancel(name, actor) is None:
+        st.session_state[FLASH_KEY] = ("info", f"The test run of {name} had already ended.")
 
 
 def _table_line(table: TableResult) -> str:
@@ -195,11 +216,12 @@ def results(job: preview_jobs.PreviewJob) -> None:
         st.error(f"**The test run of {md_escape(job.source)} failed.** {md_escape(message)}\n\n"
                  f"**What to do:** {md_escape(hint)}", icon=":material/error:")
         return
-    ok = record.status in ("success", "quality_failed")
+    ok = record.status in ("success", "quality_failed", "cancelled")
     label = (f"Test run of {record.source}: {status_label(record.status)} · "
              f"{rm.human_count(rm.record_figures(record)['records'])} records from "
              f"{len(record.tables)} table(s) in {rm.human_duration(record.duration_s)}")
-    with st.status(label, state="complete" if ok else "error", expanded=not ok):
+    with st.status(label, state="complete" if ok else "error",
+                   expanded=record.status not in ("success", "quality_failed")):  # a cancel says who
         st.markdown(f"Run {code(record.run_id)} by **{md_escape(record.actor)}**, at most "
                     f"{record.limit or 0:,} rows per table. {run_link(record.run_id)}")
         if record.error:

@@ -227,6 +227,40 @@ def test_full_refresh_of_one_table_drops_it_and_loads_it_again(shop: Path) -> No
     assert next(s for s in table_states(config) if s.table == "orders").cursor_value == "2024-01-28"
 
 
+
+def test_rows_the_table_refuses_fail_each_run_until_a_full_refresh_of_it(ingest_env: Path) -> None:
+    """The source relaxed a NOT NULL column and sent an empty value: the destination table (created
+    NOT NULL) refuses the package, which dlt keeps and every later run loads first, so every run
+    failed, the full refresh that fixes it included. The failure names the refresh; the refresh
+    drops the package and loads the table again; the rows loaded before stay until then."""
+    database = ingest_env / "crm.sqlite"
+    with sqlite3.connect(database) as con:
+        con.execute("CREATE TABLE contacts (id INTEGER NOT NULL, name TEXT NOT NULL)")
+        con.execute("INSERT INTO contacts VALUES (1, 'ana')")
+    (ingest_env / "configs" / "sources" / "crm.yaml").write_text(
+        "name: crm\nowner: market-de\nsource: {type: sqlite, path: crm.sqlite}\nretries: {attempts: 1}\n"
+        "tables: [{name: contacts, mode: append}]\n")
+    config = ConfigStore().load_source("crm").config
+    assert run_source(config, actor="ana").status == "success"
+    with sqlite3.connect(database) as con:  # names may be empty now
+        con.execute("ALTER TABLE contacts RENAME TO old")
+        con.execute("CREATE TABLE contacts (id INTEGER NOT NULL, name TEXT)")
+        con.execute("INSERT INTO contacts VALUES (2, NULL)")
+
+    refused = run_source(config, actor="ana")
+    assert refused.status == "failed" and "NOT NULL constraint failed" in refused.tables[0].error.message
+    assert "a full refresh of the table" in refused.tables[0].error.hint
+    again = run_source(config, actor="ana").tables[0].error
+    assert again.message.startswith("contacts: the rows a previous run read could not be loaded")
+    assert "NOT NULL constraint failed" in again.message and "`ingest run crm --refresh contacts`" in again.hint
+    assert landed(ingest_env, "contacts", "crm") == 1  # what loaded before stays
+
+    refreshed = run_source(config, actor="ana", refresh_tables=["contacts"])
+    assert refreshed.status == "success", refreshed.tables[0].error
+    with duckdb.connect(str(ingest_env / ".ingest" / "local_duckdb.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT id, name FROM crm.contacts").fetchall() == [(2, None)]
+    assert run_source(config, actor="ana").status == "success"
+
 def test_a_run_deaf_to_sigterm_is_killed_and_recorded_as_cancelled(slow: Path) -> None:
     """A process that ignores SIGTERM (here: run_source called by a script without the CLI's
     handler) is killed after the grace period, and cancel writes its record."""

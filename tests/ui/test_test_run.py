@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ingestion_core.engine.destinations.duckdb import preview_database
+from ingestion_core.observe.records import find_record
 from portal.sources import preview_jobs, source_home, test_run
 from tests.http_api import running_api
 from tests.integration import test_demo_sources
@@ -121,6 +122,50 @@ def test_demo_source_test_run_shows_rows_schema_and_checks(demo: Path) -> None:
     assert set(checks["status"]) == {"pass"} and "unique" in " ".join(checks["check"])
     assert "The first test run of this table" in text(at)
 
+
+
+def test_a_test_run_clicked_as_the_picker_changes_runs_the_new_pick(demo: Path) -> None:
+    """The source home's picker moved and Test run clicked in one rerun request (the button still
+    the previous source's): the test run is the new pick's, the one the page then shows."""
+    at = open_page("demo_files")
+    at.selectbox(key="source-pick").select("demo_shop")
+    click(at, "test-run")
+    assert at.title[0].value == "demo_shop" and preview_jobs.current("demo_files") is None
+    finish(at, "demo_shop")
+
+
+def test_cancel_stops_a_test_run_at_its_next_page_and_says_who(ingest_env: Path) -> None:
+    """Cancel while the API holds page 2: once it answers, the table stops (no page 3 is asked
+    for), the run is recorded as cancelled by the acting user and the page says so."""
+    from tests.ui.test_run_now import until  # (that module imports this one)
+
+    with running_api(5000, slow_from_page=2, slow_seconds=0, hold_from_page=2) as api:
+        source = {"type": "rest_api", "base_url": f"{api.url}/",
+                  "paginator": {"type": "offset", "limit": 10, "total_path": "total"}}
+        write_source(ingest_env, "api", f"name: api\nowner: market-de\nsource: {json.dumps(source)}\n"
+                                        "tables: [{name: items, path: slow/offset/items}]\n")
+        at = open_page("api")
+        at.user = {"is_logged_in": True, "email": "ana@example.com"}
+        click(at, "test-run")
+        job = preview_jobs.current("api")
+        pages = lambda: [r.params.get("offset") for r in api.log_for("/slow/offset/items")]  # noqa: E731
+        until(lambda: "10" in pages(), "the test run to ask for page 2")
+        ok(at.run())
+        assert at.status[0].state == "running" and not at.button(key="test-run-cancel").disabled
+        click(at, "test-run-cancel")
+        assert "cancelling" in at.status[0].label and at.button(key="test-run-cancel").disabled
+        api.release.set()
+        assert job.wait(WAIT_S)
+        assert pages() == ["0", "10"]  # stopped at the page after the cancel
+
+    record = job.record
+    assert record.status == "cancelled" and [t.status for t in record.tables] == ["cancelled"]
+    assert record.error.message == "cancelled by ana@example.com"
+    written = find_record(record.run_id)
+    assert written.status == "cancelled" and written.error.message == "cancelled by ana@example.com"
+    ok(at.run())
+    assert at.status[0].label.startswith("Test run of api: cancelled") and "cancelled by ana@example.com" in text(at)
+    assert not at.button(key="test-run").disabled  # it can run again
 
 def test_a_second_test_run_shows_what_changed_in_the_schema(demo: Path) -> None:
     at = open_page("demo_shop")

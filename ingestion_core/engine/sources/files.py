@@ -18,13 +18,18 @@ from ingestion_core.storage.object_stores import bucket_url, file_credentials, s
 FILE_CURSOR = "modification_date"
 
 
-def first_rows(items: Any, limit: int) -> Iterator[Any]:
-    """At most ``limit`` rows of a reader, as one batch; stops reading files once it has them."""
+def first_rows(items: Any, limit: int, name: str, cancel: Any = None) -> Iterator[Any]:
+    """At most ``limit`` rows of a reader, as one batch; stops reading files once it has them, or
+    at the next chunk once ``cancel`` (an Event) is set."""
     import pyarrow as pa
+
+    from ingestion_core.common.cancellation import raise_if_cancelled
 
     batches: list[Any] = []
     taken = 0
     for item in items:
+        if cancel is not None:
+            raise_if_cancelled(cancel, name)
         if isinstance(item, pa.Table):
             batches.append(item.slice(0, limit - taken))
             taken += batches[-1].num_rows
@@ -76,7 +81,7 @@ class FilesSource:
                 table.cursor, initial_value=table.initial_value, lag=lookback_lag(table, table.initial_value)))
         if ctx.limit:
             # add_limit on a reader would count pages of files, not rows: take the first rows here
-            resource = dlt.resource(first_rows(resource, ctx.limit), name=table.name)
+            resource = dlt.resource(first_rows(resource, ctx.limit, table.name, ctx.cancel), name=table.name)
         resource.backend = "filesystem"  # type: ignore[attr-defined]
         resource.cursor_in_rows = not by_file_date  # type: ignore[attr-defined]  (the runner's look-back key)
         return resource

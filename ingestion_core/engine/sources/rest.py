@@ -68,7 +68,7 @@ class RestSource:
         resource = next(r for r in resources if r.name == table.name)
         if ctx.limit:
             # add_limit counts pages and does not limit child resources: take the first rows here
-            resource = dlt.resource(first_rows(resource, ctx.limit), name=table.name)
+            resource = dlt.resource(first_rows(resource, ctx.limit, table.name, ctx.cancel), name=table.name)
         elif arrow_path(ctx):
             from ingestion_core.engine.sources.rest_arrow import arrow_resource
 
@@ -189,12 +189,18 @@ def fill_from_parent(value: Any, parent: str | None) -> Any:
     return value
 
 
-def first_rows(resource: Any, limit: int) -> Iterator[list[Any]]:
-    """The first ``limit`` rows of a resource as one batch; no page past them is requested."""
+def first_rows(resource: Any, limit: int, name: str, cancel: threading.Event | None = None) -> Iterator[list[Any]]:
+    """The first ``limit`` rows of a resource as one batch (the preview's one chunk: its
+    ``add_limit(1)``); no page past them is requested, nor once ``cancel`` is set (checked before
+    every row: a slow API's test run stops at its next page, not at the limit)."""
+    from ingestion_core.common.cancellation import raise_if_cancelled
+
     rows: list[Any] = []
     iterator = iter(resource)
     try:
         for row in iterator:
+            if cancel is not None:
+                raise_if_cancelled(cancel, name)
             rows.append(row)
             if len(rows) >= limit:
                 break
