@@ -7,6 +7,15 @@
 plus: `ingest preview --limit 1000` of a 10M-row table as a whole CLI process, and an
 incremental (merge + cursor) run after 1% of the rows changed.
 
+`--pairs N`: only (a), (b) and (c) on the 1M-row table, N alternating rounds (the order reversed
+every other round), each run a fresh child process and a new DuckDB file; in-process wall and CPU
+(the run itself, after the imports), whole-process wall, CPU and peak RSS, the ratios of each
+round, the load average, and every landed table of (a) checked against PostgreSQL (count and
+sums). `--a-env KEY=VALUE` (repeatable) adds a side (a') run with those environment variables
+(dlt settings such as DATA_WRITER__COMPRESSION, INGEST_DUCKDB_MEMORY_LIMIT); `--base CHECKOUT` a
+side (a0): `ingest run` of another checkout of the product (e.g. `git archive <commit> | tar -x -C
+DIR`), for a before / after in the same rounds.
+
 `--rss-rows 20000000` (opt-in, minutes): `ingest run` of a table that large in a child process,
 its peak RSS (ru_maxrss from os.wait4), time and load average, and the landed count and sums
 checked against PostgreSQL.
@@ -21,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,6 +97,11 @@ def main() -> None:
     parser.add_argument("--rss-rows", type=int, default=0,
                         help="also run a table of this many rows (e.g. 20000000) and report its peak RSS")
     parser.add_argument("--rss-only", action="store_true", help="only the --rss-rows case")
+    parser.add_argument("--pairs", type=int, default=0,
+                        help="only (a), (b), (c) on the --rows table: this many alternating rounds")
+    parser.add_argument("--a-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --pairs: also a side (a') run with these environment variables")
+    parser.add_argument("--base", type=Path, help="with --pairs: also a side (a0), ingest run of this checkout")
     args = parser.parse_args()
     server = _start_postgres()
     try:
@@ -100,6 +115,9 @@ def run_benchmarks(server, args) -> None:
     if args.rss_rows:
         peak_rss(server, args.rss_rows)
     if args.rss_only:
+        return
+    if args.pairs:
+        pairs(server, args)
         return
     server.execute(CREATE.format(name="orders", rows=args.rows), "bench")
     server.execute(CREATE.format(name="big", rows=args.big_rows), "bench")
@@ -148,6 +166,102 @@ def run_benchmarks(server, args) -> None:
         elapsed, result = ingest(["run", "pg", "--tables", "orders_inc"], env)
         print(f"merge + cursor run after 1% of rows changed: {result['duration_s']:.2f} s in-process, "
               f"{elapsed:.2f} s whole process, {result['rows_total']:,} rows loaded")
+
+
+INGEST_TIMED = """
+import time
+from ingestion_core.common import preload
+preload.load_heavy_modules()
+from ingestion_core.cli.main import main
+started, cpu = time.perf_counter(), time.process_time()
+code = main(['run', 'pg', '--tables', 'orders', '--json'])
+print(f"\\nELAPSED={time.perf_counter() - started}\\nCPU={time.process_time() - cpu}")
+raise SystemExit(code)
+"""
+
+CPU_CLOCK = ("started = time.perf_counter()", "started, cpu = time.perf_counter(), time.process_time()")
+PRINT_CPU = 'print(f"CPU={{time.process_time() - cpu}}")\n'
+PLAIN_DLT_TIMED = PLAIN_DLT.replace(*CPU_CLOCK) + PRINT_CPU
+DUCKDB_SCAN_TIMED = DUCKDB_SCAN.replace(*CPU_CLOCK) + PRINT_CPU
+
+
+def child(code: str, env: dict[str, str], cwd: Path) -> dict[str, float]:
+    """Run ``code`` in a fresh Python in ``cwd``: its own ELAPSED / CPU lines (the timed part), the
+    whole process's wall, CPU (user + sys, os.wait4) and peak RSS. Not in the checkout: ``python -c``
+    puts its working directory first on ``sys.path``, before PYTHONPATH (``--base`` would import
+    this checkout)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=out, stderr=err, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        out.seek(0), err.seek(0)
+        if os.waitstatus_to_exitcode(status):
+            raise RuntimeError(f"benchmark step failed:\n{err.read().decode()[-3000:]}")
+        lines = out.read().decode().splitlines()
+    found = dict(line.split("=", 1) for line in lines if line.startswith(("ELAPSED=", "CPU=")))
+    return {"in_wall": float(found["ELAPSED"]), "in_cpu": float(found["CPU"]), "wall": wall,
+            "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024}
+
+
+def pairs(server, args) -> None:
+    """(a), (b), (c) [and (a')] in ``args.pairs`` alternating rounds: see the module's docstring."""
+    import statistics
+
+    import duckdb
+
+    server.execute(CREATE.format(name="orders", rows=args.rows), "bench")
+    server.execute("VACUUM ANALYZE orders", "bench")
+    checksum = ("SELECT count(*), sum(id)::bigint, sum(amount), sum(customer_id)::bigint, sum(length(note))::bigint, "
+                "round(sum(ratio)::numeric, 3), min(digest), max(digest), min(updated_at), max(day), "
+                "sum(CASE WHEN flag THEN 1 ELSE 0 END)::bigint FROM {}")
+    source = tuple(server.execute(checksum.format("orders"), "bench")[0])
+    dsn = f"host={server.host} port={server.port} dbname=bench user={server.user} password={server.password}"
+    variant = dict(item.split("=", 1) for item in args.a_env)
+    sides = ["a", "b", "c"] + (["a'"] if variant else []) + (["a0"] if args.base else [])
+    results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+    loads = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_no in range(args.pairs):
+            loads.append(os.getloadavg()[0])
+            for side in (sides if round_no % 2 == 0 else sides[::-1]):
+                folder = Path(tmp) / f"{round_no}{side}"
+                folder.mkdir()
+                if side.startswith("a"):
+                    env = {**os.environ, "PYTHONPATH": str(args.base if side == "a0" else REPO),
+                           **project(folder, server), **(variant if side == "a'" else {})}
+                    results[side].append(child(INGEST_TIMED, env, folder))
+                    with duckdb.connect(str(folder / ".ingest" / "local_duckdb.duckdb"), read_only=True) as con:
+                        landed = con.execute(checksum.format("pg.orders")).fetchone()
+                    if tuple(landed) != source:
+                        raise RuntimeError(f"({side}) landed {landed}, PostgreSQL has {source}")
+                elif side == "b":
+                    code = PLAIN_DLT_TIMED.format(url=server.url("bench"), dir=str(folder / "plain"),
+                                                  db=str(folder / "plain.duckdb"))
+                    results[side].append(child(code, dict(os.environ), folder))
+                else:
+                    code = DUCKDB_SCAN_TIMED.format(db=str(folder / "scan.duckdb"), dsn=dsn)
+                    results[side].append(child(code, dict(os.environ), folder))
+                shutil.rmtree(folder)
+        loads.append(os.getloadavg()[0])
+
+    def spread(values: list[float]) -> str:
+        return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+    rows = [(f"({side})", *(spread([r[key] for r in results[side]]) for key in ("in_wall", "in_cpu", "wall", "cpu")),
+             f"{max(r['rss'] for r in results[side]):.0f}") for side in sides]
+    print(f"PostgreSQL -> DuckDB, {args.rows:,} rows x 10 columns, {args.pairs} alternating rounds, "
+          f"load average (1 min) {' '.join(f'{x:.1f}' for x in loads)}; landed count and sums equal to the source's")
+    print(table(rows, ("side", "in-process s", "in-process CPU s", "whole process s", "whole CPU s", "peak MB")))
+
+    def same_round(key: str, side: str, other: str) -> str:
+        pairs = zip(results[side], results[other], strict=True)
+        return f"{other}/{side}: " + spread([o[key] / s[key] for s, o in pairs])
+
+    for key, name in (("in_wall", "in-process wall"), ("in_cpu", "in-process CPU"), ("wall", "whole-process wall")):
+        ratios = [same_round(key, side, other) for side in sides if side.startswith("a") for other in ("b", "c")]
+        ratios += [same_round(key, "a", other) for other in sides if other in ("a'", "a0")]
+        print(f"{name}, same round: " + "; ".join(ratios))
 
 
 def peak_rss(server, rows: int) -> None:
@@ -200,14 +314,15 @@ TABLES = ("  - {name: orders, mode: full}\n  - {name: big, mode: full}\n  - {nam
 
 
 def project(folder: Path, server, tables: str = TABLES) -> dict[str, str]:
-    """A project with the source ``pg`` (the bench database, ``tables`` as YAML list items)."""
+    """A project with the source ``pg`` (the bench database, ``tables`` as YAML list items), read in
+    batches of the product's default ``chunk_size`` (until 2026-12-07 the bench set 100,000)."""
     (folder / "configs" / "sources").mkdir(parents=True)
     (folder / "configs" / "destinations").mkdir()
     (folder / "configs" / "destinations" / "local_duckdb.yaml").write_text("type: duckdb\n")
     (folder / "configs" / "sources" / "pg.yaml").write_text(
         f"name: pg\nowner: bench\nsource:\n  type: postgres\n  host: {server.host}\n  port: {server.port}\n"
         f"  database: bench\n  username: {server.user}\n  password: '${{env:BENCH_PG_PASSWORD}}'\n"
-        f"defaults: {{chunk_size: 100000}}\ntables:\n{tables}"
+        f"tables:\n{tables}"
     )
     return {"INGEST_CONFIG_DIR": str(folder / "configs"), "INGEST_DATA_DIR": str(folder / ".ingest"),
             "INGEST_RUNS_DIR": str(folder / "runs"), "BENCH_PG_PASSWORD": server.password}

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 import math
+from decimal import Decimal
 from pathlib import Path
 
 import dlt
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ingestion_core.common import settings
@@ -66,6 +68,28 @@ def test_a_streamed_table_lands_without_dlts_hint_warning(ingest_env: Path, post
     assert record.status == "success", record.tables[0].error
     assert (record.tables[0].backend, record.tables[0].rows) == ("connectorx", ROWS)
     assert not [r for r in caplog.records if "hints were different" in r.getMessage()]
+
+
+@pytest.mark.parametrize("backend", ["connectorx", "pyarrow"])
+def test_a_duckdb_load_gets_whole_duckdb_row_groups_in_an_uncompressed_parquet_file(
+        ingest_env: Path, postgres_db, monkeypatch, backend: str) -> None:
+    """The loader file dlt inserts into DuckDB, by default: row groups of 122,880 rows, DuckDB's own
+    (it then writes each once; 100,000-row ones it wrote, merged and wrote again), not compressed
+    (it is read once, on this machine). The rows land as read."""
+    monkeypatch.setenv("LOAD__DELETE_COMPLETED_JOBS", "false")  # keep the loaded file to look at
+    rows = 250_000
+    postgres_db.execute(TABLE.format(rows=rows))
+    config = write_source(ingest_env, postgres_db, "  - {name: sales, mode: full}\n",
+                          defaults=f"{{backend: {backend}}}")
+    record = run_source(config, actor="ana")
+    assert (record.status, record.tables[0].backend, record.tables[0].rows) == ("success", backend, rows)
+    [loaded] = (ingest_env / ".ingest" / "pipelines").glob("*/load/loaded/*/completed_jobs/sales.*.parquet")
+    metadata = pq.ParquetFile(loaded).metadata
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [122_880, 122_880, 4_240]
+    assert {metadata.row_group(0).column(i).compression for i in range(metadata.num_columns)} == {"UNCOMPRESSED"}
+    with duckdb.connect(str(ingest_env / ".ingest" / "local_duckdb.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*), sum(id), min(amount), max(amount) FROM pg.sales").fetchone() == \
+            (rows, rows * (rows + 1) // 2, Decimal("0.14"), Decimal("35714.29"))
 
 
 @pytest.mark.parametrize(("setting", "mode", "reported"), [

@@ -69,11 +69,22 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+DEFAULT_CHUNK_SIZE = 122_880
+"""Rows of a row group of a DuckDB table (DuckDB's ``ROW_GROUP_SIZE``). Each batch a SQL table is
+read in becomes a row group of the Parquet loader file, and dlt loads that file into DuckDB with
+``INSERT ... FROM read_parquet``, one Parquet row group per task: a row group of a whole multiple of
+these rows fills whole row groups of the table and is written once; a smaller one (50,000 or
+100,000 rows) is written, then merged with its neighbours and written again. 1M rows inserted in
+1.36 s of CPU instead of 1.91 s, 0.74 s wall instead of 1.22 s (bench/README.md, 2026-12-07)."""
+
+
 class TableDefaults(ConfigModel):
     """Settings every table of the source inherits unless it sets its own."""
 
     mode: Mode = Field("full", description=MODE_HELP)
-    chunk_size: int = Field(50_000, ge=1, le=10_000_000, description="Rows read per batch.")
+    chunk_size: int = Field(
+        DEFAULT_CHUNK_SIZE, ge=1, le=10_000_000,
+        description="Rows read per batch. The default (122880) loads fastest into DuckDB: keep whole multiples of it.")
     backend: Backend = Field(
         "auto",
         description="How SQL tables are read. auto picks the fastest backend that keeps every "
