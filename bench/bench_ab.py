@@ -23,11 +23,10 @@ from pathlib import Path
 
 IN_PROCESS = """
 import json, sys, time
-from ingestion_core.cli import main as cli
 from ingestion_core.common import preload
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.pipeline import runner
-cli.skip_streamlit_secrets_lookup()
+preload.skip_streamlit_secrets_lookup()  # as the CLI does
 preload.load_heavy_modules()
 config = ConfigStore().load_source(sys.argv[1]).config
 runner.preview_source(config, actor="bench")  # the first of the process: not counted
@@ -68,6 +67,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--source", default="demo_shop")
     args = parser.parse_args()
+    # absolute: the processes run in another folder, where a relative PYTHONPATH would miss the checkout
+    # and the installed package (whichever checkout the venv's editable install points to) be measured
+    args.base, args.branch = args.base.resolve(), args.branch.resolve()
     folder = Path(tempfile.mkdtemp(prefix="bench_ab_"))
     shutil.copytree(args.branch / "configs", folder / "configs")
     subprocess.run([sys.executable, "-m", "ingestion_core", "demo"], cwd=folder, check=True, capture_output=True,

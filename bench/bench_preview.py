@@ -67,12 +67,11 @@ def main() -> None:
 
     from breakdown import Breakdown
 
-    from ingestion_core.cli import main as cli
     from ingestion_core.common import preload
     from ingestion_core.config.store import ConfigStore
     from ingestion_core.pipeline import runner
 
-    cli.skip_streamlit_secrets_lookup()  # as the CLI does (in the portal Streamlit is loaded anyway)
+    preload.skip_streamlit_secrets_lookup()  # as the CLI does (in the portal Streamlit is loaded anyway)
     started = time.perf_counter()
     preload.load_heavy_modules()
     imports = time.perf_counter() - started

@@ -97,12 +97,13 @@ class Measured:
     output: str = ""
 
 
-def run_process(command: list[str], env: dict[str, str] | None = None) -> Measured:
-    """Run a process; its wall time, and its CPU time and peak RSS from its own rusage (os.wait4)."""
+def run_process(command: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> Measured:
+    """Run a process; its wall time, and its CPU time and peak RSS from its own rusage (os.wait4).
+    ``cwd``: where it runs (``python -m`` imports the package from there before PYTHONPATH)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         base = {k: v for k, v in os.environ.items() if k != "INGEST_REST_ARROW"}  # each candidate sets its own
-        process = subprocess.Popen(command, env={**base, **(env or {})}, stdout=out, stderr=err, cwd=REPO)
+        process = subprocess.Popen(command, env={**base, **(env or {})}, stdout=out, stderr=err, cwd=cwd)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)

@@ -5,9 +5,12 @@ target 1: < 1.5 s), for
   - one SQLite table of the demo shop (order_items);
 each --repeat times, alternating between the sources; median and spread of the wall time and of
 the process's CPU seconds (steadier on a busy machine), the in-process time from the run record,
-and the load average before and after.
+and the load average before and after. With --base CHECKOUT, each preview runs with that checkout
+and with this one in turn (the order swapped every round), and the ratios branch/base are taken
+within each round.
 
     .venv/bin/python bench/bench_single_preview.py [--pg-rows 2000000] [--api-items 1000000] [--repeat 5]
+    .venv/bin/python bench/bench_single_preview.py --base /path/to/main --repeat 6
 
 Needs the PostgreSQL binaries (scripts/bootstrap.sh --test).
 """
@@ -45,7 +48,9 @@ def main() -> None:
     parser.add_argument("--pg-rows", type=int, default=2_000_000)
     parser.add_argument("--api-items", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--base", type=Path, help="another checkout to run against this one (A/B)")
     args = parser.parse_args()
+    checkouts = {"branch": REPO} if args.base is None else {"base": args.base.resolve(), "branch": REPO}
     load_before = os.getloadavg()
     server = _start_postgres()
     api, url = bench_rest.start_api(args.api_items, 100)
@@ -68,27 +73,37 @@ def main() -> None:
             f"REST API of {args.api_items:,} records (100 a page)": (["api"], api_env),
             "SQLite table (demo shop order_items)": (["demo_shop", "--tables", "order_items"], demo_env),
         }
-        figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cases}
+        figures: dict[tuple[str, str], list[tuple[float, float, float]]] = {
+            (name, who): [] for name in cases for who in checkouts}
         for round_ in range(args.repeat + 1):  # the first round warms the disk cache and is left out
             order = list(cases) if round_ % 2 else list(reversed(cases))
+            whos = list(checkouts) if round_ % 2 else list(reversed(checkouts))
             for name in order:
                 command, case_env = cases[name]
-                measured = bench_rest.run_process(
-                    [*bench_rest.INGEST, "preview", *command, "--limit", str(LIMIT), "--json"], case_env)
-                record = json.loads(measured.output)
-                if record["status"] != "success" or record["tables"][0]["rows"] < min(LIMIT, 900):
-                    raise RuntimeError(f"{name}: {record['status']}, {record['tables'][0]['rows']} rows")
-                if round_:
-                    figures[name].append((measured.wall, measured.cpu, record["duration_s"]))
+                for who in whos:
+                    measured = bench_rest.run_process(
+                        [*bench_rest.INGEST, "preview", *command, "--limit", str(LIMIT), "--json"],
+                        {**case_env, "PYTHONPATH": str(checkouts[who])}, cwd=tmp)  # not a checkout: see run_process
+                    record = json.loads(measured.output)
+                    if record["status"] != "success" or record["tables"][0]["rows"] < min(LIMIT, 900):
+                        raise RuntimeError(f"{name}: {record['status']}, {record['tables'][0]['rows']} rows")
+                    if round_:
+                        figures[name, who].append((measured.wall, measured.cpu, record["duration_s"]))
     finally:
         api.terminate()
         api.wait()
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    rows = [(name, spread([f[0] for f in runs]), spread([f[1] for f in runs]), spread([f[2] for f in runs]))
-            for name, runs in figures.items()]
+    rows = [(name if who == "branch" else f"{name}, base", spread([f[0] for f in runs]),
+             spread([f[1] for f in runs]), spread([f[2] for f in runs])) for (name, who), runs in figures.items()]
     print(f"`ingest preview --limit {LIMIT}` of one table, whole process, median (min-max) of {args.repeat}")
     print(table(rows, ("source", "wall s", "CPU s", "in-process s (record)")))
+    if args.base is not None:
+        ratios = [(name, *(spread([b[i] / a[i] for a, b in zip(figures[name, "base"], figures[name, "branch"],
+                                                                   strict=True)]) for i in range(3)))
+                  for name in cases]
+        print("branch / base, same round")
+        print(table(ratios, ("source", "wall", "CPU", "in-process")))
     print(f"load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
 
 

@@ -67,3 +67,9 @@ if [ "${1:-}" = "--test" ]; then
     fi
   fi
 fi
+
+# The package's bytecode, written once here: with PYTHONDONTWRITEBYTECODE set (as on the project's
+# machines) Python never writes it, and every `ingest` process compiled the ~60 modules it
+# imports again (0.09 s CPU of an `ingest preview`). A module edited since is compiled again in
+# memory as before; the next bootstrap (`make run`, `make test`) writes it. ~0.03 s when up to date.
+"$VENV/bin/python" -m compileall -q ingestion_core >/dev/null

@@ -141,7 +141,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
     config = load_source_arg(args.source)
     result = preview_source(config, actor=args.actor, trigger=args.trigger, tables=_tables(args.tables),
-                            limit=args.limit, on_progress=TableProgress(sys.stdout.isatty() and not args.json))
+                            limit=args.limit, on_progress=TableProgress(sys.stdout.isatty() and not args.json),
+                            sample_rows=100 if args.json else 0)  # only --json prints the sample rows
     if args.json:
         _json(result.as_json())
     else:

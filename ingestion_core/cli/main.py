@@ -275,17 +275,13 @@ _EXIT_COLLECTION_SKIPPED = False
 # Commands that never run dlt: they skip importing it (0.8 s) for preload.skip_streamlit_secrets_lookup.
 NO_DLT_COMMANDS = frozenset({"validate", "list", "schema", "import-excel", "demo", "runs", "prune", "secrets",
                              "scheduler"})
-# Commands that load data in threads: the heavy modules are imported first, in the main thread.
-THREADED_COMMANDS = frozenset({"run", "preview", "job-run"})
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     skip_exit_collection()
-    if args.command not in NO_DLT_COMMANDS:
+    if args.command not in NO_DLT_COMMANDS:  # a run or preview imports the rest before its threads start
         preload.skip_streamlit_secrets_lookup()
-    if args.command in THREADED_COMMANDS:
-        preload.load_heavy_modules()
     args.actor = args.actor or access.default_actor()
     try:
         return COMMANDS[args.command](args)

@@ -12,7 +12,10 @@ run while such threads start (the portal's page threads), calls :func:`load_heav
 first: the first caller imports them all, every other caller waits on the same lock until it is
 done, and from then on each ``import`` is a lookup in ``sys.modules``.
 
-Then the objects those imports made (~200,000: modules, functions, classes) are moved out of the
+The garbage collector is paused while they import: the ~280,000 objects they make are nearly all
+kept for the life of the process, yet with it running each import of a ~1 s preload set off
+collections that walked them again (3 full and 30 middle ones: 0.15-0.2 s of a whole ``ingest
+preview`` process's CPU, measured with ``gc.callbacks``). Then those objects are moved out of the
 garbage collector's reach (``gc.freeze``): they live as long as the process anyway, and a full
 collection walks every tracked object while holding the GIL. Streamlit runs one after every script
 and fragment run (``runner.postScriptGC``), so with them tracked each half-second poll of a test
@@ -20,59 +23,88 @@ run's progress stopped every thread for ~0.2 s (more on a busy machine): a first
 portal took twice its time in the CLI.
 
 Entry points: :func:`ingestion_core.pipeline.runner.run_source` and ``preview_source`` (so the CLI, the
-Databricks job and the portal's test runs), the run-control and onboarding calls a page makes,
-and the portal, which starts :func:`load_in_background` once its first page is drawn.
+Databricks job and the portal's test runs), which import what every run needs and their source
+reader's modules; the run-control and onboarding calls a page makes, and the portal, which
+starts :func:`load_in_background` once its first page is drawn: those import every reader's.
 
 Example::
 
     load_in_background()     # returns at once; the imports go on in a daemon thread
     load_heavy_modules()     # waits for that thread (or imports, when nobody has started)
+    load_heavy_modules("sql")  # a SQL source's run: the core and the SQL reader's modules
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 # Top-level packages first: a package another thread starts on its own is then imported whole
 # before anything here reaches into its submodules.
-HEAVY_MODULES = (
+CORE_MODULES = (
     "numpy", "pyarrow", "pandas", "duckdb", "sqlalchemy", "dlt",
     # dlt's submodules the library imports inside functions, and those its pipelines load lazily
     "dlt.common.json", "dlt.common.versioned_state", "dlt.common.jsonpath", "dlt.common.libs.pyarrow",
     "dlt.common.libs.pandas", "dlt.common.storages", "dlt.pipeline", "dlt.pipeline.helpers", "dlt.extract",
     "dlt.normalize", "dlt.load", "dlt.destinations", "dlt.destinations.impl.duckdb.duck",
-    "dlt.sources.sql_database", "dlt.sources.rest_api", "dlt.sources.helpers.rest_client", "dlt.sources.filesystem",
-    "pyarrow.compute", "pyarrow.parquet", "pyarrow.csv",
+    "pyarrow.compute", "pyarrow.parquet",
+    # imported by every dlt pipeline's first step or load, in a table thread: its runtime set-up,
+    # its plugins, the load's step info (imports SQLAlchemy to print the destination's
+    # credentials), pyarrow's first array (imports pandas' compatibility layer)
+    "dlt.sources.helpers.requests", "dlt.common.configuration.plugins", "dlt.common.libs.sql_alchemy_compat",
+    "pyarrow.pandas_compat",
 )
+"""What every run of any source imports."""
+SOURCE_MODULES: dict[str, tuple[str, ...]] = {
+    "sql": ("dlt.sources.sql_database",),
+    "rest": ("dlt.sources.rest_api", "dlt.sources.helpers.rest_client"),
+    "files": ("dlt.sources.filesystem", "pyarrow.csv"),
+}
+"""What the runs of one source reader also import, by its module in ``ingestion_core.engine.sources``
+(``reader_module``): a SQL preview process does not import the REST and file readers' dlt modules
+(0.05 s CPU), nor a REST one SQL's."""
+HEAVY_MODULES = CORE_MODULES + tuple(name for names in SOURCE_MODULES.values() for name in names)
+"""Everything: what the portal, which may run any source, imports."""
 
 _LOCK = threading.Lock()
 _START = threading.Lock()
 _LOADED = threading.Event()
 _STARTED = threading.Event()
+_loaded_groups: set[str] = set()  # "core" and SOURCE_MODULES keys; written under _LOCK
 seconds_taken: float | None = None
-"""How long the imports took (None until done): the portal's and the CLI's start-up cost."""
+"""How long the imports took (None until done; the sum when they came in parts): the portal's and
+the CLI's start-up cost."""
 
 
-def load_heavy_modules() -> None:
-    """Import :data:`HEAVY_MODULES` unless done: at once when loaded, else after whoever is
-    importing them now (a thread of this call's own or :func:`load_in_background`'s)."""
+def load_heavy_modules(reader: str | None = None) -> None:
+    """Import :data:`CORE_MODULES` and the ``reader``'s :data:`SOURCE_MODULES` (every reader's
+    when None) unless done: at once when loaded, else after whoever is importing them now (a
+    thread of this call's own or :func:`load_in_background`'s)."""
     global seconds_taken
-    if _LOADED.is_set():
+    groups = ("core", reader) if reader in SOURCE_MODULES else ("core", *SOURCE_MODULES)
+    if _LOADED.is_set() or _loaded_groups.issuperset(groups):
         return
     with _LOCK:
-        if _LOADED.is_set():
+        missing = [group for group in groups if group not in _loaded_groups]
+        if not missing:
             return
         started = time.monotonic()
-        for name in HEAVY_MODULES:
-            importlib.import_module(name)
-        skip_streamlit_secrets_lookup()
-        gc.freeze()  # no collection first: it took 0.06 s on every CLI run to free ~20 objects
-        seconds_taken = round(time.monotonic() - started, 3)
-        _LOADED.set()
+        with collections_paused():
+            for group in missing:
+                for name in CORE_MODULES if group == "core" else SOURCE_MODULES[group]:
+                    importlib.import_module(name)
+            skip_streamlit_secrets_lookup()
+            # no collection first: it took 0.06-0.17 s on every CLI run to free ~1,200 small objects
+            gc.freeze()
+        seconds_taken = round((seconds_taken or 0) + time.monotonic() - started, 3)
+        _loaded_groups.update(missing)
+        if _loaded_groups.issuperset(("core", *SOURCE_MODULES)):
+            _LOADED.set()
 
 
 def skip_streamlit_secrets_lookup() -> None:
@@ -84,9 +116,25 @@ def skip_streamlit_secrets_lookup() -> None:
     change there."""
     if "streamlit" in sys.modules:
         return
-    from dlt.common.configuration.providers import toml
+    with collections_paused():
+        from dlt.common.configuration.providers import toml
 
     toml.SettingsTomlProvider._read_streamlit_secrets = lambda self, name, file_name: None  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def collections_paused() -> Iterator[None]:
+    """No automatic garbage collection in the block (``gc.collect()`` still works): for imports,
+    whose objects live as long as the process. Left as found: a caller that disabled the
+    collector keeps it disabled."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def load_in_background() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from ingestion_core.common import settings
 from ingestion_core.config.models.source_file import SourceFileBase
 from ingestion_core.engine.destinations import DestinationPlan
-from ingestion_core.observe.records import RunRecord, write_record
+from ingestion_core.observe.records import RunRecord, last_table_results, write_record
 
 ProgressCallback = Callable[[RunRecord], None]
 
@@ -40,6 +40,19 @@ class RunPlan:
     source kind plans them (SQL): the after-load hooks use them instead of reading them again."""
     landed_names: dict[str, str] = field(default_factory=dict)
     """Per table, its name as landed (the dlt schema's naming), for the preview samples."""
+    _previous: dict[str, tuple[str, dict[str, Any]]] | None = field(default=None, repr=False)
+    _previous_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def last_table_result(self, table: str) -> tuple[str, dict[str, Any]] | None:
+        """The source's last real run's result of ``table`` before this run
+        (:func:`~ingestion_core.observe.records.last_table_result`), read for all the run's tables
+        on the first ask: each table's after-load hooks ask, and each read goes through the day's
+        record files (12 ms a read with 144 records that day)."""
+        with self._previous_lock:
+            if self._previous is None:
+                self._previous = last_table_results(self.config.name, [t.name for t in self.record.tables],
+                                                    exclude_run_id=self.record.run_id)
+        return self._previous.get(table)
 
     def publish(self) -> None:
         """Rewrite the record (thread-safe) and tell the caller."""

@@ -335,26 +335,37 @@ def last_table_result(source: str, table: str, exclude_run_id: str | None = None
                       limit: int = 50) -> tuple[str, dict[str, Any]] | None:
     """(run_id, table entry) of the newest real run that loaded ``table`` (status success or
     quality_failed) among the source's newest ``limit`` real runs, leaving out ``exclude_run_id``;
-    None when there is none.
+    None when there is none."""
+    return last_table_results(source, [table], exclude_run_id, limit).get(table)
+
+
+def last_table_results(source: str, tables: list[str], exclude_run_id: str | None = None,
+                       limit: int = 50) -> dict[str, tuple[str, dict[str, Any]]]:
+    """:func:`last_table_result` of each of ``tables`` at once (those with none left out): one
+    read of the records for a run's tables, not one a table.
 
     Every table of every run asks this (schema changes, reconciliation), so it reads the newest
     days first (:func:`newest_days_first`), not the whole history, and stops at the first batch
-    that has the result."""
+    that has every result."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
     seen = 0
     for files in newest_days_first():
         whole = files is None  # the whole folder: from the newest run on again
+        if whole:
+            found = {}
         runs = latest_runs(source=source, kind="run", limit=limit if whole else limit - seen, files=files,
                            batched=False)
         for run in runs:
             if run["run_id"] == exclude_run_id:
                 continue
             for entry in run.get("tables") or []:
-                if entry.get("name") == table and entry.get("status") in ("success", "quality_failed"):
-                    return run["run_id"], entry
+                name = entry.get("name")
+                if name in tables and name not in found and entry.get("status") in ("success", "quality_failed"):
+                    found[name] = run["run_id"], entry
         seen = limit if whole else seen + len(runs)
-        if seen >= limit:
+        if seen >= limit or len(found) == len(set(tables)):
             break
-    return None
+    return found
 
 
 def newest_days_first() -> Iterator[list[str] | None]:

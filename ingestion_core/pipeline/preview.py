@@ -73,12 +73,13 @@ def preview_together(plan: RunPlan, tables: list[TableBase]) -> bool:
 
 
 def samples(plan: RunPlan, record: RunRecord, rows: int) -> dict[str, list[dict[str, Any]]]:
-    """The first rows of each previewed table, read back from the preview DuckDB file."""
+    """The first ``rows`` rows of each previewed table, read back from the preview DuckDB file
+    (none asked: the file is not opened)."""
     import duckdb
 
     samples: dict[str, list[dict[str, Any]]] = {}
     path = plan.destination.location
-    if not Path(path).exists():
+    if rows < 1 or not Path(path).exists():
         return samples
     with duckdb.connect(path) as connection:  # read-write like the open database it joins (kept_open)
         for result in record.tables:

@@ -37,7 +37,7 @@ from ingestion_core.engine.destinations import DestinationPlan, build_destinatio
 from ingestion_core.engine.destinations.duckdb import kept_open, preview_database, preview_plan
 from ingestion_core.engine.errors import describe, retry_table
 from ingestion_core.engine.plan import ProgressCallback, RunPlan, pipelines_dir
-from ingestion_core.engine.sources import ReadAgainError, get_source_kind
+from ingestion_core.engine.sources import ReadAgainError, get_source_kind, reader_module
 from ingestion_core.observe.records import ErrorInfo, RunRecord, TableResult, new_run_id, record_path
 from ingestion_core.observe.run_log import LOGGER, run_logging
 from ingestion_core.pipeline.locks import audit, source_lock
@@ -68,7 +68,7 @@ def run_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tabl
     incremental state, nothing else); without ``tables`` only they run."""
 
 
-    preload.load_heavy_modules()  # before any thread of this run (or of the caller's) can race the imports
+    preload.load_heavy_modules(reader_module(config.source_type))  # before any thread can race the imports
     store = store or ConfigStore()
     name = destination or config.destination
     selected = config.enabled_tables(tables or refresh_tables)
@@ -99,7 +99,7 @@ def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", 
     with its own pipeline state: it never touches real data or real incremental cursors.
     Setting ``cancel`` (from another thread) stops its tables at their next chunk; the record
     then says ``cancelled`` and the tables that finished keep their rows and samples."""
-    preload.load_heavy_modules()  # before any thread of this run (or of the caller's) can race the imports
+    preload.load_heavy_modules(reader_module(config.source_type))  # before any thread can race the imports
     plan = _plan(config, "preview", preview_plan(config.name), actor, trigger, limit, on_progress, None)
     if cancel is not None:
         plan.cancel = cancel

@@ -31,7 +31,7 @@ from ingestion_core.config.models.checks import ReconcileCheck
 from ingestion_core.config.models.source_file import SourceFileBase
 from ingestion_core.config.models.tables import SqlTable, TableBase
 from ingestion_core.engine.errors import describe
-from ingestion_core.observe.records import TableResult, last_table_result
+from ingestion_core.observe.records import TableResult
 from ingestion_core.observe.run_log import LOGGER
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def incremental_window(pipeline: Any, plan: Any, table: TableBase, result: Table
     if plan.kind == "preview":  # a preview reads afresh from initial_value
         return CursorWindow(table.cursor, table.initial_value, True, None)
     end = _last_value(pipeline, table.name)
-    previous = last_table_result(plan.config.name, table.name, exclude_run_id=plan.record.run_id)
+    previous = plan.last_table_result(table.name)
     cursor = (previous[1].get("cursor") or {}) if previous else {}
     if cursor.get("column") == table.cursor and cursor.get("last_value") not in (None, "None"):
         return CursorWindow(table.cursor, cursor["last_value"], False, end)

@@ -27,7 +27,7 @@ from typing import Any
 from ingestion_core.config.models.source_file import SourceFileBase
 from ingestion_core.config.models.tables import SqlTable, TableBase
 from ingestion_core.engine.errors import describe
-from ingestion_core.observe.records import TableResult, last_table_result
+from ingestion_core.observe.records import TableResult
 from ingestion_core.observe.run_log import LOGGER
 
 ColumnReader = Callable[[SourceFileBase, TableBase, str], list[tuple[str, str | None]]]
@@ -84,7 +84,7 @@ def record_schema_changes(pipeline: Any, plan: Any, table: TableBase, result: Ta
         declared = declared_columns(plan.config, table, plan.destination.type, schema.naming,
                                     plan.source_columns.get(table.name))
         result.source_columns = list(declared) if declared is not None else None
-        previous = last_table_result(plan.config.name, table.name, exclude_run_id=plan.record.run_id)
+        previous = plan.last_table_result(table.name)
         if previous is None:
             return
         landed = schema.naming.normalize_table_identifier(table.name)
@@ -104,7 +104,7 @@ def record_failed_table(plan: Any, table: TableBase, result: TableResult) -> Non
 
         if result.error is not None and result.error.transient:  # the source is unreachable: do not wait twice
             return
-        previous = last_table_result(plan.config.name, table.name, exclude_run_id=plan.record.run_id)
+        previous = plan.last_table_result(table.name)
         if previous is None:
             return
         declared = declared_columns(plan.config, table, plan.destination.type, NamingConvention())

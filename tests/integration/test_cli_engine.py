@@ -75,6 +75,19 @@ def test_preview_json_contract(shop: Path, capsys) -> None:
     assert {"name": "amount", "type": "double", "nullable": True} in table["columns"]
 
 
+def test_a_preview_without_json_does_not_read_sample_rows_it_would_not_print(shop: Path, capsys,
+                                                                           monkeypatch) -> None:
+    from ingestion_core.pipeline import runner
+
+    asked = []
+    real = runner.preview_source
+    monkeypatch.setattr(runner, "preview_source", lambda *a, **k: asked.append(k["sample_rows"]) or real(*a, **k))
+    code, out = run_cli(capsys, "preview", "shop", "--limit", "3")
+    assert code == 0 and "orders: success, 3 rows" in out and asked == [0]
+    config = runner.ConfigStore().load_source("shop").config
+    assert real(config, actor="ana", sample_rows=0).samples == {}  # and the preview file is not opened for them
+
+
 def test_preview_of_a_yaml_path(shop: Path, capsys) -> None:
     code, _ = run_cli(capsys, "preview", str(shop / "configs" / "sources" / "shop.yaml"), "--limit", "3")
     assert code == 0

@@ -180,3 +180,81 @@ def test_deferred_models_built_by_threads_at_once_validate_right() -> None:
             print(json.dumps(sorted({json.dumps(r) for r in pool.map(build, range(64))})))
     """)
     assert state == [json.dumps(["SqlTable", "Retries", "Workers", "ValidationError"])]
+
+
+THREAD_IMPORTS = """
+import contextlib, io, json, sys, threading
+from ingestion_core.common import preload
+
+in_threads = []
+
+
+class Watch:
+    def find_spec(self, name, path, target=None):
+        if threading.current_thread() is not threading.main_thread() and name not in sys.modules:
+            in_threads.append(name)
+
+
+sys.meta_path.insert(0, Watch())
+from ingestion_core.cli.main import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+readers = {reader: [m for m in names if m in sys.modules] for reader, names in preload.SOURCE_MODULES.items()}
+print(json.dumps({"code": code, "readers": readers, "preloaded_in_threads": sorted(
+    set(in_threads) & {*preload.CORE_MODULES, *(m for names in preload.SOURCE_MODULES.values() for m in names)})}))
+"""
+
+
+def preview_process(args: list[str]) -> dict:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(THREAD_IMPORTS), *args], capture_output=True,
+                          text=True, env=dict(os.environ), check=False, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_sql_run_imports_only_the_sql_readers_dlt_modules_and_before_its_threads(ingest_env: Path) -> None:
+    """An ``ingest run`` / ``preview`` of a SQL source imports dlt's SQL source but not its REST
+    and file sources (0.05 s a process), and every module of the preload before the table threads
+    start (two threads importing one module at once can deadlock: ingestion_core.common.preload)."""
+    from ingestion_core.demo import generate_demo
+
+    generate_demo(ingest_env / "demo" / "data")
+    (ingest_env / "configs" / "sources" / "demo_shop.yaml").write_text(
+        (Path(__file__).resolve().parents[2] / "configs" / "sources" / "demo_shop.yaml").read_text())
+    for command in (["run", "demo_shop", "--tables", "customers,products"], ["preview", "demo_shop"]):
+        state = preview_process(command)
+        assert state["code"] == 0
+        assert state["readers"] == {"sql": ["dlt.sources.sql_database"], "rest": [], "files": []}, command
+        assert state["preloaded_in_threads"] == [], command
+
+
+def test_a_rest_preview_imports_only_the_rest_readers_dlt_modules_and_before_its_threads(
+        ingest_env: Path) -> None:
+    from tests.http_api import running_api
+
+    with running_api(items=300) as api:
+        (ingest_env / "configs" / "sources" / "api.yaml").write_text(
+            f"name: api\nowner: data-ops\nsource:\n  type: rest_api\n  base_url: {api.url}/\n"
+            "  paginator: {type: offset, limit: 100, total_path: total}\n"
+            "tables:\n  - {name: items, path: offset/items, data_selector: data, mode: full}\n"
+            "  - {name: more, path: offset/items, data_selector: data, mode: full}\n")
+        state = preview_process(["preview", "api", "--limit", "200"])
+    assert state["code"] == 0
+    assert state["readers"] == {"sql": [], "rest": ["dlt.sources.rest_api", "dlt.sources.helpers.rest_client"],
+                                "files": []}
+    assert state["preloaded_in_threads"] == []
+
+
+def test_numpy_starts_no_blas_threads_unless_asked_for() -> None:
+    """OpenBLAS starts a thread per core when numpy is imported (0.04 s CPU of an ``ingest``
+    process); nothing in the library multiplies matrices. A value set by the user wins."""
+    code = """
+        import json, os
+        import ingestion_core, numpy
+        print(json.dumps(len(os.listdir("/proc/self/task"))))
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}  # this process set it
+    threads = [subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                              env=child_env, check=True, timeout=120).stdout.strip()
+               for child_env in (env, {**env, "OPENBLAS_NUM_THREADS": "2"})]
+    assert threads == ["1", "2"]

@@ -16,6 +16,7 @@ from ingestion_core.observe.records import (
     check_history,
     find_record,
     last_table_result,
+    last_table_results,
     latest_runs,
     load_record,
     record_path,
@@ -150,6 +151,41 @@ def test_last_table_result_goes_back_day_by_day_within_its_limit(ingest_env: Pat
     assert last_table_result("shop", "orders", exclude_run_id=excluded.run_id, limit=2) is None  # 2 runs seen
     assert last_table_result("shop", "other_table") is None
     assert last_table_result("nobody", "orders") is None
+
+
+def test_the_last_results_of_a_runs_tables_come_from_one_read_of_the_records(ingest_env: Path,
+                                                                             monkeypatch) -> None:
+    """Each table's after-load hooks (schema changes, reconciliation) ask for its last result: a
+    run reads the records once for all its tables (RunPlan.last_table_result), with the answers
+    of one lookup per table."""
+    from types import SimpleNamespace
+
+    from ingestion_core.engine.plan import RunPlan
+    from ingestion_core.observe import records
+
+    today = make_record("shop", "success", 1)
+    today.tables.append(TableResult(name="customers", mode="full", status="failed"))
+    three_days = make_record("shop", "success", 3 * 24 * 60)
+    three_days.tables.append(TableResult(name="customers", mode="full", status="success", rows=7))
+    for record in (make_record("shop", "success", 400 * 24 * 60), three_days, today,
+                   make_record("shop", "success", 2, kind="preview")):
+        write_record(record)
+    tables = ["orders", "customers", "never_loaded"]
+    together = last_table_results("shop", tables)
+    assert {t: run_id for t, (run_id, _) in together.items()} == {"orders": today.run_id,
+                                                                   "customers": three_days.run_id}
+    assert together == {t: last_table_result("shop", t) for t in tables if last_table_result("shop", t)}
+
+    reads: list[object] = []
+    query = records.query_runs
+    monkeypatch.setattr(records, "query_runs", lambda *a, **k: reads.append(k.get("files")) or query(*a, **k))
+    this_run = make_record("shop", "running", 0)
+    this_run.tables = [TableResult(name=t, mode="full") for t in tables]
+    plan = RunPlan(SimpleNamespace(name="shop"), "run", None, Path(), this_run)
+    assert [plan.last_table_result(t) for t in tables] == [together.get(t) for t in tables]
+    first_read = list(reads)
+    assert plan.last_table_result("orders") == together["orders"] and reads == first_read  # no second read
+    assert len(first_read) == len([f for f in records.newest_days_first()])  # every batch read once
 
 
 def test_no_records_folder_gives_no_runs(ingest_env: Path) -> None:

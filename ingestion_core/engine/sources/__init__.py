@@ -108,9 +108,15 @@ BUILTIN_MODULES = {"filesystem": "files", "rest_api": "rest"}
 module a run needs is imported: a SQL preview does not pay for the REST and file readers."""
 
 
+def reader_module(source_type: str) -> str:
+    """The module of this package that reads ``source_type`` (sql, rest, files): also the key of
+    the dlt modules its runs import (``ingestion_core.common.preload.SOURCE_MODULES``)."""
+    return BUILTIN_MODULES.get(source_type, "sql")
+
+
 def get_source_kind(source_type: str) -> SourceKind:
     if source_type not in SOURCES:
-        importlib.import_module(f"ingestion_core.engine.sources.{BUILTIN_MODULES.get(source_type, 'sql')}")
+        importlib.import_module(f"ingestion_core.engine.sources.{reader_module(source_type)}")
     try:
         return SOURCES[source_type]
     except KeyError:
