@@ -29,6 +29,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 
+class Cancel(threading.Event):
+    """A run's cancel set from another thread (a portal test run's Cancel), saying by whom: the
+    run's record then names them."""
+
+    by: str | None = None
+
+    def cancel(self, actor: str) -> None:
+        self.by = self.by or actor
+        self.set()
+
+
 class RunCancelled(Exception):
     """Raised in a table's thread once its run is cancelled."""
 

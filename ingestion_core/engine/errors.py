@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,15 +151,24 @@ def explain(exc: BaseException, log_path: str | None = None) -> tuple[str, str]:
 
 def _hinted(exc: BaseException) -> HintedError | None:
     """The outermost :class:`HintedError` in ``exc``'s chain (dlt's wrappers and causes)."""
+    return next((link for link in chain(exc) if isinstance(link, HintedError)), None)
+
+
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what it wraps (a dlt wrapper's ``exception``), else its cause, else the
+    exception it was raised while handling (unless suppressed), outermost first."""
     seen = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, HintedError):
-            return current
+        yield current
         seen.add(id(current))
         inner = getattr(current, "exception", None)
-        current = inner if isinstance(inner, BaseException) else (current.__cause__ or current.__context__)
-    return None
+        if isinstance(inner, BaseException):
+            current = inner
+        elif current.__cause__ is not None or current.__suppress_context__:
+            current = current.__cause__
+        else:
+            current = current.__context__
 
 
 def unknown_error_hint(exc: BaseException, log_path: str | None = None) -> str:

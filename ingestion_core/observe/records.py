@@ -40,6 +40,12 @@ class ErrorInfo(BaseModel):
     transient: bool = Field(False, description="Whether a retry could help.")
 
 
+def cancelled_error(actor: str) -> ErrorInfo:
+    """The error of a run or test run someone stopped: who, and what to do."""
+    return ErrorInfo(error_class="Cancelled", message=f"cancelled by {actor}",
+                     hint="run it again when wanted; tables that finished before the stop are loaded")
+
+
 class TableResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

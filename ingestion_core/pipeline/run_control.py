@@ -40,8 +40,8 @@ from ingestion_core.config.store import ConfigStore
 from ingestion_core.engine.plan import load_slot, pipeline_name, pipelines_dir
 from ingestion_core.observe.records import (
     FINAL,
-    ErrorInfo,
     RunRecord,
+    cancelled_error,
     find_record,
     latest_runs,
     load_record,
@@ -247,8 +247,7 @@ def _write_cancelled(record: RunRecord, actor: str) -> None:
         for table in record.tables:
             if table.status in ("pending", "running"):
                 table.status = "cancelled"
-    record.error = ErrorInfo(error_class="Cancelled", message=f"cancelled by {actor}",
-                             hint="run it again when wanted; tables that finished before the stop are loaded")
+    record.error = cancelled_error(actor)
     write_record(record)
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,16 +28,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ingestion_core.common import preload
-from ingestion_core.common.cancellation import wait_for_tables
+from ingestion_core.common.cancellation import Cancel, wait_for_tables
 from ingestion_core.config.models.source_file import SourceFileBase, TableSettings
 from ingestion_core.config.models.tables import TableBase
 from ingestion_core.config.store import SCHEMA_COMMENT, ConfigStore, dump_yaml
 from ingestion_core.engine.destinations import DestinationPlan, build_destination
 from ingestion_core.engine.destinations.duckdb import kept_open, preview_database, preview_plan
-from ingestion_core.engine.errors import describe, retry_table
+from ingestion_core.engine.errors import chain, describe, retry_table
 from ingestion_core.engine.plan import ProgressCallback, RunPlan, pipelines_dir
 from ingestion_core.engine.sources import ReadAgainError, get_source_kind, reader_module
-from ingestion_core.observe.records import ErrorInfo, RunRecord, TableResult, new_run_id, record_path
+from ingestion_core.observe.records import (
+    ErrorInfo,
+    RunRecord,
+    TableResult,
+    cancelled_error,
+    new_run_id,
+    record_path,
+)
 from ingestion_core.observe.run_log import LOGGER, run_logging
 from ingestion_core.pipeline.locks import audit, source_lock
 from ingestion_core.pipeline.preview import preview_together, samples
@@ -94,11 +100,11 @@ def refresh_set(config: SourceFileBase, selected: list[TableBase], refresh_table
 
 def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
                    limit: int = DEFAULT_PREVIEW_LIMIT, on_progress: ProgressCallback | None = None,
-                   sample_rows: int = 100, cancel: threading.Event | None = None) -> PreviewResult:
+                   sample_rows: int = 100, cancel: Cancel | None = None) -> PreviewResult:
     """The real code path limited to ``limit`` rows per table, into a DuckDB file of its own
     with its own pipeline state: it never touches real data or real incremental cursors.
-    Setting ``cancel`` (from another thread) stops its tables at their next chunk; the record
-    then says ``cancelled`` and the tables that finished keep their rows and samples."""
+    ``cancel.cancel(actor)`` (from another thread) stops its tables at their next chunk; the record
+    then says ``cancelled`` and by whom, and the tables that finished keep their rows and samples."""
     preload.load_heavy_modules(reader_module(config.source_type))  # before any thread can race the imports
     plan = _plan(config, "preview", preview_plan(config.name), actor, trigger, limit, on_progress, None)
     if cancel is not None:
@@ -191,6 +197,8 @@ def _finish(plan: RunPlan) -> None:
     record.phases = phases(totals)
     if plan.cancel.is_set() and any(t.status == "cancelled" for t in record.tables):
         record.status = "cancelled"  # (a cancel from another thread: a portal test run's Cancel)
+        if getattr(plan.cancel, "by", None):
+            record.error = cancelled_error(plan.cancel.by)
     if record.status != "cancelled":
         record.status = _overall_status(record.tables)  # type: ignore[assignment]
     failed = [t for t in record.tables if t.error]
@@ -277,15 +285,9 @@ def _load_with_fallback(plan: RunPlan, table: TableBase, result: TableResult) ->
         load_table(plan, table, table_settings, result, fallback[0])
 
 
-def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     """``exc`` or one of its causes / contexts is a ``kind`` (dlt wraps errors of the extract)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kind):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ if exc.__cause__ is not None or exc.__suppress_context__ else exc.__context__
-    return False
+    return any(isinstance(link, kind) for link in chain(exc))
 
 
 # --- a preview's tables in one pipeline ------------------------------------------------------

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingestion_core.common import preload, settings
+from ingestion_core.common.cancellation import Cancel
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.engine.errors import explain
 from ingestion_core.observe import records
-from ingestion_core.observe.records import ErrorInfo, RunRecord
+from ingestion_core.observe.records import RunRecord
 from ingestion_core.pipeline import runner
 from ingestion_core.pipeline.runner import PreviewResult
 
@@ -45,8 +46,7 @@ class PreviewJob:
     result: PreviewResult | None = None
     error: tuple[str, str] | None = None  # (masked message, what to do) when the run could not start or crashed
     finished: threading.Event = field(default_factory=threading.Event)
-    stop: threading.Event = field(default_factory=threading.Event)  # the run's cancel: its tables stop
-    cancelled_by: str | None = None
+    stop: Cancel = field(default_factory=Cancel)  # the run's cancel: its tables stop, the record says who
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -58,8 +58,7 @@ class PreviewJob:
         False when it has ended already."""
         if not self.running:
             return False
-        self.cancelled_by = self.cancelled_by or actor
-        self.stop.set()
+        self.stop.cancel(actor)
         return True
 
     def elapsed(self) -> float:
@@ -150,13 +149,7 @@ def _run(job: PreviewJob, config: Any) -> None:
     try:
         job.result = runner.preview_source(config, actor=job.actor, trigger="portal", limit=job.limit,
                                            on_progress=job.progress, cancel=job.stop)
-        record = job.result.record
-        if record.status == "cancelled":  # who stopped it, in the record as a run's cancel says it
-            record.error = ErrorInfo(error_class="Cancelled", message=f"cancelled by {job.cancelled_by}",
-                                     hint="test it again when wanted; the tables that finished before the stop "
-                                          "show their rows")
-            records.write_record(record)
-        job.progress(record)
+        job.progress(job.result.record)
     except BaseException as exc:  # recorded for the page; the thread must not die silently
         LOGGER.error("the test run of %s failed", job.source, exc_info=exc)
         job.error = explain(exc, job.record.log_path if job.record else None)

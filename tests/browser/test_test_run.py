@@ -7,10 +7,12 @@ a real run (Run now, a background ``ingest run``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,24 +63,28 @@ def test_test_run_a_demo_source_in_the_browser(portal_app: Any, browser_page: An
     assert lines[0].startswith('"customer_id","email"') and len(lines) == 1 + 300
 
 
-def slow_api_source(project: Path, api: Any) -> None:
-    """Source ``api``: one table read 10 records a page from an API that holds page 2."""
-    source = {"type": "rest_api", "base_url": f"{api.url}/",
-              "paginator": {"type": "offset", "limit": 10, "total_path": "total"}}
-    (project / "configs" / "sources" / "api.yaml").write_text(
-        f"name: api\nowner: market-de\nsource: {json.dumps(source)}\n"
-        "tables: [{name: items, path: slow/offset/items}]\n", encoding="utf-8")
-
-
 def offsets(api: Any) -> list[str | None]:
     return [r.params.get("offset") for r in api.log_for("/slow/offset/items")]
 
 
-def wait_for_page_2(api: Any) -> None:
-    deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
-    while "10" not in offsets(api):
-        assert time.monotonic() < deadline, f"the run never asked for page 2: {offsets(api)}"
-        time.sleep(0.1)
+@contextlib.contextmanager
+def waiting_on_page_2(portal_app: Any, browser_page: Any, tmp_path: Path, button: str) -> Iterator[tuple[Any, Any]]:
+    """Source ``api`` (one table read 10 records a page from an API that holds page 2) open on its
+    home, ``button`` pressed, its run waiting for page 2: (the API, the page driver)."""
+    with running_api(5000, slow_from_page=2, slow_seconds=0, hold_from_page=2) as api:
+        source = {"type": "rest_api", "base_url": f"{api.url}/",
+                  "paginator": {"type": "offset", "limit": 10, "total_path": "total"}}
+        (portal_app.project / "configs" / "sources" / "api.yaml").write_text(
+            f"name: api\nowner: market-de\nsource: {json.dumps(source)}\n"
+            "tables: [{name: items, path: slow/offset/items}]\n", encoding="utf-8")
+        ui = Driver(browser_page, screenshot_folder(tmp_path))
+        browser_page.goto(f"{portal_app.url}/source?source=api")
+        ui.click(ui.widget(button).locator("button").first)
+        deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+        while "10" not in offsets(api):
+            assert time.monotonic() < deadline, f"the run never asked for page 2: {offsets(api)}"
+            time.sleep(0.1)
+        yield api, ui
 
 
 def test_cancel_a_test_run_in_the_browser(portal_app: Any, browser_page: Any, tmp_path: Path) -> None:
@@ -86,12 +92,7 @@ def test_cancel_a_test_run_in_the_browser(portal_app: Any, browser_page: Any, tm
     page 3), and the box says cancelled and by whom."""
     from playwright.sync_api import expect
 
-    with running_api(5000, slow_from_page=2, slow_seconds=0, hold_from_page=2) as api:
-        slow_api_source(portal_app.project, api)
-        ui = Driver(browser_page, screenshot_folder(tmp_path))
-        browser_page.goto(f"{portal_app.url}/source?source=api")
-        ui.click(ui.widget("test-run").locator("button").first)
-        wait_for_page_2(api)
+    with waiting_on_page_2(portal_app, browser_page, tmp_path, "test-run") as (api, ui):
         cancel = ui.widget("test-run-cancel").locator("button").first
         expect(cancel).to_be_enabled()
         ui.click(cancel)
@@ -112,12 +113,7 @@ def test_cancel_a_real_run_in_the_browser(portal_app: Any, browser_page: Any, tm
 
     from ingestion_core.observe.records import find_record
 
-    with running_api(5000, slow_from_page=2, slow_seconds=0, hold_from_page=2) as api:
-        slow_api_source(portal_app.project, api)
-        ui = Driver(browser_page, screenshot_folder(tmp_path))
-        browser_page.goto(f"{portal_app.url}/source?source=api")
-        ui.click(ui.widget("run-now").locator("button").first)
-        wait_for_page_2(api)
+    with waiting_on_page_2(portal_app, browser_page, tmp_path, "run-now") as (api, ui):
         cancel = ui.widget("run-cancel").locator("button").first
         expect(cancel).to_be_enabled(timeout=RUN_TIMEOUT_MS)
         ui.click(cancel)
