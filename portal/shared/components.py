@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from ingestion_core.config.store import SourceSummary
 from ingestion_core.config.validation import ConfigIssue
@@ -36,6 +37,17 @@ def on_picked(picked: Callable[[], str | None], action: Callable[[str], None]) -
     name = picked()
     if name:
         action(name)
+
+
+OUTCOME_ICONS = {True: ":material/check:", False: ":material/error:"}  # st.status's icons when complete / error
+
+
+def outcome_box(label: str, ok: bool, *, expanded: bool) -> DeltaGenerator:
+    """The box of a finished run: st.status's look when complete or failed (its icons), drawn as
+    an expander. st.status sleeps 0.05 s in the script each time it is drawn (so that a later
+    ``update`` reaches the browser): on the results of a test run that sleep held back the sample
+    rows, and a finished box is never updated."""
+    return st.expander(label, expanded=expanded, icon=OUTCOME_ICONS[ok])
 
 
 def tables_progress(done: int, total: int) -> str:

@@ -22,7 +22,7 @@ from ingestion_core.pipeline import run_control
 from portal.dashboards import dashboard_data, run_view
 from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 from portal.shared import data as config_data
-from portal.shared.components import on_picked, relative_time, tables_progress, time_column
+from portal.shared.components import on_picked, outcome_box, relative_time, tables_progress, time_column
 from portal.shared.markdown import md_escape
 from portal.sources import test_run
 
@@ -124,9 +124,9 @@ def _last_run(name: str) -> RunRecord | None:
 def _outcome(record: RunRecord) -> None:
     status = "abandoned" if is_abandoned(record) else record.status  # the file may still say running
     ok = status == "success"
-    box = st.status(f"Last run {record.run_id}: {status_label(status)} · "
-                    f"{rm.human_count(rm.record_figures(record)['records'])} records in "
-                    f"{rm.human_duration(record.duration_s)}", state="complete" if ok else "error", expanded=not ok)
+    box = outcome_box(f"Last run {record.run_id}: {status_label(status)} · "
+                      f"{rm.human_count(rm.record_figures(record)['records'])} records in "
+                      f"{rm.human_duration(record.duration_s)}", ok, expanded=not ok)
     ended = " ".join(relative_time(record.ended_at)) if record.ended_at else "not recorded"
     box.markdown(f"Started by **{md_escape(record.actor)}** ({record.trigger}), ended {ended}. "
                  f"{run_link(record.run_id)}")

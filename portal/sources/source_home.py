@@ -32,7 +32,7 @@ def render(name: str) -> None:
     summary = next((s for s in data.source_summaries() if s.name == name), None)
     if summary is None:
         return
-    header(summary)
+    top = st.container()  # the header, drawn last: its last-run query must not hold back a test run's rows
     status, runs, schema, settings, history = st.tabs(list(TABS), key=TAB_KEY, on_change="rerun")
     if status.open:
         with status:
@@ -56,6 +56,8 @@ def render(name: str) -> None:
     if history.open:
         with history:
             config_history_view.render_source(name)
+    with top:
+        header(summary)
 
 
 def header(summary: SourceSummary) -> None:

@@ -20,7 +20,7 @@ from ingestion_core.pipeline import runner
 from portal.dashboards import run_view
 from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 from portal.shared import data
-from portal.shared.components import on_picked, tables_progress
+from portal.shared.components import on_picked, outcome_box, tables_progress
 from portal.shared.identity import acting_user
 from portal.shared.markdown import md_escape
 from portal.sources import preview_jobs
@@ -220,14 +220,13 @@ def results(job: preview_jobs.PreviewJob) -> None:
     label = (f"Test run of {record.source}: {status_label(record.status)} · "
              f"{rm.human_count(rm.record_figures(record)['records'])} records from "
              f"{len(record.tables)} table(s) in {rm.human_duration(record.duration_s)}")
-    with st.status(label, state="complete" if ok else "error",
-                   expanded=record.status not in ("success", "quality_failed")):  # a cancel says who
+    with outcome_box(label, ok, expanded=record.status not in ("success", "quality_failed")):  # a cancel says who
         st.markdown(f"Run {code(record.run_id)} by **{md_escape(record.actor)}**, at most "
                     f"{record.limit or 0:,} rows per table. {run_link(record.run_id)}")
         if record.error:
             _error("the run", record.error)
     grid(overview_frame(record), "test-run-overview", placeholder="-")
-    previous = job_previous(job)
+    previous = job.previous()
     # only the open table is drawn (a switch reruns the page): four grids per table made a source
     # of many tables slow to show its first sample rows
     tabs = st.tabs([f"{t.name}" for t in record.tables], key=table_tab_key(job.source), on_change="rerun")
@@ -240,17 +239,6 @@ def results(job: preview_jobs.PreviewJob) -> None:
 def table_tab_key(source: str) -> str:
     """The key of the test run's table tabs: its value is the open table's name."""
     return f"test-run-table-{source}"
-
-
-def job_previous(job: preview_jobs.PreviewJob) -> dict[str, Any] | None:
-    """The preview before this one (computed once per job)."""
-    key = f"test-run-previous-{job.source}"
-    cached = st.session_state.get(key)
-    record = job.snapshot()
-    if cached is None or cached[0] != record.run_id:
-        cached = (record.run_id, preview_jobs.previous_preview(job.source, record.run_id))
-        st.session_state[key] = cached
-    return cached[1]
 
 
 def overview_frame(record: RunRecord) -> pd.DataFrame:

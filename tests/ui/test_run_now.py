@@ -22,7 +22,7 @@ from ingestion_core.pipeline import run_control
 from tests.http_api import ApiServer, running_api
 from tests.integration import test_demo_sources
 from tests.ui.test_test_run import open_tab
-from tests.ui.test_wizard import REPO, ok, unescape
+from tests.ui.test_wizard import REPO, ok, outcomes, unescape
 
 demo = test_demo_sources.demo  # a fixture: the demo sources and their data in the project folder
 
@@ -93,8 +93,8 @@ def test_run_now_is_followed_live_to_success(demo: Path) -> None:
     at = follow_to_end(at, "demo_shop")
     record = find_record(run_id)
     assert record.status == "success", record.error
-    last = next(s for s in at.status if run_id in s.label)
-    assert last.state == "complete" and "success" in last.label
+    label, state = next(box for box in outcomes(at) if run_id in box[0])
+    assert state == "complete" and "success" in label
     assert f"history?run={run_id}" in " ".join(m.value for m in at.markdown)  # its page in Run history
     assert any(run_id in c.value for c in at.caption) and at.code[0].value  # the log excerpt
     orders = landed(demo, "SELECT count(*) FROM demo_shop.orders")[0][0]

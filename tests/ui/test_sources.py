@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from ingestion_core.observe.records import RunRecord, write_record
 from tests.integration.test_engine_postgres import write_source as pg_source
 from tests.services import free_port
-from tests.ui.test_wizard import REPO, SAVED_CRM, click, errors, ok, unescape, write_source
+from tests.ui.test_wizard import REPO, SAVED_CRM, click, errors, ok, outcomes, unescape, write_source
 
 SOURCES = REPO / "pages" / "sources.py"
 APP = REPO / "app.py"
@@ -210,7 +210,7 @@ def test_test_run_opens_the_source_page_and_starts_the_test_run(ingest_env: Path
     assert job is not None and job.actor and job.wait(120)
     at.switch_page("pages/source.py")  # AppTest stays on the page it was last sent to
     ok(at.run())
-    assert job.record.status == "success" and at.status[0].state == "complete"  # on the Status tab
+    assert job.record.status == "success" and outcomes(at)[0][1] == "complete"  # on the Status tab
     assert "stores" in [t.label for t in at.tabs]
 
 

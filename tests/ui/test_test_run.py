@@ -21,7 +21,7 @@ from portal.sources import preview_jobs, source_home, test_run
 from tests.http_api import running_api
 from tests.integration import test_demo_sources
 from tests.integration.test_engine_postgres import write_source as pg_source
-from tests.ui.test_wizard import REPO, click, ok, unescape, write_source
+from tests.ui.test_wizard import REPO, click, ok, outcomes, unescape, write_source
 
 demo = test_demo_sources.demo  # a fixture: the demo sources and their data in the project folder
 
@@ -103,7 +103,7 @@ def test_demo_source_test_run_shows_rows_schema_and_checks(demo: Path) -> None:
 
     record = preview_jobs.current("demo_shop").record
     assert record.kind == "preview" and record.trigger == "portal" and record.limit == 1000
-    assert at.status[0].state == "complete"
+    assert outcomes(at)[0][1] == "complete" and not at.status  # the finished box: no st.status (it sleeps)
     overview = grid(at, "test-run-overview").set_index("table")
     assert list(overview.index) == ["customers", "orders", "order_items", "products"]
     with pytest.raises(AssertionError):  # only the open table (the first) is drawn
@@ -164,7 +164,7 @@ def test_cancel_stops_a_test_run_at_its_next_page_and_says_who(ingest_env: Path)
     written = find_record(record.run_id)
     assert written.status == "cancelled" and written.error.message == "cancelled by ana@example.com"
     ok(at.run())
-    assert at.status[0].label.startswith("Test run of api: cancelled") and "cancelled by ana@example.com" in text(at)
+    assert outcomes(at)[0][0].startswith("Test run of api: cancelled") and "cancelled by ana@example.com" in text(at)
     assert not at.button(key="test-run").disabled  # it can run again
 
 def test_a_second_test_run_shows_what_changed_in_the_schema(demo: Path) -> None:
@@ -174,7 +174,10 @@ def test_a_second_test_run_shows_what_changed_in_the_schema(demo: Path) -> None:
     first = preview_jobs.current("demo_shop").record.run_id
     with sqlite3.connect(demo / "demo" / "data" / "shop.sqlite") as con:
         con.execute("ALTER TABLE products ADD COLUMN colour TEXT DEFAULT 'blue'")
-    click(at, "test-run")
+    click(at, "test-run")  # the page draws the run's progress; not again until it ended
+    second = preview_jobs.current("demo_shop")
+    assert second.wait(WAIT_S) and second.previous_read.wait(5)  # read beside the run, not when the rows are drawn
+    assert second.previous()["run_id"] == first and second.record.run_id != first
     at = finish(at, "demo_shop")
 
     schema = grid(open_table(at, "demo_shop", "products"), "test-run-products-schema").set_index("column")
@@ -214,7 +217,8 @@ def test_a_failing_table_shows_the_error_and_what_to_do(demo: Path) -> None:
     at = open_page("shop_typo")
     click(at, "test-run")
     at = finish(at, "shop_typo")
-    assert at.status[0].state == "error" and "partial" in at.status[0].label
+    label, state = outcomes(at)[0]
+    assert state == "error" and "partial" in label
     overview = grid(at, "test-run-overview").set_index("table")
     assert overview.loc["customers", "status"] == "success" and overview.loc["custommers", "status"] == "failed"
     failures = [unescape(e.value) for e in at.error]

@@ -81,6 +81,15 @@ def type_in(at: AppTest, key: str, text: str) -> AppTest:
     return ok(at.text_input(key=key).input(text).run())
 
 
+def outcomes(at: AppTest) -> list[tuple[str, str]]:
+    """The boxes of finished runs (``components.outcome_box``) in page order: (label, "complete" or
+    "error"), as st.status would say it."""
+    from portal.shared.components import OUTCOME_ICONS
+
+    states = {icon: "complete" if good else "error" for good, icon in OUTCOME_ICONS.items()}
+    return [(box.label, states[box.icon]) for box in at.expander if box.icon in states]
+
+
 def errors(at: AppTest) -> list[str]:
     return [unescape(e.value) for e in at.error]
 
