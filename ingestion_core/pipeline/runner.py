@@ -100,18 +100,25 @@ def refresh_set(config: SourceFileBase, selected: list[TableBase], refresh_table
 
 def preview_source(config: SourceFileBase, *, actor: str, trigger: str = "cli", tables: list[str] | None = None,
                    limit: int = DEFAULT_PREVIEW_LIMIT, on_progress: ProgressCallback | None = None,
-                   sample_rows: int = 100, cancel: Cancel | None = None) -> PreviewResult:
+                   sample_rows: int = 100, cancel: Cancel | None = None,
+                   on_result: Callable[[PreviewResult], None] | None = None) -> PreviewResult:
     """The real code path limited to ``limit`` rows per table, into a DuckDB file of its own
     with its own pipeline state: it never touches real data or real incremental cursors.
     ``cancel.cancel(actor)`` (from another thread) stops its tables at their next chunk; the record
-    then says ``cancelled`` and by whom, and the tables that finished keep their rows and samples."""
+    then says ``cancelled`` and by whom, and the tables that finished keep their rows and samples.
+    ``on_result`` gets the result (its record written) before the preview file is closed: closing
+    it (DuckDB's checkpoint, 40-100 ms) need not stand between a test run's end and its rows on a
+    page; whoever opens the file in this process waits for the close (the portal's explorer does)."""
     preload.load_heavy_modules(reader_module(config.source_type))  # before any thread can race the imports
     plan = _plan(config, "preview", preview_plan(config.name), actor, trigger, limit, on_progress, None)
     if cancel is not None:
         plan.cancel = cancel
     with kept_open(preview_database(config.name)):
         record = _execute(plan, config.enabled_tables(tables))
-        return PreviewResult(record, samples(plan, record, sample_rows))
+        result = PreviewResult(record, samples(plan, record, sample_rows))
+        if on_result is not None:
+            on_result(result)
+    return result
 
 
 @dataclass

@@ -27,6 +27,8 @@ def render(name: str) -> None:
         st.info("A test run is writing the preview right now: the explorer opens when it has finished.",
                 icon=":material/hourglass_top:")
         return
+    if job is not None:
+        job.wait(preview_jobs.CLOSE_WAIT_S)  # a test run that has just ended closes the file after its results are in
     try:
         tables = explorer.preview_tables(name)
     except ExplorerError as exc:

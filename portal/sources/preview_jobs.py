@@ -32,6 +32,7 @@ from ingestion_core.pipeline.runner import PreviewResult
 
 LOGGER = logging.getLogger("portal.sources.preview_jobs")
 DONE_TABLE = ("success", "failed", "quality_failed", "skipped", "cancelled")
+CLOSE_WAIT_S = 10.0  # closing a preview file takes 40-100 ms
 
 
 @dataclass
@@ -45,7 +46,8 @@ class PreviewJob:
     record: RunRecord | None = None
     result: PreviewResult | None = None
     error: tuple[str, str] | None = None  # (masked message, what to do) when the run could not start or crashed
-    finished: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)  # its results are in: the page draws them
+    closed: threading.Event = field(default_factory=threading.Event)  # and its thread is done, the preview file closed
     stop: Cancel = field(default_factory=Cancel)  # the run's cancel: its tables stop, the record says who
     previous_read: threading.Event = field(default_factory=threading.Event)  # see previous()
     _previous: dict[str, Any] | None = None
@@ -94,8 +96,16 @@ class PreviewJob:
         with self._lock:
             return self.record
 
+    def done(self, result: PreviewResult) -> None:
+        """The runner's on_result: the results are in; the preview file is closed after it."""
+        self.result = result
+        self.progress(result.record)
+        self.finished.set()
+
     def wait(self, timeout: float | None = None) -> bool:
-        return self.finished.wait(timeout)
+        """Wait for the whole test run, the closing of its preview file included (the page draws
+        the results at ``finished``, while the file closes)."""
+        return self.closed.wait(timeout)
 
     def tables_done(self) -> tuple[int, int]:
         record = self.snapshot()
@@ -122,7 +132,7 @@ def current(source: str) -> PreviewJob | None:
 def running() -> list[PreviewJob]:
     """The test runs still going in this process (a shutdown or a test waits for them)."""
     with _REGISTRY:
-        return [job for job in _JOBS.values() if job.running]
+        return [job for job in _JOBS.values() if not job.closed.is_set()]
 
 
 def start_preview(source: str, *, actor: str, limit: int = runner.DEFAULT_PREVIEW_LIMIT,
@@ -132,6 +142,9 @@ def start_preview(source: str, *, actor: str, limit: int = runner.DEFAULT_PREVIE
     The config is loaded here, so a missing or invalid file raises at once (ConfigError,
     ConfigNotFoundError); what goes wrong later is kept in ``job.error`` or the run record."""
     config = (store or ConfigStore()).load_source(source).config
+    ended = current(source)
+    if ended is not None and not ended.running:
+        ended.wait(CLOSE_WAIT_S)  # a test run that has just ended may still be closing its preview file
     with _REGISTRY:
         existing = _JOBS.get(_job_key(source))
         if existing is not None and existing.running:
@@ -159,19 +172,20 @@ def last_recorded(source: str) -> PreviewJob | None:
         return None
     job = PreviewJob(source, record.actor, record.limit or 0, record=record)
     job.finished.set()
+    job.closed.set()
     return job
 
 
 def _run(job: PreviewJob, config: Any) -> None:
     try:
-        job.result = runner.preview_source(config, actor=job.actor, trigger="portal", limit=job.limit,
-                                           on_progress=job.progress, cancel=job.stop)
-        job.progress(job.result.record)
+        runner.preview_source(config, actor=job.actor, trigger="portal", limit=job.limit, on_progress=job.progress,
+                              cancel=job.stop, on_result=job.done)
     except BaseException as exc:  # recorded for the page; the thread must not die silently
         LOGGER.error("the test run of %s failed", job.source, exc_info=exc)
         job.error = explain(exc, job.record.log_path if job.record else None)
     finally:
         job.finished.set()
+        job.closed.set()
 
 
 # --- what changed since the previous preview ---------------------------------------------------

@@ -164,7 +164,7 @@ def _follow(name: str) -> None:
     has just started): the page then draws at once."""
     job = preview_jobs.current(name)
     if job is not None and job.elapsed() >= POLL_SECONDS:
-        job.wait(END_WAIT_SECONDS)
+        job.finished.wait(END_WAIT_SECONDS)
     if job is None or not job.running:
         data.refresh_runs()  # the Sources list shows the new last run at once
         st.rerun()
@@ -225,7 +225,9 @@ def results(job: preview_jobs.PreviewJob) -> None:
                     f"{record.limit or 0:,} rows per table. {run_link(record.run_id)}")
         if record.error:
             _error("the run", record.error)
-    grid(overview_frame(record), "test-run-overview", placeholder="-")
+    # the overview grid is filled in after the open table: the browser draws the grids in the order it
+    # gets them (each takes it 40-100 ms), and the sample rows are what a test run is for
+    overview = st.container()
     previous = job.previous()
     # only the open table is drawn (a switch reruns the page): four grids per table made a source
     # of many tables slow to show its first sample rows
@@ -234,6 +236,8 @@ def results(job: preview_jobs.PreviewJob) -> None:
         if tab.open:
             with tab:
                 table_detail(job, table, previous)
+    with overview:
+        grid(overview_frame(record), "test-run-overview", placeholder="-")
 
 
 def table_tab_key(source: str) -> str:

@@ -105,3 +105,26 @@ def test_an_api_with_a_child_table_previews_in_one_pipeline(ingest_env: Path, mo
         monkeypatch.setattr(runner, "preview_together", lambda plan, tables: False)
         alone = preview_source(config, actor="ana", limit=120)
     assert figures(together) == figures(alone)
+
+
+def test_the_result_is_handed_over_before_the_preview_file_closes(shop: Path) -> None:
+    """``on_result`` gets the written record and the samples while the preview file is still open
+    in this process (another connection with other settings is refused), so a page can draw the
+    rows while the file closes; after the call the file is closed and opens read-only."""
+    import duckdb
+
+    from ingestion_core.engine.destinations.duckdb import preview_database
+    from ingestion_core.observe.records import find_record
+
+    config = write_source(shop, TABLES)
+    seen: list[tuple[str, int, str]] = []
+
+    def on_result(result: runner.PreviewResult) -> None:
+        with pytest.raises(duckdb.ConnectionException, match="different configuration"):
+            duckdb.connect(str(preview_database("shop")), read_only=True)
+        seen.append((find_record(result.record.run_id).status, len(result.samples["customers"]), result.record.status))
+
+    result = preview_source(config, actor="ana", limit=500, on_result=on_result)
+    assert seen == [("success", 100, "success")] and result.record.status == "success"
+    with duckdb.connect(str(preview_database("shop")), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM shop.customers").fetchone()[0] == 120

@@ -286,6 +286,34 @@ def test_explorer_queries_the_preview_and_refuses_files(demo: Path) -> None:
     assert at.download_button(key="explorer-csv") and at.download_button(key="explorer-parquet")
 
 
+def test_results_show_while_the_preview_file_closes_and_the_explorer_waits_for_it(
+        demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page draws a test run's results as soon as they are in, before its preview file is
+    closed; the explorer opened in that moment waits for the close instead of failing on the
+    file the run still holds. (The close is held back here by a slow on_result hand-over.)"""
+    import threading
+
+    handed_over, release = threading.Event(), threading.Event()
+    done = preview_jobs.PreviewJob.done
+
+    def slow_close(self: preview_jobs.PreviewJob, result: object) -> None:
+        done(self, result)
+        handed_over.set()
+        release.wait(WAIT_S)  # the runner closes the file when this returns
+
+    monkeypatch.setattr(preview_jobs.PreviewJob, "done", slow_close)
+    at = click(open_page("demo_shop"), "test-run")
+    job = preview_jobs.current("demo_shop")
+    assert handed_over.wait(WAIT_S) and job.finished.is_set() and not job.closed.is_set()
+    at = ok(at.run())
+    assert outcomes(at)[0][0].startswith("Test run of demo_shop: success")  # drawn while the file is open
+    assert "customers" in set(grid(at, "test-run-overview")["table"])
+    threading.Timer(0.5, release.set).start()
+    at = open_tab(at, "Schema")  # the explorer: waits for the close, then reads the file
+    assert at.selectbox(key="explorer-table").options == ["customers", "order_items", "orders", "products"]
+    assert job.closed.is_set()
+
+
 def test_a_test_run_from_the_records_shows_after_a_restart(demo: Path) -> None:
     from ingestion_core.config.store import ConfigStore
     from ingestion_core.pipeline.runner import preview_source
