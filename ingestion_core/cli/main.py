@@ -95,17 +95,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 1
     failed = 0
     checked: dict[str, tuple[str | None, list[str]]] = {}
+    templates = [path for path in files if is_template(path)]
     for path in files:
         issues = validate_file(path)
-        if args.check_secrets:
+        if args.check_secrets and path not in templates:
             issues += missing_secrets(path, checked)
-        if args.check_tables and not any(i.severity == "error" for i in issues):
+        if args.check_tables and path not in templates and not any(i.severity == "error" for i in issues):
             issues += missing_tables(path)
         for issue in issues:
             print(issue.line(str(path)))
         failed += any(i.severity == "error" for i in issues)
     print(f"{len(files) - failed} of {len(files)} files valid", file=sys.stderr)
+    if templates and (args.check_secrets or args.check_tables):
+        print(f"{len(templates)} templates checked as files only: their secret references and databases are "
+              "placeholders for the sources made from them", file=sys.stderr)
     return 1 if failed else 0
+
+
+def is_template(path: Path) -> bool:
+    """A file of a config dir's ``templates/`` folder: a starting point, not a source that runs."""
+    return path.absolute().parent.name == "templates"
 
 
 def missing_tables(path: Path) -> list[ConfigIssue]:
@@ -233,10 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="validate config files (usable as a pre-commit hook)")
     p.add_argument("paths", nargs="*", help="files or folders (default: the config dir)")
     p.add_argument("--check-secrets", action="store_true",
-                   help="also report each secret reference no provider has (values are never printed)")
+                   help="also report each secret reference no provider has (values are never printed; "
+                        "templates/ are not checked: their references are placeholders)")
     p.add_argument("--check-tables", action="store_true",
                    help="also ask each database source's database whether the tables it names exist "
-                        "(an unreachable database is a warning, not an error)")
+                        "(an unreachable database is a warning, not an error; templates/ are not checked)")
 
     p = sub.add_parser("list", help="list the configured sources")
     p.add_argument("--json", action="store_true")

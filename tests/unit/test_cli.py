@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -179,6 +180,36 @@ def test_module_entry_point_runs_validate(sources: Path, ingest_env: Path) -> No
     assert failed.returncode == 1
     assert f"{bad}:schedule: '0 6 * *' is not a 5-field cron expression" in failed.stdout
     assert "hunter2-literal" not in failed.stdout + failed.stderr
+
+
+def test_the_readmes_check_secrets_command_passes_on_the_repos_configs(tmp_path: Path) -> None:
+    """QA: on a fresh clone it exited 1 with 18 errors, all placeholder secrets of configs/templates/."""
+    repo = Path(__file__).resolve().parents[2]
+    [command] = [line.split("#")[0].split() for line in (repo / "README.md").read_text().splitlines()
+                 if line.startswith("ingest validate --check-secrets")]
+    shutil.copytree(repo / "configs", tmp_path / "configs")  # a fresh clone: no secrets file, no INGEST_* settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INGEST_", "SECRETS__", "DLT_"))}
+    result = subprocess.run([sys.executable, "-m", "ingestion_core", *command[1:]], capture_output=True, text=True,
+                            env={**env, "PYTHONPATH": str(repo)}, cwd=tmp_path, timeout=120)
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout
+    files = sorted(p for p in (tmp_path / "configs").rglob("*.y*ml"))
+    assert f"{len(files)} of {len(files)} files valid" in result.stderr
+    templates = len(list((tmp_path / "configs" / "templates").glob("*.y*ml")))
+    assert templates and f"{templates} templates checked as files only" in result.stderr
+
+
+def test_check_secrets_still_reports_a_source_whose_secret_is_not_set(sources: Path, ingest_env: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    templates = ingest_env / "configs" / "templates"
+    templates.mkdir()
+    text = SHOP.replace("{type: sqlite, path: demo/data/shop.sqlite}",
+                        "{type: postgres, host: db, database: s, username: u, password: '${secrets.shop.password}'}")
+    write(sources, "shop", text)
+    write(templates, "postgres", text.replace("name: shop", "name: postgres"))
+    assert main(["validate", "--check-secrets"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    expected = f"{sources / 'shop.yaml'}:source.password: secret ${{secrets.shop.password}}"
+    assert len(out) == 1 and out[0].startswith(expected)
 
 
 def test_dlt_telemetry_is_off_unless_asked_for() -> None:
