@@ -71,8 +71,9 @@ def test_validate_broken_file_prints_one_line_per_error(sources: Path, capsys: p
     assert all(parsed), lines
     assert {m["file"] for m in parsed} == {str(path)}
     by_path = {m["path"]: m["message"] for m in parsed}
-    # field errors first; whole-file rules (incremental needs a cursor) are checked once they are fixed
-    assert set(by_path) == {"ownr", "source.password", "tables[1].name", "schedule"}
+    # one run reports every problem: field errors and what each table's mode needs, side by side
+    assert set(by_path) == {"ownr", "source.password", "tables[0].cursor", "tables[1].name", "schedule"}
+    assert "table 'orders' has mode incremental but no cursor" in by_path["tables[0].cursor"]
     assert "did you mean 'owner'" in by_path["ownr"]
     assert "literal secret" in by_path["source.password"] and "hunter2-literal" not in out + err
     assert "0 of 1 files valid" in err
@@ -238,3 +239,22 @@ def test_validate_check_tables_names_a_missing_table_and_the_closest(sources: Pa
     assert main(["validate", "--check-tables", str(path)]) == 1
     out = capsys.readouterr().out
     assert "crm.yaml:tables[0].name: table 'contact' is not in the database: did you mean 'contacts'?" in out
+
+
+def test_validate_check_tables_reports_a_misspelled_table_beside_the_files_other_problems(
+        sources: Path, ingest_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: incremental without cursor, merge without primary key and a misspelled table took three
+    fix-and-rerun rounds; one run now names all three."""
+    import sqlite3
+
+    with sqlite3.connect(ingest_env / "crm.sqlite") as con:
+        for name in ("orders", "customers", "contacts"):
+            con.execute(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, updated_at TEXT)")
+    path = write(sources, "crm", "name: crm\nowner: market-de\nsource: {type: sqlite, path: crm.sqlite}\n"
+                 "tables:\n  - {name: orders, mode: incremental}\n  - {name: customers, mode: merge}\n"
+                 "  - {name: contact}\n")
+    assert main(["validate", "--check-tables", str(path)]) == 1
+    by_path = {m["path"]: m["message"] for m in map(LINE.match, capsys.readouterr().out.splitlines())}
+    assert set(by_path) == {"tables[0].cursor", "tables[1].primary_key", "tables[2].name"}
+    assert "did you mean 'contacts'?" in by_path["tables[2].name"]
+
