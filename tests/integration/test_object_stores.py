@@ -331,6 +331,9 @@ def test_credentials_off_use_the_machines_own(landing: Store, monkeypatch: pytes
     ambient_environment(landing, monkeypatch)
     report = check_connection(config)
     assert report.ok and report.details["entries"] == 3, report
+    preview = preview_source(config, actor="ana", limit=10)
+    assert preview.record.status == "success", preview.record.error
+    assert {t.name: t.rows for t in preview.record.tables} == {"stores": 3, "events": 10, "prices": 2}
     record = run_source(config, actor="ana")
     assert record.status == "success", record.error
     assert {t.name: t.rows for t in record.tables} == {"stores": 3, "events": 100, "prices": 2}
