@@ -24,6 +24,7 @@ import pytest
 
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.engine.sources import test_connection as check_connection
+from ingestion_core.onboarding.discovery import list_files
 from ingestion_core.pipeline.runner import preview_source, run_source
 
 if TYPE_CHECKING:  # loaded by pytest as a plugin (a plain import here would skip assert rewriting)
@@ -331,6 +332,7 @@ def test_credentials_off_use_the_machines_own(landing: Store, monkeypatch: pytes
     ambient_environment(landing, monkeypatch)
     report = check_connection(config)
     assert report.ok and report.details["entries"] == 3, report
+    assert [f.path for f in list_files(config, "*.csv")] == ["stores.csv"]  # the form's "Show matching files"
     preview = preview_source(config, actor="ana", limit=10)
     assert preview.record.status == "success", preview.record.error
     assert {t.name: t.rows for t in preview.record.tables} == {"stores": 3, "events": 10, "prices": 2}
