@@ -15,7 +15,7 @@ from portal.shared.markdown import md_escape
 
 components.ensure_app_navigation()
 
-ui.header("Overview", "How the sources did today and lately. Real runs only: previews are listed in Run history.",
+ui.header("Overview", "How the sources did today and lately. Real runs only: test runs are listed in Run history.",
           key="overview")
 data = dashboard_data.run_data()
 ui.unreadable_records(data.skipped)

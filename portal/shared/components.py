@@ -12,8 +12,10 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from ingestion_core.config.secrets import mask
 from ingestion_core.config.store import SourceSummary
 from ingestion_core.config.validation import ConfigIssue
+from ingestion_core.observe.records import ErrorInfo
 from ingestion_core.observe.run_metrics import human_duration
 from portal.shared.identity import ActingUser
 from portal.shared.markdown import code, md_escape
@@ -39,15 +41,40 @@ def on_picked(picked: Callable[[], str | None], action: Callable[[str], None]) -
         action(name)
 
 
-OUTCOME_ICONS = {True: ":material/check:", False: ":material/error:"}  # st.status's icons when complete / error
+# st.status's icons when complete / failed; a cancel is neither
+OUTCOME_ICONS = {"complete": ":material/check:", "error": ":material/error:", "cancelled": ":material/cancel:"}
+CANCELLED = "Cancelled"  # the error class of a run someone stopped (records.cancelled_error)
 
 
-def outcome_box(label: str, ok: bool, *, expanded: bool) -> DeltaGenerator:
-    """The box of a finished run: st.status's look when complete or failed (its icons), drawn as
-    an expander. st.status sleeps 0.05 s in the script each time it is drawn (so that a later
+def outcome_box(label: str, state: str, *, expanded: bool) -> DeltaGenerator:
+    """The box of a finished run (``state``: complete, error or cancelled): st.status's look, drawn
+    as an expander. st.status sleeps 0.05 s in the script each time it is drawn (so that a later
     ``update`` reaches the browser): on the results of a test run that sleep held back the sample
     rows, and a finished box is never updated."""
-    return st.expander(label, expanded=expanded, icon=OUTCOME_ICONS[ok])
+    return st.expander(label, expanded=expanded, icon=OUTCOME_ICONS[state])
+
+
+def run_state(status: str, ok: bool) -> str:
+    """The outcome box's state for a run that ended with ``status`` (``ok``: counts as done)."""
+    return "cancelled" if status == "cancelled" else "complete" if ok else "error"
+
+
+def run_error(where: str, error: ErrorInfo, *, icon: str = ":material/error:", show_class: bool = False,
+              column: DeltaGenerator | None = None) -> None:
+    """A run's or a table's error with what to do (secrets masked). A cancel is not an error: it
+    says who stopped it, as information."""
+    column = column or st
+    if error.error_class == CANCELLED:
+        column.info(f"**{md_escape(where)}**: {md_escape(mask(error.message))}. {md_escape(error.hint)}",
+                    icon=OUTCOME_ICONS["cancelled"])
+        return
+    kind = f"{error.error_class}: " if show_class else ""
+    text = f"**{md_escape(where)}**: {kind}{md_escape(mask(error.message))}"
+    if error.hint:
+        text += f"\n\n**What to do:** {md_escape(error.hint)}"
+    if error.transient:
+        text += "\n\nThis looks transient: running it again may be enough."
+    column.error(text, icon=icon)
 
 
 def tables_progress(done: int, total: int) -> str:

@@ -95,7 +95,7 @@ def rows_frame(rows: Sequence[SourceRow]) -> pd.DataFrame:
         "owner": r.summary.owner,
         "destination": r.summary.destination, "tables": r.summary.tables, "enabled": r.summary.enabled,
         "valid": r.valid, "tables in database": r.tables_check.label if r.tables_check else "-",
-        "last run": (r.last_status + (" (preview)" if r.last_kind == "preview" else "")) if r.last_status else "never",
+        "last run": (r.last_status + (" (test run)" if r.last_kind == "preview" else "")) if r.last_status else "never",
         "last run at": pd.to_datetime(r.last_started, utc=True) if r.last_started else None,
         "schedule run by": executors.get(r.summary.name, "-"),
     } for r in rows]

@@ -20,7 +20,7 @@ from ingestion_core.pipeline import runner
 from portal.dashboards import run_view
 from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 from portal.shared import data
-from portal.shared.components import on_picked, outcome_box, tables_progress
+from portal.shared.components import on_picked, outcome_box, run_error, run_state, tables_progress
 from portal.shared.identity import acting_user
 from portal.shared.markdown import md_escape
 from portal.sources import preview_jobs
@@ -220,11 +220,11 @@ def results(job: preview_jobs.PreviewJob) -> None:
     label = (f"Test run of {record.source}: {status_label(record.status)} · "
              f"{rm.human_count(rm.record_figures(record)['records'])} records from "
              f"{len(record.tables)} table(s) in {rm.human_duration(record.duration_s)}")
-    with outcome_box(label, ok, expanded=record.status not in ("success", "quality_failed")):  # a cancel says who
+    with outcome_box(label, run_state(record.status, ok), expanded=record.status not in ("success", "quality_failed")):
         st.markdown(f"Run {code(record.run_id)} by **{md_escape(record.actor)}**, at most "
                     f"{record.limit or 0:,} rows per table. {run_link(record.run_id)}")
         if record.error:
-            _error("the run", record.error)
+            run_error("the run", record.error)  # a cancel says who
     # the overview grid is filled in after the open table: the browser draws the grids in the order it
     # gets them (each takes it 40-100 ms), and the sample rows are what a test run is for
     overview = st.container()
@@ -263,7 +263,7 @@ def table_detail(job: preview_jobs.PreviewJob, table: TableResult, previous: dic
     cells[2].metric("Time taken", rm.human_duration(table.duration_s), border=True)
     cells[3].metric("Read with", table.backend or "-", border=True)
     if table.error:
-        _error(f"table {table.name}", table.error)
+        run_error(f"table {table.name}", table.error)
     sample = (job.result.samples if job.result else {}).get(table.name, [])
     if sample:
         st.markdown("**Sample rows**")
@@ -305,9 +305,3 @@ def grid(frame: pd.DataFrame, key: str, **options: Any) -> None:
     with st.container(key=key):
         st.dataframe(frame, hide_index=True, **options)
 
-
-def _error(where: str, error: Any) -> None:
-    text = f"**{md_escape(where)}**: {md_escape(mask(error.message))}"
-    if error.hint:
-        text += f"\n\n**What to do:** {md_escape(error.hint)}"
-    st.error(text, icon=":material/error:")

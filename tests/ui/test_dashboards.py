@@ -166,7 +166,7 @@ def test_previews_only_say_to_start_a_real_run(page: str, ingest_env: Path) -> N
 
     at = render(page)
 
-    assert "Only previews so far" in at.info[0].value and "Run now" in at.info[0].value
+    assert "Only test runs so far" in at.info[0].value and "Run now" in at.info[0].value
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -296,7 +296,7 @@ def test_history_lists_every_run_with_previews(history: Path) -> None:
     assert len(table) == 19 + 1
     assert table["started"].is_monotonic_decreasing
     assert table.set_index("source").loc["erp", "status"] == "abandoned"
-    assert (table["kind"] == "preview").sum() == 1
+    assert (table["kind"] == "test run").sum() == 1
     assert "20 of 20 runs" in captions(at)
     assert at.download_button(key="history_csv").label == "Download CSV"
 

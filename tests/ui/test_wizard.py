@@ -82,11 +82,11 @@ def type_in(at: AppTest, key: str, text: str) -> AppTest:
 
 
 def outcomes(at: AppTest) -> list[tuple[str, str]]:
-    """The boxes of finished runs (``components.outcome_box``) in page order: (label, "complete" or
-    "error"), as st.status would say it."""
+    """The boxes of finished runs (``components.outcome_box``) in page order: (label, "complete",
+    "error" or "cancelled")."""
     from portal.shared.components import OUTCOME_ICONS
 
-    states = {icon: "complete" if good else "error" for good, icon in OUTCOME_ICONS.items()}
+    states = {icon: state for state, icon in OUTCOME_ICONS.items()}
     return [(box.label, states[box.icon]) for box in at.expander if box.icon in states]
 
 
