@@ -204,8 +204,9 @@ def sources_frame(summaries: Sequence[SourceSummary]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
 
 
-def sources_table(summaries: Sequence[SourceSummary], *, key: str) -> None:
-    st.dataframe(
+def sources_table(summaries: Sequence[SourceSummary], *, key: str) -> str | None:
+    """The sources as a table; the name of the one whose row was clicked (None)."""
+    event = st.dataframe(
         sources_frame(summaries),
         key=key,
         hide_index=True,
@@ -216,7 +217,11 @@ def sources_table(summaries: Sequence[SourceSummary], *, key: str) -> None:
             "enabled": st.column_config.CheckboxColumn("enabled", help="Disabled sources are not scheduled"),
             "valid": st.column_config.CheckboxColumn("valid", help="Passes validation (problems listed below)"),
         },
+        on_select="rerun",
+        selection_mode="single-row",
     )
+    rows = event.selection.rows if event is not None else []
+    return summaries[rows[0]].name if rows else None
 
 
 def source_problems(summaries: Sequence[SourceSummary], *, key_prefix: str) -> None:

@@ -50,7 +50,7 @@ def render() -> None:
                 icon=":material/info:")
     else:
         shown = filter_rows(rows)
-        st.dataframe(rows_frame(shown), key=TABLE_KEY, hide_index=True, width="stretch",
+        st.dataframe(rows_frame(shown), key=TABLE_KEY, hide_index=True, width="stretch", placeholder="-",
                      column_config=_column_config(), on_select="rerun", selection_mode="single-row")
         st.caption(f"{len(shown)} of {len(rows)} sources shown.")
         _actions(shown or rows)
@@ -115,7 +115,7 @@ def _column_config() -> dict:
                                                           "when asked for the source's tables (asked again on "
                                                           "Refresh)"),
         "last run": st.column_config.TextColumn("last run", help="Status of the newest run"),
-        "last run at": components.time_column("last run at"),
+        "last run at": components.time_column("last run at"),  # empty when it never ran (then "last run": never)
     }
 
 

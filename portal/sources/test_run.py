@@ -19,13 +19,13 @@ from ingestion_core.observe.records import RunRecord, TableResult
 from ingestion_core.pipeline import runner
 from portal.dashboards import run_view
 from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
-from portal.shared import data
+from portal.shared import data, navigation
 from portal.shared.components import on_picked, outcome_box, run_error, run_state, tables_progress
 from portal.shared.identity import acting_user
 from portal.shared.markdown import md_escape
 from portal.sources import preview_jobs
 
-SOURCE_PAGE = "pages/source.py"
+SOURCE_PAGE = navigation.SOURCE_PAGE
 REQUEST_KEY = "test_run_request"  # a source name: open the page on it (its test run has started)
 PICK_KEY = "source-pick"
 URL_KEY = "source-pick-url"  # the ?source= this session last wrote
@@ -128,7 +128,8 @@ def render(name: str) -> None:
                   "then shows what landed.")
     _flash()
     if job is None and (job := preview_jobs.last_recorded(name)) is not None:
-        st.caption("The last test run, from its record: its rows are under **Explore the preview**.")
+        st.caption("The last test run, from its record: its rows are under **Explore the preview** in the "
+                   "**Schema** tab.")
     if job is None:
         st.info("This source has not been test-run yet. Press **Test run**.", icon=":material/info:")
     elif running:
@@ -269,7 +270,7 @@ def table_detail(job: preview_jobs.PreviewJob, table: TableResult, previous: dic
         st.markdown("**Sample rows**")
         grid(pd.DataFrame(sample), f"{key}-sample")
         st.caption(f"The first {len(sample):,} of the {table.rows:,} rows that landed in the preview; "
-                   "query them all under **Explore the preview**.")
+                   "query them all under **Explore the preview** in the **Schema** tab.")
     if table.columns:
         _schema(table, previous, key)
     if table.type_decisions:

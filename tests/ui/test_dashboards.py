@@ -232,6 +232,23 @@ def test_overview_all_clear(ingest_env: Path) -> None:
     assert not at.error
 
 
+def test_overview_names_a_source_whose_last_run_was_cancelled(ingest_env: Path) -> None:
+    """A cancelled last run is not a failure, and not a success either: the page must not say every
+    latest run succeeded; it names the source and says what to do."""
+    dashboard_data.clear()
+    write_record(record("shop", today(0.4)))
+    write_record(record("crm", today(0.5), "cancelled", error=ErrorInfo(error_class="Cancelled",
+                                                                        message="cancelled by ana")))
+
+    at = render("overview")
+
+    assert "every source's latest run succeeded" not in " ".join(s.value for s in at.success)
+    assert "No source's latest run failed" in at.success[0].value and not at.error
+    assert metrics(at)["Sources failing"] == "0"
+    notes = [i.value for i in at.info if "**crm**" in i.value]
+    assert len(notes) == 1 and "cancelled" in notes[0] and "run it again" in notes[0]
+
+
 # --- metrics -------------------------------------------------------------------------------
 
 def test_metrics_flags_the_spike_as_an_anomaly(history: Path) -> None:
