@@ -159,6 +159,14 @@ def help_icons_off_tab() -> None:
     st.html(HELP_ICONS_OFF_TAB, unsafe_allow_javascript=True)
 
 
+def home_relative(path: Path) -> str:
+    """``path`` with the user's home folder written ``~`` (shorter, and the same on every machine of a team)."""
+    try:
+        return f"~/{path.absolute().relative_to(Path.home())}"
+    except (ValueError, RuntimeError):  # not under the home folder, or no home
+        return str(path)
+
+
 def render_sidebar(config_dir: Path, user: ActingUser, pages: Sequence[object] = ()) -> None:
     """The page links, where the configs come from, who is acting, their teams and rights, and
     sign-out. The links are drawn here rather than by Streamlit's own sidebar navigation, which a
@@ -169,7 +177,7 @@ def render_sidebar(config_dir: Path, user: ActingUser, pages: Sequence[object] =
                 st.page_link(page)
         if pages:
             st.divider()
-        st.caption(f":material/folder: Configs: `{config_dir}`")
+        st.caption(f":material/folder: Configs: `{home_relative(config_dir)}`")
         who = (f"**{md_escape(user.display_name)}** ({md_escape(user.name)})" if user.display_name
                else f"**{md_escape(user.name)}**")
         st.caption(f":material/person: Acting as {who}")

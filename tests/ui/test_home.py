@@ -174,3 +174,11 @@ def test_home_leads_to_a_new_source_and_to_a_source_by_its_row(ingest_env: Path)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "shop" and at.button(key="test-run")
+
+
+def test_sidebar_writes_the_home_folder_as_a_tilde(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal.shared.components import home_relative
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert home_relative(tmp_path / "portal" / "configs") == "~/portal/configs"
+    assert home_relative(Path("/srv/portal/configs")) == "/srv/portal/configs"

@@ -131,7 +131,7 @@ def test_cancel_stops_the_run_and_leaves_the_destination_whole(ingest_env: Path,
     assert {t.name: t.status for t in record.tables} == {"quick": "success", "stuck": "cancelled"}
     assert any(f"Run {run_id} was cancelled by {ACTOR}." in m for m in messages(at, "success"))
     assert not any("(cancelled)" in m for m in messages(at, "success"))  # said once
-    label, state = next(box for box in outcomes(at) if run_id in box[0])  # the last run's box
+    _, state = next(box for box in outcomes(at) if run_id in box[0])  # the last run's box
     assert state == "cancelled" and not at.error  # a cancel is not a failure: who stopped it, as info
     assert landed(ingest_env, "SELECT count(*), count(DISTINCT id) FROM api.quick") == [(250, 250)]
     assert not landed(ingest_env, "SELECT * FROM information_schema.tables WHERE table_name = 'stuck'")
