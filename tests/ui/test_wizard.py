@@ -327,6 +327,31 @@ def test_save_after_a_failed_test_asks_and_the_review_says_so(ingest_env: Path, 
     assert (ingest_env / "configs" / "sources" / "crm.yaml").exists()
 
 
+TESTED = "The connection test passed."
+UNTESTED = "The connection was not tested with these settings (step 2)."
+
+
+def test_a_tested_connection_stays_tested_through_the_save(ingest_env: Path, crm_db) -> None:
+    at = start_type(open_editor(), "postgres")
+    _postgres_connection(at, crm_db)  # the password typed
+    click(at, "wiz-test")
+    assert "Connected in" in at.success[0].value
+    click(at, "wiz-next")
+    ok(at.checkbox(key="wiz-pick-crm-notes").check().run())
+    for _ in range(2):
+        click(at, "wiz-next")
+    assert TESTED in page_text(at)
+    click(at, "wiz-save")
+    assert state(at).draft.data["source"]["password"] == "${secrets.crm.password}"  # typed -> reference
+    assert TESTED in page_text(at) and UNTESTED not in page_text(at)
+
+    # a real change of the settings after the test is untested
+    click(at, "wiz-go-2")
+    type_in(at, "f-source-database", "postgres")
+    click(at, "wiz-go-5")
+    assert UNTESTED in page_text(at) and TESTED not in page_text(at)
+
+
 def test_a_table_the_database_does_not_have_is_refused_with_the_closest_names(ingest_env: Path, crm_db) -> None:
     at = start_type(open_editor(), "postgres")
     _postgres_connection(at, crm_db)
