@@ -49,6 +49,14 @@ def _rule(pattern: str, hint: str, transient: bool = False, typed_hint: str = ""
 
 
 REFERENCE = "(the secrets file or environment variable it points to)"
+ODBC_DRIVER_HINT = ("the ODBC driver for SQL Server is not installed on the machine that runs the portal and the "
+                    "loads: ask your platform team to install Microsoft's \"ODBC Driver 18 for SQL Server\" there "
+                    "(Debian / Ubuntu packages msodbcsql18 and unixodbc; docs/operations.md, Database drivers). If "
+                    "another version is installed, set driver (More connection settings) to its name, e.g. "
+                    "ODBC Driver 17 for SQL Server")
+MISSING_DRIVER_HINT = ("a database driver is missing on the machine that runs the portal and the loads: ask your "
+                       "platform team to install what the message names there (docs/operations.md, Database "
+                       "drivers)")
 
 
 RULES: list[Rule] = [
@@ -74,6 +82,10 @@ RULES: list[Rule] = [
     _rule(r"JSONDecodeError|Expecting value|Unterminated string",
           "the API answered something that is not valid JSON (a web page, or a body cut off): check base_url "
           "and path, and try again if the API was overloaded"),
+    # SQL Server's ODBC driver (or unixODBC) missing: before the login rule, whose words a message of the
+    # installed driver contains ("[ODBC Driver 18 for SQL Server]...Login failed")
+    _rule(r"Can't open lib|\[IM002\]|Data source name not found|libodbc|\bpyodbc\b.*cannot be loaded",
+          ODBC_DRIVER_HINT),
     _rule(r"password authentication failed|no password supplied|access denied for user|login failed|ORA-01017|"
           r"invalid username/password|\b401\b|\b403\b|unauthori[sz]ed|forbidden",
           f"the server refused the credentials: check username and the password reference {REFERENCE}",
@@ -111,7 +123,7 @@ RULES: list[Rule] = [
           "nullable"),
     _rule(r"duplicate key|primary key|unique constraint",
           "rows share the same primary key: check primary_key, or deduplicate in the source"),
-    _rule(r"no module named|libodbc|driver", "a driver is missing: install what the message names"),
+    _rule(r"no module named|driver", MISSING_DRIVER_HINT),
 ]
 _TYPED_HINTS = {rule.hint: rule.typed_hint for rule in RULES if rule.typed_hint}
 
@@ -155,7 +167,10 @@ def explain(exc: BaseException, log_path: str | None = None) -> tuple[str, str]:
     if hinted is not None:
         return mask(str(hinted)), hinted.hint
     cause = root_cause(exc)
-    if isinstance(cause, (MissingDriverError, SecretNotFoundError)):
+    if isinstance(cause, MissingDriverError):
+        rule = _match(exc)
+        return mask(str(cause)), rule.hint if rule else MISSING_DRIVER_HINT
+    if isinstance(cause, SecretNotFoundError):
         return mask(str(cause)), "see the message: it says what to install or set"
     if type(cause).__name__ == "ColumnTypeError":
         return describe(exc), ("the message names the column and the choices: land it as another type with "

@@ -442,6 +442,22 @@ def test_an_error_of_the_tls_handshake_says_what_to_check_without_a_code_trail(i
     assert not re.search(r"\.py:\d+", page_text(at)), page_text(at)
 
 
+
+def test_a_missing_sql_server_odbc_driver_says_whom_to_ask_for_what(ingest_env: Path) -> None:
+    """No Microsoft ODBC driver can be installed on these machines: the test meets the real
+    'Can't open lib' of unixODBC (or the missing unixODBC itself), as a portal without it does."""
+    at = start_type(open_editor(), "mssql")
+    for key, value in (("f-name", "erp"), ("f-owner", "market-de"), ("f-source-host", "127.0.0.1"),
+                       ("f-source-database", "erp"), ("f-source-username", "reader"), ("f-source-password", "pw")):
+        type_in(at, key, value)
+    click(at, "wiz-test")
+    assert len(at.error) == 1, errors(at)
+    message = errors(at)[0]
+    assert 'ask your platform team to install Microsoft\'s "ODBC Driver 18 for SQL Server"' in message
+    assert "msodbcsql18" in message and "docs/operations.md" in message
+    assert "install what the message names" not in message
+
+
 # --- editing a saved source ----------------------------------------------------------------
 
 SAVED_CRM = """\

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from ingestion_core.engine.errors import UNKNOWN_ERROR_HINT, explain, for_typed_secrets
+from ingestion_core.engine.errors import (
+    ODBC_DRIVER_HINT,
+    UNKNOWN_ERROR_HINT,
+    MissingDriverError,
+    explain,
+    for_typed_secrets,
+)
 from portal.sources import preview_jobs
 from tests.conftest import REPO
 
@@ -82,3 +88,27 @@ def test_a_tls_handshake_error_has_its_own_hint() -> None:
     except RuntimeError as exc:
         hint = explain(exc)[1]
     assert "host and port point at the database server itself" in hint and "sslmode" in hint
+
+
+@pytest.mark.parametrize("error", [
+    RuntimeError("('01000', \"[01000] [unixODBC][Driver Manager]Can't open lib 'ODBC Driver 18 for SQL Server' : "
+                 "file not found (0) (SQLDriverConnect)\")"),
+    MissingDriverError("the mssql driver 'pyodbc' cannot be loaded (libodbc.so.2: cannot open shared object file); "
+                       "install it: apt-get install unixodbc and Microsoft's 'ODBC Driver 18 for SQL Server'"),
+])
+def test_a_missing_odbc_driver_says_to_ask_the_platform_team(error: BaseException) -> None:
+    hint = explain(error)[1]
+    assert hint == ODBC_DRIVER_HINT
+    assert '"ODBC Driver 18 for SQL Server"' in hint and "msodbcsql18" in hint and "platform team" in hint
+
+
+def test_a_login_refused_by_the_odbc_driver_is_about_the_credentials() -> None:
+    error = RuntimeError("('28000', \"[28000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Login failed for "
+                         "user 'reader'. (18456)\")")
+    assert explain(error)[1].startswith("the server refused the credentials")
+
+
+def test_another_missing_driver_names_the_platform_team() -> None:
+    hint = explain(MissingDriverError("the postgres driver 'psycopg2' cannot be loaded (No module named "
+                                      "'psycopg2'); install it: pip install psycopg2-binary"))[1]
+    assert "ask your platform team" in hint and "docs/operations.md" in hint
