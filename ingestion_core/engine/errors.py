@@ -90,8 +90,9 @@ RULES: list[Rule] = [
           r"invalid username/password|\b401\b|\b403\b|unauthori[sz]ed|forbidden",
           f"the server refused the credentials: check username and the password reference {REFERENCE}",
           typed_hint="the server refused the credentials: check username and the password you typed"),
-    _rule(r"SSL negotiation|SSL handshake|SSL error|SSL connection has been closed|certificate verify failed|"
-          r"server does not support SSL|SSL is not enabled|TLS handshake",
+    # TLS set up wrong (a dropped SSL connection is not: it is a server restart or a network cut)
+    _rule(r"SSL negotiation|SSL handshake|certificate verify failed|server does not support SSL|"
+          r"SSL is not enabled|TLS handshake",
           "the TLS (SSL) handshake with the server failed: check that host and port point at the database "
           "server itself (not another service on that port) and the TLS settings (e.g. sslmode in options)"),
     _rule(r"database \S+ does not exist|unknown database|cannot open database",
