@@ -159,6 +159,8 @@ def show_pending_secrets(draft: Draft, name: str) -> None:
 
 def save(state: Any, write: Callable[[], SaveResult]) -> None:
     state.confirm_save = False
+    # what the form's tests and discoveries were made with (YAML mode saves its text, not the form)
+    tested = None if state.yaml_mode else onboarding.connection_fingerprint(state.draft)
     try:
         saved = write()
     except ConflictError as exc:
@@ -176,6 +178,8 @@ def save(state: Any, write: Callable[[], SaveResult]) -> None:
     draft.text = saved.path.read_text(encoding="utf-8")
     draft.secrets.clear()
     draft.data = onboarding.load_draft(saved.name)[0].data
+    if tested is not None:
+        _carry_over(state, tested, onboarding.connection_fingerprint(draft))
     state.replacing.clear()
     state.saved = saved
     state.yaml_text = draft.text
@@ -187,6 +191,19 @@ def save(state: Any, write: Callable[[], SaveResult]) -> None:
 
     data.refresh_sources()
     st.rerun()
+
+
+def _carry_over(state: Any, before: str, after: str) -> None:
+    """The saved connection is the one tested: a typed secret is now a ``${secrets...}``
+    reference to the same value, which changes the fingerprint but not the connection. The last
+    test and the discoveries made with the settings as saved stay theirs (the review keeps saying
+    "The connection test passed"); those of older settings stay stale."""
+    if state.report_for == before:
+        state.report_for = after
+    if state.schemas_for == before:
+        state.schemas_for = after
+    for key in [k for k in state.tables_found if k.startswith(f"{before}|")]:
+        state.tables_found[f"{after}|{key.split('|', 1)[1]}"] = state.tables_found.pop(key)
 
 
 # --- after the save ---------------------------------------------------------------------------
