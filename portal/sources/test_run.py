@@ -30,8 +30,12 @@ REQUEST_KEY = "test_run_request"  # a source name: open the page on it (its test
 PICK_KEY = "source-pick"
 URL_KEY = "source-pick-url"  # the ?source= this session last wrote
 FLASH_KEY = "test-run-flash"
-POLL_SECONDS = 0.5
-END_WAIT_SECONDS = 0.4  # < POLL_SECONDS: a click elsewhere on the page waits at most this long
+# The browser asks for a poll POLL_SECONDS after the last one started; each waits up to END_WAIT_SECONDS
+# for the end (no GIL held), then draws the progress (st.status sleeps 0.05 s): the first poll comes
+# ~0.45 s after the click, and a test run ending from then on is seen within ~0.05 s (with 0.5 / 0.4 the
+# first came at ~0.7 s: a 0.55 s test run showed its rows 0.15 s late)
+POLL_SECONDS = 0.25
+END_WAIT_SECONDS = 0.18  # + the draw < POLL_SECONDS; a click elsewhere on the page waits at most this long
 SOURCE_TAB_KEY = "source-tab"  # the source home's open tab (source_home imports this module); the run shows on Status
 TABLE_ICONS = {**STATUS_ICONS, "pending": ":material/hourglass_empty:", "running": ":material/progress_activity:",
                "skipped": ":material/skip_next:"}
