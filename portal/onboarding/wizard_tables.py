@@ -5,7 +5,7 @@ below them), and the quality checks of each table."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, is_dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -238,31 +238,23 @@ def _endpoint_panel(state: Any, index: int, entry: dict[str, Any]) -> None:
         _show_endpoint_result(result)
 
 
-def _show_endpoint_result(result: Any) -> None:
-    """The probe of the REST library: status, paginator, data selector, sample, body excerpt."""
-    if is_dataclass(result) and not isinstance(result, type):
-        result = asdict(result)
-    elif hasattr(result, "model_dump"):
-        result = result.model_dump(mode="json")
-    if not isinstance(result, dict):
-        st.write(result)
-        return
-    if result.get("error"):
-        st.error(f"**{md_escape(result.get('error_kind') or 'error')}:** {md_escape(result['error'])}",
-                 icon=":material/error:")
-    elif result.get("status") is not None:
-        st.success(f"HTTP {result['status']} {md_escape(result.get('reason') or '')} from "
-                   f"{code(result.get('url') or '')} in {result.get('duration_s', 0)} s: "
-                   f"{result.get('records_on_page', 0)} record(s) on the first page.", icon=":material/check:")
-    summary = {k: result[k] for k in ("data_selector", "data_selector_detected", "paginator", "paginator_detected",
-                                      "has_next_page", "next_request") if k in result}
-    if summary:
-        st.json(summary, expanded=1)
-    records = next((result[k] for k in ("sample", "records", "rows") if isinstance(result.get(k), list)), None)
-    if records and all(isinstance(r, dict) for r in records):
-        st.dataframe(pd.DataFrame(records[:50]), hide_index=True, width="stretch")
-    if result.get("body_excerpt"):
-        st.code(str(result["body_excerpt"]), language="json" if result.get("is_json") else None)
+def _show_endpoint_result(probe: Any) -> None:
+    """The probe of the REST library: its judgement (the one ``ingest test-connection`` gives),
+    then status, paginator, data selector, sample and body excerpt."""
+    if probe.ok:
+        st.success(f"HTTP {probe.status} {md_escape(probe.reason)} from {code(probe.url)} in "
+                   f"{probe.duration_s} s: {probe.records_on_page} record(s) on the first page.",
+                   icon=":material/check:")
+    else:
+        st.error(f"**The endpoint test failed:** {md_escape(probe.verdict)}\n\n**What to do:** "
+                 f"{md_escape(probe.fix)}", icon=":material/error:")
+    if probe.is_json and probe.status is not None and probe.status < 400:
+        st.json({k: getattr(probe, k) for k in ("data_selector", "data_selector_detected", "paginator",
+                                                 "paginator_detected", "has_next_page", "next_request")}, expanded=1)
+    if probe.sample and all(isinstance(r, dict) for r in probe.sample):
+        st.dataframe(pd.DataFrame(probe.sample), hide_index=True, width="stretch")
+    if probe.body_excerpt:
+        st.code(str(probe.body_excerpt), language="json" if probe.is_json else None)
 
 
 CHOOSERS = {"filesystem": choose_files, "rest_api": choose_endpoints}
