@@ -13,7 +13,7 @@ import streamlit as st
 
 from ingestion_core import onboarding
 from ingestion_core.config.models.checks import CHECKS, Check
-from ingestion_core.onboarding import review
+from ingestion_core.onboarding import is_under, review
 from portal.onboarding import wizard_streams
 from portal.onboarding.widgets import (
     FormContext,
@@ -92,14 +92,14 @@ def _typed_tables(state: Any, ctx: FormContext) -> None:
             text.markdown(f"**{md_escape(name)}**" + (f" ({md_escape(entry['schema'])})" if entry.get("schema")
                                                        else "") + " — typed by name, not found by discovery")
             look.button("Look up the columns", key=f"wiz-columns-{index}", icon=":material/search:",
-                        on_click=_lookup_columns, args=(entry.get("schema"),))
+                        on_click=_lookup_columns, args=(entry.get("schema"), name))
             remove.button("Remove", key=f"wiz-remove-{index}", on_click=_remove_table, args=(index,))
             info = _info_for(state, entry)
             sub = replace(ctx, columns=list(info.columns) if info else [],
                           cursor_candidates=list(info.cursor_candidates) if info else [])
             render_fields(onboarding.table_model(state.draft.source_type), f"tables[{index}]", sub,
                           skip=("checks",), more_label=f"More settings for {name}")
-    if state.lookup_note:
+    if state.lookup_note and state.lookup_note[0] != "refused":
         kind, text = state.lookup_note
         (st.success if kind == "ok" else st.error)(md_escape(text), icon=":material/search:")
 
@@ -113,9 +113,13 @@ def _manual_table(state: Any) -> None:
         st.text_input("Table name", key="wiz-manual-name", placeholder="schema.table",
                       help="As it is called in the database, with its schema in front (crm.orders).")
         st.button("Add table", key="wiz-manual-add", on_click=_add_manual)
+        if state.lookup_note and state.lookup_note[0] == "refused":
+            st.error(md_escape(state.lookup_note[1]), icon=":material/search_off:")
 
 
 def _add_manual() -> None:
+    """Add the typed table, unless the database was listed and does not have it (then it is
+    refused with the closest names, and the typed name stays to be corrected)."""
     state = _state()
     typed = (st.session_state.get("wiz-manual-name") or "").strip()
     if not typed:
@@ -127,10 +131,15 @@ def _add_manual() -> None:
     entry: dict[str, Any] = {"name": name}
     if kind != "sqlite" and schema:
         entry["schema"] = schema
-    _tables(state).append(entry)
-    st.session_state["wiz-manual-name"] = ""
-    reset_widgets()
-    _lookup_columns(entry.get("schema"))
+    tables = _tables(state)
+    tables.append(entry)
+    _lookup_columns(entry.get("schema"), name)
+    refused = [i for i in missing_table_issues(state) if is_under(i.path, f"tables[{len(tables) - 1}]")]
+    if refused:
+        tables.pop()
+        state.lookup_note = ("refused", f"{typed} was not added: {refused[0].message}")
+    else:
+        st.session_state["wiz-manual-name"] = ""
 
 
 def _remove_table(index: int) -> None:
@@ -331,24 +340,23 @@ def _table_heading(entry: dict[str, Any], info: Any) -> None:
         st.caption(" · ".join(details))
 
 
-def _lookup_columns(schema: str | None) -> None:
+def _lookup_columns(schema: str | None, table: str | None = None) -> None:
     """Discover the schema again; the pickers are drawn afresh from the draft with its columns,
-    and the answer is said in any case."""
+    and the answer is said in any case (a table the database lacks by the error under it)."""
     state = _state()
     found = onboarding.discover_tables(state.draft, schema, onboarding.call_timeout())
-    for table in found.items:
-        state.infos[(_entry_schema(state.draft.source_type, schema), table.name)] = table
+    for info in found.items:
+        state.infos[(_entry_schema(state.draft.source_type, schema), info.name)] = info
     if found.ok:
         state.tables_found[f"{onboarding.connection_fingerprint(state.draft)}|{schema}"] = found
-    where = schema or "the database"
-    missing = missing_table_issues(state)
+    where = ".".join(part for part in (schema, table) if part) or "the database"
     if not found.ok:
         state.lookup_note = ("error", f"Could not look up the columns of {where}: {found.error} ({found.hint})")
-    elif missing:
-        state.lookup_note = ("error", "; ".join(i.message for i in missing))
+    elif missing_table_issues(state):
+        state.lookup_note = ""  # said once, under the table (step_tables)
     else:
-        state.lookup_note = ("ok", f"Looked up {len(found.items)} tables and views of {where}: their columns are "
-                                   "offered for cursor and primary key.")
+        state.lookup_note = ("ok", f"Looked up {len(found.items)} tables and views of {schema or 'the database'}: "
+                                   "their columns are offered for cursor and primary key.")
     reset_widgets()
 
 
