@@ -158,7 +158,10 @@ def choose_files(state: Any, ctx: FormContext) -> None:
     if look.button("Show matching files", key="wiz-list-files", icon=":material/search:"):
         with st.spinner("Listing files...", show_time=True):
             state.files = onboarding.discover_files(state.draft, glob or "", onboarding.call_timeout())
+        state.lookup_note = ""
     add.button("Add as a table", key="wiz-add-files", icon=":material/add:", on_click=_add_files, disabled=not glob)
+    if state.lookup_note and state.lookup_note[0] == "refused":
+        st.error(md_escape(state.lookup_note[1]), icon=":material/search_off:")
     found = state.files
     if found is not None and not found.ok:
         st.error(f"**Could not list files.** {md_escape(found.error)}\n\n**What to do:** {md_escape(found.hint)}",
@@ -180,11 +183,22 @@ def _size(size: int) -> str:
 
 
 def _add_files() -> None:
+    """Add the glob as a table, unless the folder was listed and no file matches it (refused with
+    the reason; a folder that cannot be listed is said by the listing's error, the glob added)."""
     state = _state()
     glob = (st.session_state.get("wiz-glob") or "").strip()
-    if glob:
-        _tables(state).append(onboarding.file_table_entry(glob))
-        reset_widgets()
+    if not glob:
+        return
+    state.files = onboarding.discover_files(state.draft, glob, onboarding.call_timeout())
+    state.lookup_note = ""
+    if state.files.ok and not state.files.items:
+        folder = (state.draft.data.get("source") or {}).get("bucket_url") or "the folder"
+        state.lookup_note = ("refused", f"{glob} was not added: no file in {folder} matches it. Check the folder "
+                                        "(step 2) and the pattern: * matches any name within one folder, ** any "
+                                        "sub-folder (sales/**/*.csv); Show matching files lists what a glob finds.")
+        return
+    _tables(state).append(onboarding.file_table_entry(glob))
+    reset_widgets()
 
 
 def _entries(state: Any, ctx: FormContext, fields: tuple[str, ...]) -> None:

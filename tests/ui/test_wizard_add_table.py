@@ -1,6 +1,7 @@
-"""Step 3 of the form for a database: "Add a table by name" refuses a name the database does not
-have (once, with the closest names), Next does not move on while a chosen table is missing, and a
-failed look-up names the table it was for."""
+"""Adding what to load in step 3. A database: "Add a table by name" refuses a name the database
+does not have (once, with the closest names), Next does not move on while a chosen table is
+missing, and a failed look-up names the table it was for. Files: a glob that matches no file is
+refused at "Add as a table"."""
 
 from __future__ import annotations
 
@@ -22,12 +23,19 @@ from tests.ui.test_wizard import (
 DID_YOU_MEAN = "table 'ordrs' is not in the database: did you mean 'orders'?"
 
 
+def at_step_3(kind: str, **fields: str):
+    """A new source of ``kind`` with name, owner and ``fields`` (f-source-<field>), at step 3."""
+    at = start_type(open_editor(), kind)
+    for key, value in {"name": fields.pop("name"), "owner": "market-de"}.items():
+        type_in(at, f"f-{key}", value)
+    for key, value in fields.items():
+        type_in(at, f"f-source-{key}", value)
+    return click(at, "wiz-next")
+
+
 def test_a_misspelled_table_is_refused_at_add_once_with_the_closest_name(ingest_env: Path) -> None:
     make_shop(ingest_env)
-    at = start_type(open_editor(), "sqlite")
-    for key, value in (("f-name", "shop"), ("f-owner", "market-de"), ("f-source-path", "shop.sqlite")):
-        type_in(at, key, value)
-    click(at, "wiz-next")
+    at = at_step_3("sqlite", name="shop", path="shop.sqlite")
     type_in(at, "wiz-manual-name", "ordrs")
     click(at, "wiz-manual-add")
     assert state(at).draft.data["tables"] == []
@@ -73,3 +81,20 @@ def test_a_failed_look_up_names_the_table_it_was_for(ingest_env: Path) -> None:
     click(at, "wiz-manual-add")
     assert any(e.startswith("Could not look up the columns of public.orders: ") for e in errors(at)), errors(at)
     assert state(at).draft.data["tables"] == [{"name": "orders", "schema": "public"}]  # not checked: kept
+
+
+def test_a_glob_that_matches_no_file_is_refused_at_add(ingest_env: Path) -> None:
+    (ingest_env / "landing" / "sales").mkdir(parents=True)
+    (ingest_env / "landing" / "sales" / "sales_01.csv").write_text("id\n1\n", encoding="utf-8")
+    at = at_step_3("filesystem", name="partner_files", bucket_url="landing")
+    type_in(at, "wiz-glob", "*.xlsx")
+    click(at, "wiz-add-files")
+    assert state(at).draft.data["tables"] == []
+    assert errors(at) == ["*.xlsx was not added: no file in landing matches it. Check the folder (step 2) and the "
+                          "pattern: * matches any name within one folder, ** any sub-folder (sales/**/*.csv); Show "
+                          "matching files lists what a glob finds."]
+    assert any("0 file(s) match" in c.value for c in at.caption)
+    type_in(at, "wiz-glob", "sales/*.csv")
+    click(at, "wiz-add-files")
+    assert state(at).draft.data["tables"] == [{"name": "sales", "glob": "sales/*.csv", "format": "csv"}]
+    assert not errors(at), errors(at)
