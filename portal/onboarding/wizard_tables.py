@@ -88,12 +88,13 @@ def _typed_tables(state: Any, ctx: FormContext) -> None:
                 _info_for(state, entry) is not None:
             continue
         with st.container(border=True, key=f"wiz-typed-{index}"):
-            text, look, remove = st.columns([4, 1, 1], vertical_alignment="center")
+            text, buttons = st.columns([3, 2], vertical_alignment="center")
             text.markdown(f"**{md_escape(name)}**" + (f" ({md_escape(entry['schema'])})" if entry.get("schema")
                                                        else "") + " — typed by name, not found by discovery")
-            look.button("Look up the columns", key=f"wiz-columns-{index}", icon=":material/search:",
-                        on_click=_lookup_columns, args=(entry.get("schema"), name))
-            remove.button("Remove", key=f"wiz-remove-{index}", on_click=_remove_table, args=(index,))
+            with buttons.container(horizontal=True, horizontal_alignment="right", gap="small"):
+                st.button("Look up the columns", key=f"wiz-columns-{index}", icon=":material/search:",
+                          on_click=_lookup_columns, args=(entry.get("schema"), name))
+                st.button("Remove", key=f"wiz-remove-{index}", on_click=_remove_table, args=(index,))
             info = _info_for(state, entry)
             sub = replace(ctx, columns=list(info.columns) if info else [],
                           cursor_candidates=list(info.cursor_candidates) if info else [])
