@@ -174,6 +174,8 @@ def _next() -> None:
     blocking = [i for i in step_issues(state.step, issues, state.draft) if i.severity == "error"]
     if state.step == 1 and state.draft.source_type not in SOURCE_MODELS:
         blocking.append(ConfigIssue("source.type", "choose a type"))
+    if state.step == 3:
+        blocking += wizard_tables.missing_table_issues(state)
     if blocking:
         state.attempted.add(state.step)
         return

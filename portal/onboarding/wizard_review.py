@@ -212,14 +212,14 @@ def saved_banner(saved: SaveResult) -> None:
     stored = f" Secrets stored: {', '.join(f'`{r}`' for r in saved.stored_secrets)}." if saved.stored_secrets else ""
     st.success(f"Saved {code(saved.path)}. **{md_escape(saved.name)}** is now in the Sources list.{stored}",
                icon=":material/check_circle:")
-    test, run, sources, _ = st.columns([1, 1, 1, 3])
-    test.button("Test now", key="editor-test-now", type="primary", icon=":material/science:", width="stretch",
-                on_click=_go, args=("test", saved.name),
-                help="A test run: the real pipeline on a sample into a local DuckDB file; shows the rows.")
-    run.button("Run now", key="editor-run-now", icon=":material/play_arrow:", width="stretch",
-               on_click=_go, args=("run", saved.name), help="A real run into the destination, in the background.")
-    sources.button("Go to Sources", key="editor-to-sources", icon=":material/list:", width="stretch",
-                   on_click=_go, args=("sources", saved.name))
+    with st.container(horizontal=True, gap="small"):
+        st.button("Test now", key="editor-test-now", type="primary", icon=":material/science:",
+                  on_click=_go, args=("test", saved.name),
+                  help="A test run: the real pipeline on a sample into a local DuckDB file; shows the rows.")
+        st.button("Run now", key="editor-run-now", icon=":material/play_arrow:",
+                  on_click=_go, args=("run", saved.name), help="A real run into the destination, in the background.")
+        st.button("Go to Sources", key="editor-to-sources", icon=":material/list:",
+                  on_click=_go, args=("sources", saved.name))
 
 
 def _go(where: str, name: str) -> None:
