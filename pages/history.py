@@ -1,4 +1,4 @@
-"""Run history: every run, previews included, in a sortable and filterable table with CSV export;
+"""Run history: every run, test runs (previews) included, in a sortable and filterable table with CSV export;
 pick a run (click its row, choose it below, or open ``history?run=<run_id>``) to see everything
 about it."""
 
@@ -11,7 +11,7 @@ from portal.shared import components
 
 components.ensure_app_navigation()
 
-ui.header("Run history", "Every run and preview, newest first: click a row to see everything about it.",
+ui.header("Run history", "Every run and test run, newest first: click a row to see everything about it.",
           key="history")
 data = dashboard_data.run_data()
 ui.unreadable_records(data.skipped)
@@ -25,7 +25,7 @@ with st.container(border=True):
     with top[0]:
         start, end = ui.date_range("history_dates", runs, default_days=None)
     sources = ui.pick("Source", runs["source"], "history_source", top[1])
-    kinds = ui.pick("Kind", runs["kind"], "history_kind", top[2])
+    kinds = ui.pick("Kind", runs["kind"], "history_kind", top[2], format_func=ui.kind_label)
     statuses = ui.pick("Status", runs["status"], "history_status", bottom[0], format_func=ui.status_label)
     triggers = ui.pick("Trigger", runs["trigger"], "history_trigger", bottom[1])
     search = bottom[2].text_input("Search", key="history_search", placeholder="run id, actor or error text")

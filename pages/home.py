@@ -1,9 +1,10 @@
-"""Home: the configured sources and whether each one is valid."""
+"""Home: the configured sources and whether each one is valid, and the first steps: a new source,
+or a click on a source's row to open it (and test-run it there)."""
 
 import streamlit as st
 
 from ingestion_core.common import settings
-from portal.shared import components, data
+from portal.shared import components, data, navigation
 
 components.ensure_app_navigation()
 
@@ -20,5 +21,15 @@ if not summaries:
     components.empty_sources(config_dir, data.template_names(config_dir))
 else:
     components.source_metrics(summaries)
-    components.sources_table(summaries, key="home_sources")
+    new, sources, _ = st.columns([1, 1, 3])
+    if new.button("New source", key="home-new", type="primary", icon=":material/add:", width="stretch"):
+        navigation.request_editor("new")
+    if sources.button("Sources", key="home-sources-page", icon=":material/database:", width="stretch",
+                      help="Test-run, run, change or delete a source"):
+        st.switch_page("pages/sources.py")
+    st.caption("Click a source to open it: **Test run** there shows its first rows in seconds, nothing is loaded "
+               "anywhere else.")
+    picked = components.sources_table(summaries, key="home_sources")
+    if picked:
+        st.switch_page(navigation.SOURCE_PAGE, query_params={"source": picked})
     components.source_problems(summaries, key_prefix="home")

@@ -1,6 +1,6 @@
 """Overview: today's runs by status, the sources that need attention (failed or late) with their
-last error and what to do, success rates, freshness against schedules and rows loaded per day.
-Previews are left out of every figure here."""
+last error and what to do, and the ones whose last run was cancelled; success rates, freshness
+against schedules and rows loaded per day. Test runs (previews) are left out of every figure here."""
 
 from datetime import UTC, datetime
 
@@ -15,7 +15,7 @@ from portal.shared.markdown import md_escape
 
 components.ensure_app_navigation()
 
-ui.header("Overview", "How the sources did today and lately. Real runs only: previews are listed in Run history.",
+ui.header("Overview", "How the sources did today and lately. Real runs only: test runs are listed in Run history.",
           key="overview")
 data = dashboard_data.run_data()
 ui.unreadable_records(data.skipped)
@@ -28,6 +28,7 @@ health = rm.source_health(data, dashboard_data.schedules(), now, dashboard_data.
                           dashboard_data.timezones())
 failing = health[health["status"].isin(rm.FAILED)]
 late = health[(health["state"] == "late") & ~health["status"].isin(rm.FAILED)]
+stopped = health[(health["status"] == "cancelled") & (health["state"] != "late")]  # not failing; not done either
 
 st.subheader("Today", anchor=False)
 today = rm.today_by_status(data, now)
@@ -49,9 +50,11 @@ cells[3].metric("Sources late", len(late), border=True, help="No successful run 
                 "the last one (30 min grace)")
 
 st.subheader("Needs attention", anchor=False)
-if failing.empty and late.empty:
+if failing.empty and late.empty and stopped.empty:
     st.success("Nothing to do: every source's latest run succeeded and no scheduled source is late.",
                icon=":material/check_circle:")
+elif failing.empty and late.empty:
+    st.success("No source's latest run failed and no scheduled source is late.", icon=":material/check_circle:")
 for row in failing.to_dict("records"):
     when = rm.human_duration((now - row["last_run"]).total_seconds())
     text = f"**{md_escape(row['source'])}**: last run {ui.status_label(row['status'])} {when} ago"
@@ -64,6 +67,11 @@ for row in late.to_dict("records"):
     st.warning(f"**{md_escape(row['source'])}** is late: last successful run {since}, schedule "
                f"{ui.code(row['schedule'])}.\n\n**What to do:** check that its job or scheduler ran; open its last "
                "run in Run history for the error, or run it now.", icon=":material/schedule:")
+for row in stopped.to_dict("records"):
+    when = rm.human_duration((now - row["last_run"]).total_seconds())
+    st.info(f"**{md_escape(row['source'])}**: its last run was cancelled {when} ago; the tables that finished before "
+            f"the stop are loaded.\n\n**What to do:** run it again when wanted. {ui.run_link(row['run_id'])}",
+            icon=":material/cancel:")
 operations_view.attention_notes(data)
 
 st.subheader("Sources", anchor=False)

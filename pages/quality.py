@@ -22,15 +22,15 @@ if data.runs.empty:
 if not rm.has_quality_results(data):
     st.info("**No quality check has run yet.** Add checks to a table in the source's YAML, e.g. "
             "`checks: [{not_null: order_id}, {unique: order_id}, {row_count: {min: 1}}]`, then run it or click "
-            "**Test run**: every run and preview checks what it loaded.", icon=":material/info:")
+            "**Test run**: every run and test run checks what it loaded.", icon=":material/info:")
     st.stop()
 
 with st.container(border=True):
     cells = st.columns([3, 3, 3, 2], vertical_alignment="bottom")
     with cells[0]:
         start, end = ui.date_range("quality_dates", data.runs, default_days=30)
-    previews = cells[3].toggle("Previews", key="quality_previews",
-                               help="Include the checks of previews (they see only the first rows): off by default")
+    previews = cells[3].toggle("Test runs", key="quality_previews",
+                               help="Include the checks of test runs (they see only the first rows): off by default")
     results = dashboard_data.quality(data, start, end, previews)
     sources = ui.pick("Source", results["source"], "quality_source", cells[1])
     tables = ui.pick("Table", results["table"], "quality_table", cells[2])
@@ -38,7 +38,7 @@ shown = results[results["source"].isin(sources)] if sources else results
 shown = shown[shown["table"].isin(tables)] if tables else shown
 latest = rm.latest_checks(shown)
 if latest.empty:
-    st.info("**No check result matches these filters.** Widen the dates, clear a filter or include previews.",
+    st.info("**No check result matches these filters.** Widen the dates, clear a filter or include test runs.",
             icon=":material/filter_alt:")
     st.stop()
 

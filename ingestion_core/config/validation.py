@@ -8,6 +8,7 @@ never repeated.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 import unicodedata
@@ -18,6 +19,7 @@ from typing import Any
 import annotated_types
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from ingestion_core.config.secrets import mask
 
@@ -86,7 +88,8 @@ def issues_from_error(exc: ValidationError, data: Any, root: Any) -> list[Config
             continue
         if error["type"] in TAG_ERRORS:
             path = f"{path}.type" if path else "type"
-        issues.setdefault(f"{path}\0{error['msg']}", ConfigIssue(path, _explain(error, where)))
+        message = _in_table(path, data, error["type"]) + _explain(error, where)
+        issues.setdefault(f"{path}\0{error['msg']}", ConfigIssue(path, message))
     return list(issues.values())
 
 
@@ -301,20 +304,30 @@ def _explain(error: dict[str, Any], where: _Location) -> str:
     if kind == "missing":
         field = _field(where.owner, where.key) if where.owner else where.field
         about = f" ({field.description.rstrip('.')})" if field and field.description else ""
-        return f"'{where.key}' is required{about}; add it"
+        choices = _literal_choices(field)
+        return f"'{where.key}' is required{about}; " + (f"set it to one of {', '.join(choices)}" if choices
+                                                         else "add it")
     if kind in TAG_ERRORS:
         tag = value.get("type") if isinstance(value, dict) else ctx.get("tag")
         return _unknown_tag(tag, _choices(ctx.get("expected_tags", "")) or _tags(where.expected))
     if kind == "literal_error":
         choices = _choices(ctx.get("expected", ""))
         return f"{_shown(value, where.field)} is not allowed; choose one of {', '.join(choices)}"
+    if kind in BOUND_ERRORS:
+        return _out_of_range(where, ctx, value)
     plain = _plain(kind, ctx, where)
     if plain:
         hint = "" if _is_secret(where.field) else _quote_hint(kind, value)
-        return f"{plain}; got {_shown(value, where.field)}{hint}"
+        return f"{plain}; got {_shown(value, where.field)}{hint}{_too_short_fix(kind, ctx, where)}"
     if error["msg"].startswith(PYDANTIC_PHRASES):
         return f"{error['msg'].rstrip('.')}; got {_shown(value, where.field)}"
     return error["msg"]
+
+
+def _literal_choices(field: FieldInfo | None) -> list[str]:
+    """The values a field of a Literal type accepts (``format``: csv, jsonl, parquet)."""
+    members = type_members(field.annotation) if field else []
+    return [str(v) for m in members if typing.get_origin(m) is typing.Literal for v in typing.get_args(m)]
 
 
 def _unknown_key(where: _Location) -> str:
@@ -341,8 +354,6 @@ def _plain(kind: str, ctx: dict[str, Any], where: _Location) -> str | None:
         models = _models(where.expected)
         example = getattr(models[0], "yaml_example", None) if len(models) == 1 else None
         return "must be a mapping of keys to values" + (f", e.g. {example}" if example else "")
-    if kind in BOUND_ERRORS:
-        return _bounds_text(where.field, ctx)
     template = PLAIN_MESSAGES.get(kind)
     if template is None:
         return None
@@ -356,7 +367,8 @@ def _plain(kind: str, ctx: dict[str, Any], where: _Location) -> str | None:
 
 
 def _bounds_text(field: FieldInfo | None, ctx: dict[str, Any]) -> str:
-    """'must be between 1 and 10' when the field has both bounds, else the bound broken."""
+    """'must be between 1 and 10' when the field has both inclusive bounds, 'must be more than 0
+    and at most 3600' for others, else the bound broken."""
     low = high = None
     for meta in field.metadata if field else []:
         if isinstance(meta, (annotated_types.Ge, annotated_types.Gt)):
@@ -364,11 +376,59 @@ def _bounds_text(field: FieldInfo | None, ctx: dict[str, Any]) -> str:
         if isinstance(meta, (annotated_types.Le, annotated_types.Lt)):
             high = ("at most", meta.le) if isinstance(meta, annotated_types.Le) else ("less than", meta.lt)
     if low and high and low[0] == "at least" and high[0] == "at most":
-        return f"must be between {low[1]} and {high[1]}"
+        return f"must be between {_number(low[1])} and {_number(high[1])}"
+    if low and high:
+        return f"must be {low[0]} {_number(low[1])} and {high[0]} {_number(high[1])}"
     for key, words in (("ge", "at least"), ("gt", "more than"), ("le", "at most"), ("lt", "less than")):
         if key in ctx:
-            return f"must be {words} {ctx[key]}"
+            return f"must be {words} {_number(ctx[key])}"
     return "is out of range"
+
+
+def _number(value: Any) -> Any:
+    """0.0 -> 0, 2.5 -> 2.5: a bound as a person writes it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _out_of_range(where: _Location, ctx: dict[str, Any], value: Any) -> str:
+    """'retry_attempts' must be between 0 and 20; got -3: set a value in that range, or leave it
+    empty for the default (5)."""
+    default = where.field.default if where.field else PydanticUndefined
+    keep = ("" if default is PydanticUndefined or callable(default)
+            else ", or leave it empty (not set)" if default is None
+            else f", or leave it empty for the default ({_number(default)})")
+    name = f"'{where.key}' " if where.key else ""
+    return f"{name}{_bounds_text(where.field, ctx)}; got {_shown(value, where.field)}: set a value in that range{keep}"
+
+
+# A list that may not be empty: how to fill it, by its key (else: add one)
+EMPTY_LIST_FIXES = {
+    "tables": "Choose at least one table: tick one in the form's Tables step, or add one by name (in YAML: "
+              "an entry under tables:, e.g. - name: orders)",
+}
+
+
+def _too_short_fix(kind: str, ctx: dict[str, Any], where: _Location) -> str:
+    if kind != "too_short":
+        return ""
+    fix = EMPTY_LIST_FIXES.get(where.path) or f"Add at least {ctx.get('min_length', 1)}"
+    return f". {fix}"
+
+
+def _in_table(path: str, data: Any, kind: str) -> str:
+    """'table 'orders' (files 'orders/*'): ' for a missing or out-of-range value inside an entry of
+    ``tables:``, so the message says which table (or file set) it is about wherever it is shown
+    (others quote what is wrong, which tells the entry)."""
+    match = _TABLE_ENTRY.match(path) if kind in ("missing", *BOUND_ERRORS) else None
+    tables = data.get("tables") if isinstance(data, dict) else None
+    if not match or not isinstance(tables, list) or int(match[1]) >= len(tables):
+        return ""
+    entry = tables[int(match[1])]
+    name, glob = (entry.get("name"), entry.get("glob")) if isinstance(entry, dict) else (None, None)
+    if not isinstance(name, str) or not name:
+        return ""
+    files = f" (files {_shown(glob, None)})" if isinstance(glob, str) and glob else ""
+    return f"table {_shown(name, None)}{files}: "
 
 
 def _quote_hint(kind: str, value: Any) -> str:
@@ -382,6 +442,7 @@ def _quote_hint(kind: str, value: Any) -> str:
 MEMBER_NAMES = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
                 "list[...]": "a list", "dict[str,...]": "a mapping", "none": "nothing"}
 TAG_ERRORS = ("union_tag_invalid", "unknown_source_type", "union_tag_not_found")
+_TABLE_ENTRY = re.compile(r"^tables\[(\d+)\]\.")
 BOUND_ERRORS = ("greater_than_equal", "greater_than", "less_than_equal", "less_than")
 PLAIN_MESSAGES = {
     "string_type": "must be text",

@@ -9,13 +9,18 @@ that raised has already used up its own retries, see :func:`retries_spent`).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion_core.config.secrets import mask
+
+LOGGER = logging.getLogger("ingestion_core.errors")
+_TRAIL_LOGGED = "_ingest_trail_logged"
 
 
 class MissingDriverError(ImportError):
@@ -36,10 +41,22 @@ class Rule:
     pattern: re.Pattern[str]
     hint: str
     transient: bool = False
+    typed_hint: str = ""  # the hint when the secret was typed into a form, not given as a reference
 
 
-def _rule(pattern: str, hint: str, transient: bool = False) -> Rule:
-    return Rule(re.compile(pattern, re.I | re.S), hint, transient)
+def _rule(pattern: str, hint: str, transient: bool = False, typed_hint: str = "") -> Rule:
+    return Rule(re.compile(pattern, re.I | re.S), hint, transient, typed_hint)
+
+
+REFERENCE = "(the secrets file or environment variable it points to)"
+ODBC_DRIVER_HINT = ("the ODBC driver for SQL Server is not installed on the machine that runs the portal and the "
+                    "loads: ask your platform team to install Microsoft's \"ODBC Driver 18 for SQL Server\" there "
+                    "(Debian / Ubuntu packages msodbcsql18 and unixodbc; docs/operations.md, Database drivers). If "
+                    "another version is installed, set driver (More connection settings) to its name, e.g. "
+                    "ODBC Driver 17 for SQL Server")
+MISSING_DRIVER_HINT = ("a database driver is missing on the machine that runs the portal and the loads: ask your "
+                       "platform team to install what the message names there (docs/operations.md, Database "
+                       "drivers)")
 
 
 RULES: list[Rule] = [
@@ -47,25 +64,37 @@ RULES: list[Rule] = [
     _rule(r"SignatureDoesNotMatch|InvalidAccessKeyId|request signature we calculated|\(403\) when calling the|"
           r"AuthenticationFailed|AuthorizationFailure|Server failed to authenticate|InvalidAuthenticationInfo",
           "the object store refused the credentials: check the access key id or account name, and the secret "
-          "key, account key, SAS token or connection string reference (the secrets file or environment "
-          "variable it points to)"),
+          f"key, account key, SAS token or connection string reference {REFERENCE}",
+          typed_hint="the object store refused the credentials: check the access key id or account name, and "
+                     "the secret key, account key, SAS token or connection string you typed"),
     # REST APIs (ingestion_core.engine.sources.rest): before the generic rules, whose words they contain
     _rule(r"PagingStoppedError",
           "the API kept offering pages it had already sent (or more than the page cap): nothing of the table "
           "was loaded; the message names the paginator setting to check"),
     _rule(r"\b40[13] Client Error",
-          "the API refused the credentials: check the token, key or password reference in source.auth "
-          "(the secrets file or environment variable it points to) and that it may read this endpoint"),
+          f"the API refused the credentials: check the token, key or password reference in source.auth "
+          f"{REFERENCE} and that it may read this endpoint",
+          typed_hint="the API refused the credentials: check the token, key or password you typed (source.auth) "
+                     "and that it may read this endpoint"),
     _rule(r"\b404 Client Error",
           "the API has no such endpoint: check base_url and the table's path; for a child resource whose "
           "parent records may have none, add response_actions: [{status_code: 404, action: ignore}]"),
     _rule(r"JSONDecodeError|Expecting value|Unterminated string",
           "the API answered something that is not valid JSON (a web page, or a body cut off): check base_url "
           "and path, and try again if the API was overloaded"),
+    # SQL Server's ODBC driver (or unixODBC) missing: before the login rule, whose words a message of the
+    # installed driver contains ("[ODBC Driver 18 for SQL Server]...Login failed")
+    _rule(r"Can't open lib|\[IM002\]|Data source name not found|libodbc|\bpyodbc\b.*cannot be loaded",
+          ODBC_DRIVER_HINT),
     _rule(r"password authentication failed|no password supplied|access denied for user|login failed|ORA-01017|"
           r"invalid username/password|\b401\b|\b403\b|unauthori[sz]ed|forbidden",
-          "the server refused the credentials: check username and the password reference "
-          "(the secrets file or environment variable it points to)"),
+          f"the server refused the credentials: check username and the password reference {REFERENCE}",
+          typed_hint="the server refused the credentials: check username and the password you typed"),
+    # TLS set up wrong (a dropped SSL connection is not: it is a server restart or a network cut)
+    _rule(r"SSL negotiation|SSL handshake|certificate verify failed|server does not support SSL|"
+          r"SSL is not enabled|TLS handshake",
+          "the TLS (SSL) handshake with the server failed: check that host and port point at the database "
+          "server itself (not another service on that port) and the TLS settings (e.g. sslmode in options)"),
     _rule(r"database \S+ does not exist|unknown database|cannot open database",
           "the database does not exist on that server: check the database field"),
     _rule(r"could not translate host name|name or service not known|nodename nor servname|"
@@ -95,8 +124,9 @@ RULES: list[Rule] = [
           "nullable"),
     _rule(r"duplicate key|primary key|unique constraint",
           "rows share the same primary key: check primary_key, or deduplicate in the source"),
-    _rule(r"no module named|libodbc|driver", "a driver is missing: install what the message names"),
+    _rule(r"no module named|driver", MISSING_DRIVER_HINT),
 ]
+_TYPED_HINTS = {rule.hint: rule.typed_hint for rule in RULES if rule.typed_hint}
 
 
 def root_cause(exc: BaseException) -> BaseException:
@@ -130,15 +160,18 @@ def _match(exc: BaseException) -> Rule | None:
 
 def explain(exc: BaseException, log_path: str | None = None) -> tuple[str, str]:
     """(masked message, hint) for an error. An error no rule knows points at ``log_path`` when
-    that log exists, else carries the end of its traceback: the hint never names a log that
-    was not written."""
+    that log exists (the hint never names a log that was not written), else gets a plain generic
+    fix: never a code trail (see :func:`unknown_error_hint`)."""
     from ingestion_core.config.secrets import SecretNotFoundError
 
     hinted = _hinted(exc)
     if hinted is not None:
         return mask(str(hinted)), hinted.hint
     cause = root_cause(exc)
-    if isinstance(cause, (MissingDriverError, SecretNotFoundError)):
+    if isinstance(cause, MissingDriverError):
+        rule = _match(exc)
+        return mask(str(cause)), rule.hint if rule else MISSING_DRIVER_HINT
+    if isinstance(cause, SecretNotFoundError):
         return mask(str(cause)), "see the message: it says what to install or set"
     if type(cause).__name__ == "ColumnTypeError":
         return describe(exc), ("the message names the column and the choices: land it as another type with "
@@ -147,6 +180,15 @@ def explain(exc: BaseException, log_path: str | None = None) -> tuple[str, str]:
         return describe(exc), "the reading backend crashed on a column type: set backend: pyarrow for this table"
     rule = _match(exc)
     return describe(exc), (rule.hint if rule else unknown_error_hint(exc, log_path))
+
+
+def for_typed_secrets(hint: str, typed: Mapping[str, str]) -> str:
+    """``hint`` in the words of someone who typed the secrets into a form (``typed``: YAML path ->
+    value) rather than wrote references: "check ... the password you typed", not "the password
+    reference (the secrets file ...)", which a form user does not have."""
+    if not any(typed.values()):
+        return hint
+    return _TYPED_HINTS.get(hint, hint)
 
 
 def _hinted(exc: BaseException) -> HintedError | None:
@@ -171,10 +213,22 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
             current = current.__context__
 
 
+UNKNOWN_ERROR_HINT = ("this error is not one the portal knows: check the connection settings (host, port, and "
+                      "TLS/SSL options such as sslmode) and try again; if it persists, the portal's log has where "
+                      "it failed (give it to your platform team)")
+
+
 def unknown_error_hint(exc: BaseException, log_path: str | None = None) -> str:
+    """What to do after an error no rule knows: the run log when it was written, else a plain
+    generic fix. Where it failed (a code trail, of use to a developer, never a hint to an analyst)
+    goes to the portal's log instead, masked, once per error."""
     if log_path and Path(log_path).is_file():
         return f"the run log has the details: {log_path}"
-    return f"no log was written for it; where it failed: {traceback_excerpt(exc)}"
+    if not getattr(exc, _TRAIL_LOGGED, False):
+        LOGGER.warning("unrecognised error %s; where it failed: %s", describe(exc), traceback_excerpt(exc))
+        with contextlib.suppress(AttributeError, TypeError):
+            setattr(exc, _TRAIL_LOGGED, True)
+    return UNKNOWN_ERROR_HINT
 
 
 def traceback_excerpt(exc: BaseException, frames: int = 3) -> str:

@@ -16,7 +16,7 @@ from ingestion_core.config.models.sources import SOURCE_MODELS
 from ingestion_core.config.secrets import register_secret
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.config.validation import ConfigIssue, issues_from_error
-from ingestion_core.engine.errors import explain
+from ingestion_core.engine.errors import explain, for_typed_secrets
 from ingestion_core.engine.sources import ConnectionReport
 from ingestion_core.onboarding.drafts import PLACEHOLDER_NAME, Draft, masked, parse_path, with_secret_references
 from ingestion_core.onboarding.saving import validate_draft
@@ -160,7 +160,7 @@ def _discover(draft: Draft, call: Callable[[Any], list[Any]], timeout: float) ->
         return Discovered(error=f"the source did not answer: {exc}", hint="try again, or type the names yourself")
     except Exception as exc:  # a discovery failure is shown, never raised into the page
         reason, hint = explain(exc)
-        return Discovered(error=masked(reason, draft.secrets), hint=hint)
+        return Discovered(error=masked(reason, draft.secrets), hint=for_typed_secrets(hint, draft.secrets))
 
 
 def discover_schemas(draft: Draft, timeout: float = DEFAULT_TIMEOUT_S) -> Discovered:

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ingestion_core.config.validation import ConfigIssue
+from ingestion_core.engine.errors import for_typed_secrets
 from ingestion_core.engine.sources import ConnectionReport
 
 # --- a failed connection test, attached to the field to fix -----------------------------------
@@ -43,10 +44,7 @@ def connection_issues(report: ConnectionReport | None, typed_secrets: dict[str, 
         return []
     path = next((p for text in (report.reason, report.mitigation) for pattern, p in CONNECTION_FIELDS
                  if pattern.search(text or "")), "source")  # what the server said first, then the hint
-    hint = report.mitigation or "check the connection settings"
-    if typed_secrets.get("source.password"):
-        hint = hint.replace("the password reference (the secrets file or environment variable it points to)",
-                            "the password you typed").replace("password reference", "password")
+    hint = for_typed_secrets(report.mitigation or "check the connection settings", typed_secrets)
     return [ConfigIssue(path, f"the connection test failed: {report.reason}. {hint[:1].upper()}{hint[1:]}")]
 
 

@@ -61,7 +61,7 @@ def unreadable_records(skipped: list[str]) -> None:
 
 
 def no_runs_yet() -> None:
-    st.info(f"**No runs recorded yet.** Every preview and every run writes a record into "
+    st.info(f"**No runs recorded yet.** Every test run and every run writes a record into "
             f"{code(settings.runs_dir())} (`INGEST_RUNS_DIR`), and the dashboards read them from there.\n\n"
             "To see something here: click **Test run** or **Run now** on a source in the portal, or run "
             "`ingest run <source>` (e.g. `ingest run demo_shop`), then press **Refresh**.", icon=":material/info:")
@@ -72,7 +72,7 @@ def no_real_runs_yet(previews: int) -> None:
     if not previews:
         no_runs_yet()
         return
-    st.info(f"**Only previews so far** ({previews}). They are listed in Run history and left out of success rates, "
+    st.info(f"**Only test runs so far** ({previews}). They are listed in Run history and left out of success rates, "
             "freshness and metrics. Start a real run with **Run now** on a source, or `ingest run <source>`, then "
             "press **Refresh**.", icon=":material/info:")
 
@@ -103,6 +103,14 @@ def date_range(key: str, runs: pd.DataFrame, default_days: int | None = 30) -> t
     return (datetime.combine(low, time.min, UTC), datetime.combine(high + timedelta(days=1), time.min, UTC))
 
 
+KIND_LABELS = {"preview": "test run", "run": "run"}  # a record's kind as the portal names it
+
+
+def kind_label(kind: str | None) -> str:
+    """``preview`` is what the records and the CLI call a test run; the portal says test run."""
+    return KIND_LABELS.get(kind or "", kind or "-")
+
+
 def pick(label: str, options: Iterable[str], key: str, column=st, **kwargs) -> list[str]:
     """A multiselect filter: nothing picked means every value."""
     values = sorted({o for o in options if isinstance(o, str) and o})
@@ -121,7 +129,7 @@ def history_columns() -> dict:
         "started": time_column("started", format="YYYY-MM-DD HH:mm:ss"),
         "seconds": st.column_config.NumberColumn("seconds", format="%.1f", help="Duration of the run"),
         "records": st.column_config.NumberColumn("records", format="compact",
-                                                 help="Records the source yielded (previews: records sampled)"),
+                                                 help="Records the source yielded (test runs: records sampled)"),
         "child rows": st.column_config.NumberColumn("child rows", format="compact",
                                                     help="Rows unpacked into child tables from nested lists"),
         "records/s": st.column_config.NumberColumn("records/s", format="compact",
@@ -138,7 +146,8 @@ def history_table(runs: pd.DataFrame, search: str = "") -> pd.DataFrame:
     runs = rm.run_figures(runs)
     table = pd.DataFrame({
         "started": runs["started_at"].to_numpy(), "run": runs["run_id"].to_numpy(),
-        "source": runs["source"].to_numpy(), "kind": runs["kind"].to_numpy(), "status": runs["status"].to_numpy(),
+        "source": runs["source"].to_numpy(), "kind": runs["kind"].map(kind_label).to_numpy(),
+        "status": runs["status"].to_numpy(),
         "trigger": runs["trigger"].to_numpy(), "actor": runs["actor"].to_numpy(),
         "seconds": runs["duration_s"].round(1).to_numpy(), "records": runs["records"].to_numpy(),
         "child rows": runs["child_rows"].to_numpy(), "records/s": runs["records_per_s"].to_numpy(),

@@ -18,7 +18,7 @@ from portal.shared.data import source_summaries
 from portal.shared.markdown import md_escape
 
 SHORT = {"alive": "local scheduler", "stale": "local scheduler (not responding)",
-         "not running": "nothing yet: start `ingest scheduler`", "deployed by ingest deploy": "Databricks job",
+         "not running": "nothing yet (start: ingest scheduler)", "deployed by ingest deploy": "Databricks job",
          "not scheduled": "-", "disabled": "- (disabled)"}
 
 

@@ -12,15 +12,15 @@ import streamlit as st
 from ingestion_core.config.secrets import mask
 from ingestion_core.observe import run_metrics as rm
 from ingestion_core.observe.records import RunRecord, TableResult
-from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, status_label
-from portal.shared.components import relative_time
+from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, kind_label, status_label
+from portal.shared.components import relative_time, run_error
 from portal.shared.markdown import md_escape
 
 
 def render_run(detail: dict[str, Any], key: str) -> None:
     record: RunRecord = detail["record"]
     status = detail.get("status", record.status)
-    st.subheader(f"{record.source}: {record.kind} {record.run_id}", anchor=False)
+    st.subheader(f"{record.source}: {kind_label(record.kind)} {record.run_id}", anchor=False)
     cells = st.columns(5)
     cells[0].metric("Status", status_label(status), border=True)
     figures = rm.record_figures(record)
@@ -63,8 +63,8 @@ def _provenance(record: RunRecord) -> str:
     limit = f", limit {record.limit:,} rows per table" if record.limit else ""
     return (f"Triggered by **{record.trigger}** as **{md_escape(record.actor)}** on {code(record.host)} "
             f"(pid {record.pid}) · started {started} · ended {ended}  \n"
-            f"{record.kind.capitalize()}{limit} of **{md_escape(record.source)}** ({record.source_type}, owner "
-            f"{md_escape(record.owner)}) into **{md_escape(record.destination)}** ({record.destination_type}) "
+            f"{kind_label(record.kind).capitalize()}{limit} of **{md_escape(record.source)}** ({record.source_type}, "
+            f"owner {md_escape(record.owner)}) into **{md_escape(record.destination)}** ({record.destination_type}) "
             f"dataset {code(record.dataset)} · config {code(record.config_hash or '-')}")
 
 
@@ -72,12 +72,7 @@ def _errors(record: RunRecord, status: str) -> None:
     errors = ([("the run", record.error)] if record.error else []) + [
         (f"table {t.name}", t.error) for t in record.tables if t.error]
     for where, error in errors:
-        text = f"**{md_escape(where)}**: {error.error_class}: {md_escape(mask(error.message))}"
-        if error.hint:
-            text += f"\n\n**What to do:** {md_escape(error.hint)}"
-        if error.transient:
-            text += "\n\nThis looks transient: running it again may be enough."
-        st.error(text, icon=STATUS_ICONS.get(status, ":material/error:"))
+        run_error(where, error, icon=STATUS_ICONS.get(status, ":material/error:"), show_class=True)
     if status == "abandoned":
         st.warning("**Abandoned**: the record still says running, but its process is gone (or silent for 30 min). "
                    "The load may be half done: run the source again; incremental tables resume from the last "

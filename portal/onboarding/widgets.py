@@ -231,13 +231,21 @@ def number_widget(spec: FieldSpec, path: str, ctx: FormContext) -> None:
     if not isinstance(current, (int, float)) or isinstance(current, bool):
         current = None
     cast = int if whole else float
-    bounds: dict[str, Any] = {}
-    if spec.minimum is not None and (current is None or current >= spec.minimum):
-        bounds["min_value"] = cast(spec.minimum)
-    if spec.maximum is not None and (current is None or current <= spec.maximum):
-        bounds["max_value"] = cast(spec.maximum)
-    st.number_input(label_of(spec), step=1 if whole else None, **bounds,
-                    **_common(spec, path, ctx, _as_is, None if current is None else cast(current)))
+    # No min_value / max_value: a browser silently refuses to commit a number out of the widget's
+    # bounds (Retry attempts -3 kept the old value, said nothing, and Save saved the old one). Any
+    # number reaches the draft, and the model's range check says under the field what is allowed.
+    args = _common(spec, path, ctx, _as_is, None if current is None else cast(current))
+    args["help"] = " ".join(part for part in (spec.help, _range_text(spec)) if part) or None
+    st.number_input(label_of(spec), step=1 if whole else None, **args)
+
+
+def _range_text(spec: FieldSpec) -> str:
+    """'Allowed: 0 to 20.' from the field's bounds (exclusive bounds said as 'more than')."""
+    low = "" if spec.minimum is None else f"{spec.minimum:g}"
+    high = "" if spec.maximum is None else f"{spec.maximum:g}"
+    if low and high:
+        return f"Allowed: {low} to {high}."
+    return f"Allowed: from {low}." if low else (f"Allowed: up to {high}." if high else "")
 
 
 @widget("bool")

@@ -22,6 +22,7 @@ from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS
 from ingestion_core.config.models.sources import SOURCE_MODELS
 from ingestion_core.config.store import ConfigNotFoundError
 from ingestion_core.config.validation import ConfigIssue
+from ingestion_core.engine.errors import for_typed_secrets
 from ingestion_core.engine.sources import ConnectionReport
 from ingestion_core.onboarding import Discovered, Draft, SaveResult, review
 from portal.onboarding import wizard_review, wizard_tables
@@ -173,6 +174,8 @@ def _next() -> None:
     blocking = [i for i in step_issues(state.step, issues, state.draft) if i.severity == "error"]
     if state.step == 1 and state.draft.source_type not in SOURCE_MODELS:
         blocking.append(ConfigIssue("source.type", "choose a type"))
+    if state.step == 3:
+        blocking += wizard_tables.missing_table_issues(state)
     if blocking:
         state.attempted.add(state.step)
         return
@@ -279,10 +282,12 @@ def connection_test(state: EditorState) -> None:
         st.rerun()  # draw the fields again with the answer attached to the one to fix
     note.caption("Checks that the portal can reach the source with these settings. Nothing is saved; a "
                  "typed password is used for the test only. You may skip it and come back later.")
-    show_report(state.report, stale=state.report is not None and state.report_for != fingerprint)
+    show_report(state.report, state.draft.secrets, stale=state.report is not None and state.report_for != fingerprint)
 
 
-def show_report(report: ConnectionReport | None, *, stale: bool = False) -> None:
+def show_report(report: ConnectionReport | None, typed: dict[str, str], *, stale: bool = False) -> None:
+    """The answer of the last test. A failure of the settings as they are is not repeated here: the
+    step draws it once, at the field to fix (``review.connection_issues``), or under "Also to fix"."""
     if report is None:
         return
     if report.ok:
@@ -290,9 +295,13 @@ def show_report(report: ConnectionReport | None, *, stale: bool = False) -> None
         extra = f" Server: {md_escape(str(version).split(',')[0][:120])}." if version else ""
         reason = "" if report.reason in ("", "connected") else f" {md_escape(report.reason)}."
         st.success(f"Connected in {report.duration_s:.2f} s.{reason}{extra}", icon=":material/check_circle:")
+    elif not stale:
+        st.caption(":material/error: Could not connect: what went wrong and what to do are shown above, at the "
+                   "field to fix.")
     else:
-        st.error(f"**Could not connect.** {md_escape(report.reason)}\n\n**What to do:** "
-                 f"{md_escape(report.mitigation or 'check the connection settings')}", icon=":material/error:")
+        hint = for_typed_secrets(report.mitigation or "check the connection settings", typed)
+        st.error(f"**Could not connect.** {md_escape(report.reason)}\n\n**What to do:** {md_escape(hint)}",
+                 icon=":material/error:")
     if stale:
         st.caption(":material/history: The connection settings changed since this test; test again.")
 

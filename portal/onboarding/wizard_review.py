@@ -159,6 +159,8 @@ def show_pending_secrets(draft: Draft, name: str) -> None:
 
 def save(state: Any, write: Callable[[], SaveResult]) -> None:
     state.confirm_save = False
+    # what the form's tests and discoveries were made with (YAML mode saves its text, not the form)
+    tested = None if state.yaml_mode else onboarding.connection_fingerprint(state.draft)
     try:
         saved = write()
     except ConflictError as exc:
@@ -176,6 +178,8 @@ def save(state: Any, write: Callable[[], SaveResult]) -> None:
     draft.text = saved.path.read_text(encoding="utf-8")
     draft.secrets.clear()
     draft.data = onboarding.load_draft(saved.name)[0].data
+    if tested is not None:
+        _carry_over(state, tested, onboarding.connection_fingerprint(draft))
     state.replacing.clear()
     state.saved = saved
     state.yaml_text = draft.text
@@ -189,20 +193,33 @@ def save(state: Any, write: Callable[[], SaveResult]) -> None:
     st.rerun()
 
 
+def _carry_over(state: Any, before: str, after: str) -> None:
+    """The saved connection is the one tested: a typed secret is now a ``${secrets...}``
+    reference to the same value, which changes the fingerprint but not the connection. The last
+    test and the discoveries made with the settings as saved stay theirs (the review keeps saying
+    "The connection test passed"); those of older settings stay stale."""
+    if state.report_for == before:
+        state.report_for = after
+    if state.schemas_for == before:
+        state.schemas_for = after
+    for key in [k for k in state.tables_found if k.startswith(f"{before}|")]:
+        state.tables_found[f"{after}|{key.split('|', 1)[1]}"] = state.tables_found.pop(key)
+
+
 # --- after the save ---------------------------------------------------------------------------
 
 def saved_banner(saved: SaveResult) -> None:
     stored = f" Secrets stored: {', '.join(f'`{r}`' for r in saved.stored_secrets)}." if saved.stored_secrets else ""
     st.success(f"Saved {code(saved.path)}. **{md_escape(saved.name)}** is now in the Sources list.{stored}",
                icon=":material/check_circle:")
-    test, run, sources, _ = st.columns([1, 1, 1, 3])
-    test.button("Test now", key="editor-test-now", type="primary", icon=":material/science:", width="stretch",
-                on_click=_go, args=("test", saved.name),
-                help="A test run: the real pipeline on a sample into a local DuckDB file; shows the rows.")
-    run.button("Run now", key="editor-run-now", icon=":material/play_arrow:", width="stretch",
-               on_click=_go, args=("run", saved.name), help="A real run into the destination, in the background.")
-    sources.button("Go to Sources", key="editor-to-sources", icon=":material/list:", width="stretch",
-                   on_click=_go, args=("sources", saved.name))
+    with st.container(horizontal=True, gap="small"):
+        st.button("Test now", key="editor-test-now", type="primary", icon=":material/science:",
+                  on_click=_go, args=("test", saved.name),
+                  help="A test run: the real pipeline on a sample into a local DuckDB file; shows the rows.")
+        st.button("Run now", key="editor-run-now", icon=":material/play_arrow:",
+                  on_click=_go, args=("run", saved.name), help="A real run into the destination, in the background.")
+        st.button("Go to Sources", key="editor-to-sources", icon=":material/list:",
+                  on_click=_go, args=("sources", saved.name))
 
 
 def _go(where: str, name: str) -> None:

@@ -26,7 +26,10 @@ from portal.shared.markdown import md_escape
 
 STATE_KEY = "editor"
 MODES = ("full", "append", "incremental", "merge", "scd2")
-ROW = [0.35, 1.7, 0.7, 4.1, 2.4, 0.8]  # load, table, rows, mode, cursor or key, more
+ROW = [0.35, 2.2, 0.9, 4.6]  # load, table, rows, mode; a second line under the mode: cursor or key, more
+SETTINGS = [3.2, 1.4]
+# One line of six columns does not fit a 1280 px window (820 px of page): the five mode buttons
+# need ~370 px, "updated_at · TIMESTAMP" ~240 px. tests/browser/test_wizard_layout.py checks it.
 ROW_OWNED = ("name", "schema", "mode", "cursor", "primary_key", "checks")
 
 
@@ -125,8 +128,7 @@ def _table(state: Any, ctx: FormContext, found: list[Any]) -> None:
     st.caption(f"{len(found)} tables and views in {len(schemas)} schema(s): {md_escape(', '.join(schemas))}. "
                f"{len(_tables(state))} chosen. Mode: {md_escape(_mode_help())}")
     header = st.columns(ROW, vertical_alignment="bottom")
-    for column, title in zip(header, ("", "Table", "Rows (est.)", "Mode", "Cursor or primary key", ""),
-                             strict=True):
+    for column, title in zip(header, ("", "Table", "Rows (est.)", "Mode; cursor or primary key"), strict=True):
         column.markdown(f"**{title}**")
     for info in shown:
         _row(state, ctx, info)
@@ -142,7 +144,7 @@ def _row(state: Any, ctx: FormContext, info: Any) -> None:
     index = index_of(state, info)
     slug = f"{_slug(info.schema)}-{_slug(info.name)}"
     with st.container(key=f"wiz-row-{slug}"):
-        load, name, rows, mode, cursor_or_key, more = st.columns(ROW, vertical_alignment="center")
+        load, name, rows, mode = st.columns(ROW, vertical_alignment="center")
         pick = f"wiz-pick-{slug}"
         seed(pick, index is not None)
         load.checkbox("Load", key=pick, label_visibility="collapsed", on_change=_toggle, args=(info, pick))
@@ -158,6 +160,7 @@ def _row(state: Any, ctx: FormContext, info: Any) -> None:
         with mode:
             _mode(state, path, entry)
         current = entry.get("mode") or _default_mode(state)
+        cursor_or_key, more = st.columns(ROW)[-1].columns(SETTINGS, vertical_alignment="center")
         with cursor_or_key:
             if current == "incremental":
                 _cursor(sub, path, entry, info)

@@ -5,7 +5,7 @@ below them), and the quality checks of each table."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, is_dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -13,7 +13,7 @@ import streamlit as st
 
 from ingestion_core import onboarding
 from ingestion_core.config.models.checks import CHECKS, Check
-from ingestion_core.onboarding import review
+from ingestion_core.onboarding import is_under, review
 from portal.onboarding import wizard_streams
 from portal.onboarding.widgets import (
     FormContext,
@@ -88,18 +88,19 @@ def _typed_tables(state: Any, ctx: FormContext) -> None:
                 _info_for(state, entry) is not None:
             continue
         with st.container(border=True, key=f"wiz-typed-{index}"):
-            text, look, remove = st.columns([4, 1, 1], vertical_alignment="center")
+            text, buttons = st.columns([3, 2], vertical_alignment="center")
             text.markdown(f"**{md_escape(name)}**" + (f" ({md_escape(entry['schema'])})" if entry.get("schema")
                                                        else "") + " — typed by name, not found by discovery")
-            look.button("Look up the columns", key=f"wiz-columns-{index}", icon=":material/search:",
-                        on_click=_lookup_columns, args=(entry.get("schema"),))
-            remove.button("Remove", key=f"wiz-remove-{index}", on_click=_remove_table, args=(index,))
+            with buttons.container(horizontal=True, horizontal_alignment="right", gap="small"):
+                st.button("Look up the columns", key=f"wiz-columns-{index}", icon=":material/search:",
+                          on_click=_lookup_columns, args=(entry.get("schema"), name))
+                st.button("Remove", key=f"wiz-remove-{index}", on_click=_remove_table, args=(index,))
             info = _info_for(state, entry)
             sub = replace(ctx, columns=list(info.columns) if info else [],
                           cursor_candidates=list(info.cursor_candidates) if info else [])
             render_fields(onboarding.table_model(state.draft.source_type), f"tables[{index}]", sub,
                           skip=("checks",), more_label=f"More settings for {name}")
-    if state.lookup_note:
+    if state.lookup_note and state.lookup_note[0] != "refused":
         kind, text = state.lookup_note
         (st.success if kind == "ok" else st.error)(md_escape(text), icon=":material/search:")
 
@@ -113,9 +114,13 @@ def _manual_table(state: Any) -> None:
         st.text_input("Table name", key="wiz-manual-name", placeholder="schema.table",
                       help="As it is called in the database, with its schema in front (crm.orders).")
         st.button("Add table", key="wiz-manual-add", on_click=_add_manual)
+        if state.lookup_note and state.lookup_note[0] == "refused":
+            st.error(md_escape(state.lookup_note[1]), icon=":material/search_off:")
 
 
 def _add_manual() -> None:
+    """Add the typed table, unless the database was listed and does not have it (then it is
+    refused with the closest names, and the typed name stays to be corrected)."""
     state = _state()
     typed = (st.session_state.get("wiz-manual-name") or "").strip()
     if not typed:
@@ -127,10 +132,15 @@ def _add_manual() -> None:
     entry: dict[str, Any] = {"name": name}
     if kind != "sqlite" and schema:
         entry["schema"] = schema
-    _tables(state).append(entry)
-    st.session_state["wiz-manual-name"] = ""
-    reset_widgets()
-    _lookup_columns(entry.get("schema"))
+    tables = _tables(state)
+    tables.append(entry)
+    _lookup_columns(entry.get("schema"), name)
+    refused = [i for i in missing_table_issues(state) if is_under(i.path, f"tables[{len(tables) - 1}]")]
+    if refused:
+        tables.pop()
+        state.lookup_note = ("refused", f"{typed} was not added: {refused[0].message}")
+    else:
+        st.session_state["wiz-manual-name"] = ""
 
 
 def _remove_table(index: int) -> None:
@@ -149,7 +159,10 @@ def choose_files(state: Any, ctx: FormContext) -> None:
     if look.button("Show matching files", key="wiz-list-files", icon=":material/search:"):
         with st.spinner("Listing files...", show_time=True):
             state.files = onboarding.discover_files(state.draft, glob or "", onboarding.call_timeout())
+        state.lookup_note = ""
     add.button("Add as a table", key="wiz-add-files", icon=":material/add:", on_click=_add_files, disabled=not glob)
+    if state.lookup_note and state.lookup_note[0] == "refused":
+        st.error(md_escape(state.lookup_note[1]), icon=":material/search_off:")
     found = state.files
     if found is not None and not found.ok:
         st.error(f"**Could not list files.** {md_escape(found.error)}\n\n**What to do:** {md_escape(found.hint)}",
@@ -171,11 +184,22 @@ def _size(size: int) -> str:
 
 
 def _add_files() -> None:
+    """Add the glob as a table, unless the folder was listed and no file matches it (refused with
+    the reason; a folder that cannot be listed is said by the listing's error, the glob added)."""
     state = _state()
     glob = (st.session_state.get("wiz-glob") or "").strip()
-    if glob:
-        _tables(state).append(onboarding.file_table_entry(glob))
-        reset_widgets()
+    if not glob:
+        return
+    state.files = onboarding.discover_files(state.draft, glob, onboarding.call_timeout())
+    state.lookup_note = ""
+    if state.files.ok and not state.files.items:
+        folder = (state.draft.data.get("source") or {}).get("bucket_url") or "the folder"
+        state.lookup_note = ("refused", f"{glob} was not added: no file in {folder} matches it. Check the folder "
+                                        "(step 2) and the pattern: * matches any name within one folder, ** any "
+                                        "sub-folder (sales/**/*.csv); Show matching files lists what a glob finds.")
+        return
+    _tables(state).append(onboarding.file_table_entry(glob))
+    reset_widgets()
 
 
 def _entries(state: Any, ctx: FormContext, fields: tuple[str, ...]) -> None:
@@ -238,31 +262,23 @@ def _endpoint_panel(state: Any, index: int, entry: dict[str, Any]) -> None:
         _show_endpoint_result(result)
 
 
-def _show_endpoint_result(result: Any) -> None:
-    """The probe of the REST library: status, paginator, data selector, sample, body excerpt."""
-    if is_dataclass(result) and not isinstance(result, type):
-        result = asdict(result)
-    elif hasattr(result, "model_dump"):
-        result = result.model_dump(mode="json")
-    if not isinstance(result, dict):
-        st.write(result)
-        return
-    if result.get("error"):
-        st.error(f"**{md_escape(result.get('error_kind') or 'error')}:** {md_escape(result['error'])}",
-                 icon=":material/error:")
-    elif result.get("status") is not None:
-        st.success(f"HTTP {result['status']} {md_escape(result.get('reason') or '')} from "
-                   f"{code(result.get('url') or '')} in {result.get('duration_s', 0)} s: "
-                   f"{result.get('records_on_page', 0)} record(s) on the first page.", icon=":material/check:")
-    summary = {k: result[k] for k in ("data_selector", "data_selector_detected", "paginator", "paginator_detected",
-                                      "has_next_page", "next_request") if k in result}
-    if summary:
-        st.json(summary, expanded=1)
-    records = next((result[k] for k in ("sample", "records", "rows") if isinstance(result.get(k), list)), None)
-    if records and all(isinstance(r, dict) for r in records):
-        st.dataframe(pd.DataFrame(records[:50]), hide_index=True, width="stretch")
-    if result.get("body_excerpt"):
-        st.code(str(result["body_excerpt"]), language="json" if result.get("is_json") else None)
+def _show_endpoint_result(probe: Any) -> None:
+    """The probe of the REST library: its judgement (the one ``ingest test-connection`` gives),
+    then status, paginator, data selector, sample and body excerpt."""
+    if probe.ok:
+        st.success(f"HTTP {probe.status} {md_escape(probe.reason)} from {code(probe.url)} in "
+                   f"{probe.duration_s} s: {probe.records_on_page} record(s) on the first page.",
+                   icon=":material/check:")
+    else:
+        st.error(f"**The endpoint test failed:** {md_escape(probe.verdict)}\n\n**What to do:** "
+                 f"{md_escape(probe.fix)}", icon=":material/error:")
+    if probe.is_json and probe.status is not None and probe.status < 400:
+        st.json({k: getattr(probe, k) for k in ("data_selector", "data_selector_detected", "paginator",
+                                                 "paginator_detected", "has_next_page", "next_request")}, expanded=1)
+    if probe.sample and all(isinstance(r, dict) for r in probe.sample):
+        st.dataframe(pd.DataFrame(probe.sample), hide_index=True, width="stretch")
+    if probe.body_excerpt:
+        st.code(str(probe.body_excerpt), language="json" if probe.is_json else None)
 
 
 CHOOSERS = {"filesystem": choose_files, "rest_api": choose_endpoints}
@@ -339,24 +355,23 @@ def _table_heading(entry: dict[str, Any], info: Any) -> None:
         st.caption(" · ".join(details))
 
 
-def _lookup_columns(schema: str | None) -> None:
+def _lookup_columns(schema: str | None, table: str | None = None) -> None:
     """Discover the schema again; the pickers are drawn afresh from the draft with its columns,
-    and the answer is said in any case."""
+    and the answer is said in any case (a table the database lacks by the error under it)."""
     state = _state()
     found = onboarding.discover_tables(state.draft, schema, onboarding.call_timeout())
-    for table in found.items:
-        state.infos[(_entry_schema(state.draft.source_type, schema), table.name)] = table
+    for info in found.items:
+        state.infos[(_entry_schema(state.draft.source_type, schema), info.name)] = info
     if found.ok:
         state.tables_found[f"{onboarding.connection_fingerprint(state.draft)}|{schema}"] = found
-    where = schema or "the database"
-    missing = missing_table_issues(state)
+    where = ".".join(part for part in (schema, table) if part) or "the database"
     if not found.ok:
         state.lookup_note = ("error", f"Could not look up the columns of {where}: {found.error} ({found.hint})")
-    elif missing:
-        state.lookup_note = ("error", "; ".join(i.message for i in missing))
+    elif missing_table_issues(state):
+        state.lookup_note = ""  # said once, under the table (step_tables)
     else:
-        state.lookup_note = ("ok", f"Looked up {len(found.items)} tables and views of {where}: their columns are "
-                                   "offered for cursor and primary key.")
+        state.lookup_note = ("ok", f"Looked up {len(found.items)} tables and views of {schema or 'the database'}: "
+                                   "their columns are offered for cursor and primary key.")
     reset_widgets()
 
 

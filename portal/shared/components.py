@@ -12,8 +12,10 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from ingestion_core.config.secrets import mask
 from ingestion_core.config.store import SourceSummary
 from ingestion_core.config.validation import ConfigIssue
+from ingestion_core.observe.records import ErrorInfo
 from ingestion_core.observe.run_metrics import human_duration
 from portal.shared.identity import ActingUser
 from portal.shared.markdown import code, md_escape
@@ -39,15 +41,40 @@ def on_picked(picked: Callable[[], str | None], action: Callable[[str], None]) -
         action(name)
 
 
-OUTCOME_ICONS = {True: ":material/check:", False: ":material/error:"}  # st.status's icons when complete / error
+# st.status's icons when complete / failed; a cancel is neither
+OUTCOME_ICONS = {"complete": ":material/check:", "error": ":material/error:", "cancelled": ":material/cancel:"}
+CANCELLED = "Cancelled"  # the error class of a run someone stopped (records.cancelled_error)
 
 
-def outcome_box(label: str, ok: bool, *, expanded: bool) -> DeltaGenerator:
-    """The box of a finished run: st.status's look when complete or failed (its icons), drawn as
-    an expander. st.status sleeps 0.05 s in the script each time it is drawn (so that a later
+def outcome_box(label: str, state: str, *, expanded: bool) -> DeltaGenerator:
+    """The box of a finished run (``state``: complete, error or cancelled): st.status's look, drawn
+    as an expander. st.status sleeps 0.05 s in the script each time it is drawn (so that a later
     ``update`` reaches the browser): on the results of a test run that sleep held back the sample
     rows, and a finished box is never updated."""
-    return st.expander(label, expanded=expanded, icon=OUTCOME_ICONS[ok])
+    return st.expander(label, expanded=expanded, icon=OUTCOME_ICONS[state])
+
+
+def run_state(status: str, ok: bool) -> str:
+    """The outcome box's state for a run that ended with ``status`` (``ok``: counts as done)."""
+    return "cancelled" if status == "cancelled" else "complete" if ok else "error"
+
+
+def run_error(where: str, error: ErrorInfo, *, icon: str = ":material/error:", show_class: bool = False,
+              column: DeltaGenerator | None = None) -> None:
+    """A run's or a table's error with what to do (secrets masked). A cancel is not an error: it
+    says who stopped it, as information."""
+    column = column or st
+    if error.error_class == CANCELLED:
+        column.info(f"**{md_escape(where)}**: {md_escape(mask(error.message))}. {md_escape(error.hint)}",
+                    icon=OUTCOME_ICONS["cancelled"])
+        return
+    kind = f"{error.error_class}: " if show_class else ""
+    text = f"**{md_escape(where)}**: {kind}{md_escape(mask(error.message))}"
+    if error.hint:
+        text += f"\n\n**What to do:** {md_escape(error.hint)}"
+    if error.transient:
+        text += "\n\nThis looks transient: running it again may be enough."
+    column.error(text, icon=icon)
 
 
 def tables_progress(done: int, total: int) -> str:
@@ -132,6 +159,14 @@ def help_icons_off_tab() -> None:
     st.html(HELP_ICONS_OFF_TAB, unsafe_allow_javascript=True)
 
 
+def home_relative(path: Path) -> str:
+    """``path`` with the user's home folder written ``~`` (shorter, and the same on every machine of a team)."""
+    try:
+        return f"~/{path.absolute().relative_to(Path.home())}"
+    except (ValueError, RuntimeError):  # not under the home folder, or no home
+        return str(path)
+
+
 def render_sidebar(config_dir: Path, user: ActingUser, pages: Sequence[object] = ()) -> None:
     """The page links, where the configs come from, who is acting, their teams and rights, and
     sign-out. The links are drawn here rather than by Streamlit's own sidebar navigation, which a
@@ -142,7 +177,7 @@ def render_sidebar(config_dir: Path, user: ActingUser, pages: Sequence[object] =
                 st.page_link(page)
         if pages:
             st.divider()
-        st.caption(f":material/folder: Configs: `{config_dir}`")
+        st.caption(f":material/folder: Configs: `{home_relative(config_dir)}`")
         who = (f"**{md_escape(user.display_name)}** ({md_escape(user.name)})" if user.display_name
                else f"**{md_escape(user.name)}**")
         st.caption(f":material/person: Acting as {who}")
@@ -177,8 +212,9 @@ def sources_frame(summaries: Sequence[SourceSummary]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SOURCE_COLUMNS))
 
 
-def sources_table(summaries: Sequence[SourceSummary], *, key: str) -> None:
-    st.dataframe(
+def sources_table(summaries: Sequence[SourceSummary], *, key: str) -> str | None:
+    """The sources as a table; the name of the one whose row was clicked (None)."""
+    event = st.dataframe(
         sources_frame(summaries),
         key=key,
         hide_index=True,
@@ -189,7 +225,11 @@ def sources_table(summaries: Sequence[SourceSummary], *, key: str) -> None:
             "enabled": st.column_config.CheckboxColumn("enabled", help="Disabled sources are not scheduled"),
             "valid": st.column_config.CheckboxColumn("valid", help="Passes validation (problems listed below)"),
         },
+        on_select="rerun",
+        selection_mode="single-row",
     )
+    rows = event.selection.rows if event is not None else []
+    return summaries[rows[0]].name if rows else None
 
 
 def source_problems(summaries: Sequence[SourceSummary], *, key_prefix: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 EDITOR_PAGE = "pages/source_editor.py"
+SOURCE_PAGE = "pages/source.py"  # a source's home: ?source=<name>
 EDITOR_REQUEST_KEY = "editor_request"  # {"mode": ..., "name": ...}: read by the editor's first run
 
 

@@ -22,7 +22,15 @@ from ingestion_core.pipeline import run_control
 from portal.dashboards import dashboard_data, run_view
 from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
 from portal.shared import data as config_data
-from portal.shared.components import on_picked, outcome_box, relative_time, tables_progress, time_column
+from portal.shared.components import (
+    on_picked,
+    outcome_box,
+    relative_time,
+    run_error,
+    run_state,
+    tables_progress,
+    time_column,
+)
 from portal.shared.markdown import md_escape
 from portal.sources import test_run
 
@@ -103,7 +111,10 @@ def cancel(name: str, run_id: str) -> None:
         return
     dashboard_data.clear()
     config_data.refresh_runs()
-    _say("success", f"Run {run_id} was cancelled by {actor} ({status_label(record.status)}).")
+    if record.status == "cancelled":
+        _say("success", f"Run {run_id} was cancelled by {actor}.")
+    else:  # it ended before the cancel reached it
+        _say("info", f"Run {run_id} had already ended ({status_label(record.status)}): nothing was cancelled.")
 
 
 def _age(record: RunRecord) -> float:
@@ -126,13 +137,12 @@ def _outcome(record: RunRecord) -> None:
     ok = status == "success"
     box = outcome_box(f"Last run {record.run_id}: {status_label(status)} · "
                       f"{rm.human_count(rm.record_figures(record)['records'])} records in "
-                      f"{rm.human_duration(record.duration_s)}", ok, expanded=not ok)
+                      f"{rm.human_duration(record.duration_s)}", run_state(status, ok), expanded=not ok)
     ended = " ".join(relative_time(record.ended_at)) if record.ended_at else "not recorded"
     box.markdown(f"Started by **{md_escape(record.actor)}** ({record.trigger}), ended {ended}. "
                  f"{run_link(record.run_id)}")
     if record.error:
-        hint = f"\n\n**What to do:** {md_escape(record.error.hint)}" if record.error.hint else ""
-        box.error(f"{md_escape(mask(record.error.message))}{hint}", icon=STATUS_ICONS.get(status, ":material/error:"))
+        run_error("the run", record.error, icon=STATUS_ICONS.get(status, ":material/error:"), column=box)
     with box.container(key="run-last-tables"):
         st.dataframe(run_view.tables_frame(record.tables), hide_index=True, placeholder="-")
     _log(record)

@@ -50,7 +50,7 @@ def render() -> None:
                 icon=":material/info:")
     else:
         shown = filter_rows(rows)
-        st.dataframe(rows_frame(shown), key=TABLE_KEY, hide_index=True, width="stretch",
+        st.dataframe(rows_frame(shown), key=TABLE_KEY, hide_index=True, width="stretch", placeholder="-",
                      column_config=_column_config(), on_select="rerun", selection_mode="single-row")
         st.caption(f"{len(shown)} of {len(rows)} sources shown.")
         _actions(shown or rows)
@@ -95,7 +95,7 @@ def rows_frame(rows: Sequence[SourceRow]) -> pd.DataFrame:
         "owner": r.summary.owner,
         "destination": r.summary.destination, "tables": r.summary.tables, "enabled": r.summary.enabled,
         "valid": r.valid, "tables in database": r.tables_check.label if r.tables_check else "-",
-        "last run": (r.last_status + (" (preview)" if r.last_kind == "preview" else "")) if r.last_status else "never",
+        "last run": (r.last_status + (" (test run)" if r.last_kind == "preview" else "")) if r.last_status else "never",
         "last run at": pd.to_datetime(r.last_started, utc=True) if r.last_started else None,
         "schedule run by": executors.get(r.summary.name, "-"),
     } for r in rows]
@@ -115,7 +115,7 @@ def _column_config() -> dict:
                                                           "when asked for the source's tables (asked again on "
                                                           "Refresh)"),
         "last run": st.column_config.TextColumn("last run", help="Status of the newest run"),
-        "last run at": components.time_column("last run at"),
+        "last run at": components.time_column("last run at"),  # empty when it never ran (then "last run": never)
     }
 
 

@@ -19,19 +19,23 @@ from ingestion_core.observe.records import RunRecord, TableResult
 from ingestion_core.pipeline import runner
 from portal.dashboards import run_view
 from portal.dashboards.dashboard_widgets import STATUS_ICONS, code, run_link, status_label
-from portal.shared import data
-from portal.shared.components import on_picked, outcome_box, tables_progress
+from portal.shared import data, navigation
+from portal.shared.components import on_picked, outcome_box, run_error, run_state, tables_progress
 from portal.shared.identity import acting_user
 from portal.shared.markdown import md_escape
 from portal.sources import preview_jobs
 
-SOURCE_PAGE = "pages/source.py"
+SOURCE_PAGE = navigation.SOURCE_PAGE
 REQUEST_KEY = "test_run_request"  # a source name: open the page on it (its test run has started)
 PICK_KEY = "source-pick"
 URL_KEY = "source-pick-url"  # the ?source= this session last wrote
 FLASH_KEY = "test-run-flash"
-POLL_SECONDS = 0.5
-END_WAIT_SECONDS = 0.4  # < POLL_SECONDS: a click elsewhere on the page waits at most this long
+# The browser asks for a poll POLL_SECONDS after the last one started; each waits up to END_WAIT_SECONDS
+# for the end (no GIL held), then draws the progress (st.status sleeps 0.05 s): the first poll comes
+# ~0.45 s after the click, and a test run ending from then on is seen within ~0.05 s (with 0.5 / 0.4 the
+# first came at ~0.7 s: a 0.55 s test run showed its rows 0.15 s late)
+POLL_SECONDS = 0.25
+END_WAIT_SECONDS = 0.18  # + the draw < POLL_SECONDS; a click elsewhere on the page waits at most this long
 SOURCE_TAB_KEY = "source-tab"  # the source home's open tab (source_home imports this module); the run shows on Status
 TABLE_ICONS = {**STATUS_ICONS, "pending": ":material/hourglass_empty:", "running": ":material/progress_activity:",
                "skipped": ":material/skip_next:"}
@@ -128,7 +132,8 @@ def render(name: str) -> None:
                   "then shows what landed.")
     _flash()
     if job is None and (job := preview_jobs.last_recorded(name)) is not None:
-        st.caption("The last test run, from its record: its rows are under **Explore the preview**.")
+        st.caption("The last test run, from its record: its rows are under **Explore the preview** in the "
+                   "**Schema** tab.")
     if job is None:
         st.info("This source has not been test-run yet. Press **Test run**.", icon=":material/info:")
     elif running:
@@ -220,11 +225,11 @@ def results(job: preview_jobs.PreviewJob) -> None:
     label = (f"Test run of {record.source}: {status_label(record.status)} · "
              f"{rm.human_count(rm.record_figures(record)['records'])} records from "
              f"{len(record.tables)} table(s) in {rm.human_duration(record.duration_s)}")
-    with outcome_box(label, ok, expanded=record.status not in ("success", "quality_failed")):  # a cancel says who
+    with outcome_box(label, run_state(record.status, ok), expanded=record.status not in ("success", "quality_failed")):
         st.markdown(f"Run {code(record.run_id)} by **{md_escape(record.actor)}**, at most "
                     f"{record.limit or 0:,} rows per table. {run_link(record.run_id)}")
         if record.error:
-            _error("the run", record.error)
+            run_error("the run", record.error)  # a cancel says who
     # the overview grid is filled in after the open table: the browser draws the grids in the order it
     # gets them (each takes it 40-100 ms), and the sample rows are what a test run is for
     overview = st.container()
@@ -263,13 +268,13 @@ def table_detail(job: preview_jobs.PreviewJob, table: TableResult, previous: dic
     cells[2].metric("Time taken", rm.human_duration(table.duration_s), border=True)
     cells[3].metric("Read with", table.backend or "-", border=True)
     if table.error:
-        _error(f"table {table.name}", table.error)
+        run_error(f"table {table.name}", table.error)
     sample = (job.result.samples if job.result else {}).get(table.name, [])
     if sample:
         st.markdown("**Sample rows**")
         grid(pd.DataFrame(sample), f"{key}-sample")
         st.caption(f"The first {len(sample):,} of the {table.rows:,} rows that landed in the preview; "
-                   "query them all under **Explore the preview**.")
+                   "query them all under **Explore the preview** in the **Schema** tab.")
     if table.columns:
         _schema(table, previous, key)
     if table.type_decisions:
@@ -305,9 +310,3 @@ def grid(frame: pd.DataFrame, key: str, **options: Any) -> None:
     with st.container(key=key):
         st.dataframe(frame, hide_index=True, **options)
 
-
-def _error(where: str, error: Any) -> None:
-    text = f"**{md_escape(where)}**: {md_escape(mask(error.message))}"
-    if error.hint:
-        text += f"\n\n**What to do:** {md_escape(error.hint)}"
-    st.error(text, icon=":material/error:")

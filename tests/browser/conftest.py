@@ -70,6 +70,8 @@ def portal_app(ingest_env: Path, tmp_path: Path) -> Iterator[PortalApp]:
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "streamlit.log"
     env = {**os.environ, "INGEST_PORTAL_TIMEOUT_S": os.environ.get("INGEST_PORTAL_TIMEOUT_S", "20")}
+    if os.environ.get("UPDATE_SCREENSHOTS", "").lower() in ("1", "true", "yes"):
+        env["INGEST_CONFIG_DIR"] = str(_screenshot_project(ingest_env) / "configs")
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
@@ -85,6 +87,16 @@ def portal_app(ingest_env: Path, tmp_path: Path) -> Iterator[PortalApp]:
         yield PortalApp(url, ingest_env, log)
     finally:
         _stop(process)
+
+
+def _screenshot_project(project: Path) -> Path:
+    """For the guides' pictures, the project seen as ~/ingestion-portal (the sidebar names the config
+    folder: a pytest temp path in a user guide looks like a bug)."""
+    link = Path.home() / "ingestion-portal"
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(project, target_is_directory=True)
+    return link
 
 
 def _stop(process: subprocess.Popen) -> None:

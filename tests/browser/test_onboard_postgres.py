@@ -212,8 +212,12 @@ def test_onboard_postgres_in_the_browser(portal_app: Any, browser_page: Any, sal
         "2 tables from crm; customers incremental on updated_at; orders merged on order_id; "
         "daily at 06:00 UTC, next run"))).to_be_visible()
     ui.shot("wizard-5-review")
+    expect(browser_page.get_by_text("The connection test passed.")).to_be_visible()
     ui.press("wiz-save")
     ui.wait_text("is now in the Sources list")
+    # the tested connection stays tested: the typed password, now a reference, is the same value
+    expect(browser_page.get_by_text("The connection test passed.")).to_be_visible()
+    expect(browser_page.get_by_text("The connection was not tested")).to_have_count(0)
     ui.shot("wizard-6-saved")
 
     # Test now: the Test & run page, the test run's rows

@@ -37,3 +37,20 @@ def test_password_typed_then_tab_survives_next_and_back(portal_app: Any, browser
     expect(ui.widget("f-source-password").locator("input")).to_have_value(postgres_db.password)
     ui.press("wiz-test")
     ui.wait_text("Connected in")
+
+
+def test_a_number_out_of_range_is_refused_under_its_field(portal_app: Any, browser_page: Any, tmp_path: Any) -> None:
+    """A browser refuses to commit a number outside a number input's own bounds, silently: -3
+    typed into a bounded field kept the old value and said nothing. The field has no bounds of its
+    own: the value reaches the form, which names the field, the value, the range and the fix, and
+    Next stays on the step."""
+    ui = Driver(browser_page, tmp_path)
+    ui.new_postgres_form(portal_app.url)
+    ui.next_step(2)
+    ui.click(browser_page.get_by_text("More connection settings"))
+    ui.fill("f-source-connect_timeout_seconds", "-3")
+    ui.wait_text("'connect_timeout_seconds' must be between 1 and 600; got -3: set a value in that range, or "
+                 "leave it empty for the default (15)")
+    ui.press("wiz-next")
+    ui.settle()
+    ui.wait_text("Step 2 of 5")

@@ -133,3 +133,36 @@ def test_connection_names_the_oauth_client_secret_when_the_token_endpoint_refuse
     assert "auth.client_id and the secret behind auth.client_secret" in report.mitigation
     assert [r.path for r in http_api.requests] == ["/oauth/token"]
     assert "cs-revoked" not in json.dumps(report.as_dict())
+
+
+# --- a connection without tables (the form's step 2 of a new source) -----------------------
+
+def connection_only(base_url: str, **settings: Any) -> Any:
+    from ingestion_core.config.models.sources import SOURCE_MODELS
+    from ingestion_core.onboarding import ConnectionOnly
+
+    fields = {"type": "rest_api", "base_url": base_url, "timeout_seconds": 2, "retry_attempts": 0, **settings}
+    return ConnectionOnly(SOURCE_MODELS["rest_api"].model_validate(fields), "api")
+
+
+def test_connection_without_tables_requests_base_url_once(http_api: ApiServer) -> None:
+    report = connection_test(connection_only(f"{http_api.url}/"))  # the test API answers 404 at /
+    assert (report.ok, report.reason) == (True, f"{http_api.url}/ answered HTTP 404; test each endpoint in the "
+                                                "next step")
+    assert [r.path for r in http_api.requests] == ["/"]
+
+
+def test_connection_without_tables_still_checks_the_credentials(http_api: ApiServer) -> None:
+    store_secret("${secrets.api.token}", "tok-expired-0123456789")
+    report = connection_test(connection_only(f"{http_api.url}/bearer/", auth={"type": "bearer",
+                                                                              "token": "${secrets.api.token}"}))
+    assert (report.ok, report.reason) == (False, f"the API refused the credentials (HTTP 401 from {http_api.url}"
+                                                 "/bearer/)")
+    assert report.mitigation.startswith("check the token reference: auth.token (${secrets.api.token})")
+
+
+def test_the_endpoint_probe_carries_the_connection_test_judgement(http_api: ApiServer) -> None:
+    config = source(f"{http_api.url}/v2/", "  - {name: items, path: offset/itemz}\n")
+    probe, report = probe_endpoint(config), connection_test(config)
+    assert (probe.ok, probe.verdict, probe.fix) == (report.ok, report.reason, report.mitigation)
+    assert probe.verdict == f"HTTP 404: {http_api.url}/v2/offset/itemz does not exist"

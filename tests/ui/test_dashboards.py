@@ -166,7 +166,7 @@ def test_previews_only_say_to_start_a_real_run(page: str, ingest_env: Path) -> N
 
     at = render(page)
 
-    assert "Only previews so far" in at.info[0].value and "Run now" in at.info[0].value
+    assert "Only test runs so far" in at.info[0].value and "Run now" in at.info[0].value
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -230,6 +230,23 @@ def test_overview_all_clear(ingest_env: Path) -> None:
 
     assert "Nothing to do" in at.success[0].value
     assert not at.error
+
+
+def test_overview_names_a_source_whose_last_run_was_cancelled(ingest_env: Path) -> None:
+    """A cancelled last run is not a failure, and not a success either: the page must not say every
+    latest run succeeded; it names the source and says what to do."""
+    dashboard_data.clear()
+    write_record(record("shop", today(0.4)))
+    write_record(record("crm", today(0.5), "cancelled", error=ErrorInfo(error_class="Cancelled",
+                                                                        message="cancelled by ana")))
+
+    at = render("overview")
+
+    assert "every source's latest run succeeded" not in " ".join(s.value for s in at.success)
+    assert "No source's latest run failed" in at.success[0].value and not at.error
+    assert metrics(at)["Sources failing"] == "0"
+    notes = [i.value for i in at.info if "**crm**" in i.value]
+    assert len(notes) == 1 and "cancelled" in notes[0] and "run it again" in notes[0]
 
 
 # --- metrics -------------------------------------------------------------------------------
@@ -296,7 +313,7 @@ def test_history_lists_every_run_with_previews(history: Path) -> None:
     assert len(table) == 19 + 1
     assert table["started"].is_monotonic_decreasing
     assert table.set_index("source").loc["erp", "status"] == "abandoned"
-    assert (table["kind"] == "preview").sum() == 1
+    assert (table["kind"] == "test run").sum() == 1
     assert "20 of 20 runs" in captions(at)
     assert at.download_button(key="history_csv").label == "Download CSV"
 

@@ -158,3 +158,27 @@ def test_sidebar_shows_the_signed_in_user(ingest_env: Path) -> None:
 def test_md_escape_round_trips(text: str) -> None:
     assert unescape(md_escape(text)) == text
     assert "$" not in md_escape(text).replace("\\$", "")
+
+
+def test_home_leads_to_a_new_source_and_to_a_source_by_its_row(ingest_env: Path) -> None:
+    """A newcomer's first steps from Home: New source opens the editor; a click on a source's row
+    opens that source's home (where Test run is)."""
+    write_sources(ingest_env, shop=VALID_SQLITE, crm_fr=INVALID_POSTGRES)
+
+    at = run(REPO / "app.py")  # through the app's navigation, like the portal: Home is its default page
+    at.button(key="home-new").click().run()
+    assert not at.exception and at.title[0].value == "New source" and at.radio(key="wiz-type").value is None
+
+    at = run(REPO / "app.py")
+    at.session_state["home_sources"] = {"selection": {"rows": [1], "columns": [], "cells": []}}  # shop's row
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "shop" and at.button(key="test-run")
+
+
+def test_sidebar_writes_the_home_folder_as_a_tilde(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal.shared.components import home_relative
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert home_relative(tmp_path / "portal" / "configs") == "~/portal/configs"
+    assert home_relative(Path("/srv/portal/configs")) == "/srv/portal/configs"

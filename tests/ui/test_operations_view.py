@@ -26,7 +26,7 @@ def test_sources_list_and_overview_say_what_runs_each_schedule(ingest_env: Path)
     write_source(ingest_env, "daily", SHOP.replace("name: shop", "name: daily") + "schedule: '0 6 * * *'\n")
     record_run("shop", "success", datetime.now(UTC) - timedelta(hours=1))
 
-    assert executors(sources_page()) == {"daily": "nothing yet: start `ingest scheduler`", "shop": "-"}
+    assert executors(sources_page()) == {"daily": "nothing yet (start: ingest scheduler)", "shop": "-"}
     overview = AppTest.from_file(str(OVERVIEW), default_timeout=30).run()
     assert not overview.exception
     warning = [w.value for w in overview.warning if "Nothing runs the schedule" in w.value]

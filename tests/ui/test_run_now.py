@@ -129,7 +129,10 @@ def test_cancel_stops_the_run_and_leaves_the_destination_whole(ingest_env: Path,
     record = find_record(run_id)
     assert record.status == "cancelled" and run_control.active_run("api") is None
     assert {t.name: t.status for t in record.tables} == {"quick": "success", "stuck": "cancelled"}
-    assert any(f"Run {run_id} was cancelled by {ACTOR}" in m for m in messages(at, "success"))
+    assert any(f"Run {run_id} was cancelled by {ACTOR}." in m for m in messages(at, "success"))
+    assert not any("(cancelled)" in m for m in messages(at, "success"))  # said once
+    _, state = next(box for box in outcomes(at) if run_id in box[0])  # the last run's box
+    assert state == "cancelled" and not at.error  # a cancel is not a failure: who stopped it, as info
     assert landed(ingest_env, "SELECT count(*), count(DISTINCT id) FROM api.quick") == [(250, 250)]
     assert not landed(ingest_env, "SELECT * FROM information_schema.tables WHERE table_name = 'stuck'")
     assert {"actor": ACTOR, "action": "cancel", "run_id": run_id}.items() <= audit_lines(ingest_env)[-1].items()

@@ -73,7 +73,7 @@ def test_the_list_shows_status_and_last_run(ingest_env: Path) -> None:
         ("sqlite", "market-de", "local_duckdb", 1, True)
     assert shop["last run"] == "failed"  # the newest real run; previews only when there is none
     assert shop["last run at"].isoformat().startswith("2025-03-02T06:00")
-    assert rows["crm"]["last run"] == "success (preview)"
+    assert rows["crm"]["last run"] == "success (test run)"
     assert rows["broken"]["valid"] is False and rows["broken"]["last run"] == "never"
 
 

@@ -164,7 +164,9 @@ def test_cancel_stops_a_test_run_at_its_next_page_and_says_who(ingest_env: Path)
     written = find_record(record.run_id)
     assert written.status == "cancelled" and written.error.message == "cancelled by ana@example.com"
     ok(at.run())
-    assert outcomes(at)[0][0].startswith("Test run of api: cancelled") and "cancelled by ana@example.com" in text(at)
+    label, state = outcomes(at)[0]
+    assert state == "cancelled" and not at.error  # neither done (a tick) nor failed (red): who stopped it, as info
+    assert label.startswith("Test run of api: cancelled") and "cancelled by ana@example.com" in text(at)
     assert not at.button(key="test-run").disabled  # it can run again
 
 def test_a_second_test_run_shows_what_changed_in_the_schema(demo: Path) -> None:

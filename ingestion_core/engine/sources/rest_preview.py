@@ -5,9 +5,11 @@ send it) once, without retries, and returns what came back: status, headers and 
 excerpt with secrets masked, the paginator and the data selector (configured, or what dlt
 detects from this response) and what the next request would be.
 
-:func:`connection_report` turns a probe into a :class:`ConnectionReport` with the reason and
-what to do (401 / 403: the credential references; 404: base_url and path; TLS, DNS and
-timeouts each their own message).
+:func:`judge` says whether a probe passed, why not and what to do (401 / 403: the credential
+references; 404: base_url and path; not JSON; TLS, DNS and timeouts each their own message):
+the form's "Test endpoint" shows it, and :func:`connection_report` (``test_connection``) turns
+it into a :class:`ConnectionReport`. Before any endpoint is chosen, :func:`probe_base_url`
+requests base_url itself.
 
 Example::
 
@@ -63,6 +65,9 @@ class EndpointProbe:
     duration_s: float = 0.0
     error: str | None = None
     error_kind: str | None = None  # dns | tls | timeout | unreachable | token | secret | other
+    ok: bool = False  # the judgement of :func:`judge`, shared by the form and ``ingest test-connection``
+    verdict: str = ""
+    fix: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,27 +80,47 @@ def probe_endpoint(config: SourceFileBase, table: str | None = None, sample_rows
     first page. Never raises for an unreachable API: ``error`` / ``error_kind`` say what failed."""
     chosen = _table(config, table)
     probe = EndpointProbe(table=chosen.name, method=chosen.method, url="")
-    started = time.monotonic()
-    try:
-        _probe(config, chosen, probe, sample_rows)
-    except Exception as exc:  # report, never crash the panel
-        probe.error_kind, probe.error = classify_error(exc)
-    probe.duration_s = round(time.monotonic() - started, 3)
+    _timed(probe, lambda: _probe(config, chosen, probe, sample_rows))
+    judge(config, probe)
     return probe
 
 
+def probe_base_url(config: Any) -> EndpointProbe:
+    """One GET of ``base_url`` itself, with the source's headers and auth: the connection test of a
+    source whose endpoints are not chosen yet (``config`` needs ``source`` and ``name`` only)."""
+    probe = EndpointProbe(table="", method="GET", url="")
+    _timed(probe, lambda: _probe_base_url(config, probe))
+    judge(config, probe)
+    return probe
+
+
+def _timed(probe: EndpointProbe, call: Any) -> None:
+    started = time.monotonic()
+    try:
+        call()
+    except Exception as exc:  # report, never crash the panel
+        probe.error_kind, probe.error = classify_error(exc)
+    probe.duration_s = round(time.monotonic() - started, 3)
+
+
+def _first_table(config: Any) -> RestResource | None:
+    """The table test-connection requests: the first enabled one without a parent (None before
+    any is chosen)."""
+    top = [t for t in getattr(config, "tables", None) or () if t.enabled and not t.parent]
+    return top[0] if top else None
+
+
 def _table(config: SourceFileBase, name: str | None) -> RestResource:
-    tables = [t for t in config.tables if t.enabled]  # type: ignore[attr-defined]
     if name is not None:
         found = [t for t in config.tables if t.name == name]  # type: ignore[attr-defined]
         if not found:
             raise KeyError(f"{config.name} has no table named {name}; its tables are "
                            f"{', '.join(t.name for t in config.tables)}")  # type: ignore[attr-defined]
         return found[0]
-    top = [t for t in tables if not t.parent]
-    if not top:
+    top = _first_table(config)
+    if top is None:
         raise KeyError(f"{config.name} has no enabled table without a parent to test")
-    return top[0]
+    return top
 
 
 def _probe(config: SourceFileBase, table: RestResource, probe: EndpointProbe, sample_rows: int) -> None:
@@ -122,12 +147,40 @@ def _probe(config: SourceFileBase, table: RestResource, probe: EndpointProbe, sa
     )
     if paginator is not None:
         paginator.init_request(request)
+    response = _send(session, request, probe)
+    _read_response(probe, response, table, paginator, request, sample_rows)
+
+
+def _probe_base_url(config: Any, probe: EndpointProbe) -> None:
+    from requests import Request
+
+    source = config.source
+    session = http_session(source, config.name, retries=False)
+    request = Request(method="GET", url=source.base_url, headers=resolve_value(dict(source.headers)),
+                      auth=build_auth(source.auth, session))
+    _read_head(probe, _send(session, request, probe))
+
+
+def _send(session: Any, request: Any, probe: EndpointProbe) -> Any:
     probe.url = mask(request.url)
     prepared = session.prepare_request(request)  # applies auth (an OAuth token request happens here)
     probe.url = masked_url(prepared.url)
     probe.request_headers = masked_headers(prepared.headers)
-    response = session.send(prepared)
-    _read_response(probe, response, table, paginator, request, sample_rows)
+    return session.send(prepared)
+
+
+def _read_head(probe: EndpointProbe, response: Any) -> Any:
+    """Status, headers and a body excerpt; the body as JSON, or None when it is not JSON."""
+    probe.status, probe.reason = response.status_code, str(response.reason or "")
+    probe.headers = masked_headers(response.headers)
+    probe.body_bytes = len(response.content)
+    probe.body_excerpt = mask(response.text[:BODY_EXCERPT])
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    probe.is_json = True
+    return body
 
 
 def _read_response(probe: EndpointProbe, response: Any, table: RestResource, paginator: Any, request: Any,
@@ -135,17 +188,9 @@ def _read_response(probe: EndpointProbe, response: Any, table: RestResource, pag
     from dlt.common import jsonpath
     from dlt.sources.helpers.rest_client.detector import find_response_page_data
 
-    probe.status, probe.reason = response.status_code, str(response.reason or "")
-    probe.headers = masked_headers(response.headers)
-    probe.body_bytes = len(response.content)
-    probe.body_excerpt = mask(response.text[:BODY_EXCERPT])
+    body = _read_head(probe, response)
     probe.paginator = describe_paginator(paginator)
-    try:
-        body = response.json()
-    except ValueError:
-        return
-    probe.is_json = True
-    if response.status_code >= 400:
+    if not probe.is_json or response.status_code >= 400:
         return
     selector = table.data_selector
     if selector is None:
@@ -256,40 +301,53 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def connection_report(config: SourceFileBase) -> ConnectionReport:
-    """``test_connection`` of a REST source: one request to the first resource."""
-    probe = probe_endpoint(config)
-    details = {"url": probe.url, "status": probe.status, "table": probe.table,
+def connection_report(config: Any) -> ConnectionReport:
+    """``test_connection`` of a REST source: one request to the first resource, or to base_url
+    when no resource is chosen yet (``config`` may then be a connection without tables)."""
+    table = _first_table(config)
+    probe = probe_base_url(config) if table is None else probe_endpoint(config, table.name)
+    details = {"url": probe.url, "status": probe.status, "table": probe.table or None,
                "records_on_first_page": probe.records_on_page, "paginator": probe.paginator.get("type"),
                "data_selector": probe.data_selector}
+    return ConnectionReport(probe.ok, probe.verdict, probe.fix, details=details)
+
+
+def judge(config: Any, probe: EndpointProbe) -> EndpointProbe:
+    """Fill ``ok``, ``verdict`` and ``fix`` of a probe: what the form's endpoint test and
+    ``ingest test-connection`` say about it. A probe of base_url itself (``table`` empty) passes
+    on any answer but refused credentials, rate limiting and server errors: base_url need not be
+    an endpoint."""
+    probe.ok, probe.verdict, probe.fix = _judgement(config, probe)
+    return probe
+
+
+def _judgement(config: Any, probe: EndpointProbe) -> tuple[bool, str, str]:
     if probe.error_kind:
         reason, mitigation = _ERROR_TEXTS[probe.error_kind](config, probe)
-        return ConnectionReport(False, reason, mitigation, details=details)
+        return False, reason, mitigation
     status = probe.status or 0
     if status in (401, 403):
-        return ConnectionReport(False, f"the API refused the credentials (HTTP {status} from {probe.url})",
-                                credential_hint(config), details=details)
-    if status == 404:
-        return ConnectionReport(False, f"HTTP 404: {probe.url} does not exist",
-                                f"check base_url and the path of table '{probe.table}': the request went to "
-                                f"{probe.url}", details=details)
+        return False, f"the API refused the credentials (HTTP {status} from {probe.url})", credential_hint(config)
     if status == 429 or status >= 500:
-        return ConnectionReport(False, f"the API is overloaded or rate limiting (HTTP {status})",
-                                "try again later; set rate_limit_per_second to stay under the API's limit",
-                                details=details)
+        return (False, f"the API is overloaded or rate limiting (HTTP {status})",
+                "try again later; set rate_limit_per_second to stay under the API's limit")
+    if not probe.table:
+        return True, f"{probe.url} answered HTTP {status}; test each endpoint in the next step", ""
+    if status == 404:
+        return (False, f"HTTP 404: {probe.url} does not exist",
+                f"check base_url and the path of table '{probe.table}': the request went to {probe.url}")
     if status >= 400:
-        return ConnectionReport(False, f"the API answered HTTP {status} {probe.reason} for {probe.url}",
-                                f"check the params, headers and method of table '{probe.table}' against the "
-                                f"API's documentation (answer: {probe.body_excerpt[:200]})", details=details)
+        return (False, f"the API answered HTTP {status} {probe.reason} for {probe.url}",
+                f"check the params, headers and method of table '{probe.table}' against the API's documentation "
+                f"(answer: {probe.body_excerpt[:200]})")
     if not probe.is_json:
-        return ConnectionReport(False, f"{probe.url} did not answer JSON ({probe.headers.get('Content-Type', '?')})",
-                                "check base_url and path: they must point at the API, not at a web page",
-                                details=details)
-    return ConnectionReport(True, f"HTTP {status}, {probe.records_on_page} record(s) on the first page",
-                            details=details)
+        kind = next((v for k, v in probe.headers.items() if k.lower() == "content-type"), "no Content-Type")
+        return (False, f"{probe.url} did not answer JSON ({kind})",
+                "check base_url and path: they must point at the API, not at a web page")
+    return True, f"HTTP {status}, {probe.records_on_page} record(s) on the first page", ""
 
 
-def credential_hint(config: SourceFileBase) -> str:
+def credential_hint(config: Any) -> str:
     auth = config.source.auth  # type: ignore[attr-defined]
     if auth is None:
         return "the API wants credentials: add auth (bearer, api_key, http_basic or oauth2_client_credentials)"
