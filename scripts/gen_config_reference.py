@@ -33,7 +33,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere, installed or not
 
 from ingestion_core.config import secrets  # noqa: E402
 from ingestion_core.config.models import base, checks, destinations, tables  # noqa: E402
-from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS  # noqa: E402
+from ingestion_core.config.models.source_file import SOURCE_FILE_MODELS, TABLE_MODELS  # noqa: E402
 
 OUTPUT = REPO / "docs" / "config-reference.md"
 REGENERATE = ".venv/bin/python scripts/gen_config_reference.py"
@@ -259,7 +259,7 @@ def source_models() -> dict[str, type[BaseModel]]:
 
 
 def table_models() -> dict[str, type[BaseModel]]:
-    return {t: typing.get_args(m.model_fields["tables"].annotation)[0] for t, m in SOURCE_FILE_MODELS.items()}
+    return {t: TABLE_MODELS[t] for t in SOURCE_FILE_MODELS}
 
 
 def destination_models() -> list[type[BaseModel]]:

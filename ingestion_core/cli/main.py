@@ -20,6 +20,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ingestion_core.common import preload, settings
 from ingestion_core.config import access
@@ -95,30 +96,61 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 1
     failed = 0
     checked: dict[str, tuple[str | None, list[str]]] = {}
+    templates = [path for path in files if is_template(path)]
     for path in files:
         issues = validate_file(path)
-        if args.check_secrets:
+        if args.check_secrets and path not in templates:
             issues += missing_secrets(path, checked)
-        if args.check_tables and not any(i.severity == "error" for i in issues):
+        if args.check_tables and path not in templates:
             issues += missing_tables(path)
         for issue in issues:
             print(issue.line(str(path)))
         failed += any(i.severity == "error" for i in issues)
     print(f"{len(files) - failed} of {len(files)} files valid", file=sys.stderr)
+    if templates and (args.check_secrets or args.check_tables):
+        print(f"{len(templates)} templates checked as files only: their secret references and databases are "
+              "placeholders for the sources made from them", file=sys.stderr)
     return 1 if failed else 0
+
+
+def is_template(path: Path) -> bool:
+    """A file of a config dir's ``templates/`` folder: a starting point, not a source that runs."""
+    return path.absolute().parent.name == "templates"
 
 
 def missing_tables(path: Path) -> list[ConfigIssue]:
     """An error per table a database source names that its database lacks (with the closest
-    names); a warning when the database could not be asked. Other files: nothing."""
+    names); a warning when the database could not be asked. Other files: nothing. A file with
+    other problems is checked too when its source block is right: every problem in one run."""
     from ingestion_core.onboarding.table_check import check_table_names
 
-    config, _ = _store_for(path).validate_text("sources", path.read_text(encoding="utf-8"), path.stem)
-    if config is None:  # a destination or teams file
+    text = path.read_text(encoding="utf-8")
+    config, _ = _store_for(path).validate_text("sources", text, path.stem)
+    if config is None:
+        config = _tables_to_look_up(text)
+    if config is None:  # a destination or teams file, or a source block that is wrong itself
         return []
     check = check_table_names(config)
     return check.issues if check.state == "missing" else \
         [ConfigIssue("source", check.note, "warning")] if check.state == "unknown" else []
+
+
+def _tables_to_look_up(text: str) -> Any:
+    """The file's source block with only the names of its tables (same order), when those alone
+    are a valid source file: what looking the tables up needs of a file that is wrong elsewhere."""
+    from pydantic import ValidationError
+
+    from ingestion_core.config.models import parse_source_file
+
+    data, problems = parse_yaml(text)
+    tables = data.get("tables") if isinstance(data, dict) and not problems else None
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        return None
+    names = [{k: t[k] for k in ("name", "schema", "source_table") if k in t} for t in tables]
+    try:
+        return parse_source_file({"name": "tables", "owner": "ingest", "source": data.get("source"), "tables": names})
+    except ValidationError:
+        return None
 
 
 def missing_secrets(path: Path, checked: dict[str, tuple[str | None, list[str]]]) -> list[ConfigIssue]:
@@ -233,10 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="validate config files (usable as a pre-commit hook)")
     p.add_argument("paths", nargs="*", help="files or folders (default: the config dir)")
     p.add_argument("--check-secrets", action="store_true",
-                   help="also report each secret reference no provider has (values are never printed)")
+                   help="also report each secret reference no provider has (values are never printed; "
+                        "templates/ are not checked: their references are placeholders)")
     p.add_argument("--check-tables", action="store_true",
                    help="also ask each database source's database whether the tables it names exist "
-                        "(an unreachable database is a warning, not an error)")
+                        "(an unreachable database is a warning, not an error; templates/ are not checked)")
 
     p = sub.add_parser("list", help="list the configured sources")
     p.add_argument("--json", action="store_true")

@@ -156,10 +156,11 @@ def list_files(config: SourceFileBase | Any, glob: str, limit: int = 200) -> lis
     """Files of a filesystem source matching a glob, newest first, with size and date."""
     from dlt.sources.filesystem import filesystem
 
-    from ingestion_core.storage.object_stores import bucket_url, file_credentials
+    from ingestion_core.engine.sources.files import store_access
+    from ingestion_core.storage.object_stores import bucket_url
 
     source: Any = _as_config(config).source
-    credentials = file_credentials(source.credentials, source.bucket_url)
+    credentials = store_access(source.bucket_url, source.credentials)  # off: the machine's own, as the run
     files = filesystem(bucket_url=bucket_url(source.bucket_url), file_glob=glob,
                        **({"credentials": credentials} if credentials is not None else {}))
     found: list[FileInfo] = []

@@ -114,6 +114,19 @@ def test_test_connection_exit_codes(shop: Path, capsys) -> None:
     assert code == 1 and out.startswith("failed:") and "what to do:" in out
 
 
+def test_a_mistyped_sqlite_path_is_not_found_and_no_file_appears(shop: Path, capsys) -> None:
+    """QA: a wrong path 'connected', created an empty file, then every run failed with 'no such table'."""
+    config = shop / "configs" / "sources" / "shop.yaml"
+    config.write_text(config.read_text().replace("shop.sqlite", "nope.sqlite"))
+    for command in (["test-connection", "shop"], ["preview", "shop", "--limit", "3"], ["run", "shop"]):
+        code, out = run_cli(capsys, *command)
+        assert code == 1, command
+        assert f"SQLite file not found: {shop / 'nope.sqlite'}" in out, (command, out)
+        assert "relative to the project folder" in out and "check source.path" in out, (command, out)
+        assert "no such table" not in out.lower() and "NoSuchTableError" not in out
+        assert not (shop / "nope.sqlite").exists(), command
+
+
 def test_unknown_source_is_an_error_naming_the_choices(shop: Path, capsys) -> None:
     assert main(["run", "shoop"]) == 1
     err = capsys.readouterr().err

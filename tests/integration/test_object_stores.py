@@ -24,6 +24,7 @@ import pytest
 
 from ingestion_core.config.store import ConfigStore
 from ingestion_core.engine.sources import test_connection as check_connection
+from ingestion_core.onboarding.discovery import list_files
 from ingestion_core.pipeline.runner import preview_source, run_source
 
 if TYPE_CHECKING:  # loaded by pytest as a plugin (a plain import here would skip assert rewriting)
@@ -302,6 +303,44 @@ def test_connection_ok_and_refused(landing: Store) -> None:
     assert not report.ok and "not found" in report.reason, report
 
 
+def ambient_environment(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's own credentials: the variables boto3 and adlfs read when a config has none."""
+    if store.kind == "s3":
+        server: Any = store.server
+        for name, value in {"AWS_ACCESS_KEY_ID": server.access_key_id, "AWS_SECRET_ACCESS_KEY": server.secret,
+                            "AWS_ENDPOINT_URL": server.endpoint_url, "AWS_DEFAULT_REGION": server.region}.items():
+            monkeypatch.setenv(name, value)
+    else:
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", store.server.connection_string)  # type: ignore[union-attr]
+
+
+def write_source_without_credentials(store: Store, tables: str) -> Any:
+    source = {"type": "filesystem", "bucket_url": store.url("in")}
+    Path(_configs(), "sources", "landing.yaml").write_text(
+        f"name: landing\nowner: data-ops\nsource: {json.dumps(source)}\nretries: {{attempts: 1}}\ntables:\n{tables}")
+    return ConfigStore().load_source("landing").config
+
+
+def test_credentials_off_use_the_machines_own(landing: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: credentials off gave AttributeError 'NoneType' ... to_s3fs_credentials with a dlt file:line trail."""
+    config = write_source_without_credentials(landing, TABLES)
+    report = check_connection(config)
+    assert not report.ok and "Credentials are off and this machine has no credentials" in report.reason, report
+    assert "turn Credentials on" in report.mitigation and "AttributeError" not in report.reason, report
+    assert ".py:" not in report.mitigation, report
+
+    ambient_environment(landing, monkeypatch)
+    report = check_connection(config)
+    assert report.ok and report.details["entries"] == 3, report
+    assert [f.path for f in list_files(config, "*.csv")] == ["stores.csv"]  # the form's "Show matching files"
+    preview = preview_source(config, actor="ana", limit=10)
+    assert preview.record.status == "success", preview.record.error
+    assert {t.name: t.rows for t in preview.record.tables} == {"stores": 3, "events": 10, "prices": 2}
+    record = run_source(config, actor="ana")
+    assert record.status == "success", record.error
+    assert {t.name: t.rows for t in record.tables} == {"stores": 3, "events": 100, "prices": 2}
+
+
 # --------------------------------------------------------------------------- unit level (no emulator)
 
 
@@ -364,3 +403,17 @@ def test_azure_connection_string_parsing() -> None:
     assert (sas.azure_storage_account_name, sas.azure_storage_sas_token) == ("acct", "sv=1&sig=x")
     dev = _azure_from_connection_string("UseDevelopmentStorage=true")
     assert dev.azure_blob_endpoint == "http://127.0.0.1:10000/devstoreaccount1"
+
+
+def test_gcs_with_credentials_off_and_none_on_the_machine_says_how_to_give_access(
+        ingest_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(ingest_env / "no-gcloud"))  # no gcloud login of this user
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")  # not on Google Cloud: the metadata server is not there
+    source = {"type": "filesystem", "bucket_url": "gs://market-de-landing/in"}
+    Path(_configs(), "sources", "landing.yaml").write_text(
+        f"name: landing\nowner: data-ops\nsource: {json.dumps(source)}\ntables:\n{TABLES}")
+    report = check_connection(ConfigStore().load_source("landing").config)
+    assert not report.ok and report.reason.startswith(
+        "Credentials are off and this machine has no credentials for gs://market-de-landing/in"), report
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in report.mitigation and "turn Credentials on" in report.mitigation

@@ -3,10 +3,12 @@ a driver or server is missing (Oracle and SQL Server cannot run here: unit level
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from ingestion_core.common import settings
 from ingestion_core.config.models.destinations import DESTINATION_ADAPTER
 from ingestion_core.config.models.source_file import parse_source_file
 from ingestion_core.config.secrets import store_secret
@@ -85,15 +87,48 @@ def test_the_engine_url_carries_the_session_settings_after_the_users_own() -> No
     mysql = sql.create_engine(config(type="mysql", host="db", database="crm", username="app", password=REF))
     assert mysql.url.query["init_command"] == MYSQL_INIT
     assert "?" not in connectorx_url(mysql)  # connectorx's MySQL reader refuses parameters it does not know
+    sqlite3.connect(settings.resolve_local_path("shop.sqlite")).close()
     sqlite = sql.create_engine(config(type="sqlite", path="shop.sqlite"))
-    assert not sqlite.url.query
+    assert dict(sqlite.url.query) == {"mode": "ro", "uri": "true"}  # read-only; no session settings
 
 
 def test_url_with_inline_reference_and_sqlite_relative_path(ingest_env: Path) -> None:
     url = sql.connection_url(config(type="postgres", url="postgresql+psycopg2://app:" + REF + "@db/sales"))
     assert url.password == PASSWORD and url.host == "db"
+    (ingest_env / "data").mkdir()
+    sqlite3.connect(ingest_env / "data" / "shop.sqlite").close()
     sqlite = sql.connection_url(config(type="sqlite", path="data/shop.sqlite"))
-    assert sqlite.database == str(ingest_env / "data" / "shop.sqlite")
+    assert sqlite.database == (ingest_env / "data" / "shop.sqlite").as_uri()
+
+
+@pytest.mark.parametrize("path", ["data/nope.sqlite", "{project}/nope.sqlite"])
+def test_a_missing_sqlite_file_is_not_found_and_never_created(ingest_env: Path, path: str) -> None:
+    """A mistyped path used to 'connect' (SQLite creates the file) and fail later with 'no such table'."""
+    path = path.format(project=ingest_env)
+    report = check_connection(config(type="sqlite", path=path))
+    missing = settings.resolve_local_path(path)
+    assert not report.ok
+    assert report.reason.startswith(f"SQLite file not found: {missing}")
+    assert ("relative to the project folder" in report.reason) == (not path.startswith("/"))
+    assert "check source.path" in report.mitigation and str(ingest_env) in report.mitigation
+    assert not missing.exists()
+
+
+def test_a_sqlite_source_is_opened_read_only(ingest_env: Path) -> None:
+    """Readers, discovery and the connection test never write to the user's SQLite file."""
+    import sqlalchemy as sa
+
+    file = ingest_env / "odd name #1%.sqlite"  # characters a file: URI must escape
+    with sqlite3.connect(file) as connection:
+        connection.execute("CREATE TABLE t (id INTEGER)")
+    source = config(type="sqlite", path=file.name)
+    assert check_connection(source).ok
+    engine = sql.create_engine(source)
+    try:
+        with engine.connect() as connection, pytest.raises(sa.exc.OperationalError, match="readonly"):
+            connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+    finally:
+        engine.dispose()
 
 
 def test_missing_driver_names_what_to_install(monkeypatch) -> None:

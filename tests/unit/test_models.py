@@ -684,6 +684,38 @@ def test_errors_in_several_places_are_all_reported() -> None:
     assert {"ownr", "schedule", "tables[0].mode", "tables[0].cursr"} <= {i.path for i in issues}
 
 
+# QA: a file with three faults needed three fix-and-rerun rounds (the file's rules ran only once
+# every field was right, and stopped at the first table). (name, file, every path reported at once)
+EVERY_PROBLEM_AT_ONCE: list[tuple[str, dict[str, Any], set[str]]] = [
+    ("three tables, three faults", src(tables=[
+        {"name": "orders", "mode": "incremental"}, {"name": "customers", "mode": "merge"},
+        {"name": "items", "mdoe": "full"}]),
+     {"tables[0].cursor", "tables[1].primary_key", "tables[2].mdoe"}),
+    ("mode needs beside a wrong top-level field", src(ownr="x", defaults={"mode": "incremental"},
+                                                      tables=[{"name": "a"}, {"name": "b", "mode": "scd2"}]),
+     {"ownr", "tables[0].cursor", "tables[1].primary_key"}),
+    ("one table, several problems", src(destination="lake", source={"type": "mysql", "host": "h", "database": "d"},
+                                        tables=[{"name": "o", "mode": "merge", "lookback": "2h",
+                                                 "type_mapping": {"oracle_number": "bigint"}}]),
+     {"tables[0].primary_key", "tables[0].lookback", "tables[0].mode", "tables[0].type_mapping.oracle_number"}),
+    ("every problem of after", src(after=["sales_de", "x", "x"]), {"after[0]", "after[2]"}),
+    ("every table name given twice", src(tables=[{"name": "o"}, {"name": "o"}, {"name": "p"}, {"name": "p"}]),
+     {"tables[1].name", "tables[3].name"}),
+    ("after beside a table's need", src(after=["sales_de"], tables=[{"name": "p", "mode": "merge"}]),
+     {"after[0]", "tables[0].primary_key"}),
+    ("unknown destination beside a table's need", src(destination="nowhere", tables=[{"name": "o", "mode": "merge"}]),
+     {"destination", "tables[0].primary_key"}),
+]
+
+
+@pytest.mark.parametrize(("config", "paths"), [c[1:] for c in EVERY_PROBLEM_AT_ONCE],
+                         ids=[c[0] for c in EVERY_PROBLEM_AT_ONCE])
+def test_one_validation_reports_every_independent_problem(config: dict[str, Any], paths: set[str]) -> None:
+    model, issues = validate(config)
+    assert model is None
+    assert {i.path for i in issues} == paths, [i.line("f.yaml") for i in issues]
+
+
 # --- destination files ---------------------------------------------------------------------
 
 VALID_DESTINATIONS = {

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -31,9 +32,10 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     create_model,
+    field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ingestion_core.config.models.base import ConfigModel, Cron, Name, Team, TimeZone
 from ingestion_core.config.models.destinations import mode_refusal
@@ -126,101 +128,172 @@ class SourceFileBase(ConfigModel):
         return tables
 
     @model_validator(mode="after")
-    def _tables_consistent(self, info: ValidationInfo) -> SourceFileBase:
+    def _table_names_once(self) -> SourceFileBase:
+        """Each table name once (checked when every table validated; each table's own needs are
+        checked with the table, :func:`_table_in_file`, so a file reports them all at once)."""
         seen: set[str] = set()
+        problems = []
         for index, table in enumerate(self.tables):  # type: ignore[attr-defined]
             if table.name in seen:
-                raise _at(index, "name", "duplicate_table",
-                          "table name '{name}' appears twice; give each table its own name",
-                          name=table.name)
+                problems.append(_at(index, "name", "duplicate_table",
+                                    "table name '{name}' appears twice; give each table its own name",
+                                    name=table.name))
             seen.add(table.name)
-            self._check_mode_needs(index, table)
-            self._check_type_mapping(index, table)
-        self._check_destination((info.context or {}).get("destinations"))
-        self._check_after()
+        raise_all(problems, type(self).__name__)
         return self
 
-    def _check_after(self) -> None:
+    @field_validator("after")
+    @classmethod
+    def _after_in_file(cls, after: list[str], info: ValidationInfo) -> list[str]:
         """Within the file: no dependency on itself, none twice (other sources: ``dependencies``)."""
+        problems: list[tuple[tuple[int, ...], PydanticCustomError]] = []
         seen: set[str] = set()
-        for index, name in enumerate(self.after):
-            if name == self.name:
-                raise PydanticCustomError("self_dependency", "a source cannot run after itself; remove '{name}' "
-                                          "from after", {"name": name, "at": f"after[{index}]"})
-            if name in seen:
-                raise PydanticCustomError("duplicate_dependency", "'{name}' appears twice in after; keep it once",
-                                          {"name": name, "at": f"after[{index}]"})
+        for index, name in enumerate(after):
+            if name == info.data.get("name"):
+                problems.append(((index,), PydanticCustomError(
+                    "self_dependency", "a source cannot run after itself; remove '{name}' from after", {"name": name})))
+            elif name in seen:
+                problems.append(((index,), PydanticCustomError(
+                    "duplicate_dependency", "'{name}' appears twice in after; keep it once", {"name": name})))
             seen.add(name)
+        raise_at(problems, "after")
+        return after
 
-    def _mode_text(self, table: TableBase) -> str:
-        mode = self.settings_for(table).mode
-        return mode if table.mode else f"{mode} (from defaults.mode)"
-
-    def _check_mode_needs(self, index: int, table: TableBase) -> None:
-        mode = self.settings_for(table).mode
-        if mode == "incremental" and not table.cursor:
-            raise _at(index, "cursor", "needs_cursor",
-                      "table '{name}' has mode {mode} but no cursor: set cursor to a column "
-                      "that grows with every change (e.g. updated_at), or choose mode append or full",
-                      name=table.name, mode=self._mode_text(table))
-        if mode in ("merge", "scd2") and not table.primary_key:
-            raise _at(index, "primary_key", "needs_key",
-                      "table '{name}' has mode {mode} but no primary_key: set primary_key to the "
-                      "column(s) identifying a row, or choose mode append or full",
-                      name=table.name, mode=self._mode_text(table))
-        problem = lookback_problem(table, mode)
-        if problem:
-            raise _at(index, problem[0], problem[1], problem[2], name=table.name, mode=self._mode_text(table),
-                      lookback=table.lookback)
-
-    def _check_type_mapping(self, index: int, table: TableBase) -> None:
-        """A table's type_mapping rule must apply to this source type (else it would do nothing)."""
-        mapping = getattr(table, "type_mapping", None)
-        if not mapping:
-            return
-        from ingestion_core.typemap.databricks import RULES, RULES_BY_NAME
-
-        for rule in mapping:
-            if rule in RULES_BY_NAME and self.source_type not in RULES_BY_NAME[rule].source_types:
-                valid = [r.name for r in RULES if self.source_type in r.source_types]
-                raise _at(index, f"type_mapping.{rule}", "type_mapping_source",
-                          "type rule {rule} is for {types} sources, not {source}, so it would change "
-                          "nothing; remove it (rules for {source}: {valid})",
-                          rule=rule, types=" / ".join(RULES_BY_NAME[rule].source_types),
-                          source=self.source_type, valid=", ".join(valid) or "none")
-
-    def _check_destination(self, known: Any) -> None:
-        """With the destinations in the validation context: the name exists, and merge / scd2
-        tables go to a destination that can merge."""
-        if known is None:
-            return
-        if self.destination not in known:
+    @field_validator("destination")
+    @classmethod
+    def _destination_known(cls, destination: str, info: ValidationInfo) -> str:
+        """With the destinations in the validation context, the name is one of them (what each
+        table asks of it is checked with the table)."""
+        known = (info.context or {}).get("destinations")
+        if known is not None and destination not in known:
             raise PydanticCustomError(
                 "unknown_destination",
                 "destination '{name}' does not exist; choose one of {valid} or add "
                 "configs/destinations/{name}.yaml",
-                {"name": self.destination, "valid": ", ".join(sorted(known)) or "(none yet)",
-                 "at": "destination"},
+                {"name": destination, "valid": ", ".join(sorted(known)) or "(none yet)"},
             )
-        destination = known.get(self.destination) if isinstance(known, dict) else None
-        for index, table in enumerate(self.tables):  # type: ignore[attr-defined]
-            if table.lookback and mode_refusal(destination, self.destination, "merge"):
-                raise _at(index, "lookback", "lookback_merge",
-                          "table '{name}' has lookback, which loads the rows it reads again once by merging on "
-                          "primary_key, but destination '{dest}' {why}; or remove lookback",
-                          name=table.name, dest=self.destination,
-                          why=mode_refusal(destination, self.destination, "merge")[0])  # type: ignore[index]
-            refusal = mode_refusal(destination, self.destination, self.settings_for(table).mode)
-            if refusal:
-                raise _at(index, "mode", "mode_unsupported",
-                          "table '{name}' has mode {mode}, but destination '{dest}' {why}; or choose mode {modes}",
-                          name=table.name, mode=self._mode_text(table), dest=self.destination,
-                          why=refusal[0], modes=", ".join(refusal[1]))
+        return destination
+
+
+def _table_in_file(table: TableBase, info: ValidationInfo) -> TableBase:
+    """A table that validated on its own, then what the file around it asks of it (its mode,
+    inherited from ``defaults``; the source type; the destination): all of its problems at once.
+    A table whose own fields are wrong is reported by those first: its mode may be the wrong key."""
+    raise_all(table_problems(table, _FileAround.of(info)), type(table).__name__)
+    return table
+
+
+@dataclass(frozen=True)
+class _FileAround:
+    """The fields of the file a table's checks read: those that validated before ``tables``."""
+
+    defaults: TableDefaults | None
+    source_type: str | None
+    destination_name: str | None
+    destinations: Any  # names, or name -> destination model; None: not checked
+
+    @classmethod
+    def of(cls, info: ValidationInfo) -> _FileAround:
+        data = info.data or {}
+        source = data.get("source")
+        return cls(data.get("defaults"), getattr(source, "type", None), data.get("destination"),
+                   (info.context or {}).get("destinations"))
+
+    def mode(self, table: TableBase) -> str | None:
+        return table.mode or (self.defaults.mode if self.defaults else None)
+
+    def mode_text(self, table: TableBase) -> str:
+        return table.mode or f"{self.mode(table)} (from defaults.mode)"
+
+
+def table_problems(table: TableBase, file: _FileAround) -> list[PydanticCustomError]:
+    """Every problem of one table in its file: what its mode needs, its type rules, its destination."""
+    return [*_mode_needs(table, file), *_type_mapping_problems(table, file), *_destination_fit(table, file)]
+
+
+def _mode_needs(table: TableBase, file: _FileAround) -> list[PydanticCustomError]:
+    mode = file.mode(table)
+    if mode is None:  # defaults did not validate: reported there
+        return []
+    problems = []
+    if mode == "incremental" and not table.cursor:
+        problems.append(_here("cursor", "needs_cursor",
+                              "table '{name}' has mode {mode} but no cursor: set cursor to a column "
+                              "that grows with every change (e.g. updated_at), or choose mode append or full",
+                              name=table.name, mode=file.mode_text(table)))
+    if mode in ("merge", "scd2") and not table.primary_key:
+        problems.append(_here("primary_key", "needs_key",
+                              "table '{name}' has mode {mode} but no primary_key: set primary_key to the "
+                              "column(s) identifying a row, or choose mode append or full",
+                              name=table.name, mode=file.mode_text(table)))
+    problem = lookback_problem(table, mode)
+    if problem:
+        problems.append(_here(problem[0], problem[1], problem[2], name=table.name, mode=file.mode_text(table),
+                              lookback=table.lookback))
+    return problems
+
+
+def _type_mapping_problems(table: TableBase, file: _FileAround) -> list[PydanticCustomError]:
+    """A table's type_mapping rule must apply to this source type (else it would do nothing)."""
+    mapping = getattr(table, "type_mapping", None)
+    if not mapping or file.source_type is None:
+        return []
+    from ingestion_core.typemap.databricks import RULES, RULES_BY_NAME
+
+    valid = ", ".join(r.name for r in RULES if file.source_type in r.source_types) or "none"
+    return [_here(f"type_mapping.{rule}", "type_mapping_source",
+                  "type rule {rule} is for {types} sources, not {source}, so it would change "
+                  "nothing; remove it (rules for {source}: {valid})",
+                  rule=rule, types=" / ".join(RULES_BY_NAME[rule].source_types), source=file.source_type, valid=valid)
+            for rule in mapping
+            if rule in RULES_BY_NAME and file.source_type not in RULES_BY_NAME[rule].source_types]
+
+
+def _destination_fit(table: TableBase, file: _FileAround) -> list[PydanticCustomError]:
+    """With the destinations in the validation context: a merge / scd2 table, or one with lookback,
+    goes to a destination that can merge (an unknown destination is the file's problem)."""
+    known, name = file.destinations, file.destination_name
+    mode = file.mode(table)
+    if known is None or name is None or name not in known or mode is None:
+        return []
+    destination = known.get(name) if isinstance(known, dict) else None
+    problems = []
+    merge_refusal = mode_refusal(destination, name, "merge")
+    if table.lookback and merge_refusal:
+        problems.append(_here("lookback", "lookback_merge",
+                              "table '{name}' has lookback, which loads the rows it reads again once by merging on "
+                              "primary_key, but destination '{dest}' {why}; or remove lookback",
+                              name=table.name, dest=name, why=merge_refusal[0]))
+    refusal = mode_refusal(destination, name, mode)
+    if refusal:
+        problems.append(_here("mode", "mode_unsupported",
+                              "table '{name}' has mode {mode}, but destination '{dest}' {why}; or choose mode {modes}",
+                              name=table.name, mode=file.mode_text(table), dest=name, why=refusal[0],
+                              modes=", ".join(refusal[1])))
+    return problems
+
+
+def raise_all(problems: list[PydanticCustomError], title: str) -> None:
+    """Raises every problem at once, each where the validator runs (see :func:`raise_at`)."""
+    raise_at([((), problem) for problem in problems], title)
+
+
+def raise_at(problems: list[tuple[tuple[int | str, ...], PydanticCustomError]], title: str) -> None:
+    """Raises every (location below the validator's, problem) at once: a validator may raise one
+    error, or a ValidationError holding several, which Pydantic reports beside the other errors."""
+    if problems:
+        raise ValidationError.from_exception_data(title, [InitErrorDetails(type=problem, loc=loc, input=None)
+                                                          for loc, problem in problems])
 
 
 def _at(index: int, field: str, kind: str, message: str, **context: Any) -> PydanticCustomError:
     """An error that the formatter reports at ``tables[index].field``."""
-    return PydanticCustomError(kind, message, {**context, "at": f"tables[{index}].{field}"})
+    return _here(f"tables[{index}].{field}", kind, message, **context)
+
+
+def _here(field: str, kind: str, message: str, **context: Any) -> PydanticCustomError:
+    """An error that the formatter reports at ``field`` below where it was raised."""
+    return PydanticCustomError(kind, message, {**context, "at": field})
 
 
 def _file_model(source_type: str, table_model: type[TableBase]) -> type[SourceFileBase]:
@@ -230,7 +303,8 @@ def _file_model(source_type: str, table_model: type[TableBase]) -> type[SourceFi
         __base__=SourceFileBase,
         __doc__=f"A source file whose source.type is {source_type}.",
         source=(source_model, Field(description="How to connect to the source.")),
-        tables=(list[table_model], Field(min_length=1, description=TABLES_HELP[table_model])),
+        tables=(list[Annotated[table_model, AfterValidator(_table_in_file)]],
+                Field(min_length=1, description=TABLES_HELP[table_model])),
     )
 
 

@@ -184,7 +184,8 @@ class SqliteSource(ConfigModel):
     """A SQLite database file."""
 
     type: Literal["sqlite"] = Field(description="SQLite file.")
-    path: str = Field(min_length=1, description="Path of the .sqlite file (relative to the project folder).")
+    path: str = Field(min_length=1, description="Path of an existing .sqlite file (relative to the project folder); "
+                                                 "it is opened read-only.")
 
 
 FS_SCHEMES = ("file", "s3", "az", "abfs", "abfss", "gs", "gcs")

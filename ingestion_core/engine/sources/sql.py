@@ -19,6 +19,7 @@ import importlib
 import logging
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +28,7 @@ from ingestion_core.common import settings
 from ingestion_core.config.models.source_file import SourceFileBase
 from ingestion_core.config.models.tables import FilterCondition, SqlTable
 from ingestion_core.config.secrets import is_reference, register_secret, resolve_value
-from ingestion_core.engine.errors import MissingDriverError
+from ingestion_core.engine.errors import HintedError, MissingDriverError
 from ingestion_core.engine.sources import (
     BuildContext,
     ConnectionReport,
@@ -82,10 +83,35 @@ def connection_url(config: SourceFileBase) -> sa.URL:
     raw = config.source.model_dump(exclude_none=True)
     kind = config.source_type
     if kind == "sqlite":
-        return sa.URL.create("sqlite", database=str(settings.resolve_local_path(raw["path"])))
+        return sqlite_url(raw["path"])
     if raw.get("url"):
         return _resolved_url(raw["url"])
     return _BUILDERS.get(kind, _server_url)(config, resolve_value(raw))
+
+
+def sqlite_url(path: str) -> sa.URL:
+    """The SQLite file at ``path`` (relative to the project folder), opened read-only.
+
+    The loader only reads: SQLite's URI mode ``mode=ro`` never creates or changes the file, so a
+    mistyped path is not turned into an empty database that later "has no tables". A missing file
+    is said at once, with the path it was looked for at.
+
+    Example::
+
+        sqlite_url("demo/data/shop.sqlite").database  # 'file:///<project>/demo/data/shop.sqlite'
+    """
+    file = settings.resolve_local_path(path)
+    if not file.is_file():
+        raise HintedError(f"SQLite file not found: {file}{_relative_to(path)}",
+                          "check source.path: give the path of an existing SQLite file, absolute or relative "
+                          f"to the project folder {settings.project_root()} (the folder above configs/)")
+    return sa.URL.create("sqlite", database=file.as_uri(), query={"mode": "ro", "uri": "true"})
+
+
+def _relative_to(path: str) -> str:
+    if Path(path).expanduser().is_absolute():
+        return ""
+    return f" (source.path '{path}' is relative to the project folder {settings.project_root()})"
 
 
 def _resolved_url(text: str) -> sa.URL:
