@@ -67,6 +67,13 @@ RULES: list[Rule] = [
           f"key, account key, SAS token or connection string reference {REFERENCE}",
           typed_hint="the object store refused the credentials: check the access key id or account name, and "
                      "the secret key, account key, SAS token or connection string you typed"),
+    # object stores with Credentials off (the machine's own are used) and none found on the machine
+    _rule(r"NoCredentialsError|Unable to locate credentials|connection_string or account_name|"
+          r"DefaultAzureCredential failed|DefaultCredentialsError|Could not automatically determine credentials",
+          "the source's Credentials are off, so this machine's own credentials are used, and it has none for "
+          "this store: give the machine access (environment variables such as AWS_ACCESS_KEY_ID or "
+          "AZURE_STORAGE_CONNECTION_STRING, an instance role or managed identity, az login, "
+          "GOOGLE_APPLICATION_CREDENTIALS), or turn Credentials on in the source and give them there"),
     # REST APIs (ingestion_core.engine.sources.rest): before the generic rules, whose words they contain
     _rule(r"PagingStoppedError",
           "the API kept offering pages it had already sent (or more than the page cap): nothing of the table "

@@ -112,3 +112,18 @@ def test_another_missing_driver_names_the_platform_team() -> None:
     hint = explain(MissingDriverError("the postgres driver 'psycopg2' cannot be loaded (No module named "
                                       "'psycopg2'); install it: pip install psycopg2-binary"))[1]
     assert "ask your platform team" in hint and "docs/operations.md" in hint
+
+
+@pytest.mark.parametrize("message", [
+    "NoCredentialsError: Unable to locate credentials",
+    "ValueError: Must provide either a connection_string or account_name with credentials!!",
+    "DefaultAzureCredential failed to retrieve a token from the included credentials.",
+    "google.auth.exceptions.DefaultCredentialsError: Your default credentials were not found.",
+])
+def test_a_run_with_credentials_off_on_a_machine_without_any_says_how_to_give_access(message: str) -> None:
+    try:
+        raise RuntimeError(message)
+    except RuntimeError as exc:
+        hint = explain(exc)[1]
+    assert hint.startswith("the source's Credentials are off, so this machine's own credentials are used")
+    assert "turn Credentials on" in hint and "run log" not in hint

@@ -1077,3 +1077,19 @@ def test_references_in_headers_params_and_urls_are_accepted() -> None:
          "headers": {"X-API-Key": "${secrets.a.key}"}}])
     assert validate(config) == (validate(config)[0], [])
     assert validate(src(source=pg(options={"sslkey": "/etc/ssl/key.pem", "sslmode": "require"})))[1] == []
+
+
+def test_dates_in_rest_params_and_body_are_iso_text_and_read_the_same_twice() -> None:
+    """YAML reads an unquoted 2024-01-01 as a date: in a query parameter or a JSON body it is kept
+    as the text it is sent as, so the saved file reads back as the same config (found by the fuzz
+    test: the date was saved quoted and came back a string)."""
+    import datetime
+
+    doc = copy.deepcopy(VALID_CONFIGS["rest_bearer_offset"])
+    doc["tables"][0]["params"]["since"] = datetime.date(2000, 1, 1)
+    doc["tables"][2]["json"]["after"] = [datetime.datetime(2024, 5, 1, 12, 30)]
+    config, issues = validate_source_data(doc, DESTINATIONS)
+    assert issues == [] and config.tables[0].params["since"] == "2000-01-01"
+    assert config.tables[2].json_body["after"] == ["2024-05-01T12:30:00"]
+    again, issues = validate_source_data(parse_yaml(dump_yaml(config))[0], DESTINATIONS)
+    assert issues == [] and again == config

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl
 
@@ -131,6 +131,20 @@ def url_credential_problem(url: str) -> str | None:
         if SENSITIVE_PARAM.search(name) and value and not find_references(value):
             return f"a literal credential in the query parameter '{name}'"
     return None
+
+
+def iso_dates(value: Any) -> Any:
+    """Dates and times anywhere in a mapping or list as ISO text: what a query string or a JSON
+    body carries. YAML reads an unquoted 2024-01-01 as a date; kept as one, it would be saved
+    back quoted (a string) and the file would not read the same twice, and a JSON body could not
+    be sent at all."""
+    if isinstance(value, date | time):  # a datetime is a date
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: iso_dates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [iso_dates(v) for v in value]
+    return value
 
 
 def check_credential_keys(mapping: Any, label: str, pattern: re.Pattern[str] = SENSITIVE_PARAM) -> Any:

@@ -16,6 +16,7 @@ from ingestion_core.config.models.base import (
     SecretRef,
     check_credential_keys,
     check_headers,
+    iso_dates,
     url_credential_problem,
 )
 from ingestion_core.config.models.tables import TableBase
@@ -178,8 +179,8 @@ class RestResource(TableBase):
     )
 
     _headers = field_validator("headers")(check_headers)
-    _params = field_validator("params")(lambda v: check_credential_keys(v, "params"))
-    _body = field_validator("json_body")(lambda v: check_credential_keys(v, "json"))
+    _params = field_validator("params")(lambda v: check_credential_keys(iso_dates(v), "params"))
+    _body = field_validator("json_body")(lambda v: check_credential_keys(iso_dates(v), "json"))
 
     @model_validator(mode="after")
     def _parent_fits(self) -> RestResource:
