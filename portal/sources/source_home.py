@@ -69,8 +69,10 @@ def header(summary: SourceSummary) -> None:
     last = data.last_runs().get(summary.name) or {}
     cells = st.columns(4)
     when, hover = relative_time(last.get("started_at"))
-    status = ui.status_label(last.get("status")) + (" (test run)" if last.get("kind") == "preview" else "")
-    cells[0].metric("Last run", status if last else "never", border=True)
+    test_run_last = last.get("kind") == "preview"  # the label says so: "success (test run)" did not fit the box
+    cells[0].metric("Last test run" if test_run_last else "Last run",
+                    ui.status_label(last.get("status")) if last else "never", border=True,
+                    help="The newest run or test run of this source")
     cells[1].metric("Started", when, border=True, help=hover or None)
     cells[2].metric("Records", rm.human_count(rm.records_of(last.get("rows_total") or 0, last.get("records_total")))
                     if last else "-", border=True, help="Records the last run loaded (child-table rows apart)")

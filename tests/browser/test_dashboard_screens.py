@@ -247,8 +247,8 @@ def test_dashboards_in_chromium(portal: str, chromium: Any, tmp_path: Path) -> N
         with page.expect_download() as download:
             page.get_by_role("button", name="Download CSV").click()
         rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
-        assert len(rows) == 30 * 5 - 3 + 2  # every run, the two previews included
-        assert {r["kind"] for r in rows} == {"run", "preview"}
+        assert len(rows) == 30 * 5 - 3 + 2  # every run, the two test runs (previews) included
+        assert {r["kind"] for r in rows} == {"run", "test run"}  # as the portal names them
         page.get_by_role("tab", name="Log excerpt").click()
         _screenshot(page, shots / "dashboard_history.png")
 

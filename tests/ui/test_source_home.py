@@ -51,6 +51,16 @@ def test_every_row_of_the_sources_list_links_to_its_home(ingest_env: Path) -> No
     assert {r["name"]: r["home"] for r in rows} == {"crm": "source?source=crm", "shop": "source?source=shop"}
 
 
+def test_the_header_says_when_the_last_run_shown_is_a_test_run(ingest_env: Path) -> None:
+    setup(ingest_env)  # only test runs so far (a real run, once there is one, is the one shown)
+    run("shop", NOW - timedelta(hours=3), kind="preview")
+    run("shop", NOW - timedelta(hours=1), kind="preview")
+
+    cells = {m.label: m.value for m in home("shop").metric}
+
+    assert cells["Last test run"] == "success" and "Last run" not in cells and cells["Started"] == "1 h ago"
+
+
 def test_the_home_shows_one_source_in_five_tabs(ingest_env: Path) -> None:
     setup(ingest_env)
     run("crm", NOW - timedelta(hours=1))
