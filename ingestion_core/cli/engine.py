@@ -45,7 +45,14 @@ def _tables(value: str | None) -> list[str] | None:
 
 
 def _json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))
+    print(json.dumps(value, indent=2, default=_json_value))
+
+
+def _json_value(value: Any) -> str:
+    """Times as the run records and ``ingest run --json`` write them (ISO 8601, UTC as Z)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value.tzinfo else value.isoformat()
+    return str(value)
 
 
 # --- test-connection -----------------------------------------------------------------------
@@ -386,9 +393,17 @@ def cmd_summary(args: argparse.Namespace) -> int:
         state = "would send" if args.dry_run else ("sent" if result["ok"] else f"FAILED ({result.get('error')})")
         print(f"{state} the summary of {day} ({len(rows)} sources) to {result['channel']}")
     if not results:
-        print(f"the summary of {day} was sent already (--force sends it again) or no e-mail channel is "
-              "configured", file=sys.stderr)
+        print(_nothing_sent(day), file=sys.stderr)
     return 0 if all(r["ok"] for r in results) else 1
+
+
+def _nothing_sent(day: Any) -> str:
+    from ingestion_core.observe.alerts import EmailChannel, load_notifications
+
+    if not any(isinstance(c, EmailChannel) for c in load_notifications().channels):
+        return (f"the summary of {day} was not sent: no e-mail channel is configured in "
+                f"{settings.config_dir() / 'notifications.yaml'} (add one: docs/operations.md, Alerts)")
+    return f"the summary of {day} was sent already (--force sends it again)"
 
 
 # --- parsers -------------------------------------------------------------------------------

@@ -95,10 +95,12 @@ def test_preview_of_a_yaml_path(shop: Path, capsys) -> None:
 
 def test_runs_lists_and_filters(shop: Path, capsys) -> None:
     run_cli(capsys, "preview", "shop", "--limit", "3")
-    run_cli(capsys, "run", "shop")
+    _, ran = run_cli(capsys, "run", "shop", "--json")
     code, out = run_cli(capsys, "runs", "--json")
     runs = json.loads(out)
     assert code == 0 and [r["kind"] for r in runs] == ["run", "preview"]
+    assert runs[0]["started_at"] == json.loads(ran)["started_at"]  # one way of writing a time: ISO 8601, Z
+    assert all(r["started_at"].endswith("Z") and "T" in r["started_at"] for r in runs)
     _, out = run_cli(capsys, "runs", "--kind", "preview", "--json")
     assert [r["kind"] for r in json.loads(out)] == ["preview"]
     _, out = run_cli(capsys, "runs", "--status", "failed", "--json")

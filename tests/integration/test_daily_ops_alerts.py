@@ -71,7 +71,16 @@ def test_the_daily_summary_email_is_an_html_table_sent_once_per_day(ingest_env: 
         assert f">{cell}<" in html, cell
     assert main(["alerts", "--summary", "--day", "2026-01-05"]) == 0  # once per day
     assert len(sink.messages) == 1
-    assert "sent already" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "sent already (--force sends it again)" in said and "no e-mail channel" not in said
+
+
+def test_the_summary_without_an_email_channel_says_so_and_where_to_add_one(ingest_env: Path, capsys) -> None:
+    source(ingest_env, "sales")
+    assert main(["alerts", "--summary", "--day", "2026-01-05"]) == 0
+    said = capsys.readouterr().err
+    assert "no e-mail channel is configured in" in said and "notifications.yaml" in said
+    assert "sent already" not in said
 
 
 def test_the_scheduler_sends_the_summary_at_its_cron(ingest_env: Path, smtp) -> None:
