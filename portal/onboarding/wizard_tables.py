@@ -123,7 +123,9 @@ def _add_manual() -> None:
     refused with the closest names, and the typed name stays to be corrected)."""
     state = _state()
     typed = (st.session_state.get("wiz-manual-name") or "").strip()
-    if not typed:
+    if not typed:  # said, not ignored: a click that adds nothing must say why
+        state.lookup_note = ("refused", "Type the table's name first, with its schema in front (crm.orders), "
+                                        "then press Add table.")
         return
     schema, _, name = typed.rpartition(".")
     kind = state.draft.source_type

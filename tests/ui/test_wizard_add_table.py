@@ -98,3 +98,14 @@ def test_a_glob_that_matches_no_file_is_refused_at_add(ingest_env: Path) -> None
     click(at, "wiz-add-files")
     assert state(at).draft.data["tables"] == [{"name": "sales", "glob": "sales/*.csv", "format": "csv"}]
     assert not errors(at), errors(at)
+
+
+def test_add_with_no_name_says_to_type_one(ingest_env: Path) -> None:
+    make_shop(ingest_env)
+    at = at_step_3("sqlite", name="shop", path="shop.sqlite")
+    click(at, "wiz-manual-add")
+    assert state(at).draft.data["tables"] == []
+    assert any("Type the table's name first" in e for e in errors(at)), errors(at)
+    type_in(at, "wiz-manual-name", "orders")
+    click(at, "wiz-manual-add")
+    assert state(at).draft.data["tables"] == [{"name": "orders"}] and not errors(at), errors(at)
